@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import type Provider from 'oidc-provider';
+import pino, { type Logger } from 'pino';
+import { clock } from './clock.ts';
+import { type Config, ConfigError } from './config.ts';
+import { MasterKey } from './crypto/master-key.ts';
+import { sha256Hex } from './crypto/secrets.ts';
+import { createApplication, findApplication } from './domain/applications.ts';
+import { ensureManagementApi, setApplicationAuthorization } from './domain/apis.ts';
+import { ensureBuiltInConnections } from './domain/connections.ts';
+import { DevMailbox, type Mailer, SmtpMailer } from './domain/messaging/mailer.ts';
+import { OneTimeCodes } from './domain/one-time-codes.ts';
+import { ensureSetting } from './domain/settings.ts';
+import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys.ts';
+import { signInRoutes } from './experience/routes.ts';
+import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
+import { devMailboxRoutes } from './http/dev-mailbox.tsx';
+import { errorBoundary, requestLogging, securityHeaders } from './http/middleware.ts';
+import { managementRoutes } from './management/router.ts';
+import { accessTokenVerifier, type AccessTokenVerifier } from './protocol/access-tokens.ts';
+import { deleteExpiredModels } from './protocol/adapter.ts';
+import { credentialedCors } from './protocol/cors.ts';
+import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
+import { logout } from './protocol/logout.ts';
+import { createProvider } from './protocol/provider.ts';
+import { spaRefreshCookie } from './protocol/spa-refresh-cookie.ts';
+import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
+import type { Services } from './services.ts';
+import { migrateToLatest, openStore, type Store } from './store/db.ts';
+
+export interface Gatehouse {
+  url: string;
+  services: Services;
+  /** Re-reads signing keys now (replicas also do it on a timer). */
+  reloadKeys(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const KEY_RELOAD_INTERVAL_MS = 30_000;
+const CLEANUP_INTERVAL_MS = 10 * 60_000;
+
+/** A database initialised under one master key cannot be read with another: say so plainly. */
+async function checkMasterKey(store: Store, masterKey: MasterKey): Promise<void> {
+  const sealed = await ensureSetting(store.db, 'master_key_check', masterKey.seal('gatehouse', 'master-key-check'));
+  try {
+    masterKey.open(sealed, 'master-key-check');
+  } catch {
+    throw new ConfigError('GATEHOUSE_MASTER_KEY', 'does not match the key this database was initialised with');
+  }
+}
+
+/** GATEHOUSE_BOOTSTRAP_CLIENT_*: a machine-to-machine application with full management-API access. */
+async function ensureBootstrapClient(store: Store, config: Config): Promise<void> {
+  if (!config.bootstrapClient) return;
+  const { id, secret } = config.bootstrapClient;
+  const managementApi = await ensureManagementApi(store.db, config.issuer);
+  const existing = await findApplication(store.db, id);
+  if (!existing) {
+    await createApplication(store.db, { id, name: 'Gatehouse bootstrap (management API)', type: 'm2m', clientSecret: secret }).catch(async (error) => {
+      if (!(await findApplication(store.db, id))) throw error;
+    });
+  } else if (existing.clientSecretHash !== sha256Hex(secret)) {
+    await store.db.updateTable('applications').set({ client_secret_hash: sha256Hex(secret) }).where('id', '=', id).execute();
+  }
+  await setApplicationAuthorization(store.db, managementApi.id, id, true);
+}
+
+function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], current: () => Provider): Provider {
+  const { config, db } = services;
+  const provider = createProvider({ issuer: config.issuer, db, keys, cookieKeys });
+  provider.proxy = process.env.TRUST_PROXY === 'true';
+
+  const routes = new Router();
+  routes.get('/health', async (ctx) => {
+    await db.selectFrom('settings').select('key').limit(1).execute();
+    ctx.body = { status: 'ok' };
+  });
+  routes.get('/oauth2/v2/user_profile', userProfileV2(db, services.verifyAccessToken));
+  routes.get('/oauth2/user_profile', userProfileV1(db, services.verifyAccessToken));
+  routes.get('/logout', logout(db, current));
+
+  provider.use(errorBoundary);
+  provider.use(requestLogging(services.logger));
+  provider.use(securityHeaders(config.issuer.startsWith('https:')));
+  provider.use(credentialedCors(db));
+  provider.use(routes.routes());
+  provider.use(managementRoutes(services).routes());
+  provider.use(signInRoutes(services).routes());
+  if (services.mailer instanceof DevMailbox) provider.use(devMailboxRoutes(services.mailer).routes());
+  provider.use(kindeAuthorizationRequest);
+  provider.use(kindeFormRequest(db));
+  provider.use(spaRefreshCookie);
+  return provider;
+}
+
+export async function startGatehouse(configured: Config, options: { logger?: Logger } = {}): Promise<Gatehouse> {
+  let handler: http.RequestListener = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  const listener: http.RequestListener = (req, res) => handler(req, res);
+  const server = configured.tls
+    ? https.createServer({ cert: readFileSync(configured.tls.certFile), key: readFileSync(configured.tls.keyFile) }, listener)
+    : http.createServer(listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(configured.port, configured.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  // With PORT=0 (tests, several local replicas) the issuer follows the port actually bound.
+  const config: Config = configured.issuerFromPort ? { ...configured, issuer: `${configured.tls ? 'https' : 'http'}://localhost:${port}` } : configured;
+  const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] });
+  const store = openStore(config.databaseUrl);
+  try {
+    await migrateToLatest(store.db);
+    const masterKey = MasterKey.load(config.masterKey, config.dataDir);
+    await checkMasterKey(store, masterKey);
+    await ensureSigningKey(store.db, masterKey);
+    await ensureBuiltInConnections(store.db);
+    await ensureManagementApi(store.db, config.issuer);
+    await ensureBootstrapClient(store, config);
+
+    let keys = await loadKeySet(store.db, masterKey);
+    let verifier: AccessTokenVerifier = accessTokenVerifier(keys, config.issuer);
+    const mailer: Mailer = config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new DevMailbox(logger);
+    const cookieKeys = [masterKey.derive('cookies').toString('base64url')];
+    let engine: Provider;
+
+    const services: Services = {
+      config,
+      db: store.db,
+      dialect: store.dialect,
+      logger,
+      masterKey,
+      mailer,
+      codes: new OneTimeCodes(store.db, masterKey.derive('one-time-codes')),
+      csrfKey: masterKey.derive('csrf'),
+      provider: () => engine,
+      verifyAccessToken: () => verifier,
+      businessName: process.env.GATEHOUSE_BUSINESS_NAME ?? 'Gatehouse',
+    };
+
+    const install = (nextKeys: KeySet) => {
+      keys = nextKeys;
+      verifier = accessTokenVerifier(keys, config.issuer);
+      engine = buildEngine(services, keys, cookieKeys, () => engine);
+      handler = engine.callback();
+    };
+    install(keys);
+
+    const reloadKeys = async () => {
+      const latest = await loadKeySet(store.db, masterKey);
+      if (latest.fingerprint !== keys.fingerprint) {
+        install(latest);
+        logger.info({ keys: latest.fingerprint }, 'signing keys changed; protocol engine reloaded');
+      }
+    };
+
+
+    const timers = [
+      setInterval(() => reloadKeys().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_INTERVAL_MS),
+      setInterval(() => {
+        Promise.all([deleteExpiredModels(store.db), services.codes.deleteExpired(), deleteExpiredFlows(store.db)]).catch((err) =>
+          logger.error({ err }, 'cleanup failed'),
+        );
+      }, CLEANUP_INTERVAL_MS),
+    ];
+    for (const timer of timers) timer.unref();
+
+    const url = `${config.tls ? 'https' : 'http'}://localhost:${port}`;
+    logger.info({ url, issuer: config.issuer, database: store.dialect, at: clock.now() }, 'Gatehouse is listening');
+
+    return {
+      url,
+      services,
+      reloadKeys,
+      async close() {
+        for (const timer of timers) clearInterval(timer);
+        server.closeAllConnections?.();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw error;
+  }
+}

@@ -1,0 +1,16 @@
+import { randomBytes } from 'node:crypto';
+
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+/** One generator per prefix, in Kinde's id formats (contract doc: "Id formats"). */
+export const newId = {
+  user: () => `kp_${hex(16)}`,
+  connection: () => `conn_${hex(16)}`,
+  organization: () => `org_${hex(6).slice(0, 11)}`,
+  event: () => `event_${hex(16)}`,
+  identity: () => `identity_${hex(16)}`,
+  application: () => hex(16),
+  api: () => hex(16),
+  scope: () => `scope_${hex(16)}`,
+  challenge: () => hex(16),
+} as const;

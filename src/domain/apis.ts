@@ -1,0 +1,174 @@
+import { clock } from '../clock.ts';
+import { newId } from '../crypto/ids.ts';
+import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
+import type { PageRequest } from '../store/pagination.ts';
+import { DomainError } from './errors.ts';
+
+/** Scopes of Gatehouse's own management API, as Kinde names them. */
+export const MANAGEMENT_SCOPES = [
+  'read:users', 'create:users', 'update:users', 'delete:users',
+  'read:applications', 'create:applications', 'update:applications', 'delete:applications',
+  'read:application_connections', 'create:application_connections', 'delete:application_connections',
+  'read:connections', 'create:connections', 'update:connections', 'delete:connections',
+  'read:apis', 'create:apis', 'update:apis', 'delete:apis',
+  'read:api_scopes', 'create:api_scopes', 'update:api_scopes', 'delete:api_scopes',
+] as const;
+
+export interface Api {
+  id: string;
+  name: string;
+  audience: string;
+  isManagementApi: boolean;
+  createdAt: number;
+}
+
+export interface ApiScope {
+  id: string;
+  key: string;
+  description: string | null;
+}
+
+const toApi = (row: { id: string; name: string; audience: string; is_management_api: number; created_at: number }): Api => ({
+  id: row.id,
+  name: row.name,
+  audience: row.audience,
+  isManagementApi: row.is_management_api === 1,
+  createdAt: row.created_at,
+});
+
+export function managementAudience(issuer: string): string {
+  return `${issuer}/api`;
+}
+
+export async function ensureManagementApi(db: Db, issuer: string): Promise<Api> {
+  const audience = managementAudience(issuer);
+  const existing = await findApiByAudience(db, audience);
+  if (existing) return existing;
+  try {
+    return await createApi(db, { name: 'Gatehouse Management API', audience, isManagementApi: true, scopes: [...MANAGEMENT_SCOPES] });
+  } catch (error) {
+    // Another replica created it first.
+    if (error instanceof DomainError && error.code === 'API_EXISTS') return (await findApiByAudience(db, audience))!;
+    throw error;
+  }
+}
+
+export async function createApi(
+  db: Db,
+  input: { name: string; audience: string; isManagementApi?: boolean; scopes?: string[] },
+): Promise<Api> {
+  const row = {
+    id: newId.api(),
+    name: input.name,
+    audience: input.audience,
+    is_management_api: input.isManagementApi ? (1 as const) : (0 as const),
+    created_at: clock.now(),
+  };
+  try {
+    await inTransaction(db, async (tx) => {
+      await tx.insertInto('apis').values(row).execute();
+      for (const key of input.scopes ?? []) {
+        await tx.insertInto('api_scopes').values({ id: newId.scope(), api_id: row.id, key, description: null }).execute();
+      }
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new DomainError('API_EXISTS', 'An API with this audience already exists', 409);
+    throw error;
+  }
+  return toApi(row);
+}
+
+export async function findApi(db: Db | Tx, id: string): Promise<Api | undefined> {
+  const row = await db.selectFrom('apis').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toApi(row);
+}
+
+export async function requireApi(db: Db | Tx, id: string): Promise<Api> {
+  const api = await findApi(db, id);
+  if (!api) throw new DomainError('API_NOT_FOUND', 'API not found', 404);
+  return api;
+}
+
+export async function findApiByAudience(db: Db | Tx, audience: string): Promise<Api | undefined> {
+  const row = await db.selectFrom('apis').selectAll().where('audience', '=', audience).executeTakeFirst();
+  return row && toApi(row);
+}
+
+export async function listApis(db: Db, page: PageRequest): Promise<Api[]> {
+  let query = db.selectFrom('apis').selectAll().orderBy('created_at').orderBy('id').limit(page.pageSize + 1);
+  if (page.after) {
+    const { createdAt, id } = page.after;
+    query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+  }
+  return (await query.execute()).map(toApi);
+}
+
+export async function deleteApi(db: Db, id: string): Promise<void> {
+  const api = await requireApi(db, id);
+  if (api.isManagementApi) throw new DomainError('API_PROTECTED', 'The management API cannot be deleted', 400);
+  await db.deleteFrom('apis').where('id', '=', id).execute();
+}
+
+export async function listScopes(db: Db | Tx, apiId: string): Promise<ApiScope[]> {
+  return db.selectFrom('api_scopes').select(['id', 'key', 'description']).where('api_id', '=', apiId).orderBy('key').execute();
+}
+
+export async function addScope(db: Db, apiId: string, key: string, description: string | null): Promise<ApiScope> {
+  await requireApi(db, apiId);
+  const scope = { id: newId.scope(), key, description };
+  try {
+    await db.insertInto('api_scopes').values({ ...scope, api_id: apiId }).execute();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new DomainError('SCOPE_EXISTS', 'This API already has a scope with that key', 409);
+    throw error;
+  }
+  return scope;
+}
+
+export async function deleteScope(db: Db, apiId: string, scopeId: string): Promise<void> {
+  const result = await db.deleteFrom('api_scopes').where('api_id', '=', apiId).where('id', '=', scopeId).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new DomainError('SCOPE_NOT_FOUND', 'Scope not found', 404);
+}
+
+export async function authorizedApplicationIds(db: Db | Tx, apiId: string): Promise<string[]> {
+  const rows = await db.selectFrom('api_applications').select('application_id').where('api_id', '=', apiId).execute();
+  return rows.map((r) => r.application_id);
+}
+
+export async function setApplicationAuthorization(db: Db | Tx, apiId: string, applicationId: string, authorized: boolean): Promise<void> {
+  if (authorized) {
+    await db
+      .insertInto('api_applications')
+      .values({ api_id: apiId, application_id: applicationId })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  } else {
+    await db.deleteFrom('api_applications').where('api_id', '=', apiId).where('application_id', '=', applicationId).execute();
+  }
+}
+
+export interface AudienceGrant {
+  audience: string;
+  scopes: string[];
+}
+
+/**
+ * What an application may receive for the audiences it asked for: every audience must be an API the
+ * application is authorized for (an unknown or unauthorized audience is refused, never silently dropped).
+ */
+export async function audienceGrants(db: Db, applicationId: string, audiences: string[]): Promise<AudienceGrant[] | { refused: string }> {
+  const grants: AudienceGrant[] = [];
+  for (const audience of audiences) {
+    const api = await findApiByAudience(db, audience);
+    if (!api) return { refused: audience };
+    const authorized = await db
+      .selectFrom('api_applications')
+      .select('api_id')
+      .where('api_id', '=', api.id)
+      .where('application_id', '=', applicationId)
+      .executeTakeFirst();
+    if (!authorized) return { refused: audience };
+    grants.push({ audience, scopes: (await listScopes(db, api.id)).map((s) => s.key) });
+  }
+  return grants;
+}

@@ -1,0 +1,175 @@
+import { clock } from '../clock.ts';
+import { newId } from '../crypto/ids.ts';
+import { newClientSecret, sha256Hex } from '../crypto/secrets.ts';
+import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
+import type { PageRequest } from '../store/pagination.ts';
+import type { ApplicationsTable } from '../store/schema.ts';
+import { enableDefaultConnections } from './connections.ts';
+import { DomainError } from './errors.ts';
+
+export const APPLICATION_TYPES = ['reg', 'spa', 'm2m', 'device'] as const;
+export type ApplicationType = (typeof APPLICATION_TYPES)[number];
+
+/** Kinde's defaults (section 048 and the tokens settings screen). */
+export const DEFAULT_LIFETIMES = {
+  access_token_lifetime: 86_400,
+  refresh_token_lifetime: 2_592_000,
+  id_token_lifetime: 86_400,
+  authenticated_session_lifetime: 2_592_000,
+} as const;
+
+export interface Application {
+  id: string;
+  name: string;
+  type: ApplicationType;
+  clientSecretHash: string | null;
+  redirectUrls: string[];
+  logoutUrls: string[];
+  homepageUri: string | null;
+  loginUri: string | null;
+  accessTokenLifetime: number;
+  refreshTokenLifetime: number;
+  idTokenLifetime: number;
+  authenticatedSessionLifetime: number;
+  askForNames: boolean;
+  createdAt: number;
+}
+
+/** Public clients cannot keep a secret: they authenticate with PKCE alone (RFC 9700 §2.1.1). */
+export function isPublicClient(type: ApplicationType): boolean {
+  return type === 'spa' || type === 'device';
+}
+
+function fromRow(row: ApplicationsTable): Application {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type as ApplicationType,
+    clientSecretHash: row.client_secret_hash,
+    redirectUrls: JSON.parse(row.redirect_urls) as string[],
+    logoutUrls: JSON.parse(row.logout_urls) as string[],
+    homepageUri: row.homepage_uri,
+    loginUri: row.login_uri,
+    accessTokenLifetime: row.access_token_lifetime,
+    refreshTokenLifetime: row.refresh_token_lifetime,
+    idTokenLifetime: row.id_token_lifetime,
+    authenticatedSessionLifetime: row.authenticated_session_lifetime,
+    askForNames: row.ask_for_names === 1,
+    createdAt: row.created_at,
+  };
+}
+
+export async function findApplication(db: Db | Tx, id: string): Promise<Application | undefined> {
+  const row = await db.selectFrom('applications').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && fromRow(row);
+}
+
+export async function requireApplication(db: Db | Tx, id: string): Promise<Application> {
+  const app = await findApplication(db, id);
+  if (!app) throw new DomainError('APPLICATION_INVALID', 'Application not found', 404);
+  return app;
+}
+
+export async function listApplications(db: Db, page: PageRequest): Promise<Application[]> {
+  let query = db.selectFrom('applications').selectAll().orderBy('created_at').orderBy('id').limit(page.pageSize + 1);
+  if (page.after) {
+    const { createdAt, id } = page.after;
+    query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+  }
+  return (await query.execute()).map(fromRow);
+}
+
+export interface NewApplication {
+  name: string;
+  type: ApplicationType;
+  /** Only the bootstrap client chooses its own credentials. */
+  id?: string;
+  clientSecret?: string;
+}
+
+/** Creates the application with Kinde's default sign-in method on; the secret is returned once. */
+export async function createApplication(db: Db, input: NewApplication): Promise<{ application: Application; clientSecret?: string }> {
+  const clientSecret = isPublicClient(input.type) ? undefined : (input.clientSecret ?? newClientSecret());
+  const row: ApplicationsTable = {
+    id: input.id ?? newId.application(),
+    name: input.name,
+    type: input.type,
+    client_secret_hash: clientSecret ? sha256Hex(clientSecret) : null,
+    redirect_urls: '[]',
+    logout_urls: '[]',
+    homepage_uri: null,
+    login_uri: null,
+    ...DEFAULT_LIFETIMES,
+    ask_for_names: 0,
+    created_at: clock.now(),
+  };
+  try {
+    await inTransaction(db, async (tx) => {
+      await tx.insertInto('applications').values(row).execute();
+      if (input.type !== 'm2m') await enableDefaultConnections(tx, row.id);
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new DomainError('APPLICATION_EXISTS', 'An application with this id already exists', 409);
+    throw error;
+  }
+  return { application: fromRow(row), clientSecret };
+}
+
+export interface ApplicationPatch {
+  name?: string;
+  homepageUri?: string | null;
+  loginUri?: string | null;
+  redirectUrls?: string[];
+  logoutUrls?: string[];
+  askForNames?: boolean;
+  accessTokenLifetime?: number;
+  refreshTokenLifetime?: number;
+  idTokenLifetime?: number;
+  authenticatedSessionLifetime?: number;
+}
+
+export async function updateApplication(db: Db, id: string, patch: ApplicationPatch): Promise<Application> {
+  await requireApplication(db, id);
+  const set: Partial<ApplicationsTable> = {};
+  if (patch.name !== undefined) set.name = patch.name;
+  if (patch.homepageUri !== undefined) set.homepage_uri = patch.homepageUri;
+  if (patch.loginUri !== undefined) set.login_uri = patch.loginUri;
+  if (patch.redirectUrls !== undefined) set.redirect_urls = JSON.stringify(unique(patch.redirectUrls));
+  if (patch.logoutUrls !== undefined) set.logout_urls = JSON.stringify(unique(patch.logoutUrls));
+  if (patch.askForNames !== undefined) set.ask_for_names = patch.askForNames ? 1 : 0;
+  if (patch.accessTokenLifetime !== undefined) set.access_token_lifetime = patch.accessTokenLifetime;
+  if (patch.refreshTokenLifetime !== undefined) set.refresh_token_lifetime = patch.refreshTokenLifetime;
+  if (patch.idTokenLifetime !== undefined) set.id_token_lifetime = patch.idTokenLifetime;
+  if (patch.authenticatedSessionLifetime !== undefined) set.authenticated_session_lifetime = patch.authenticatedSessionLifetime;
+  if (Object.keys(set).length > 0) await db.updateTable('applications').set(set).where('id', '=', id).execute();
+  return requireApplication(db, id);
+}
+
+export async function deleteApplication(db: Db, id: string): Promise<void> {
+  const result = await db.deleteFrom('applications').where('id', '=', id).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new DomainError('APPLICATION_INVALID', 'Application not found', 404);
+}
+
+function unique(urls: string[]): string[] {
+  return [...new Set(urls)];
+}
+
+/** Kinde's `/logout?redirect=` carries no client id: the URL must be a logout URL of some application. */
+export async function isRegisteredLogoutUrl(db: Db, url: string): Promise<boolean> {
+  const rows = await db.selectFrom('applications').select('logout_urls').execute();
+  return rows.some((row) => (JSON.parse(row.logout_urls) as string[]).includes(url));
+}
+
+/** Browser applications may call the token endpoint cross-origin from the origins of their redirect URLs. */
+export async function isAllowedBrowserOrigin(db: Db, origin: string): Promise<boolean> {
+  const rows = await db.selectFrom('applications').select('redirect_urls').where('type', '=', 'spa').execute();
+  return rows.some((row) => (JSON.parse(row.redirect_urls) as string[]).some((url) => originOf(url) === origin));
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,115 @@
+import { clock } from '../clock.ts';
+import { newId } from '../crypto/ids.ts';
+import type { Db, Tx } from '../store/db.ts';
+import { assertThat, DomainError } from './errors.ts';
+
+/**
+ * Built-in sign-in methods are connections like any other (DESIGN.md §3): each has its own `conn_` id,
+ * is switched on per application, and is routed by the same code.
+ */
+export const BUILT_IN_CONNECTIONS = [
+  { strategy: 'email:password', name: 'email-password', display_name: 'Email + password' },
+  { strategy: 'email:otp', name: 'email-otp', display_name: 'Email + code' },
+  { strategy: 'phone:otp', name: 'phone-otp', display_name: 'Phone + code' },
+  { strategy: 'username:password', name: 'username-password', display_name: 'Username + password' },
+  { strategy: 'username:otp', name: 'username-otp', display_name: 'Username + code' },
+] as const;
+
+/** Kinde turns email + code on for every new application. */
+const DEFAULT_STRATEGIES = ['email:otp'];
+
+/** Section 015: an application offers email with a password or with a code, never both. */
+const MUTUALLY_EXCLUSIVE = [['email:password', 'email:otp']] as const;
+
+export interface Connection {
+  id: string;
+  strategy: string;
+  name: string;
+  displayName: string;
+}
+
+const toConnection = (row: { id: string; strategy: string; name: string; display_name: string }): Connection => ({
+  id: row.id,
+  strategy: row.strategy,
+  name: row.name,
+  displayName: row.display_name,
+});
+
+/** Idempotent across replicas: a built-in is created once, by whichever process gets there first. */
+export async function ensureBuiltInConnections(db: Db): Promise<void> {
+  const existing = new Set((await db.selectFrom('connections').select('strategy').execute()).map((r) => r.strategy));
+  for (const builtIn of BUILT_IN_CONNECTIONS) {
+    if (existing.has(builtIn.strategy)) continue;
+    await db
+      .insertInto('connections')
+      .values({ id: newId.connection(), ...builtIn, created_at: clock.now() })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+  }
+}
+
+export async function listConnections(db: Db | Tx): Promise<Connection[]> {
+  const rows = await db.selectFrom('connections').selectAll().orderBy('created_at').orderBy('id').execute();
+  return rows.map(toConnection);
+}
+
+export async function findConnection(db: Db | Tx, id: string): Promise<Connection | undefined> {
+  const row = await db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toConnection(row);
+}
+
+export async function enableDefaultConnections(tx: Tx, applicationId: string): Promise<void> {
+  const defaults = await tx.selectFrom('connections').select('id').where('strategy', 'in', DEFAULT_STRATEGIES).execute();
+  if (defaults.length === 0) return;
+  await tx
+    .insertInto('application_connections')
+    .values(defaults.map((c) => ({ application_id: applicationId, connection_id: c.id })))
+    .execute();
+}
+
+export async function applicationConnections(db: Db | Tx, applicationId: string): Promise<Connection[]> {
+  const rows = await db
+    .selectFrom('application_connections')
+    .innerJoin('connections', 'connections.id', 'application_connections.connection_id')
+    .select(['connections.id', 'connections.strategy', 'connections.name', 'connections.display_name'])
+    .where('application_connections.application_id', '=', applicationId)
+    .orderBy('connections.created_at')
+    .execute();
+  return rows.map(toConnection);
+}
+
+/** Which strategies would conflict with turning `strategy` on next to `enabled`. */
+export function conflictingStrategy(strategy: string, enabled: readonly string[]): string | undefined {
+  for (const group of MUTUALLY_EXCLUSIVE) {
+    if (!(group as readonly string[]).includes(strategy)) continue;
+    const clash = enabled.find((other) => other !== strategy && (group as readonly string[]).includes(other));
+    if (clash) return clash;
+  }
+  return undefined;
+}
+
+export async function enableConnection(db: Db, applicationId: string, connectionId: string): Promise<void> {
+  const connection = await findConnection(db, connectionId);
+  if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
+  const enabled = await applicationConnections(db, applicationId);
+  const clash = conflictingStrategy(connection.strategy, enabled.map((c) => c.strategy));
+  assertThat(
+    clash === undefined,
+    'CONNECTION_CONFLICT',
+    `Email + password and email + code cannot both be on for one application: turn ${clash} off first`,
+  );
+  await db
+    .insertInto('application_connections')
+    .values({ application_id: applicationId, connection_id: connectionId })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+export async function disableConnection(db: Db, applicationId: string, connectionId: string): Promise<void> {
+  const result = await db
+    .deleteFrom('application_connections')
+    .where('application_id', '=', applicationId)
+    .where('connection_id', '=', connectionId)
+    .executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection is not enabled for this application', 404);
+}

@@ -1,0 +1,230 @@
+import { clock } from '../clock.ts';
+import { newId } from '../crypto/ids.ts';
+import { sha256Hex } from '../crypto/secrets.ts';
+import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
+import type { PageRequest } from '../store/pagination.ts';
+import type { IdentitiesTable, UsersTable } from '../store/schema.ts';
+import { DomainError } from './errors.ts';
+
+export type IdentityType = 'email' | 'phone' | 'username';
+
+export interface Identity {
+  id: string;
+  type: IdentityType;
+  value: string;
+  isVerified: boolean;
+  isPrimary: boolean;
+  connectionId: string | null;
+  totalLogins: number;
+  lastLoginAt: number | null;
+  createdAt: number;
+}
+
+export interface User {
+  id: string;
+  providedId: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  picture: string | null;
+  isSuspended: boolean;
+  totalSignIns: number;
+  failedSignIns: number;
+  lastSignedIn: number | null;
+  createdAt: number;
+  updatedAt: number;
+  identities: Identity[];
+}
+
+export interface NewIdentity {
+  type: IdentityType;
+  value: string;
+  isVerified: boolean;
+  connectionId?: string | null;
+}
+
+export interface NewUser {
+  firstName?: string | null;
+  lastName?: string | null;
+  picture?: string | null;
+  providedId?: string | null;
+  identities: NewIdentity[];
+  /** argon2id, already hashed (sign-up hashes before the email is verified). */
+  passwordHash?: string;
+}
+
+/** Emails and usernames are unique case-insensitively (spec section 004); the typed form is kept for display. */
+export function normalizeIdentity(type: IdentityType, value: string): string {
+  const trimmed = value.trim();
+  return type === 'phone' ? trimmed : trimmed.toLowerCase();
+}
+
+const toIdentity = (row: IdentitiesTable): Identity => ({
+  id: row.id,
+  type: row.type as IdentityType,
+  value: row.value,
+  isVerified: row.is_verified === 1,
+  isPrimary: row.is_primary === 1,
+  connectionId: row.connection_id,
+  totalLogins: row.total_logins,
+  lastLoginAt: row.last_login_at,
+  createdAt: row.created_at,
+});
+
+const toUser = (row: UsersTable, identities: IdentitiesTable[]): User => ({
+  id: row.id,
+  providedId: row.provided_id,
+  firstName: row.first_name,
+  lastName: row.last_name,
+  picture: row.picture,
+  isSuspended: row.is_suspended === 1,
+  totalSignIns: row.total_sign_ins,
+  failedSignIns: row.failed_sign_ins,
+  lastSignedIn: row.last_signed_in,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  identities: identities.map(toIdentity),
+});
+
+export async function createUser(db: Db, input: NewUser): Promise<User> {
+  const now = clock.now();
+  const user: UsersTable = {
+    id: newId.user(),
+    provided_id: input.providedId ?? null,
+    first_name: input.firstName ?? null,
+    last_name: input.lastName ?? null,
+    picture: input.picture ?? null,
+    is_suspended: 0,
+    total_sign_ins: 0,
+    failed_sign_ins: 0,
+    last_signed_in: null,
+    created_at: now,
+    updated_at: now,
+  };
+  const firstOfType = new Set<string>();
+  const identities: IdentitiesTable[] = input.identities.map((identity) => {
+    const isPrimary = !firstOfType.has(identity.type);
+    firstOfType.add(identity.type);
+    return {
+      id: newId.identity(),
+      user_id: user.id,
+      type: identity.type,
+      value: identity.value.trim(),
+      normalized_value: normalizeIdentity(identity.type, identity.value),
+      is_verified: identity.isVerified ? 1 : 0,
+      is_primary: isPrimary ? 1 : 0,
+      connection_id: identity.connectionId ?? null,
+      total_logins: 0,
+      last_login_at: null,
+      created_at: now,
+    };
+  });
+  try {
+    await inTransaction(db, async (tx) => {
+      await tx.insertInto('users').values(user).execute();
+      if (identities.length > 0) await tx.insertInto('identities').values(identities).execute();
+      if (input.passwordHash) {
+        await tx.insertInto('credentials').values({ user_id: user.id, password_hash: input.passwordHash, updated_at: now }).execute();
+      }
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new DomainError('USER_IDENTITY_EXISTS', 'A user with this identity already exists', 409);
+    throw error;
+  }
+  return toUser(user, identities);
+}
+
+export async function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) return undefined;
+  const identities = await db.selectFrom('identities').selectAll().where('user_id', '=', id).orderBy('created_at').execute();
+  return toUser(row, identities);
+}
+
+export async function requireUser(db: Db | Tx, id: string): Promise<User> {
+  const user = await findUser(db, id);
+  if (!user) throw new DomainError('USER_INVALID', 'User not found', 404);
+  return user;
+}
+
+export async function findUserByIdentity(db: Db | Tx, type: IdentityType, value: string): Promise<User | undefined> {
+  const identity = await db
+    .selectFrom('identities')
+    .select('user_id')
+    .where('type', '=', type)
+    .where('normalized_value', '=', normalizeIdentity(type, value))
+    .executeTakeFirst();
+  return identity ? findUser(db, identity.user_id) : undefined;
+}
+
+export async function listUsers(db: Db, page: PageRequest): Promise<User[]> {
+  let query = db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').limit(page.pageSize + 1);
+  if (page.after) {
+    const { createdAt, id } = page.after;
+    query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+  }
+  const rows = await query.execute();
+  if (rows.length === 0) return [];
+  const identities = await db.selectFrom('identities').selectAll().where('user_id', 'in', rows.map((r) => r.id)).orderBy('created_at').execute();
+  return rows.map((row) => toUser(row, identities.filter((i) => i.user_id === row.id)));
+}
+
+export interface UserPatch {
+  firstName?: string | null;
+  lastName?: string | null;
+  picture?: string | null;
+  providedId?: string | null;
+  isSuspended?: boolean;
+}
+
+export async function updateUser(db: Db, id: string, patch: UserPatch): Promise<User> {
+  await requireUser(db, id);
+  const set: Partial<UsersTable> = { updated_at: clock.now() };
+  if (patch.firstName !== undefined) set.first_name = patch.firstName;
+  if (patch.lastName !== undefined) set.last_name = patch.lastName;
+  if (patch.picture !== undefined) set.picture = patch.picture;
+  if (patch.providedId !== undefined) set.provided_id = patch.providedId;
+  if (patch.isSuspended !== undefined) set.is_suspended = patch.isSuspended ? 1 : 0;
+  await db.updateTable('users').set(set).where('id', '=', id).execute();
+  return requireUser(db, id);
+}
+
+export async function deleteUser(db: Db, id: string): Promise<void> {
+  const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new DomainError('USER_INVALID', 'User not found', 404);
+}
+
+export async function markIdentityVerified(db: Db | Tx, identityId: string): Promise<void> {
+  await db.updateTable('identities').set({ is_verified: 1 }).where('id', '=', identityId).execute();
+}
+
+export async function recordSignIn(db: Db, userId: string, identityId: string | undefined): Promise<void> {
+  const now = clock.now();
+  await inTransaction(db, async (tx) => {
+    await tx
+      .updateTable('users')
+      .set((eb) => ({ total_sign_ins: eb('total_sign_ins', '+', 1), last_signed_in: now }))
+      .where('id', '=', userId)
+      .execute();
+    if (identityId) {
+      await tx
+        .updateTable('identities')
+        .set((eb) => ({ total_logins: eb('total_logins', '+', 1), last_login_at: now }))
+        .where('id', '=', identityId)
+        .execute();
+    }
+  });
+}
+
+export function primaryIdentity(user: User, type: IdentityType): Identity | undefined {
+  return user.identities.find((i) => i.type === type && i.isPrimary) ?? user.identities.find((i) => i.type === type);
+}
+
+/** Kinde's picture fallback: Gravatar by the SHA-256 of the email, blank when the person has none. */
+export function gravatarUrl(email: string): string {
+  return `https://gravatar.com/avatar/${sha256Hex(email.trim().toLowerCase())}?d=blank&size=200`;
+}
+
+export function displayName(user: User): string | undefined {
+  const name = [user.firstName, user.lastName].filter(Boolean).join(' ');
+  return name || undefined;
+}

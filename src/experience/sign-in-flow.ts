@@ -1,0 +1,48 @@
+import { clock } from '../clock.ts';
+import type { Db } from '../store/db.ts';
+
+/**
+ * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
+ * interaction's uid so that any replica can serve the next page.
+ */
+export type SignInStep = 'identify' | 'register' | 'password' | 'code';
+
+export interface SignInState {
+  step: SignInStep;
+  email?: string;
+  /** Set once the email belongs to an existing user. */
+  userId?: string;
+  challengeId?: string;
+  codePurpose?: 'sign_in' | 'sign_up';
+  firstName?: string;
+  lastName?: string;
+  /** argon2id of the password chosen at sign-up, kept until the email is verified. */
+  pendingPasswordHash?: string;
+  error?: string;
+  notice?: string;
+}
+
+const FLOW_LIFETIME_MS = 60 * 60 * 1000;
+
+export async function loadFlow(db: Db, uid: string): Promise<SignInState | undefined> {
+  const row = await db.selectFrom('sign_in_flows').select(['state', 'expires_at']).where('uid', '=', uid).executeTakeFirst();
+  if (!row || row.expires_at <= clock.now()) return undefined;
+  return JSON.parse(row.state) as SignInState;
+}
+
+export async function saveFlow(db: Db, uid: string, state: SignInState): Promise<void> {
+  const row = { state: JSON.stringify(state), expires_at: clock.now() + FLOW_LIFETIME_MS };
+  await db
+    .insertInto('sign_in_flows')
+    .values({ uid, ...row })
+    .onConflict((oc) => oc.column('uid').doUpdateSet(row))
+    .execute();
+}
+
+export async function endFlow(db: Db, uid: string): Promise<void> {
+  await db.deleteFrom('sign_in_flows').where('uid', '=', uid).execute();
+}
+
+export async function deleteExpiredFlows(db: Db): Promise<void> {
+  await db.deleteFrom('sign_in_flows').where('expires_at', '<', clock.now()).execute();
+}

@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+import { MessagePage } from '../experience/pages/message.tsx';
+import { renderPage } from '../experience/render.ts';
+
+/** One request id per request, logged with method, path (never the query: it can carry codes) and outcome. */
+export function requestLogging(logger: Logger) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.state.log = logger.child({ requestId });
+    ctx.set('X-Request-Id', requestId);
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      ctx.state.log.info(
+        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    }
+  };
+}
+
+/**
+ * The one place an unexpected failure becomes a response: the shape the caller expects (Kinde JSON on
+ * the management API, RFC 6749 JSON on protocol endpoints, a page for people), never a stack trace.
+ */
+export async function errorBoundary(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    const status = (error as { status?: number }).status;
+    const expose = (error as { expose?: boolean }).expose === true && typeof status === 'number' && status < 500;
+    (ctx.state.log as Logger | undefined)?.error({ err: error }, 'request failed');
+    ctx.status = expose ? status! : 500;
+    if (ctx.path.startsWith('/api/')) {
+      ctx.body = { errors: [{ code: expose ? 'INVALID_REQUEST' : 'INTERNAL_ERROR', message: expose ? (error as Error).message : 'Something went wrong on our side' }] };
+    } else if (ctx.path.startsWith('/oauth2/') || ctx.path.startsWith('/account_api/')) {
+      ctx.body = { error: expose ? 'invalid_request' : 'server_error', error_description: expose ? (error as Error).message : 'something went wrong on our side' };
+    } else {
+      renderPage(ctx, MessagePage({ title: 'Something went wrong', message: 'We could not finish that. Please go back and try again.' }));
+    }
+  }
+}
+
+export function securityHeaders(issuerIsHttps: boolean) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    await next();
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    if (issuerIsHttps) ctx.set('Strict-Transport-Security', 'max-age=31536000');
+  };
+}

@@ -1,0 +1,34 @@
+import type { Context, Next } from 'koa';
+import { managementAudience } from '../domain/apis.ts';
+import { DomainError } from '../domain/errors.ts';
+import { bearerToken } from '../protocol/access-tokens.ts';
+import type { Services } from '../services.ts';
+
+export function kindeError(ctx: Context, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.body = { errors: [{ code, message }] };
+}
+
+/** Bearer token from client credentials, for this issuer's management audience (403 otherwise, as Kinde). */
+export function managementAuth(services: Services) {
+  const audience = managementAudience(services.config.issuer);
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const token = bearerToken(ctx.get('authorization'));
+    const claims = token ? await services.verifyAccessToken()(token, audience) : undefined;
+    if (!claims || !claims.gty?.includes('client_credentials')) {
+      return kindeError(ctx, 403, 'UNAUTHORIZED', 'A valid management API access token is required');
+    }
+    ctx.state.managementClient = claims.azp ?? claims.sub;
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof DomainError) return kindeError(ctx, error.status, error.code, error.message);
+      throw error;
+    }
+  };
+}
+
+export function notFound(ctx: Context): void {
+  kindeError(ctx, 404, 'ROUTE_NOT_FOUND', 'The requested API route does not exist');
+}

@@ -1,0 +1,38 @@
+import { createLocalJWKSet, type JWTPayload, jwtVerify } from 'jose';
+import type { KeySet } from '../domain/signing-keys.ts';
+
+export interface VerifiedAccessToken extends JWTPayload {
+  sub: string;
+  aud: string[];
+  scp?: string[];
+  azp?: string;
+  gty?: string[];
+}
+
+/** Verifies a Gatehouse access token: our signature, our issuer, not expired, RFC 9068 `typ`. */
+export function accessTokenVerifier(keys: KeySet, issuer: string) {
+  const jwks = createLocalJWKSet({
+    keys: keys.privateKeys.map(({ kty, kid, alg, use, n, e }) => ({ kty, kid, alg, use, n, e })),
+  });
+  return async (token: string, audience?: string): Promise<VerifiedAccessToken | undefined> => {
+    try {
+      const { payload } = await jwtVerify(token, jwks, {
+        issuer,
+        typ: 'at+jwt',
+        algorithms: ['RS256'],
+        ...(audience ? { audience } : {}),
+      });
+      if (typeof payload.sub !== 'string') return undefined;
+      return { ...payload, aud: Array.isArray(payload.aud) ? payload.aud : payload.aud ? [payload.aud] : [] } as VerifiedAccessToken;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+export type AccessTokenVerifier = ReturnType<typeof accessTokenVerifier>;
+
+export function bearerToken(authorization: string | undefined): string | undefined {
+  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization ?? '');
+  return match?.[1];
+}

@@ -1,0 +1,42 @@
+import type { Account, KoaContextWithOIDC } from 'oidc-provider';
+import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
+import type { Db } from '../store/db.ts';
+
+/** The OpenID Connect claims of a user, in Kinde's shape (contract doc, "ID token claims"). */
+export function userClaims(user: User): Record<string, unknown> {
+  const email = primaryIdentity(user, 'email');
+  const phone = primaryIdentity(user, 'phone');
+  const username = primaryIdentity(user, 'username');
+  return {
+    sub: user.id,
+    name: displayName(user),
+    given_name: user.firstName ?? undefined,
+    family_name: user.lastName ?? undefined,
+    picture: user.picture ?? (email ? gravatarUrl(email.value) : undefined),
+    updated_at: Math.floor(user.updatedAt / 1000),
+    email: email?.value,
+    email_verified: email ? email.isVerified : undefined,
+    phone: phone?.value,
+    preferred_username: username?.value,
+    org_codes: [],
+  };
+}
+
+/** Scope → claims released in the ID token (`conformIdTokenClaims` is off, as Kinde's ID tokens carry them). */
+export const CLAIMS_BY_SCOPE = {
+  openid: ['sub', 'org_codes'],
+  profile: ['name', 'given_name', 'family_name', 'picture', 'updated_at', 'preferred_username'],
+  email: ['email', 'email_verified'],
+  phone: ['phone'],
+};
+
+export function accountFinder(db: Db) {
+  return async (_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
+    const user = await findUser(db, sub);
+    if (!user || user.isSuspended) return undefined;
+    return {
+      accountId: user.id,
+      claims: () => userClaims(user) as Awaited<ReturnType<Account['claims']>>,
+    };
+  };
+}

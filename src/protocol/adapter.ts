@@ -1,0 +1,78 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { clock } from '../clock.ts';
+import type { Db } from '../store/db.ts';
+
+export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
+
+/**
+ * oidc-provider's persistence, on our store. Every model (sessions, codes, refresh tokens, grants,
+ * interactions) is a row in `oidc_models`, so any replica can continue what another started. Clients
+ * are not stored here: they are read from `applications`.
+ */
+export function databaseAdapter(db: Db, findClient: ClientLookup) {
+  return class DatabaseAdapter implements Adapter {
+    constructor(private readonly model: string) {}
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const row = {
+        payload: JSON.stringify(payload),
+        grant_id: payload.grantId ?? null,
+        user_code: payload.userCode ?? null,
+        uid: payload.uid ?? null,
+        expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
+        consumed_at: null,
+      };
+      await db
+        .insertInto('oidc_models')
+        .values({ model: this.model, id, ...row })
+        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
+        .execute();
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === 'Client') return findClient(id);
+      return this.findWhere('id', id);
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.findWhere('user_code', userCode);
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.findWhere('uid', uid);
+    }
+
+    async consume(id: string): Promise<void> {
+      await db
+        .updateTable('oidc_models')
+        .set({ consumed_at: clock.now() })
+        .where('model', '=', this.model)
+        .where('id', '=', id)
+        .execute();
+    }
+
+    async destroy(id: string): Promise<void> {
+      await db.deleteFrom('oidc_models').where('model', '=', this.model).where('id', '=', id).execute();
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+    }
+
+    private async findWhere(column: 'id' | 'user_code' | 'uid', value: string): Promise<AdapterPayload | undefined> {
+      const row = await db
+        .selectFrom('oidc_models')
+        .select(['payload', 'expires_at', 'consumed_at'])
+        .where('model', '=', this.model)
+        .where(column, '=', value)
+        .executeTakeFirst();
+      if (!row || (row.expires_at !== null && row.expires_at <= clock.now())) return undefined;
+      const payload = JSON.parse(row.payload) as AdapterPayload;
+      return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
+    }
+  };
+}
+
+export async function deleteExpiredModels(db: Db): Promise<void> {
+  await db.deleteFrom('oidc_models').where('expires_at', '<', clock.now()).execute();
+}

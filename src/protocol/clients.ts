@@ -1,0 +1,71 @@
+import type { AdapterPayload } from 'oidc-provider';
+import { type Application, findApplication, isPublicClient } from '../domain/applications.ts';
+import { safeEqual, sha256Hex } from '../crypto/secrets.ts';
+import type { Db } from '../store/db.ts';
+
+/** Client metadata oidc-provider understands, derived from an application on every lookup. */
+export function clientMetadata(app: Application): AdapterPayload {
+  const common = {
+    client_id: app.id,
+    client_name: app.name,
+    gatehouse_type: app.type,
+    access_token_ttl: app.accessTokenLifetime,
+    refresh_token_ttl: app.refreshTokenLifetime,
+    id_token_ttl: app.idTokenLifetime,
+    gatehouse_homepage_uri: app.homepageUri ?? undefined,
+    gatehouse_login_uri: app.loginUri ?? undefined,
+  };
+  switch (app.type) {
+    case 'm2m':
+      return {
+        ...common,
+        client_secret: app.clientSecretHash ?? undefined,
+        token_endpoint_auth_method: 'client_secret_post',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      };
+    case 'device':
+      return {
+        ...common,
+        token_endpoint_auth_method: 'none',
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+        response_types: [],
+        redirect_uris: [],
+      };
+    default:
+      return {
+        ...common,
+        ...(isPublicClient(app.type)
+          ? { token_endpoint_auth_method: 'none' }
+          : { token_endpoint_auth_method: 'client_secret_post', client_secret: app.clientSecretHash ?? undefined }),
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: app.redirectUrls,
+      };
+  }
+}
+
+export function clientLookup(db: Db) {
+  return async (clientId: string): Promise<AdapterPayload | undefined> => {
+    const app = await findApplication(db, clientId);
+    return app && clientMetadata(app);
+  };
+}
+
+export const CLIENT_METADATA_PROPERTIES = [
+  'gatehouse_type',
+  'access_token_ttl',
+  'refresh_token_ttl',
+  'id_token_ttl',
+  'gatehouse_homepage_uri',
+  'gatehouse_login_uri',
+];
+
+/**
+ * Client secrets are stored as SHA-256 (DESIGN.md §5), so the registered `client_secret` oidc-provider
+ * holds is that digest: compare the digest of what the client presented, in constant time.
+ */
+export function compareHashedClientSecret(this: { clientSecret?: string }, presented: string): boolean {
+  return typeof this.clientSecret === 'string' && safeEqual(this.clientSecret, sha256Hex(presented));
+}

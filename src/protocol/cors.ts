@@ -1,0 +1,32 @@
+import type { Context, Next } from 'koa';
+import { isAllowedBrowserOrigin } from '../domain/applications.ts';
+import type { Db } from '../store/db.ts';
+import { ROUTES } from './provider-routes.ts';
+
+/** Endpoints a browser application calls cross-origin with credentials (contract doc, "Browser refresh"). */
+const CREDENTIALED_PATHS = [ROUTES.token, ROUTES.revocation, ROUTES.userinfo, '/oauth2/user_profile', '/logout'];
+const isCredentialed = (path: string) => CREDENTIALED_PATHS.includes(path) || path.startsWith('/account_api/');
+
+/**
+ * CORS with exact origins: only the origins of browser applications' redirect URLs, echoed back with
+ * `Access-Control-Allow-Credentials` and the `Kinde-SDK` header allowed. Other origins get no CORS
+ * headers (and the engine then refuses them).
+ */
+export function credentialedCors(db: Db) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const origin = ctx.get('Origin');
+    if (!origin || !isCredentialed(ctx.path)) return next();
+    ctx.vary('Origin');
+    if (!(await isAllowedBrowserOrigin(db, origin))) return next();
+    ctx.set('Access-Control-Allow-Origin', origin);
+    ctx.set('Access-Control-Allow-Credentials', 'true');
+    if (ctx.method === 'OPTIONS' && ctx.get('Access-Control-Request-Method')) {
+      ctx.set('Access-Control-Allow-Methods', 'GET,POST,OPTIONS');
+      ctx.set('Access-Control-Allow-Headers', 'Authorization,Content-Type,Kinde-SDK');
+      ctx.set('Access-Control-Max-Age', '600');
+      ctx.status = 204;
+      return;
+    }
+    await next();
+  };
+}

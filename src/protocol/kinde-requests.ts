@@ -1,0 +1,128 @@
+import type { Context, Next } from 'koa';
+import { audienceGrants } from '../domain/apis.ts';
+import type { Db } from '../store/db.ts';
+import { audienceResource, parseAudienceParam } from './audiences.ts';
+import { type FormParams, readForm, toParams } from '../http/forms.ts';
+import { ROUTES } from './provider-routes.ts';
+import { REFRESH_COOKIE } from './spa-refresh-cookie.ts';
+
+/**
+ * Kinde's SDKs speak a dialect of OAuth: `audience` instead of `resource`, `prompt=create`, client
+ * secrets in a Basic header or the body, refresh tokens in a cookie. These steps translate each one
+ * into what the engine understands, before it runs; the engine itself stays unmodified.
+ */
+
+const FORM_ENDPOINTS = new Set<string>([ROUTES.token, ROUTES.introspection, ROUTES.revocation, ROUTES.device_authorization]);
+
+type Params = FormParams;
+
+function oauthError(ctx: Context, status: number, error: string, description: string): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error, error_description: description };
+}
+
+function values(param: string | string[] | undefined): string[] {
+  return param === undefined ? [] : Array.isArray(param) ? param : [param];
+}
+
+/** `audience` in any of its three forms becomes one resource indicator (see audiences.ts). */
+function audienceToResource(params: Params): void {
+  if (!('audience' in params)) return;
+  const audiences = parseAudienceParam(values(params.audience));
+  delete params.audience;
+  if (audiences.length > 0 && params.resource === undefined) params.resource = audienceResource(audiences);
+}
+
+/** `prompt=create` is Kinde's way of saying "start at registration" (contract doc, "/oauth2/auth parameters"). */
+function promptCreateToStartPage(params: Params): void {
+  const prompts = values(params.prompt).flatMap((p) => p.split(' '));
+  if (!prompts.includes('create')) return;
+  const rest = prompts.filter((p) => p !== 'create');
+  if (rest.length > 0) params.prompt = rest.join(' ');
+  else delete params.prompt;
+  params.start_page = 'registration';
+}
+
+export async function kindeAuthorizationRequest(ctx: Context, next: Next): Promise<void> {
+  if (ctx.path === ROUTES.authorization && ctx.method === 'GET') {
+    const params = toParams(new URLSearchParams(ctx.querystring));
+    audienceToResource(params);
+    promptCreateToStartPage(params);
+    ctx.querystring = new URLSearchParams(Object.entries(params).flatMap(([k, v]) => values(v).map((x) => [k, x]))).toString();
+  }
+  await next();
+}
+
+/** RFC 6749 §2.3.1: both parts of a Basic credential are form-urlencoded before base64. */
+function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
+  const match = /^Basic ([A-Za-z0-9+/]+=*)$/i.exec(header ?? '');
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  try {
+    const decode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
+    return { id: decode(decoded.slice(0, colon)), secret: decode(decoded.slice(colon + 1)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Kinde accepts client credentials in the body or a Basic header; the engine wants one registered
+ * method, so a Basic credential is moved into the body (mixing both is refused, RFC 6749 §2.3).
+ */
+function basicToPost(ctx: Context, params: Params): boolean {
+  const basic = basicCredentials(ctx.get('authorization'));
+  if (!basic) return true;
+  if (params.client_secret !== undefined || (params.client_id !== undefined && params.client_id !== basic.id)) return false;
+  params.client_id = basic.id;
+  params.client_secret = basic.secret;
+  ctx.request.headers.authorization = '';
+  delete ctx.req.headers.authorization;
+  return true;
+}
+
+/** js-utils refreshes with an empty body and relies on the HttpOnly `_kbrte` cookie (contract doc). */
+function refreshTokenFromCookie(ctx: Context, params: Params): void {
+  if (params.grant_type !== 'refresh_token' || params.refresh_token !== undefined) return;
+  const cookie = ctx.cookies.get(REFRESH_COOKIE);
+  if (cookie) params.refresh_token = cookie;
+}
+
+/**
+ * Kinde's client-credentials tokens carry every scope the application was granted on the audience
+ * when it asked for none; the engine grants only what is requested, so the request is completed here.
+ */
+async function defaultClientCredentialsScope(db: Db, params: Params): Promise<void> {
+  if (params.grant_type !== 'client_credentials' || (typeof params.scope === 'string' && params.scope.trim() !== '')) return;
+  if (typeof params.client_id !== 'string') return;
+  const audiences = parseAudienceParam(values(params.audience));
+  if (audiences.length === 0) {
+    delete params.scope;
+    return;
+  }
+  const grants = await audienceGrants(db, params.client_id, audiences);
+  if ('refused' in grants) return;
+  const scopes = [...new Set(grants.flatMap((g) => g.scopes))];
+  if (scopes.length > 0) params.scope = scopes.join(' ');
+  else delete params.scope;
+}
+
+export function kindeFormRequest(db: Db) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if (ctx.method !== 'POST' || !FORM_ENDPOINTS.has(ctx.path)) return next();
+    const params = await readForm(ctx);
+    if (params === 'not_a_form') return next();
+    if (params === 'too_large') return oauthError(ctx, 413, 'invalid_request', 'request body too large');
+    if (!basicToPost(ctx, params)) {
+      return oauthError(ctx, 400, 'invalid_request', 'client authentication must use one method: a Basic header or the request body');
+    }
+    refreshTokenFromCookie(ctx, params);
+    await defaultClientCredentialsScope(db, params);
+    audienceToResource(params);
+    (ctx.request as { body?: unknown }).body = params;
+    await next();
+  };
+}

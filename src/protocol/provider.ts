@@ -1,0 +1,124 @@
+import Provider, { type Configuration, type KoaContextWithOIDC, errors } from 'oidc-provider';
+import type { Db } from '../store/db.ts';
+import type { KeySet } from '../domain/signing-keys.ts';
+import { databaseAdapter } from './adapter.ts';
+import { accountFinder, CLAIMS_BY_SCOPE } from './accounts.ts';
+import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret } from './clients.ts';
+import { resourceServerInfo } from './resource-servers.ts';
+import { extraTokenClaims, shapeAccessToken } from './token-claims.ts';
+import { NO_AUDIENCE } from './audiences.ts';
+import { ROUTES } from './provider-routes.ts';
+import { renderProtocolError } from '../experience/error-page.ts';
+
+export interface ProviderOptions {
+  issuer: string;
+  db: Db;
+  keys: KeySet;
+  cookieKeys: string[];
+}
+
+
+/** Kinde's extra authorization parameters, kept on the interaction for the sign-in experience. */
+const KINDE_AUTHORIZATION_PARAMS = [
+  'start_page',
+  'connection_id',
+  'org_code',
+  'org_name',
+  'is_create_org',
+  'lang',
+  'has_success_page',
+  'invitation_code',
+  'is_invitation',
+  'supports_reauth',
+];
+
+type Ttl = (ctx: KoaContextWithOIDC, token: unknown, client: { [key: string]: unknown }) => number;
+const clientTtl =
+  (property: string, fallback: number): Ttl =>
+  (_ctx, _token, client) =>
+    typeof client?.[property] === 'number' ? (client[property] as number) : fallback;
+
+export function createProvider(options: ProviderOptions): Provider {
+  const { db, issuer } = options;
+  const configuration: Configuration = {
+    adapter: databaseAdapter(db, clientLookup(db)),
+    findAccount: accountFinder(db),
+    jwks: { keys: options.keys.privateKeys as never },
+    cookies: {
+      keys: options.cookieKeys,
+      long: { signed: true, sameSite: 'lax', httpOnly: true },
+      short: { signed: true, sameSite: 'lax', httpOnly: true },
+    },
+    routes: ROUTES,
+    scopes: ['openid', 'profile', 'email', 'phone', 'offline'],
+    claims: CLAIMS_BY_SCOPE,
+    conformIdTokenClaims: false,
+    extraParams: KINDE_AUTHORIZATION_PARAMS,
+    extraClientMetadata: { properties: CLIENT_METADATA_PROPERTIES },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_post',
+    },
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_post', 'none'],
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    pkce: {
+      // RFC 9700 §2.1.1: required for public clients; confidential clients may still send it.
+      required: (_ctx, client) => client.clientAuthMethod === 'none',
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline'),
+    // First-party applications: the requested scopes are granted without a consent screen.
+    loadExistingGrant: async (ctx) => {
+      const { oidc } = ctx;
+      if (!oidc.client || !oidc.session?.accountId) return undefined;
+      const grantId = oidc.result?.consent?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId);
+      const grant =
+        (grantId ? await oidc.provider.Grant.find(grantId) : undefined) ??
+        new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
+      const requested = [...(oidc.requestParamScopes ?? [])].join(' ');
+      grant.addOIDCScope(requested);
+      for (const resource of Object.keys(oidc.resourceServers ?? {})) grant.addResourceScope(resource, requested);
+      await grant.save();
+      return grant;
+    },
+    extraTokenClaims,
+    formats: { customizers: { jwt: shapeAccessToken as never } },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => NO_AUDIENCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: resourceServerInfo(db),
+      },
+    },
+    ttl: {
+      AccessToken: clientTtl('access_token_ttl', 86_400) as never,
+      ClientCredentials: clientTtl('access_token_ttl', 86_400) as never,
+      IdToken: clientTtl('id_token_ttl', 86_400) as never,
+      RefreshToken: clientTtl('refresh_token_ttl', 2_592_000) as never,
+      AuthorizationCode: 60,
+      Interaction: 60 * 60,
+      Session: 30 * 24 * 60 * 60,
+      Grant: 30 * 24 * 60 * 60,
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    renderError: renderProtocolError,
+    discovery: { userinfo_endpoint: `${issuer}/oauth2/v2/user_profile`, end_session_endpoint: `${issuer}/logout` },
+  };
+
+  const provider = new Provider(issuer, configuration);
+  provider.Client.prototype.compareClientSecret = compareHashedClientSecret;
+  return provider;
+}
+
+export { errors as oidcErrors };

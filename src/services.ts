@@ -1,0 +1,24 @@
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import type { MasterKey } from './crypto/master-key.ts';
+import type { OneTimeCodes } from './domain/one-time-codes.ts';
+import type { Mailer } from './domain/messaging/mailer.ts';
+import type { AccessTokenVerifier } from './protocol/access-tokens.ts';
+import type { Db, Dialect } from './store/db.ts';
+
+/** What the HTTP layers are given: the store, the senders, and the current protocol engine. */
+export interface Services {
+  config: Config;
+  db: Db;
+  dialect: Dialect;
+  logger: Logger;
+  masterKey: MasterKey;
+  mailer: Mailer;
+  codes: OneTimeCodes;
+  csrfKey: Buffer;
+  /** The engine is rebuilt when signing keys rotate; always read the current one. */
+  provider(): Provider;
+  verifyAccessToken: () => AccessTokenVerifier;
+  businessName: string;
+}

@@ -1,0 +1,182 @@
+import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/**
+ * Migrations are TypeScript, ordered by name, and portable: only types both SQLite and PostgreSQL
+ * understand (text, integer, bigint). Never edit a released migration; add a new one.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_foundation': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('applications')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('client_secret_hash', 'text')
+        .addColumn('redirect_urls', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('logout_urls', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('homepage_uri', 'text')
+        .addColumn('login_uri', 'text')
+        .addColumn('access_token_lifetime', 'integer', (c) => c.notNull())
+        .addColumn('refresh_token_lifetime', 'integer', (c) => c.notNull())
+        .addColumn('id_token_lifetime', 'integer', (c) => c.notNull())
+        .addColumn('authenticated_session_lifetime', 'integer', (c) => c.notNull())
+        .addColumn('ask_for_names', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('connections')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('connections_strategy').on('connections').column('strategy').execute();
+
+      await db.schema
+        .createTable('application_connections')
+        .addColumn('application_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addColumn('connection_id', 'text', (c) => c.notNull().references('connections.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('application_connections_pk', ['application_id', 'connection_id'])
+        .execute();
+
+      await db.schema
+        .createTable('apis')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('audience', 'text', (c) => c.notNull().unique())
+        .addColumn('is_management_api', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('api_scopes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('api_id', 'text', (c) => c.notNull().references('apis.id').onDelete('cascade'))
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addUniqueConstraint('api_scopes_key', ['api_id', 'key'])
+        .execute();
+
+      await db.schema
+        .createTable('api_applications')
+        .addColumn('api_id', 'text', (c) => c.notNull().references('apis.id').onDelete('cascade'))
+        .addColumn('application_id', 'text', (c) => c.notNull().references('applications.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('api_applications_pk', ['api_id', 'application_id'])
+        .execute();
+
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('provided_id', 'text')
+        .addColumn('first_name', 'text')
+        .addColumn('last_name', 'text')
+        .addColumn('picture', 'text')
+        .addColumn('is_suspended', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('total_sign_ins', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failed_sign_ins', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('last_signed_in', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('users_provided_id').on('users').column('provided_id').execute();
+
+      await db.schema
+        .createTable('identities')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('normalized_value', 'text', (c) => c.notNull())
+        .addColumn('is_verified', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('is_primary', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('connection_id', 'text')
+        .addColumn('total_logins', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('last_login_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('identities_type_value', ['type', 'normalized_value'])
+        .execute();
+      await db.schema.createIndex('identities_user').on('identities').column('user_id').execute();
+
+      await db.schema
+        .createTable('credentials')
+        .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('otp_challenges')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('purpose', 'text', (c) => c.notNull())
+        .addColumn('recipient', 'text', (c) => c.notNull())
+        .addColumn('code_hash', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('consumed_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('otp_challenges_expiry').on('otp_challenges').column('expires_at').execute();
+
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', 'text', (c) => c.primaryKey())
+        .addColumn('public_jwk', 'text', (c) => c.notNull())
+        .addColumn('private_jwk_sealed', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('active_from', 'bigint', (c) => c.notNull())
+        .addColumn('retired_at', 'bigint')
+        .addColumn('expires_at', 'bigint')
+        .execute();
+
+      await db.schema
+        .createTable('oidc_models')
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text')
+        .addColumn('user_code', 'text')
+        .addColumn('uid', 'text')
+        .addColumn('expires_at', 'bigint')
+        .addColumn('consumed_at', 'bigint')
+        .addPrimaryKeyConstraint('oidc_models_pk', ['model', 'id'])
+        .execute();
+      await db.schema.createIndex('oidc_models_grant').on('oidc_models').column('grant_id').execute();
+      await db.schema.createIndex('oidc_models_user_code').on('oidc_models').columns(['model', 'user_code']).execute();
+      await db.schema.createIndex('oidc_models_uid').on('oidc_models').columns(['model', 'uid']).execute();
+      await db.schema.createIndex('oidc_models_expiry').on('oidc_models').column('expires_at').execute();
+
+      await db.schema
+        .createTable('sign_in_flows')
+        .addColumn('uid', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('subject', 'text')
+        .addColumn('data', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_events_created').on('audit_events').column('created_at').execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

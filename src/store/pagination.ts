@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/**
+ * Kinde's `page_size` + `next_token` pagination. The token is an opaque cursor over (created_at, id),
+ * which is stable while rows are added.
+ */
+export interface PageRequest {
+  pageSize: number;
+  after: { createdAt: number; id: string } | undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextToken: string | undefined;
+}
+
+const cursor = z.object({ c: z.number(), i: z.string() });
+
+export function decodeNextToken(token: string | undefined): PageRequest['after'] | null {
+  if (!token) return undefined;
+  try {
+    const parsed = cursor.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
+    return { createdAt: parsed.c, id: parsed.i };
+  } catch {
+    return null;
+  }
+}
+
+export function toPage<T extends { created_at: number; id: string }>(rows: T[], pageSize: number): Page<T> {
+  const items = rows.slice(0, pageSize);
+  const last = items[items.length - 1];
+  const nextToken =
+    rows.length > pageSize && last ? Buffer.from(JSON.stringify({ c: last.created_at, i: last.id })).toString('base64url') : undefined;
+  return { items, nextToken };
+}

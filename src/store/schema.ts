@@ -1,0 +1,163 @@
+/**
+ * Table shapes as Kysely sees them. Portable across SQLite and PostgreSQL: timestamps are epoch
+ * milliseconds in bigints, booleans are 0/1 integers, JSON is text. Each domain module owns its
+ * tables; this file only declares them so that one Kysely instance can type every query.
+ */
+export type Flag = 0 | 1;
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface ApplicationsTable {
+  id: string;
+  name: string;
+  type: string;
+  client_secret_hash: string | null;
+  redirect_urls: string;
+  logout_urls: string;
+  homepage_uri: string | null;
+  login_uri: string | null;
+  access_token_lifetime: number;
+  refresh_token_lifetime: number;
+  id_token_lifetime: number;
+  authenticated_session_lifetime: number;
+  ask_for_names: Flag;
+  created_at: number;
+}
+
+export interface ConnectionsTable {
+  id: string;
+  strategy: string;
+  name: string;
+  display_name: string;
+  created_at: number;
+}
+
+export interface ApplicationConnectionsTable {
+  application_id: string;
+  connection_id: string;
+}
+
+export interface ApisTable {
+  id: string;
+  name: string;
+  audience: string;
+  is_management_api: Flag;
+  created_at: number;
+}
+
+export interface ApiScopesTable {
+  id: string;
+  api_id: string;
+  key: string;
+  description: string | null;
+}
+
+export interface ApiApplicationsTable {
+  api_id: string;
+  application_id: string;
+}
+
+export interface UsersTable {
+  id: string;
+  provided_id: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  picture: string | null;
+  is_suspended: Flag;
+  total_sign_ins: number;
+  failed_sign_ins: number;
+  last_signed_in: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface IdentitiesTable {
+  id: string;
+  user_id: string;
+  type: string;
+  value: string;
+  normalized_value: string;
+  is_verified: Flag;
+  is_primary: Flag;
+  connection_id: string | null;
+  total_logins: number;
+  last_login_at: number | null;
+  created_at: number;
+}
+
+export interface CredentialsTable {
+  user_id: string;
+  password_hash: string;
+  updated_at: number;
+}
+
+export interface OtpChallengesTable {
+  id: string;
+  purpose: string;
+  recipient: string;
+  code_hash: string;
+  attempts: number;
+  expires_at: number;
+  consumed_at: number | null;
+  created_at: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  public_jwk: string;
+  private_jwk_sealed: string;
+  created_at: number;
+  /** Signing starts here; before it, the key is only published so caches learn it first. */
+  active_from: number;
+  /** Signing stops here (a newer key took over). */
+  retired_at: number | null;
+  /** Gone from the JWKS: nothing it signed can still be valid. */
+  expires_at: number | null;
+}
+
+export interface OidcModelsTable {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+export interface SignInFlowsTable {
+  uid: string;
+  state: string;
+  expires_at: number;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  type: string;
+  actor: string | null;
+  subject: string | null;
+  data: string;
+  created_at: number;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  applications: ApplicationsTable;
+  connections: ConnectionsTable;
+  application_connections: ApplicationConnectionsTable;
+  apis: ApisTable;
+  api_scopes: ApiScopesTable;
+  api_applications: ApiApplicationsTable;
+  users: UsersTable;
+  identities: IdentitiesTable;
+  credentials: CredentialsTable;
+  otp_challenges: OtpChallengesTable;
+  signing_keys: SigningKeysTable;
+  oidc_models: OidcModelsTable;
+  sign_in_flows: SignInFlowsTable;
+  audit_events: AuditEventsTable;
+}
