@@ -24,6 +24,7 @@ import { managementRoutes } from './management/router.ts';
 import { accessTokenVerifier, type AccessTokenVerifier } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
 import { credentialedCors } from './protocol/cors.ts';
+import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
 import { createProvider } from './protocol/provider.ts';
@@ -93,6 +94,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   if (services.mailer instanceof DevMailbox) provider.use(devMailboxRoutes(services.mailer).routes());
   provider.use(kindeAuthorizationRequest);
   provider.use(kindeFormRequest(db));
+  provider.use(introspectAccessTokens(db, services.verifyAccessToken));
   provider.use(spaRefreshCookie);
   return provider;
 }

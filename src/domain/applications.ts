@@ -1,6 +1,6 @@
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
-import { newClientSecret, sha256Hex } from '../crypto/secrets.ts';
+import { newClientSecret, safeEqual, sha256Hex } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
 import type { PageRequest } from '../store/pagination.ts';
 import type { ApplicationsTable } from '../store/schema.ts';
@@ -33,6 +33,11 @@ export interface Application {
   authenticatedSessionLifetime: number;
   askForNames: boolean;
   createdAt: number;
+}
+
+/** Secrets are stored as SHA-256 (DESIGN.md §5): compare digests in constant time. */
+export function clientSecretMatches(storedHash: string | null | undefined, presented: unknown): boolean {
+  return typeof storedHash === 'string' && typeof presented === 'string' && safeEqual(storedHash, sha256Hex(presented));
 }
 
 /** Public clients cannot keep a secret: they authenticate with PKCE alone (RFC 9700 §2.1.1). */

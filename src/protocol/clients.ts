@@ -1,6 +1,5 @@
 import type { AdapterPayload } from 'oidc-provider';
-import { type Application, findApplication, isPublicClient } from '../domain/applications.ts';
-import { safeEqual, sha256Hex } from '../crypto/secrets.ts';
+import { type Application, clientSecretMatches, findApplication, isPublicClient } from '../domain/applications.ts';
 import type { Db } from '../store/db.ts';
 
 /** Client metadata oidc-provider understands, derived from an application on every lookup. */
@@ -62,10 +61,7 @@ export const CLIENT_METADATA_PROPERTIES = [
   'gatehouse_login_uri',
 ];
 
-/**
- * Client secrets are stored as SHA-256 (DESIGN.md §5), so the registered `client_secret` oidc-provider
- * holds is that digest: compare the digest of what the client presented, in constant time.
- */
+/** The `client_secret` oidc-provider holds is the stored digest, so the presented secret is hashed first. */
 export function compareHashedClientSecret(this: { clientSecret?: string }, presented: string): boolean {
-  return typeof this.clientSecret === 'string' && safeEqual(this.clientSecret, sha256Hex(presented));
+  return clientSecretMatches(this.clientSecret, presented);
 }

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Gatehouse, startGatehouse } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+
+export const BOOTSTRAP = {
+  id: 'test-bootstrap-client',
+  secret: 'BootstrapSecret0123456789abcdefghijklmnopqrstuv',
+};
+
+export interface TestServer extends Gatehouse {
+  /** A management API token for the bootstrap client. */
+  managementToken(): Promise<string>;
+  api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  createApplication(input: { name?: string; type: 'reg' | 'spa' | 'm2m' | 'device'; redirectUrls?: string[]; logoutUrls?: string[] }): Promise<{ id: string; secret?: string }>;
+}
+
+export async function startTestServer(options: { databaseUrl: string; env?: Record<string, string> }): Promise<TestServer> {
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: options.databaseUrl,
+    GATEHOUSE_DATA_DIR: mkdtempSync(join(tmpdir(), 'gatehouse-data-')),
+    GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64url'),
+    GATEHOUSE_BOOTSTRAP_CLIENT_ID: BOOTSTRAP.id,
+    GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: BOOTSTRAP.secret,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const gatehouse = await startGatehouse(config);
+  let token: string | undefined;
+
+  async function managementToken(): Promise<string> {
+    if (token) return token;
+    const response = await fetch(`${gatehouse.url}/oauth2/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: BOOTSTRAP.id,
+        client_secret: BOOTSTRAP.secret,
+        audience: `${gatehouse.services.config.issuer}/api`,
+      }),
+    });
+    const body = (await response.json()) as { access_token?: string };
+    if (!body.access_token) throw new Error(`no management token: ${JSON.stringify(body)}`);
+    token = body.access_token;
+    return token;
+  }
+
+  async function api<T>(method: string, path: string, body?: unknown) {
+    const response = await fetch(`${gatehouse.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await managementToken()}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+  }
+
+  return { ...gatehouse, managementToken, api, createApplication: (input) => createTestApplication(gatehouse, input) };
+}
+
+/** Test-side shortcut through the domain (the management API has its own tests). */
+async function createTestApplication(
+  gatehouse: Gatehouse,
+  input: { name?: string; type: 'reg' | 'spa' | 'm2m' | 'device'; redirectUrls?: string[]; logoutUrls?: string[] },
+) {
+  const { createApplication, updateApplication } = await import('../../src/domain/applications.ts');
+  const { db } = gatehouse.services;
+  const { application, clientSecret } = await createApplication(db, { name: input.name ?? `Test ${input.type} app`, type: input.type });
+  await updateApplication(db, application.id, { redirectUrls: input.redirectUrls ?? [], logoutUrls: input.logoutUrls ?? [] });
+  return { id: application.id, secret: clientSecret };
+}
