@@ -1,0 +1,79 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { DomainError } from '../domain/errors.ts';
+import { decodeNextToken, type PageRequest, toPage } from '../store/pagination.ts';
+
+/** Management request bodies are small JSON documents; anything bigger is a mistake or an attack. */
+export const JSON_BODY_LIMIT = 64 * 1024;
+
+/** Names every failing field, e.g. `identities.0.details.email: Invalid email address`. */
+function describeIssues(error: z.ZodError, where: string): string {
+  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : where}: ${issue.message}`).join('; ');
+}
+
+function validate<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new DomainError('INVALID_REQUEST', describeIssues(result.error, where), 400);
+  return result.data;
+}
+
+async function readRaw(ctx: Context): Promise<string> {
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > JSON_BODY_LIMIT) throw new DomainError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${JSON_BODY_LIMIT} bytes`, 413);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > JSON_BODY_LIMIT) throw new DomainError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${JSON_BODY_LIMIT} bytes`, 413);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Reads and validates a JSON body. No body reads as `{}`: the SDK omits the body when every field of
+ * an optional request body is absent (e.g. `Users.createUser()`).
+ */
+export async function readBody<S extends z.ZodType>(ctx: Context, schema: S): Promise<z.output<S>> {
+  const raw = await readRaw(ctx);
+  if (raw.trim() === '') return validate(schema, {}, 'body');
+  if (!ctx.is('application/json', '+json')) {
+    throw new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Request bodies must be JSON (Content-Type: application/json)', 415);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new DomainError('INVALID_JSON', 'The request body is not valid JSON', 400);
+  }
+  return validate(schema, parsed, 'body');
+}
+
+export function readQuery<S extends z.ZodType>(ctx: Context, schema: S): z.output<S> {
+  return validate(schema, ctx.query, 'query');
+}
+
+/** `page_size` (default 10, at most 500) + opaque `next_token` (contract: "Pagination"). */
+export const pageQuery = {
+  page_size: z.coerce.number().int().min(1).max(500).default(10),
+  next_token: z.string().optional(),
+};
+
+export function pageRequest(query: { page_size: number; next_token?: string | undefined }): PageRequest {
+  const after = decodeNextToken(query.next_token);
+  if (after === null) throw new DomainError('INVALID_NEXT_TOKEN', 'next_token is not a token this server issued', 400);
+  return { pageSize: query.page_size, after };
+}
+
+/** Cuts a `pageSize + 1` listing into one page and the token for the next. */
+export function pageOf<T extends { id: string; createdAt: number }>(rows: T[], pageSize: number): { items: T[]; nextToken: string | undefined } {
+  const page = toPage(rows.map((item) => ({ id: item.id, created_at: item.createdAt, item })), pageSize);
+  return { items: page.items.map((entry) => entry.item), nextToken: page.nextToken };
+}
+
+/** Redirect and logout URLs: absolute http(s), no fragment (RFC 6749 §3.1.2). */
+export const callbackUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })
+  .refine((value) => !value.includes('#'), 'must not contain a fragment');
+
+export const OK = { code: 'OK', message: 'Success' } as const;
