@@ -172,3 +172,22 @@ export async function audienceGrants(db: Db, applicationId: string, audiences: s
   }
   return grants;
 }
+
+/**
+ * Authorizes (or revokes) applications for an API as one change: an unknown application refuses the
+ * whole request, so nothing is half-applied.
+ */
+export async function updateApiApplications(
+  db: Db,
+  apiId: string,
+  changes: { applicationId: string; authorized: boolean }[],
+): Promise<void> {
+  await requireApi(db, apiId);
+  await inTransaction(db, async (tx) => {
+    for (const change of changes) {
+      const app = await tx.selectFrom('applications').select('id').where('id', '=', change.applicationId).executeTakeFirst();
+      if (!app) throw new DomainError('APPLICATION_INVALID', `Application ${change.applicationId} not found`, 404);
+      await setApplicationAuthorization(tx, apiId, change.applicationId, change.authorized);
+    }
+  });
+}

@@ -1,11 +1,19 @@
 import Router from '@koa/router';
 import type { Services } from '../services.ts';
+import { apiRoutes } from './apis.ts';
+import { applicationRoutes } from './applications.ts';
+import { connectionRoutes } from './connections.ts';
 import { managementAuth, notFound } from './http.ts';
+import { userRoutes } from './users.ts';
 
 /** The management API at `/api/v1`, in Kinde's shapes (contract doc, "Management API"). */
 export function managementRoutes(services: Services): Router {
   const router = new Router({ prefix: '/api/v1' });
   router.use(managementAuth(services));
+  applicationRoutes(router, services);
+  connectionRoutes(router, services);
+  apiRoutes(router, services);
+  userRoutes(router, services);
   router.all('/{*rest}', notFound);
   return router;
 }

@@ -1,0 +1,158 @@
+import type Router from '@koa/router';
+import { z } from 'zod';
+import { createUser, deleteUser, listUsers, type NewIdentity, primaryIdentity, requireUser, updateUser, type User } from '../domain/users.ts';
+import type { Services } from '../services.ts';
+import { OK, pageOf, pageQuery, pageRequest, readBody, readQuery } from './input.ts';
+
+const PHONE = /^\+?[0-9][0-9 ()-]{5,24}$/;
+const USERNAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+const personName = z.string().trim().max(255);
+const picture = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).max(2048);
+const notSupported = (what: string) => z.undefined({ error: `${what} is not supported` }).optional();
+const verified = z.boolean().optional();
+
+const identityInput = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('email'), is_verified: verified, details: z.object({ email: z.string().trim().max(320).pipe(z.email()) }) }),
+  z.object({
+    type: z.literal('phone'),
+    is_verified: verified,
+    details: z.object({ phone: z.string().trim().regex(PHONE, 'must be a phone number'), phone_country_id: z.string().regex(/^[A-Za-z]{2}$/).optional() }),
+  }),
+  z.object({
+    type: z.literal('username'),
+    is_verified: verified,
+    details: z.object({ username: z.string().trim().regex(USERNAME, 'must be 1-64 letters, digits, dots, dashes or underscores') }),
+  }),
+]);
+
+const createBody = z.object({
+  profile: z.object({ given_name: personName.optional(), family_name: personName.optional(), picture: picture.optional() }).optional(),
+  provided_id: z.string().min(1).max(255).optional(),
+  organization_code: notSupported('organization_code (organizations)'),
+  identities: z.array(identityInput).max(20).default([]),
+});
+
+const updateBody = z.object({
+  given_name: personName.nullable().optional(),
+  family_name: personName.nullable().optional(),
+  picture: z.union([z.literal(''), z.null(), picture]).optional(),
+  is_suspended: z.boolean().optional(),
+  provided_id: z.string().max(255).nullable().optional(),
+  is_password_reset_requested: z.literal(false, { error: 'password reset requests are not supported' }).optional(),
+});
+
+const idQuery = z.object({ id: z.string().min(1), expand: z.string().optional() });
+const deleteQuery = z.object({ id: z.string().min(1), is_delete_profile: z.enum(['true', 'false']).optional() });
+const listQuery = z.object({
+  ...pageQuery,
+  expand: z.string().optional(),
+  user_id: notSupported('Filtering by user_id'),
+  email: notSupported('Filtering by email'),
+  username: notSupported('Filtering by username'),
+  phone: notSupported('Filtering by phone'),
+  has_organization: notSupported('Filtering by organization'),
+  active_since: notSupported('Filtering by active_since'),
+});
+
+const emptyToNull = (value: string | null | undefined) => (value === undefined ? undefined : value === '' ? null : value);
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function toNewIdentity(input: z.output<typeof identityInput>): NewIdentity {
+  const isVerified = input.is_verified ?? false;
+  if (input.type === 'email') return { type: 'email', value: input.details.email, isVerified };
+  if (input.type === 'phone') return { type: 'phone', value: input.details.phone, isVerified };
+  return { type: 'username', value: input.details.username, isVerified };
+}
+
+/** Fields shared by Kinde's `user` and `users_response` item. */
+function userFields(user: User) {
+  return {
+    id: user.id,
+    provided_id: user.providedId,
+    phone: primaryIdentity(user, 'phone')?.value ?? null,
+    username: primaryIdentity(user, 'username')?.value ?? null,
+    first_name: user.firstName,
+    last_name: user.lastName,
+    is_suspended: user.isSuspended,
+    picture: user.picture,
+    total_sign_ins: user.totalSignIns,
+    failed_sign_ins: user.failedSignIns,
+    last_signed_in: isoOrNull(user.lastSignedIn),
+    created_on: isoOrNull(user.createdAt),
+    organizations: [] as string[],
+  };
+}
+
+/** Kinde names the email `preferred_email` on a single user and `email` in lists. */
+function userJson(user: User) {
+  return {
+    ...userFields(user),
+    preferred_email: primaryIdentity(user, 'email')?.value ?? null,
+    identities: user.identities.map((i) => ({ type: i.type, identity: i.value })),
+  };
+}
+
+function userListItemJson(user: User) {
+  return {
+    ...userFields(user),
+    email: primaryIdentity(user, 'email')?.value ?? null,
+    identities: user.identities.map((i) => ({ type: i.type, identity: i.value, connection_id: i.connectionId })),
+  };
+}
+
+export function userRoutes(router: Router, services: Services): void {
+  const { db } = services;
+
+  router.post('/user', async (ctx) => {
+    const body = await readBody(ctx, createBody);
+    const user = await createUser(db, {
+      firstName: body.profile?.given_name || null,
+      lastName: body.profile?.family_name || null,
+      picture: body.profile?.picture ?? null,
+      providedId: body.provided_id ?? null,
+      identities: body.identities.map(toNewIdentity),
+    });
+    ctx.body = {
+      id: user.id,
+      created: true,
+      identities: user.identities.map((i) => ({ type: i.type, result: { created: true } })),
+    };
+  });
+
+  router.get('/user', async (ctx) => {
+    ctx.body = userJson(await requireUser(db, readQuery(ctx, idQuery).id));
+  });
+
+  router.patch('/user', async (ctx) => {
+    const { id } = readQuery(ctx, idQuery);
+    const body = await readBody(ctx, updateBody);
+    const user = await updateUser(db, id, {
+      firstName: emptyToNull(body.given_name),
+      lastName: emptyToNull(body.family_name),
+      picture: emptyToNull(body.picture),
+      providedId: emptyToNull(body.provided_id),
+      isSuspended: body.is_suspended,
+    });
+    ctx.body = {
+      id: user.id,
+      given_name: user.firstName,
+      family_name: user.lastName,
+      email: primaryIdentity(user, 'email')?.value ?? null,
+      is_suspended: user.isSuspended,
+      is_password_reset_requested: false,
+      picture: user.picture,
+    };
+  });
+
+  router.delete('/user', async (ctx) => {
+    await deleteUser(db, readQuery(ctx, deleteQuery).id);
+    ctx.body = OK;
+  });
+
+  router.get('/users', async (ctx) => {
+    const query = readQuery(ctx, listQuery);
+    const page = pageOf(await listUsers(db, pageRequest(query)), query.page_size);
+    ctx.body = { ...OK, users: page.items.map(userListItemJson), next_token: page.nextToken };
+  });
+}
