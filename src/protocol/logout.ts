@@ -62,7 +62,9 @@ export function logout(db: Db, provider: () => Provider) {
     clearRefreshCookie(ctx);
 
     if (target) {
-      ctx.redirect(target);
+      // Exactly the registered URL: Koa's redirect() would normalise it (e.g. add a trailing slash).
+      ctx.status = 302;
+      ctx.set('Location', target);
       return;
     }
     renderPage(ctx, MessagePage({ title: 'You are signed out', message: 'You can close this window.' }));
