@@ -10,17 +10,23 @@ const isCredentialed = (path: string) => CREDENTIALED_PATHS.includes(path) || pa
 /**
  * CORS with exact origins: only the origins of browser applications' redirect URLs, echoed back with
  * `Access-Control-Allow-Credentials` and the `Kinde-SDK` header allowed. Other origins get no CORS
- * headers (and the engine then refuses them).
+ * headers: their preflight is answered without them, and the engine refuses their token requests.
  */
 export function credentialedCors(db: Db) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const origin = ctx.get('Origin');
     if (!origin || !isCredentialed(ctx.path)) return next();
     ctx.vary('Origin');
-    if (!(await isAllowedBrowserOrigin(db, origin))) return next();
+    const preflight = ctx.method === 'OPTIONS' && Boolean(ctx.get('Access-Control-Request-Method'));
+    if (!(await isAllowedBrowserOrigin(db, origin))) {
+      // Refuse the preflight outright rather than let the engine's permissive preflight through.
+      if (preflight) ctx.status = 204;
+      else await next();
+      return;
+    }
     ctx.set('Access-Control-Allow-Origin', origin);
     ctx.set('Access-Control-Allow-Credentials', 'true');
-    if (ctx.method === 'OPTIONS' && ctx.get('Access-Control-Request-Method')) {
+    if (preflight) {
       ctx.set('Access-Control-Allow-Methods', 'GET,POST,OPTIONS');
       ctx.set('Access-Control-Allow-Headers', 'Authorization,Content-Type,Kinde-SDK');
       ctx.set('Access-Control-Max-Age', '600');

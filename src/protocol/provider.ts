@@ -86,6 +86,8 @@ export function createProvider(options: ProviderOptions): Provider {
       return grant;
     },
     extraTokenClaims,
+    // Allowed browser origins were already answered by protocol/cors.ts; anything reaching the engine is not allowed.
+    clientBasedCORS: () => false,
     formats: { customizers: { jwt: shapeAccessToken as never } },
     features: {
       devInteractions: { enabled: false },
