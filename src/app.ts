@@ -24,6 +24,7 @@ import { managementRoutes } from './management/router.ts';
 import { accessTokenVerifier, type AccessTokenVerifier } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
 import { credentialedCors } from './protocol/cors.ts';
+import { unauthorizedClientForForeignGrants } from './protocol/grant-errors.ts';
 import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
@@ -96,6 +97,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(kindeFormRequest(db));
   provider.use(introspectAccessTokens(db, services.verifyAccessToken));
   provider.use(spaRefreshCookie);
+  provider.use(unauthorizedClientForForeignGrants);
   return provider;
 }
 

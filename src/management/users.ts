@@ -27,7 +27,7 @@ const identityInput = z.discriminatedUnion('type', [
 ]);
 
 const createBody = z.object({
-  profile: z.object({ given_name: personName.optional(), family_name: personName.optional(), picture: picture.optional() }).optional(),
+  profile: z.object({ given_name: personName.optional(), family_name: personName.optional(), picture: z.union([z.literal(''), picture]).optional() }).optional(),
   provided_id: z.string().min(1).max(255).optional(),
   organization_code: notSupported('organization_code (organizations)'),
   identities: z.array(identityInput).max(20).default([]),
@@ -109,7 +109,7 @@ export function userRoutes(router: Router, services: Services): void {
     const user = await createUser(db, {
       firstName: body.profile?.given_name || null,
       lastName: body.profile?.family_name || null,
-      picture: body.profile?.picture ?? null,
+      picture: body.profile?.picture || null,
       providedId: body.provided_id ?? null,
       identities: body.identities.map(toNewIdentity),
     });

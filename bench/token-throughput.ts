@@ -1,0 +1,380 @@
+/**
+ * Token endpoint throughput benchmark (a benchmark, not a test): `npm run bench`.
+ *
+ * In one run it measures
+ *   1. raw RS256 signing of an access-token-shaped JWT with a 2048-bit RSA key, the way oidc-provider
+ *      signs (jose CompactSign over a private JWK → WebCrypto), one await at a time, for a fixed time;
+ *   2. client-credentials throughput of POST /oauth2/token on a Gatehouse started in this process
+ *      (SQLite in a temp dir, or a fresh PostgreSQL database when DATABASE_URL=postgres://…), with
+ *      autocannon over loopback, after a warm-up; every response must be a 200;
+ * and prints both, their ratio (token req/s ÷ raw signs/s, target ≥ 0.8 on SQLite) and p50/p99.
+ *
+ * Knobs (environment): DATABASE_URL (postgres://… base URL to create a throw-away database under),
+ * BENCH_SIGN_SECONDS (5), BENCH_DURATION (10), BENCH_WARMUP (3), BENCH_CONNECTIONS (10),
+ * BENCH_LOADGEN=child|inprocess (child), BENCH_SKIP_SIGN=1 (skip step 1, e.g. when profiling the
+ * server alone), BENCH_CENSUS_REQUESTS (50 sequential requests whose SQL is counted).
+ * See docs/benchmarks.md.
+ */
+import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, sign as nodeSign } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import SQLite from 'better-sqlite3';
+import { CompactSign, decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
+import pg from 'pg';
+import { type Gatehouse, startGatehouse } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+
+const TARGET_RATIO = 0.8;
+const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
+const BOOTSTRAP = { id: 'bench-m2m-client', secret: 'BenchSecret0123456789abcdefghijklmnopqrstuvwxyzAB' };
+
+function numberFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+  return value;
+}
+
+const options = {
+  signSeconds: numberFromEnv('BENCH_SIGN_SECONDS', 5),
+  durationSeconds: numberFromEnv('BENCH_DURATION', 10),
+  warmupSeconds: numberFromEnv('BENCH_WARMUP', 3),
+  connections: numberFromEnv('BENCH_CONNECTIONS', 10),
+  censusRequests: numberFromEnv('BENCH_CENSUS_REQUESTS', 50),
+  loadgen: (process.env.BENCH_LOADGEN ?? 'child') as 'child' | 'inprocess',
+  skipSign: process.env.BENCH_SKIP_SIGN === '1',
+};
+if (options.loadgen !== 'child' && options.loadgen !== 'inprocess') throw new Error('BENCH_LOADGEN must be child or inprocess');
+
+// ---------------------------------------------------------------------------------------------------
+// Database: a temp SQLite file, or a fresh PostgreSQL database (as test/support/databases.ts does).
+
+interface BenchDatabase {
+  kind: 'sqlite' | 'postgres';
+  url: string;
+  drop(): Promise<void>;
+}
+
+async function createDatabase(): Promise<BenchDatabase> {
+  const base = process.env.DATABASE_URL;
+  if (base && /^postgres(ql)?:\/\//.test(base)) {
+    const name = `gatehouse_bench_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    return {
+      kind: 'postgres',
+      url: url.toString(),
+      async drop() {
+        const client = new pg.Client({ connectionString: base });
+        await client.connect();
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await client.end();
+      },
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-db-'));
+  return { kind: 'sqlite', url: `sqlite:${join(dir, 'gatehouse.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SQL census: counts the statements Gatehouse runs per token request, by patching the drivers'
+// prototypes in this process for a short window (Kysely prepares every SQLite statement anew, and
+// sends every PostgreSQL statement through Client#query).
+
+const census = { on: false, statements: new Map<string, number>() };
+
+function record(sql: unknown): void {
+  if (!census.on) return;
+  const text = typeof sql === 'string' ? sql : typeof (sql as { text?: unknown })?.text === 'string' ? (sql as { text: string }).text : String(sql);
+  census.statements.set(text, (census.statements.get(text) ?? 0) + 1);
+}
+
+function installCensus(): void {
+  const sqliteProto = SQLite.prototype as unknown as { prepare: (...args: unknown[]) => unknown };
+  const prepare = sqliteProto.prepare;
+  sqliteProto.prepare = function (this: unknown, ...args: unknown[]) {
+    record(args[0]);
+    return prepare.apply(this, args);
+  };
+  const pgProto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const query = pgProto.query;
+  pgProto.query = function (this: unknown, ...args: unknown[]) {
+    record(args[0]);
+    return query.apply(this, args);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 1: raw signing.
+
+interface SignResult {
+  label: string;
+  signs: number;
+  seconds: number;
+  perSecond: number;
+}
+
+/** A payload shaped like the access token Gatehouse issues (taken from a real one when available). */
+function tokenLikePayload(sample: Record<string, unknown> | undefined, issuer: string): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  const base = sample ?? {
+    aud: [`${issuer}/api`],
+    azp: BOOTSTRAP.id,
+    client_id: BOOTSTRAP.id,
+    exp: now + 86_400,
+    gty: ['client_credentials'],
+    iat: now,
+    iss: issuer,
+    jti: randomUUID(),
+    scope: 'read:users create:users',
+    scp: ['read:users', 'create:users'],
+    sub: BOOTSTRAP.id,
+  };
+  return { ...base };
+}
+
+async function measureJoseSign(
+  label: string,
+  jwk: JWK,
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  seconds: number,
+  inFlight: number,
+): Promise<SignResult> {
+  let signs = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      // Fresh jti/iat each time, serialised as oidc-provider does (JSON → bytes → CompactSign).
+      const body = { ...payload, jti: randomBytes(16).toString('base64url'), iat: Math.floor(Date.now() / 1000) };
+      await new CompactSign(Buffer.from(JSON.stringify(body)))
+        .setProtectedHeader(header as { alg: string })
+        .sign(jwk);
+      signs++;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, loop));
+  const elapsed = (performance.now() - started) / 1000;
+  return { label, signs, seconds: elapsed, perSecond: signs / elapsed };
+}
+
+function measureNodeSign(label: string, pem: string, header: Record<string, unknown>, payload: Record<string, unknown>, seconds: number): SignResult {
+  const key = createPrivateKey(pem);
+  const encodedHeader = Buffer.from(JSON.stringify(header)).toString('base64url');
+  let signs = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  while (performance.now() < deadline) {
+    const body = { ...payload, jti: randomBytes(16).toString('base64url'), iat: Math.floor(Date.now() / 1000) };
+    const input = `${encodedHeader}.${Buffer.from(JSON.stringify(body)).toString('base64url')}`;
+    const signature = nodeSign('sha256', Buffer.from(input), key).toString('base64url');
+    if (signature.length === 0) throw new Error('empty signature');
+    signs++;
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  return { label, signs, seconds: elapsed, perSecond: signs / elapsed };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 2: the token endpoint under load.
+
+interface LoadResults {
+  warmup: autocannon.Result | undefined;
+  result: autocannon.Result;
+}
+
+function runAutocannon(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (error, result) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+async function loadInProcess(url: string, body: string): Promise<LoadResults> {
+  const request: autocannon.Options = {
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+    connections: options.connections,
+    pipelining: 1,
+  };
+  const warmup = options.warmupSeconds > 0 ? await runAutocannon({ ...request, duration: options.warmupSeconds }) : undefined;
+  const result = await runAutocannon({ ...request, duration: options.durationSeconds });
+  return { warmup, result };
+}
+
+function loadInChild(url: string, body: string): Promise<LoadResults> {
+  const script = fileURLToPath(new URL('./loadgen.mjs', import.meta.url));
+  // Bare node (no tsx loader) for the child: it runs plain JavaScript only.
+  const child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    child.once('message', (message: { warmup?: autocannon.Result; result?: autocannon.Result; error?: string }) => {
+      settled = true;
+      if (message.error || !message.result) reject(new Error(`load generator failed: ${message.error ?? 'no result'}`));
+      else resolve({ warmup: message.warmup, result: message.result });
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (!settled) reject(new Error(`load generator exited with code ${code} before reporting`));
+    });
+    child.send({ url, body, connections: options.connections, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds });
+  });
+}
+
+/** Every response must be a 200: anything else (or a socket error/timeout) makes the run fail. */
+function statusProblems(name: string, result: autocannon.Result): string[] {
+  const problems: string[] = [];
+  const stats = result.statusCodeStats ?? {};
+  for (const [code, stat] of Object.entries(stats)) {
+    if (code !== '200' && (stat?.count ?? 0) > 0) problems.push(`${name}: ${stat?.count} responses with status ${code}`);
+  }
+  if (result.non2xx > 0) problems.push(`${name}: ${result.non2xx} non-2xx responses`);
+  if (result.errors > 0) problems.push(`${name}: ${result.errors} connection errors`);
+  if (result.timeouts > 0) problems.push(`${name}: ${result.timeouts} timeouts`);
+  if (result['2xx'] === 0) problems.push(`${name}: no successful responses at all`);
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(): Promise<number> {
+  installCensus();
+  const database = await createDatabase();
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-data-'));
+  let gatehouse: Gatehouse | undefined;
+  try {
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: database.url,
+      GATEHOUSE_DATA_DIR: dataDir,
+      GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64url'),
+      GATEHOUSE_BOOTSTRAP_CLIENT_ID: BOOTSTRAP.id,
+      GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: BOOTSTRAP.secret,
+      LOG_LEVEL: 'silent',
+    });
+    gatehouse = await startGatehouse(config);
+    const issuer = gatehouse.services.config.issuer;
+    // Kinde SDKs call the token endpoint on 127.0.0.1 the same as on localhost; avoid an IPv6 ::1 miss.
+    const tokenUrl = `${gatehouse.url.replace('//localhost:', '//127.0.0.1:')}/oauth2/token`;
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: BOOTSTRAP.id,
+      client_secret: BOOTSTRAP.secret,
+      audience: `${issuer}/api`,
+    }).toString();
+
+    // A sample token: proves the request works and gives the real header/payload shape to sign.
+    const sampleResponse = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const sampleBody = (await sampleResponse.json()) as { access_token?: string };
+    if (sampleResponse.status !== 200 || !sampleBody.access_token) {
+      throw new Error(`sample token request failed: ${sampleResponse.status} ${JSON.stringify(sampleBody)}`);
+    }
+    const sampleHeader = decodeProtectedHeader(sampleBody.access_token) as Record<string, unknown>;
+    const samplePayload = decodeJwt(sampleBody.access_token) as Record<string, unknown>;
+
+    console.log(`Gatehouse token benchmark — ${new Date().toISOString()}`);
+    console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`database: ${database.kind}; load generator: ${options.loadgen === 'child' ? 'autocannon in a child process' : 'autocannon in this process'}`);
+    console.log(`access token: header ${JSON.stringify(sampleHeader)}, ${sampleBody.access_token.length} chars, claims ${Object.keys(samplePayload).sort().join(',')}`);
+    console.log('');
+
+    // 1. Raw signing, same header and payload shape as the sample token, fresh 2048-bit RSA key.
+    let primarySign: SignResult | undefined;
+    const references: SignResult[] = [];
+    if (!options.skipSign) {
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const jwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: String(sampleHeader.kid ?? 'bench'), alg: 'RS256' };
+      const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      const payload = tokenLikePayload(samplePayload, issuer);
+      const header = { ...sampleHeader, alg: 'RS256' };
+      await measureJoseSign('warm-up', jwk, header, payload, 1, 1);
+      console.log(`1. raw RS256 signing (${options.signSeconds} s each)…`);
+      primarySign = await measureJoseSign('jose CompactSign (WebCrypto), 1 in flight', jwk, header, payload, options.signSeconds, 1);
+      console.log(`   ${primarySign.label}: ${fmt(primarySign.perSecond)} signs/s`);
+      const referenceSeconds = Math.min(3, options.signSeconds);
+      references.push(await measureJoseSign(`jose CompactSign (WebCrypto), ${options.connections} in flight`, jwk, header, payload, referenceSeconds, options.connections));
+      references.push(measureNodeSign('node:crypto sign (synchronous)', pem, header, payload, referenceSeconds));
+      for (const r of references) console.log(`   reference — ${r.label}: ${fmt(r.perSecond)} signs/s`);
+    }
+
+    // SQL per token request, counted over a few sequential requests.
+    census.statements.clear();
+    census.on = true;
+    for (let i = 0; i < options.censusRequests; i++) {
+      const response = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`census request got ${response.status}`);
+    }
+    census.on = false;
+    const totalStatements = [...census.statements.values()].reduce((a, b) => a + b, 0);
+
+    // 2. Token endpoint under load.
+    console.log(`2. POST /oauth2/token (client_credentials), ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s…`);
+    const { warmup, result } = options.loadgen === 'child' ? await loadInChild(tokenUrl, body) : await loadInProcess(tokenUrl, body);
+    if (profiling) {
+      // The measured run is the last `durationSeconds` before now; bench/analyze-profile.mjs keeps only
+      // the samples in this window (V8 profile timestamps and hrtime share the monotonic clock).
+      const endUs = Number(process.hrtime.bigint() / 1000n);
+      console.log(`   profile window (monotonic µs): ${endUs - Math.round(result.duration * 1e6)}-${endUs}`);
+    }
+    const problems = [...(warmup ? statusProblems('warm-up', warmup) : []), ...statusProblems('measured run', result)];
+
+    const tokenRate = result.requests.average;
+    const ok = result.statusCodeStats?.['200']?.count ?? result['2xx'];
+    console.log(`   ${fmt(tokenRate)} req/s (${fmt(ok)} × 200 in ${result.duration.toFixed(1)} s), latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
+    console.log('');
+
+    // 3. Report.
+    const ratio = primarySign ? tokenRate / primarySign.perSecond : undefined;
+    console.log('| measurement | value |');
+    console.log('| --- | --- |');
+    if (primarySign) console.log(`| raw RS256 signs/s (${primarySign.label}) | ${fmt(primarySign.perSecond)} |`);
+    for (const r of references) console.log(`| reference: ${r.label} | ${fmt(r.perSecond)} |`);
+    console.log(`| token endpoint req/s (${database.kind}, ${options.connections} conns, ${options.loadgen}) | ${fmt(tokenRate)} |`);
+    console.log(`| token endpoint latency p50 / p99 | ${result.latency.p50} ms / ${result.latency.p99} ms |`);
+    console.log(`| SQL statements per token request | ${fmt(totalStatements / Math.max(1, options.censusRequests), 1)} |`);
+    if (ratio !== undefined) {
+      console.log(`| ratio token req/s ÷ raw signs/s | **${ratio.toFixed(2)}** (target ≥ ${TARGET_RATIO} on SQLite: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}) |`);
+    }
+    console.log('');
+    console.log(`SQL per token request (over ${options.censusRequests} sequential requests):`);
+    for (const [sql, count] of [...census.statements.entries()].sort((a, b) => b[1] - a[1])) {
+      console.log(`  ${(count / Math.max(1, options.censusRequests)).toFixed(1)} × ${sql.replace(/\s+/g, ' ').slice(0, 160)}`);
+    }
+
+    if (problems.length > 0) {
+      console.error('');
+      console.error('FAILED: not every response was a 200:');
+      for (const p of problems) console.error(`  - ${p}`);
+      console.error(`  status codes seen: ${JSON.stringify(result.statusCodeStats ?? {})}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    await gatehouse?.close();
+    await database.drop().catch((error) => console.error(`could not drop the bench database: ${error}`));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
