@@ -3,7 +3,8 @@
 // purpose: it starts with bare `node`, no tsx loader.
 //
 // Protocol: the parent sends one message { url, body, connections, warmupSeconds, durationSeconds };
-// the child answers { warmup, result } (autocannon results) or { error } and exits.
+// the child answers { warmup, result, cpuMicros } (autocannon results, its own CPU time) or { error }
+// and exits.
 import autocannon from 'autocannon';
 
 function run(options) {
@@ -13,6 +14,7 @@ function run(options) {
 }
 
 process.once('message', async (message) => {
+  const before = process.cpuUsage();
   try {
     const request = {
       url: message.url,
@@ -24,7 +26,8 @@ process.once('message', async (message) => {
     };
     const warmup = message.warmupSeconds > 0 ? await run({ ...request, duration: message.warmupSeconds }) : undefined;
     const result = await run({ ...request, duration: message.durationSeconds });
-    process.send({ warmup, result }, () => process.exit(0));
+    const cpu = process.cpuUsage(before);
+    process.send({ warmup, result, cpuMicros: cpu.user + cpu.system }, () => process.exit(0));
   } catch (error) {
     process.send({ error: String(error?.stack ?? error) }, () => process.exit(1));
   }

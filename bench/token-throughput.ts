@@ -17,7 +17,7 @@
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, sign as nodeSign } from 'node:crypto';
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,47 @@ function installCensus(): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Noise check: the machine is shared, so each phase compares the CPU the whole machine spent
+// (/proc/stat, Linux) with what this process (and the load generator) spent. Anything else running at
+// the same time shows up as "foreign" CPU and the numbers of that phase are suspect.
+
+interface CpuMark {
+  machineBusySeconds: number | undefined;
+  ownMicros: number;
+  at: number;
+}
+
+function machineBusySeconds(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    const busy = [user, nice, system, irq, softirq, steal].reduce<number>((a, b) => a + (b ?? 0), 0);
+    return busy / 100; // USER_HZ
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuMark(): CpuMark {
+  const own = process.cpuUsage();
+  return { machineBusySeconds: machineBusySeconds(), ownMicros: own.user + own.system, at: performance.now() };
+}
+
+/** Average cores used by other processes between two marks (`extraMicros`: CPU of our own children). */
+function foreignCores(start: CpuMark, end: CpuMark, extraMicros = 0): number | undefined {
+  if (start.machineBusySeconds === undefined || end.machineBusySeconds === undefined) return undefined;
+  const wall = (end.at - start.at) / 1000;
+  const ours = (end.ownMicros - start.ownMicros + extraMicros) / 1e6;
+  return Math.max(0, end.machineBusySeconds - start.machineBusySeconds - ours) / wall;
+}
+
+function describeNoise(phase: string, cores: number | undefined, noisy: string[]): string {
+  if (cores === undefined) return `${phase}: other processes' CPU unknown (no /proc/stat)`;
+  if (cores > 0.1) noisy.push(phase);
+  return `${phase}: other processes used ${cores.toFixed(2)} cores on average${cores > 0.1 ? ' — NOISY, rerun when the machine is quiet' : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Step 1: raw signing.
 
 interface SignResult {
@@ -191,6 +232,8 @@ function measureNodeSign(label: string, pem: string, header: Record<string, unkn
 interface LoadResults {
   warmup: autocannon.Result | undefined;
   result: autocannon.Result;
+  /** CPU the load generator itself used (µs) when it ran in a child process. */
+  childCpuMicros: number;
 }
 
 function runAutocannon(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -210,7 +253,7 @@ async function loadInProcess(url: string, body: string): Promise<LoadResults> {
   };
   const warmup = options.warmupSeconds > 0 ? await runAutocannon({ ...request, duration: options.warmupSeconds }) : undefined;
   const result = await runAutocannon({ ...request, duration: options.durationSeconds });
-  return { warmup, result };
+  return { warmup, result, childCpuMicros: 0 };
 }
 
 function loadInChild(url: string, body: string): Promise<LoadResults> {
@@ -219,10 +262,10 @@ function loadInChild(url: string, body: string): Promise<LoadResults> {
   const child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     let settled = false;
-    child.once('message', (message: { warmup?: autocannon.Result; result?: autocannon.Result; error?: string }) => {
+    child.once('message', (message: { warmup?: autocannon.Result; result?: autocannon.Result; cpuMicros?: number; error?: string }) => {
       settled = true;
       if (message.error || !message.result) reject(new Error(`load generator failed: ${message.error ?? 'no result'}`));
-      else resolve({ warmup: message.warmup, result: message.result });
+      else resolve({ warmup: message.warmup, result: message.result, childCpuMicros: message.cpuMicros ?? 0 });
     });
     child.once('error', reject);
     child.once('exit', (code) => {
@@ -295,6 +338,8 @@ async function main(): Promise<number> {
     // 1. Raw signing, same header and payload shape as the sample token, fresh 2048-bit RSA key.
     let primarySign: SignResult | undefined;
     const references: SignResult[] = [];
+    const noise: string[] = [];
+    const noisy: string[] = [];
     if (!options.skipSign) {
       const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       const jwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: String(sampleHeader.kid ?? 'bench'), alg: 'RS256' };
@@ -303,7 +348,9 @@ async function main(): Promise<number> {
       const header = { ...sampleHeader, alg: 'RS256' };
       await measureJoseSign('warm-up', jwk, header, payload, 1, 1);
       console.log(`1. raw RS256 signing (${options.signSeconds} s each)…`);
+      const signStart = cpuMark();
       primarySign = await measureJoseSign('jose CompactSign (WebCrypto), 1 in flight', jwk, header, payload, options.signSeconds, 1);
+      noise.push(describeNoise('raw signing', foreignCores(signStart, cpuMark()), noisy));
       console.log(`   ${primarySign.label}: ${fmt(primarySign.perSecond)} signs/s`);
       const referenceSeconds = Math.min(3, options.signSeconds);
       references.push(await measureJoseSign(`jose CompactSign (WebCrypto), ${options.connections} in flight`, jwk, header, payload, referenceSeconds, options.connections));
@@ -324,7 +371,15 @@ async function main(): Promise<number> {
 
     // 2. Token endpoint under load.
     console.log(`2. POST /oauth2/token (client_credentials), ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s…`);
-    const { warmup, result } = options.loadgen === 'child' ? await loadInChild(tokenUrl, body) : await loadInProcess(tokenUrl, body);
+    const loadStart = cpuMark();
+    const { warmup, result, childCpuMicros } = options.loadgen === 'child' ? await loadInChild(tokenUrl, body) : await loadInProcess(tokenUrl, body);
+    const loadEnd = cpuMark();
+    noise.push(describeNoise('token endpoint load (warm-up + run)', foreignCores(loadStart, loadEnd, childCpuMicros), noisy));
+    const serverCores = (loadEnd.ownMicros - loadStart.ownMicros) / 1e6 / ((loadEnd.at - loadStart.at) / 1000);
+    noise.push(
+      `token endpoint load: this process (server${options.loadgen === 'inprocess' ? ' + autocannon' : ''}) used ${serverCores.toFixed(2)} cores` +
+        (options.loadgen === 'child' ? `, the autocannon child ${(childCpuMicros / 1e6 / ((loadEnd.at - loadStart.at) / 1000)).toFixed(2)} cores` : ''),
+    );
     if (profiling) {
       // The measured run is the last `durationSeconds` before now; bench/analyze-profile.mjs keeps only
       // the samples in this window (V8 profile timestamps and hrtime share the monotonic clock).
@@ -350,6 +405,10 @@ async function main(): Promise<number> {
     if (ratio !== undefined) {
       console.log(`| ratio token req/s ÷ raw signs/s | **${ratio.toFixed(2)}** (target ≥ ${TARGET_RATIO} on SQLite: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}) |`);
     }
+    console.log('');
+    console.log('CPU during the run:');
+    for (const line of noise) console.log(`  ${line}`);
+    if (noisy.length > 0) console.log(`  WARNING: other load during ${noisy.join(' and ')}; these numbers are not trustworthy.`);
     console.log('');
     console.log(`SQL per token request (over ${options.censusRequests} sequential requests):`);
     for (const [sql, count] of [...census.statements.entries()].sort((a, b) => b[1] - a[1])) {

@@ -76,6 +76,18 @@ for (const database of testDatabases()) {
         assertKindeError({ status: response.status, body: await response.json() }, 403);
       });
 
+      it('stops accepting a token as soon as its application loses management access', async () => {
+        const app = await createApp('m2m', 'Short-lived admin');
+        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
+        const token = await clientCredentialsToken(app.client_id, app.client_secret!, `${server.services.config.issuer}/api`);
+        const call = () => fetch(`${server.url}/api/v1/applications`, { headers: { authorization: `Bearer ${token.body.access_token}` } });
+        assert.equal((await call()).status, 200);
+        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id, operation: 'delete' }] });
+        const refused = await call();
+        assertKindeError({ status: refused.status, body: await refused.json() }, 403);
+      });
+
       it('answers 404 ROUTE_NOT_FOUND for an unknown route', async () => {
         assertKindeError(await server.api('GET', '/no-such-thing'), 404, 'ROUTE_NOT_FOUND');
         assertKindeError(await server.api('PUT', '/applications'), 404, 'ROUTE_NOT_FOUND');

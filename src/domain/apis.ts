@@ -147,6 +147,18 @@ export async function setApplicationAuthorization(db: Db | Tx, apiId: string, ap
   }
 }
 
+/** Checked on every management call, so deleting or de-authorizing an application takes effect at once. */
+export async function isAuthorizedForManagementApi(db: Db, applicationId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('api_applications')
+    .innerJoin('apis', 'apis.id', 'api_applications.api_id')
+    .select('api_applications.api_id')
+    .where('apis.is_management_api', '=', 1)
+    .where('api_applications.application_id', '=', applicationId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export interface AudienceGrant {
   audience: string;
   scopes: string[];

@@ -155,6 +155,27 @@ export async function deleteApplication(db: Db, id: string): Promise<void> {
   if (result.numDeletedRows === 0n) throw new DomainError('APPLICATION_INVALID', 'Application not found', 404);
 }
 
+/**
+ * Takes the application's row lock for the rest of the transaction (a no-op update locks the row in
+ * PostgreSQL; SQLite serialises writers anyway), so read-check-write sequences cannot interleave.
+ */
+export async function lockApplication(tx: Tx, id: string): Promise<void> {
+  const result = await tx.updateTable('applications').set((eb) => ({ name: eb.ref('name') })).where('id', '=', id).executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw new DomainError('APPLICATION_INVALID', 'Application not found', 404);
+}
+
+/** Edits the redirect or logout URL list atomically: concurrent edits never lose one another. */
+export async function editApplicationUrls(db: Db, id: string, list: 'redirectUrls' | 'logoutUrls', edit: (urls: string[]) => string[]): Promise<string[]> {
+  const column = list === 'redirectUrls' ? 'redirect_urls' : 'logout_urls';
+  return inTransaction(db, async (tx) => {
+    await lockApplication(tx, id);
+    const row = await tx.selectFrom('applications').select(column).where('id', '=', id).executeTakeFirstOrThrow();
+    const next = unique(edit(JSON.parse(row[column]) as string[]));
+    await tx.updateTable('applications').set({ [column]: JSON.stringify(next) }).where('id', '=', id).execute();
+    return next;
+  });
+}
+
 function unique(urls: string[]): string[] {
   return [...new Set(urls)];
 }

@@ -1,6 +1,7 @@
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
-import type { Db, Tx } from '../store/db.ts';
+import { type Db, inTransaction, type Tx } from '../store/db.ts';
+import { lockApplication } from './applications.ts';
 import { assertThat, DomainError } from './errors.ts';
 
 /**
@@ -89,20 +90,23 @@ export function conflictingStrategy(strategy: string, enabled: readonly string[]
 }
 
 export async function enableConnection(db: Db, applicationId: string, connectionId: string): Promise<void> {
-  const connection = await findConnection(db, connectionId);
-  if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
-  const enabled = await applicationConnections(db, applicationId);
-  const clash = conflictingStrategy(connection.strategy, enabled.map((c) => c.strategy));
-  assertThat(
-    clash === undefined,
-    'CONNECTION_CONFLICT',
-    `Email + password and email + code cannot both be on for one application: turn ${clash} off first`,
-  );
-  await db
-    .insertInto('application_connections')
-    .values({ application_id: applicationId, connection_id: connectionId })
-    .onConflict((oc) => oc.doNothing())
-    .execute();
+  await inTransaction(db, async (tx) => {
+    await lockApplication(tx, applicationId);
+    const connection = await findConnection(tx, connectionId);
+    if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
+    const enabled = await applicationConnections(tx, applicationId);
+    const clash = conflictingStrategy(connection.strategy, enabled.map((c) => c.strategy));
+    assertThat(
+      clash === undefined,
+      'CONNECTION_CONFLICT',
+      `Email + password and email + code cannot both be on for one application: turn ${clash} off first`,
+    );
+    await tx
+      .insertInto('application_connections')
+      .values({ application_id: applicationId, connection_id: connectionId })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  });
 }
 
 export async function disableConnection(db: Db, applicationId: string, connectionId: string): Promise<void> {

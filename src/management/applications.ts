@@ -6,6 +6,7 @@ import {
   createApplication,
   deleteApplication,
   listApplications,
+  editApplicationUrls,
   requireApplication,
   updateApplication,
 } from '../domain/applications.ts';
@@ -73,20 +74,18 @@ function urlListRoutes(router: Router, services: Services, path: string, list: '
   });
   router.post(route, async (ctx) => {
     const { urls } = await readBody(ctx, urlsBody);
-    const app = await requireApplication(db, ctx.params.app_id!);
-    await updateApplication(db, app.id, { [list]: [...app[list], ...urls] });
+    await editApplicationUrls(db, ctx.params.app_id!, list, (current) => [...current, ...urls]);
     ctx.body = OK;
   });
   router.put(route, async (ctx) => {
     const { urls } = await readBody(ctx, urlsBody);
-    await updateApplication(db, ctx.params.app_id!, { [list]: urls });
+    await editApplicationUrls(db, ctx.params.app_id!, list, () => urls);
     ctx.body = OK;
   });
   router.delete(route, async (ctx) => {
     // Kinde's SDK sends one comma-separated, URL-encoded `urls` parameter.
     const removed = new Set(readQuery(ctx, urlsQuery).urls.split(',').map((url) => url.trim()));
-    const app = await requireApplication(db, ctx.params.app_id!);
-    await updateApplication(db, app.id, { [list]: app[list].filter((url) => !removed.has(url)) });
+    await editApplicationUrls(db, ctx.params.app_id!, list, (current) => current.filter((url) => !removed.has(url)));
     ctx.body = OK;
   });
 }

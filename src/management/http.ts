@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { managementAudience } from '../domain/apis.ts';
+import { isAuthorizedForManagementApi, managementAudience } from '../domain/apis.ts';
 import { DomainError } from '../domain/errors.ts';
 import { bearerToken } from '../protocol/access-tokens.ts';
 import type { Services } from '../services.ts';
@@ -15,10 +15,11 @@ export function managementAuth(services: Services) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const token = bearerToken(ctx.get('authorization'));
     const claims = token ? await services.verifyAccessToken()(token, audience) : undefined;
-    if (!claims || !claims.gty?.includes('client_credentials')) {
+    const client = claims?.gty?.includes('client_credentials') ? claims.azp : undefined;
+    if (!client || !(await isAuthorizedForManagementApi(services.db, client))) {
       return kindeError(ctx, 403, 'UNAUTHORIZED', 'A valid management API access token is required');
     }
-    ctx.state.managementClient = claims.azp ?? claims.sub;
+    ctx.state.managementClient = client;
     ctx.set('Cache-Control', 'no-store');
     try {
       await next();
