@@ -15,4 +15,8 @@ export const clock = {
   advance(ms: number): void {
     offsetMs += ms;
   },
+  /** Test-only: back to real time. */
+  reset(): void {
+    offsetMs = 0;
+  },
 };

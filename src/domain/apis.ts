@@ -1,7 +1,7 @@
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
-import type { PageRequest } from '../store/pagination.ts';
+import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import { DomainError } from './errors.ts';
 
 /** Scopes of Gatehouse's own management API, as Kinde names them. */
@@ -95,11 +95,7 @@ export async function findApiByAudience(db: Db | Tx, audience: string): Promise<
 }
 
 export async function listApis(db: Db, page: PageRequest): Promise<Api[]> {
-  let query = db.selectFrom('apis').selectAll().orderBy('created_at').orderBy('id').limit(page.pageSize + 1);
-  if (page.after) {
-    const { createdAt, id } = page.after;
-    query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
-  }
+  const query = keysetPage(db.selectFrom('apis').selectAll(), page);
   return (await query.execute()).map(toApi);
 }
 

@@ -2,7 +2,7 @@ import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { newClientSecret, safeEqual, sha256Hex } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
-import type { PageRequest } from '../store/pagination.ts';
+import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import type { ApplicationsTable } from '../store/schema.ts';
 import { enableDefaultConnections } from './connections.ts';
 import { DomainError } from './errors.ts';
@@ -76,11 +76,7 @@ export async function requireApplication(db: Db | Tx, id: string): Promise<Appli
 }
 
 export async function listApplications(db: Db, page: PageRequest): Promise<Application[]> {
-  let query = db.selectFrom('applications').selectAll().orderBy('created_at').orderBy('id').limit(page.pageSize + 1);
-  if (page.after) {
-    const { createdAt, id } = page.after;
-    query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
-  }
+  const query = keysetPage(db.selectFrom('applications').selectAll(), page);
   return (await query.execute()).map(fromRow);
 }
 

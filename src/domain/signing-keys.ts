@@ -24,7 +24,8 @@ export interface KeySet {
 /**
  * Every JOSE header Gatehouse signs with. `@kinde/jwt-validator` decodes the header with plain `atob`,
  * which throws on `-` and `_`, so a kid is only accepted when each of these headers base64url-encodes
- * without them (contract doc, "Tokens").
+ * without them (contract doc, "Tokens"). Alphanumeric kids always do (only a byte whose low six bits
+ * are 62 or 63, such as '~' or '?', can produce them); the check keeps that true if kids ever change.
  */
 const HEADER_SHAPES = [
   (kid: string) => ({ alg: 'RS256', typ: 'at+jwt', kid }),

@@ -2,7 +2,7 @@ import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
-import type { PageRequest } from '../store/pagination.ts';
+import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import type { IdentitiesTable, UsersTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 
@@ -157,11 +157,7 @@ export async function findUserByIdentity(db: Db | Tx, type: IdentityType, value:
 }
 
 export async function listUsers(db: Db, page: PageRequest): Promise<User[]> {
-  let query = db.selectFrom('users').selectAll().orderBy('created_at').orderBy('id').limit(page.pageSize + 1);
-  if (page.after) {
-    const { createdAt, id } = page.after;
-    query = query.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
-  }
+  const query = keysetPage(db.selectFrom('users').selectAll(), page);
   const rows = await query.execute();
   if (rows.length === 0) return [];
   const identities = await db.selectFrom('identities').selectAll().where('user_id', 'in', rows.map((r) => r.id)).orderBy('created_at').execute();

@@ -1,3 +1,4 @@
+import { type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
 import { z } from 'zod';
 
 /**
@@ -32,4 +33,10 @@ export function toPage<T extends { created_at: number; id: string }>(rows: T[], 
   const nextToken =
     rows.length > pageSize && last ? Buffer.from(JSON.stringify({ c: last.created_at, i: last.id })).toString('base64url') : undefined;
   return { items, nextToken };
+}
+
+/** Orders by (created_at, id) and continues after the cursor: one more row than the page tells whether there is a next one. */
+export function keysetPage<DB, TB extends keyof DB, O>(query: SelectQueryBuilder<DB, TB, O>, page: PageRequest): SelectQueryBuilder<DB, TB, O> {
+  const ordered = query.orderBy(sql`created_at`).orderBy(sql`id`).limit(page.pageSize + 1);
+  return page.after ? ordered.where(sql<SqlBool>`(created_at, id) > (${page.after.createdAt}, ${page.after.id})`) : ordered;
 }
