@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Gatehouse, startGatehouse } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import type { Logger } from 'pino';
 
 export const BOOTSTRAP = {
   id: 'test-bootstrap-client',
@@ -17,7 +18,7 @@ export interface TestServer extends Gatehouse {
   createApplication(input: { name?: string; type: 'reg' | 'spa' | 'm2m' | 'device'; redirectUrls?: string[]; logoutUrls?: string[] }): Promise<{ id: string; secret?: string }>;
 }
 
-export async function startTestServer(options: { databaseUrl: string; env?: Record<string, string> }): Promise<TestServer> {
+export async function startTestServer(options: { databaseUrl: string; env?: Record<string, string>; logger?: Logger }): Promise<TestServer> {
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -29,7 +30,7 @@ export async function startTestServer(options: { databaseUrl: string; env?: Reco
     LOG_LEVEL: 'silent',
     ...options.env,
   });
-  const gatehouse = await startGatehouse(config);
+  const gatehouse = await startGatehouse(config, { logger: options.logger });
   let token: string | undefined;
 
   async function managementToken(): Promise<string> {

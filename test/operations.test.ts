@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { decodeJwt } from 'jose';
+import pino from 'pino';
+import { createApi, setApplicationAuthorization } from '../src/domain/apis.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import { testDatabases } from './support/databases.ts';
+import { FormDriver } from './support/form-driver.ts';
+import { BOOTSTRAP, startTestServer, type TestServer } from './support/server.ts';
+import { codeIn, TestSmtp } from './support/smtp.ts';
+
+const run = promisify(execFile);
+const CALLBACK = 'http://127.0.0.1:5173/callback';
+
+describe('configuration', () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ ISSUER_URL: 'http://auth.example.com/' }, 'ISSUER_URL'],
+    [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL'],
+    [{ SMTP_URL: 'http://mail.example.com' }, 'SMTP_URL'],
+    [{ GATEHOUSE_BOOTSTRAP_CLIENT_ID: 'admin-client' }, 'GATEHOUSE_BOOTSTRAP_CLIENT_SECRET'],
+    [{ GATEHOUSE_BOOTSTRAP_CLIENT_ID: 'admin-client', GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: 'too-short' }, 'GATEHOUSE_BOOTSTRAP_CLIENT_SECRET'],
+    [{ TLS_CERT_FILE: '/tmp/cert.pem' }, 'TLS_KEY_FILE'],
+    [{ GATEHOUSE_MASTER_KEY: 'not-a-key' }, 'GATEHOUSE_MASTER_KEY'],
+  ];
+  for (const [env, variable] of cases) {
+    it(`names ${variable} when ${Object.keys(env).join(' and ')} is wrong`, () => {
+      assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && error.variable === variable);
+    });
+  }
+
+  it('defaults to SQLite under ./data on port 3000 with a matching issuer', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.issuer, 'http://localhost:3000');
+    assert.equal(config.databaseUrl, 'sqlite:./data/gatehouse.sqlite');
+    assert.equal(config.devMailbox, true);
+  });
+
+  it('stops start-up with one line naming the variable', async () => {
+    const failure = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { env: { ...process.env, PORT: 'eighty' } }).catch((error) => error);
+    assert.equal(failure.code, 1);
+    const lines = String(failure.stderr)
+      .split('\n')
+      .filter((line) => line.startsWith('gatehouse:'));
+    assert.deepEqual(lines, ['gatehouse: invalid configuration: PORT: Invalid input: expected number, received NaN']);
+  });
+
+  it('migrates a database from the command line', async () => {
+    const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'gatehouse-migrate-')), 'db.sqlite')}`;
+    const first = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], { env: { ...process.env, DATABASE_URL: url } });
+    assert.match(first.stdout, /applied: 0001_foundation/);
+    const second = await run(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], { env: { ...process.env, DATABASE_URL: url } });
+    assert.match(second.stdout, /database is up to date/);
+  });
+});
+
+for (const database of testDatabases()) {
+  describe(`operations (${database.name})`, () => {
+    let server: TestServer;
+    let devServer: TestServer;
+    let smtp: TestSmtp;
+    const logLines: string[] = [];
+    const drops: Array<() => Promise<void>> = [];
+
+    before(async () => {
+      smtp = await new TestSmtp().start();
+      const [db, devDb] = await Promise.all([database.create(), database.create()]);
+      drops.push(db.drop, devDb.drop);
+      const capture = new Writable({
+        write(chunk, _encoding, done) {
+          logLines.push(String(chunk));
+          done();
+        },
+      });
+      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url }, logger: pino({ level: 'trace' }, capture) });
+      devServer = await startTestServer({ databaseUrl: devDb.url, logger: pino({ level: 'silent' }) });
+    });
+
+    after(async () => {
+      await server?.close();
+      await devServer?.close();
+      await smtp?.stop();
+      for (const drop of drops) await drop();
+    });
+
+    async function signIn(target: TestServer, email: string, code: () => Promise<string>) {
+      const app = await target.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
+      const driver = new FormDriver(target.url);
+      await driver.go(`/oauth2/auth?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid offline', state: 'ops' })}`);
+      await driver.submit({ email });
+      const callback = await driver.submit({ code: await code() });
+      const tokens = await fetch(`${target.url}/oauth2/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: callback!.searchParams.get('code')!, redirect_uri: CALLBACK, client_id: app.id, client_secret: app.secret! }),
+      }).then((r) => r.json() as Promise<Record<string, string>>);
+      return { app, tokens };
+    }
+
+    it('reports healthy while the database answers', async () => {
+      const response = await fetch(`${server.url}/health`);
+      assert.equal(response.status, 200);
+      assert.deepEqual(await response.json(), { status: 'ok' });
+    });
+
+    it('never writes codes, secrets or tokens to the logs, and tags every request with an id', async () => {
+      let sentCode = '';
+      const mail = smtp.nextMessageTo('logs@example.test');
+      const { app, tokens } = await signIn(server, 'logs@example.test', async () => (sentCode = codeIn(await mail)));
+      assert.ok(tokens.access_token && tokens.refresh_token && tokens.id_token);
+      const logs = logLines.join('');
+      for (const secret of [sentCode, app.secret!, tokens.access_token, tokens.refresh_token, tokens.id_token, BOOTSTRAP.secret]) {
+        assert.ok(!logs.includes(secret!), 'a secret reached the logs');
+      }
+      const requests = logLines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request');
+      assert.ok(requests.length > 3);
+      assert.ok(requests.every((entry) => typeof entry.requestId === 'string' && entry.requestId.length > 0));
+      assert.ok(requests.every((entry) => !String(entry.path).includes('?')), 'query strings are not logged');
+    });
+
+    it('keeps emails in the dev mailbox when no SMTP server is configured', async () => {
+      const { tokens } = await signIn(devServer, 'dev@example.test', async () => {
+        const page = await (await fetch(`${devServer.url}/dev/mailbox`)).text();
+        assert.match(page, /dev@example\.test/);
+        return /^(\d{6})$/m.exec(page)![1]!;
+      });
+      assert.ok(tokens.access_token);
+      assert.equal((await fetch(`${server.url}/dev/mailbox`)).status, 404, 'not served when SMTP is configured');
+    });
+
+    it('accepts the audience parameter repeated, space-joined or empty', async () => {
+      const { db } = server.services;
+      const orders = await createApi(db, { name: 'Orders', audience: 'https://orders.example.test', scopes: ['read:orders'] });
+      const billing = await createApi(db, { name: 'Billing', audience: 'https://billing.example.test', scopes: ['read:invoices'] });
+      const machine = await server.createApplication({ type: 'm2m' });
+      await setApplicationAuthorization(db, orders.id, machine.id, true);
+      await setApplicationAuthorization(db, billing.id, machine.id, true);
+      const token = async (audience: string[]) => {
+        const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: machine.id, client_secret: machine.secret! });
+        for (const value of audience) body.append('audience', value);
+        const response = await fetch(`${server.url}/oauth2/token`, { method: 'POST', body });
+        const json = (await response.json()) as Record<string, string>;
+        assert.equal(response.status, 200, JSON.stringify(json));
+        return decodeJwt(json.access_token!);
+      };
+      const both = ['https://billing.example.test', 'https://orders.example.test'];
+      assert.deepEqual(((await token(['https://orders.example.test', 'https://billing.example.test'])).aud as string[]).sort(), both);
+      const joined = await token(['https://orders.example.test https://billing.example.test']);
+      assert.deepEqual((joined.aud as string[]).sort(), both);
+      assert.deepEqual((joined.scp as string[]).sort(), ['read:invoices', 'read:orders']);
+      const empty = await token(['']);
+      assert.deepEqual(empty.aud, []);
+      assert.deepEqual(empty.gty, ['client_credentials']);
+    });
+  });
+}
