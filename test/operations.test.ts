@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -132,6 +133,30 @@ for (const database of testDatabases()) {
       });
       assert.ok(tokens.access_token);
       assert.equal((await fetch(`${server.url}/dev/mailbox`)).status, 404, 'not served when SMTP is configured');
+    });
+
+    it('says plainly on the page when an email cannot be sent, and audits it', async () => {
+      const closedPort = await new Promise<number>((resolve) => {
+        const probe = createNetServer().listen(0, '127.0.0.1', () => {
+          const { port } = probe.address() as { port: number };
+          probe.close(() => resolve(port));
+        });
+      });
+      const db = await database.create();
+      drops.push(db.drop);
+      const broken = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: `smtp://127.0.0.1:${closedPort}` } });
+      try {
+        const app = await broken.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
+        const driver = new FormDriver(broken.url);
+        await driver.go(`/oauth2/auth?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 's' })}`);
+        await driver.submit({ email: 'unreachable@example.test' });
+        assert.match(driver.lastPage, /We could not send the email just now/);
+        assert.match(driver.lastPage, /autocomplete="email"/, 'still on the email step, with a way forward');
+        const audited = await broken.services.db.selectFrom('audit_events').select('type').where('type', '=', 'email.send_failed').execute();
+        assert.equal(audited.length, 1);
+      } finally {
+        await broken.close();
+      }
     });
 
     it('accepts the audience parameter repeated, space-joined or empty', async () => {

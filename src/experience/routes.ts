@@ -121,10 +121,17 @@ export function signInRoutes(services: Services): Router {
     ctx.status = 303;
   }
 
+  /** Sends a code; a failed send is said plainly on the page and audited, never dropped silently. */
   async function issueCode(interaction: Interaction, state: SignInState, purpose: 'sign_in' | 'sign_up'): Promise<SignInState> {
     const email = state.email!;
     const { challengeId, code } = await services.codes.issue(purpose, email);
-    await sendCode(services.mailer, purpose, email, code, services.businessName);
+    try {
+      await sendCode(services.mailer, purpose, email, code, services.businessName);
+    } catch (error) {
+      services.logger.error({ err: error, purpose }, 'sending a one-time code failed');
+      await recordAudit(db, { type: 'email.send_failed', subject: state.userId ?? null, data: { application_id: interaction.app.id, purpose } });
+      return { ...state, error: 'We could not send the email just now. Please try again in a moment.' };
+    }
     return { ...state, step: 'code', challengeId, codePurpose: purpose, error: undefined, notice: undefined };
   }
 
@@ -183,12 +190,13 @@ export function signInRoutes(services: Services): Router {
     }
     const user = await findUserByIdentity(db, 'email', email);
     if (!user) {
-      const state: SignInState = { step: 'register', email };
-      if (interaction.method === 'code' && !interaction.app.askForNames) return goTo(ctx, interaction, await issueCode(interaction, state, 'sign_up'));
-      return goTo(ctx, interaction, state);
+      if (interaction.method === 'code' && !interaction.app.askForNames) {
+        return goTo(ctx, interaction, await issueCode(interaction, { step: 'identify', email }, 'sign_up'));
+      }
+      return goTo(ctx, interaction, { step: 'register', email });
     }
-    const known: SignInState = { step: 'password', email: primaryIdentity(user, 'email')?.value ?? email, userId: user.id };
-    if (interaction.method === 'password') return goTo(ctx, interaction, known);
+    const known: SignInState = { step: 'identify', email: primaryIdentity(user, 'email')?.value ?? email, userId: user.id };
+    if (interaction.method === 'password') return goTo(ctx, interaction, { ...known, step: 'password' });
     return goTo(ctx, interaction, await issueCode(interaction, known, 'sign_in'));
   });
 

@@ -3,10 +3,16 @@ import type { DevMailbox } from '../domain/messaging/mailer.ts';
 import { Layout } from '../experience/pages/layout.tsx';
 import { renderPage } from '../experience/render.ts';
 
-/** Only mounted when no SMTP server is configured: the messages Gatehouse would have sent. */
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+/**
+ * Only mounted when no SMTP server is configured: the messages Gatehouse would have sent. They hold
+ * sign-in codes, so only this machine may read them.
+ */
 export function devMailboxRoutes(mailbox: DevMailbox): Router {
   const router = new Router();
   router.get('/dev/mailbox', (ctx) => {
+    if (!LOOPBACK.has(ctx.req.socket.remoteAddress ?? '')) return;
     renderPage(
       ctx,
       <Layout title="Dev mailbox">

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
+import { DomainError } from '../domain/errors.ts';
 import { MessagePage } from '../experience/pages/message.tsx';
 import { renderPage } from '../experience/render.ts';
 
@@ -33,7 +34,8 @@ export async function errorBoundary(ctx: Context, next: Next): Promise<void> {
     await next();
   } catch (error) {
     const status = (error as { status?: number }).status;
-    const expose = (error as { expose?: boolean }).expose === true && typeof status === 'number' && status < 500;
+    // DomainErrors are the caller's mistake by construction: their message is meant to be shown.
+    const expose = (error instanceof DomainError || (error as { expose?: boolean }).expose === true) && typeof status === 'number' && status < 500;
     (ctx.state.log as Logger | undefined)?.error({ err: error }, 'request failed');
     ctx.status = expose ? status! : 500;
     if (ctx.path.startsWith('/api/')) {
@@ -41,7 +43,8 @@ export async function errorBoundary(ctx: Context, next: Next): Promise<void> {
     } else if (ctx.path.startsWith('/oauth2/') || ctx.path.startsWith('/account_api/')) {
       ctx.body = { error: expose ? 'invalid_request' : 'server_error', error_description: expose ? (error as Error).message : 'something went wrong on our side' };
     } else {
-      renderPage(ctx, MessagePage({ title: 'Something went wrong', message: 'We could not finish that. Please go back and try again.' }));
+      const message = expose ? (error as Error).message : 'We could not finish that. Please go back and try again.';
+      renderPage(ctx, MessagePage({ title: 'Something went wrong', message }));
     }
   }
 }
