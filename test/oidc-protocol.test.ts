@@ -148,6 +148,23 @@ for (const database of testDatabases()) {
       assert.ok(callback.searchParams.get('code'));
     });
 
+    it('answers prompt=none without a session with login_required, and prompt=login shows the pages again', async () => {
+      const config = await client.discovery(issuer(), spa.id, undefined, client.None(), insecure);
+      const challenge = await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier());
+      const url = (prompt: string, state: string) =>
+        client.buildAuthorizationUrl(config, { redirect_uri: CALLBACK, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256', state, prompt }).toString();
+
+      const silent = await new FormDriver(server.url).go(url('none', 'silent'));
+      assert.equal(silent?.searchParams.get('error'), 'login_required');
+      assert.equal(silent?.searchParams.get('state'), 'silent');
+
+      const driver = new FormDriver(server.url);
+      await publicClientTokens(driver, 'prompt@example.test');
+      assert.ok((await driver.go(url('none', 'with-session')))?.searchParams.get('code'), 'silent sign-in works with a session');
+      assert.equal(await driver.go(url('login', 'forced')), undefined, 'prompt=login shows the sign-in page');
+      assert.match(driver.lastPage, /autocomplete="email"/);
+    });
+
     it('lets a confidential application revoke and introspect tokens', async () => {
       const config = await client.discovery(issuer(), web.id, undefined, client.ClientSecretPost(web.secret!), insecure);
       const state = client.randomState();
