@@ -36,10 +36,17 @@ function moduleOf(url) {
   return url;
 }
 
+/** Where a frame is, short: `src/…`, `node_modules/<pkg>/<path>` or `node:…`. */
+function locationOf(url) {
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm >= 0) return url.slice(nm + 1);
+  return moduleOf(url);
+}
+
 function label(node) {
   const cf = node.callFrame;
   const name = cf.functionName || '(anonymous)';
-  return cf.url ? `${name} ${moduleOf(cf.url)}:${cf.lineNumber + 1}` : name;
+  return cf.url ? `${name} ${locationOf(cf.url)}:${cf.lineNumber + 1}` : name;
 }
 
 // Sample times: startTime + cumulative timeDeltas (µs); weight = delta to the next sample.
@@ -78,6 +85,26 @@ console.log(`\nTop ${top} functions by self time:`);
 for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${ms(us)} ms ${pct(us)}  ${name}`);
 console.log(`\nSelf time by module:`);
 for (const [name, us] of [...selfByModule].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${ms(us)} ms ${pct(us)}  ${name}`);
+// Coarse buckets for the write-up (by the module a sample's own frame is in).
+const CATEGORIES = [
+  ['database: kysely + better-sqlite3 + pg', (m) => /node_modules\/(kysely|better-sqlite3|pg|pg-[a-z]+)$/.test(m)],
+  ['garbage collector', (m) => m === '(garbage collector)'],
+  ['crypto on the JS thread: jose + node:internal/crypto (WebCrypto sign dispatch, SHA-256)', (m) => /node_modules\/jose$|^node:internal\/crypto/.test(m)],
+  ['AsyncLocalStorage promise hooks (node:async_hooks)', (m) => /async_hooks/.test(m)],
+  ['oidc-provider', (m) => m === 'node_modules/oidc-provider'],
+  ['koa, router and helpers', (m) => /node_modules\/(koa|@koa\/router|koa-compose|delegates|type-is|vary|statuses|content-type|mime-types|media-typer|http-errors|cookies|keygrip)/.test(m)],
+  ['Gatehouse src/', (m) => m.startsWith('src/')],
+  ['node HTTP, streams, sockets, querystring', (m) => /^node:(_http|internal\/streams|internal\/stream_base|net|events|buffer|querystring|internal\/querystring|internal\/url|internal\/http)/.test(m) || m === 'writev'],
+  ['idle / program', (m) => m === '(idle)' || m === '(program)'],
+];
+const byCategory = new Map();
+for (const [mod, us] of selfByModule) {
+  const category = CATEGORIES.find(([, test]) => test(mod))?.[0] ?? 'other (V8 builtins, native, node internals)';
+  byCategory.set(category, (byCategory.get(category) ?? 0) + us);
+}
+console.log(`\nSelf time by category:`);
+for (const [name, us] of [...byCategory].sort((a, b) => b[1] - a[1])) console.log(`${ms(us)} ms ${pct(us)}  ${name}`);
+
 console.log(`\nInclusive time (functions in src/, plus the heaviest library frames):`);
 const interesting = [...inclusive].filter(([name]) => / src\//.test(name) || / node_modules\//.test(name));
 for (const [name, us] of interesting.sort((a, b) => b[1] - a[1]).slice(0, top * 2)) console.log(`${ms(us)} ms ${pct(us)}  ${name}`);
