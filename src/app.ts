@@ -118,7 +118,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
   // With PORT=0 (tests, several local replicas) the issuer follows the port actually bound.
   const config: Config = configured.issuerFromPort ? { ...configured, issuer: `${configured.tls ? 'https' : 'http'}://localhost:${port}` } : configured;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] });
-  const store = openStore(config.databaseUrl);
+  const store = openStore(config.databaseUrl, { onConnectionError: (err) => logger.warn({ err }, 'a database connection failed; the pool replaces it') });
   try {
     await migrateToLatest(store.db);
     const masterKey = MasterKey.load(config.masterKey, config.dataDir);

@@ -1,6 +1,7 @@
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
+import { cached } from '../store/read-cache.ts';
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import { DomainError } from './errors.ts';
 
@@ -162,23 +163,28 @@ export interface AudienceGrant {
 
 /**
  * What an application may receive for the audiences it asked for: every audience must be an API the
- * application is authorized for (an unknown or unauthorized audience is refused, never silently dropped).
+ * application is authorized for (an unknown or unauthorized audience is refused, never silently
+ * dropped). On every token request, so one query, cached (store/read-cache.ts).
  */
-export async function audienceGrants(db: Db, applicationId: string, audiences: string[]): Promise<AudienceGrant[] | { refused: string }> {
-  const grants: AudienceGrant[] = [];
-  for (const audience of audiences) {
-    const api = await findApiByAudience(db, audience);
-    if (!api) return { refused: audience };
-    const authorized = await db
-      .selectFrom('api_applications')
-      .select('api_id')
-      .where('api_id', '=', api.id)
-      .where('application_id', '=', applicationId)
-      .executeTakeFirst();
-    if (!authorized) return { refused: audience };
-    grants.push({ audience, scopes: (await listScopes(db, api.id)).map((s) => s.key) });
-  }
-  return grants;
+export function audienceGrants(db: Db, applicationId: string, audiences: string[]): Promise<AudienceGrant[] | { refused: string }> {
+  if (audiences.length === 0) return Promise.resolve([]);
+  return cached(db, 'audience-grants', `${applicationId} ${audiences.join(' ')}`, async () => {
+    const rows = await db
+      .selectFrom('apis')
+      .leftJoin('api_applications', (join) => join.onRef('api_applications.api_id', '=', 'apis.id').on('api_applications.application_id', '=', applicationId))
+      .leftJoin('api_scopes', 'api_scopes.api_id', 'apis.id')
+      .select(['apis.audience', 'api_applications.application_id', 'api_scopes.key'])
+      .where('apis.audience', 'in', audiences)
+      .orderBy('api_scopes.key')
+      .execute();
+    const grants: AudienceGrant[] = [];
+    for (const audience of audiences) {
+      const ofAudience = rows.filter((row) => row.audience === audience);
+      if (!ofAudience.some((row) => row.application_id !== null)) return { refused: audience };
+      grants.push({ audience, scopes: ofAudience.flatMap((row) => (row.key === null ? [] : [row.key])) });
+    }
+    return grants;
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import { newId } from '../crypto/ids.ts';
 import { newClientSecret, safeEqual, sha256Hex } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
+import { cached } from '../store/read-cache.ts';
 import type { ApplicationsTable } from '../store/schema.ts';
 import { enableDefaultConnections } from './connections.ts';
 import { DomainError } from './errors.ts';
@@ -184,8 +185,11 @@ export async function isRegisteredLogoutUrl(db: Db, url: string): Promise<boolea
 
 /** Browser applications may call the token endpoint cross-origin from the origins of their redirect URLs. */
 export async function isAllowedBrowserOrigin(db: Db, origin: string): Promise<boolean> {
-  const rows = await db.selectFrom('applications').select('redirect_urls').where('type', '=', 'spa').execute();
-  return rows.some((row) => (JSON.parse(row.redirect_urls) as string[]).some((url) => originOf(url) === origin));
+  const origins = await cached(db, 'browser-origins', 'all', async () => {
+    const rows = await db.selectFrom('applications').select('redirect_urls').where('type', '=', 'spa').execute();
+    return new Set(rows.flatMap((row) => (JSON.parse(row.redirect_urls) as string[]).map(originOf)));
+  });
+  return origins.has(origin);
 }
 
 function originOf(url: string): string | undefined {

@@ -1,6 +1,7 @@
 import type { AdapterPayload } from 'oidc-provider';
 import { type Application, clientSecretMatches, findApplication, isPublicClient } from '../domain/applications.ts';
 import type { Db } from '../store/db.ts';
+import { cached } from '../store/read-cache.ts';
 
 /** Client metadata oidc-provider understands, derived from an application on every lookup. */
 export function clientMetadata(app: Application): AdapterPayload {
@@ -45,10 +46,14 @@ export function clientMetadata(app: Application): AdapterPayload {
   }
 }
 
+/** Read on every protocol request, so cached (store/read-cache.ts); each caller gets its own copy. */
 export function clientLookup(db: Db) {
   return async (clientId: string): Promise<AdapterPayload | undefined> => {
-    const app = await findApplication(db, clientId);
-    return app && clientMetadata(app);
+    const metadata = await cached(db, 'client-metadata', clientId, async () => {
+      const app = await findApplication(db, clientId);
+      return app && clientMetadata(app);
+    });
+    return metadata && { ...metadata };
   };
 }
 

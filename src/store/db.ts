@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { Kysely, type KyselyPlugin, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { migrationProvider } from './migrations.ts';
+import { configurationWatcher, invalidateCaches } from './read-cache.ts';
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -18,24 +19,58 @@ export interface Store {
 
 const INT8_OID = 20;
 
-/** Opens the database named by a `sqlite:<path>` or `postgres://…` URL. */
-export function openStore(databaseUrl: string): Store {
-  if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length));
-  return openPostgres(databaseUrl);
+export interface StoreOptions {
+  /** Errors of idle PostgreSQL connections (a restarted server); without a listener they crash the process. */
+  onConnectionError?: (error: Error) => void;
 }
 
-function openSqlite(path: string): Store {
+/** Opens the database named by a `sqlite:<path>` or `postgres://…` URL. */
+export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
+  const watcher = configurationWatcher();
+  const store = databaseUrl.startsWith('sqlite:')
+    ? openSqlite(databaseUrl.slice('sqlite:'.length), watcher.plugin)
+    : openPostgres(databaseUrl, watcher.plugin, options);
+  watcher.attach(store.db);
+  return store;
+}
+
+/**
+ * better-sqlite3 compiles a statement on every prepare(); Kysely prepares each query anew, so the
+ * compiled statements are kept by SQL text. Safe because Kysely runs one query at a time on the
+ * connection and Gatehouse never streams from SQLite.
+ */
+function reusingStatements(database: SQLite.Database): SQLite.Database {
+  const statements = new Map<string, SQLite.Statement>();
+  const prepare = (source: string) => {
+    let statement = statements.get(source);
+    if (!statement) {
+      if (statements.size >= 1000) statements.clear();
+      statement = database.prepare(source);
+      statements.set(source, statement);
+    }
+    return statement;
+  };
+  return new Proxy(database, {
+    get(target, property, receiver) {
+      if (property === 'prepare') return prepare;
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function openSqlite(path: string, plugin: KyselyPlugin): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const database = new SQLite(path);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(database) }), plugins: [plugin] });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
 
-function openPostgres(url: string): Store {
+function openPostgres(url: string, plugin: KyselyPlugin, options: StoreOptions): Store {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
@@ -45,7 +80,8 @@ function openPostgres(url: string): Store {
         oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pool.on('error', (error) => options.onConnectionError?.(error));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [plugin] });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }
 
@@ -57,8 +93,10 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 }
 
 /** Every write that touches more than one row goes through here (DESIGN.md §1). */
-export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction().execute(work);
+export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const result = await db.transaction().execute(work);
+  invalidateCaches(db);
+  return result;
 }
 
 /** True for the unique-constraint violation of either dialect. */
