@@ -105,6 +105,35 @@ for (const database of testDatabases()) {
       assert.ok(tokens.refresh_token, 'offline scope gives a refresh token');
     });
 
+    it('puts the requested audience in the access token, and refuses an audience the app may not call', async () => {
+      const { createApi, setApplicationAuthorization } = await import('../src/domain/apis.ts');
+      const api = await createApi(server.services.db, { name: 'Photos', audience: 'https://photos.example.test', scopes: ['read:photos'] });
+      await setApplicationAuthorization(server.services.db, api.id, spa.id, true);
+      const config = await client.discovery(issuer(), spa.id, undefined, client.None(), insecure);
+      const verifier = client.randomPKCECodeVerifier();
+      const authorize = async (audience: string, driver: FormDriver) =>
+        driver.go(
+          client
+            .buildAuthorizationUrl(config, {
+              redirect_uri: CALLBACK,
+              scope: 'openid email',
+              code_challenge: await client.calculatePKCECodeChallenge(verifier),
+              code_challenge_method: 'S256',
+              state: 'aud',
+              audience,
+            })
+            .toString(),
+        );
+      const refused = await authorize('https://unknown.example.test', new FormDriver(server.url));
+      assert.equal(refused?.searchParams.get('error'), 'invalid_target');
+
+      const driver = new FormDriver(server.url);
+      await publicClientTokens(driver, 'audience@example.test');
+      const callback = await authorize('https://photos.example.test', driver);
+      const tokens = await client.authorizationCodeGrant(config, callback!, { pkceCodeVerifier: verifier, expectedState: 'aud' });
+      assert.deepEqual(decodeJwt(tokens.access_token).aud, ['https://photos.example.test']);
+    });
+
     it('serves the user profile to the access token', async () => {
       const { config, tokens } = await publicClientTokens(new FormDriver(server.url), 'grace@example.test');
       const sub = tokens.claims()!.sub;

@@ -45,7 +45,7 @@ function promptCreateToStartPage(params: Params): void {
 }
 
 export async function kindeAuthorizationRequest(ctx: Context, next: Next): Promise<void> {
-  if (ctx.path === ROUTES.authorization && ctx.method === 'GET') {
+  if (ctx.path === ROUTES.authorization && ctx.method === 'GET' && /(^|&)(audience|prompt)=/.test(ctx.querystring)) {
     const params = toParams(new URLSearchParams(ctx.querystring));
     audienceToResource(params);
     promptCreateToStartPage(params);
