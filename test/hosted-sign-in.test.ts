@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import { disableConnection, enableConnection, listConnections } from '../src/domain/connections.ts';
 import { updateApplication } from '../src/domain/applications.ts';
@@ -46,8 +47,11 @@ for (const database of testDatabases()) {
       await drop?.();
     });
 
+    let lastVerifier = '';
+
     function authorizeUrl(clientId: string, state: string, extra: Record<string, string> = {}): string {
-      const { challenge } = pkcePair();
+      const { challenge, verifier } = pkcePair();
+      lastVerifier = verifier;
       const params = new URLSearchParams({
         client_id: clientId,
         response_type: 'code',
@@ -91,7 +95,18 @@ for (const database of testDatabases()) {
       assert.equal(await page.getByLabel('Code').getAttribute('autocomplete'), 'one-time-code');
       await page.getByLabel('Code').fill(codeIn(await mail));
       await page.getByRole('button', { name: 'Continue' }).click();
-      await landedOnCallback(page, state);
+      const callback = await landedOnCallback(page, state);
+
+      const tokens = await fetch(`${server.url}/oauth2/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'authorization_code', client_id: spa.id, code: callback.searchParams.get('code')!, code_verifier: lastVerifier, redirect_uri: app.callback }),
+      }).then((r) => r.json() as Promise<{ id_token: string }>);
+      const idToken = decodeJwt(tokens.id_token);
+      assert.equal(idToken.given_name, 'New');
+      assert.equal(idToken.family_name, 'Person');
+      assert.equal(idToken.name, 'New Person');
+      assert.equal(idToken.email, 'new.person@example.test');
+      assert.equal(idToken.email_verified, true);
 
       const second = await context.newPage();
       const responses: string[] = [];
