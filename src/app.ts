@@ -12,7 +12,8 @@ import { sha256Hex } from './crypto/secrets.ts';
 import { createApplication, findApplication } from './domain/applications.ts';
 import { ensureManagementApi, setApplicationAuthorization } from './domain/apis.ts';
 import { ensureBuiltInConnections } from './domain/connections.ts';
-import { DevMailbox, type Mailer, SmtpMailer } from './domain/messaging/mailer.ts';
+import { DevMailbox, environmentMailer, type Mailer, SmtpMailer } from './domain/messaging/mailer.ts';
+import { smsSenderFor } from './domain/messaging/sms.ts';
 import { OneTimeCodes } from './domain/one-time-codes.ts';
 import { ensureSetting } from './domain/settings.ts';
 import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys.ts';
@@ -21,7 +22,7 @@ import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
 import { errorBoundary, requestLogging, securityHeaders } from './http/middleware.ts';
 import { managementRoutes } from './management/router.ts';
-import { accessTokenVerifier, type AccessTokenVerifier } from './protocol/access-tokens.ts';
+import { accessTokenVerifier, type AccessTokenVerifier, signedWithUnknownKey } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
 import { credentialedCors } from './protocol/cors.ts';
 import { unauthorizedClientForForeignGrants } from './protocol/grant-errors.ts';
@@ -131,6 +132,8 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     let keys = await loadKeySet(store.db, masterKey);
     let verifier: AccessTokenVerifier = accessTokenVerifier(keys, config.issuer);
     const mailer: Mailer = config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new DevMailbox(logger);
+    const sms = smsSenderFor(config, mailer instanceof DevMailbox ? mailer : undefined);
+    const mailerFor = environmentMailer(mailer, config.mailFrom, (sealed) => masterKey.open(sealed, 'environment-smtp-url'));
     const cookieKeys = [masterKey.derive('cookies').toString('base64url')];
     let engine: Provider;
 
@@ -144,8 +147,20 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       codes: new OneTimeCodes(store.db, masterKey.derive('one-time-codes')),
       csrfKey: masterKey.derive('csrf'),
       provider: () => engine,
-      verifyAccessToken: () => verifier,
-      businessName: process.env.GATEHOUSE_BUSINESS_NAME ?? 'Gatehouse',
+      verifyAccessToken: () => verifyWithReload,
+      senders: (policy) => ({ mailer: mailerFor(policy.email), sms }),
+      businessName: (policy) => policy.businessName ?? process.env.GATEHOUSE_BUSINESS_NAME ?? 'Gatehouse',
+    };
+
+    // A token signed with a key this replica has not loaded yet (another replica rotated, or started
+    // first) triggers one early reload, at most every few seconds, instead of a 30-second wait.
+    let lastUnknownKidReload = 0;
+    const verifyWithReload: AccessTokenVerifier = async (token, audience) => {
+      const claims = await verifier(token, audience);
+      if (claims || !signedWithUnknownKey(token, keys) || Date.now() - lastUnknownKidReload < 5_000) return claims;
+      lastUnknownKidReload = Date.now();
+      await reloadKeys();
+      return verifier(token, audience);
     };
 
     const install = (nextKeys: KeySet) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type CountryCode, phoneCountry } from './domain/phone-numbers.ts';
 
 /**
  * Gatehouse is configured by environment variables (12-factor). Every variable is parsed here and
@@ -20,6 +21,19 @@ export interface Config {
   logLevel: string;
   /** Dev mailbox page and message logging: on when no SMTP server is configured. */
   devMailbox: boolean;
+  /** The business's own Twilio account for SMS codes (spec §014); without it SMS go to the dev mailbox. */
+  twilio: TwilioSettings | undefined;
+  /** Reads phone numbers typed without a country code (spec §014, "Default country"). */
+  defaultPhoneCountry: CountryCode;
+}
+
+/** Exactly one of `messagingServiceSid` and `fromNumber` is set: Kinde's "SMS source" (spec §014). */
+export interface TwilioSettings {
+  accountSid: string;
+  authToken: string;
+  messagingServiceSid?: string;
+  fromNumber?: string;
+  baseUrl: string;
 }
 
 export class ConfigError extends Error {
@@ -53,6 +67,22 @@ const variables = {
   TLS_KEY_FILE: z.string().min(1).optional(),
   GATEHOUSE_MASTER_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be AC followed by 32 hex digits (Account SID in the Twilio console)').optional(),
+  TWILIO_AUTH_TOKEN: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be the 32 hex digit Auth Token from the Twilio console').optional(),
+  TWILIO_MESSAGING_SERVICE_SID: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be MG followed by 32 hex digits').optional(),
+  TWILIO_FROM_NUMBER: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be a phone number in E.164 form, like +14155552671').optional(),
+  TWILIO_API_BASE_URL: z
+    .url({ protocol: /^https?$/ })
+    .transform((value) => value.replace(/\/+$/, ''))
+    .default('https://api.twilio.com'),
+  DEFAULT_PHONE_COUNTRY: z
+    .string()
+    .transform((value, ctx) => {
+      const country = phoneCountry(value);
+      if (!country) ctx.addIssue({ code: 'custom', message: 'must be a two-letter ISO 3166 country code, like AU or US' });
+      return country ?? z.NEVER;
+    })
+    .default('US'),
 } as const;
 
 type Variables = { [K in keyof typeof variables]: z.infer<(typeof variables)[K]> };
@@ -73,6 +103,23 @@ function requirePair(env: Variables, first: keyof Variables, second: keyof Varia
     const missing = env[first] === undefined ? first : second;
     throw new ConfigError(missing, `must be set together with ${missing === first ? second : first}`);
   }
+}
+
+const TWILIO_CREDENTIALS = ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_MESSAGING_SERVICE_SID', 'TWILIO_FROM_NUMBER'] as const;
+
+/** Twilio is configured when any credential is given; then it must be complete and name one SMS source. */
+function twilioSettings(vars: Variables): TwilioSettings | undefined {
+  const given = TWILIO_CREDENTIALS.find((name) => vars[name] !== undefined);
+  if (!given) return undefined;
+  const { TWILIO_ACCOUNT_SID: accountSid, TWILIO_AUTH_TOKEN: authToken, TWILIO_MESSAGING_SERVICE_SID: messagingServiceSid, TWILIO_FROM_NUMBER: fromNumber } = vars;
+  if (!accountSid) throw new ConfigError('TWILIO_ACCOUNT_SID', `must be set when ${given} is set`);
+  if (!authToken) throw new ConfigError('TWILIO_AUTH_TOKEN', 'must be set together with TWILIO_ACCOUNT_SID');
+  if (messagingServiceSid && fromNumber) {
+    throw new ConfigError('TWILIO_FROM_NUMBER', 'must not be set together with TWILIO_MESSAGING_SERVICE_SID: choose one SMS source');
+  }
+  const source = messagingServiceSid ? { messagingServiceSid } : fromNumber ? { fromNumber } : undefined;
+  if (!source) throw new ConfigError('TWILIO_MESSAGING_SERVICE_SID', 'must be set (or TWILIO_FROM_NUMBER instead) to choose where SMS are sent from');
+  return { accountSid, authToken, ...source, baseUrl: vars.TWILIO_API_BASE_URL };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -98,5 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKey: vars.GATEHOUSE_MASTER_KEY,
     logLevel: vars.LOG_LEVEL,
     devMailbox: vars.SMTP_URL === undefined,
+    twilio: twilioSettings(vars),
+    defaultPhoneCountry: vars.DEFAULT_PHONE_COUNTRY,
   };
 }

@@ -4,6 +4,8 @@ import type { Config } from './config.ts';
 import type { MasterKey } from './crypto/master-key.ts';
 import type { OneTimeCodes } from './domain/one-time-codes.ts';
 import type { Mailer } from './domain/messaging/mailer.ts';
+import type { CodeChannels } from './domain/messaging/codes.ts';
+import type { EnvironmentPolicy } from './domain/environment.ts';
 import type { AccessTokenVerifier } from './protocol/access-tokens.ts';
 import type { Db, Dialect } from './store/db.ts';
 
@@ -20,5 +22,8 @@ export interface Services {
   /** The engine is rebuilt when signing keys rotate; always read the current one. */
   provider(): Provider;
   verifyAccessToken: () => AccessTokenVerifier;
-  businessName: string;
+  /** The email and SMS senders of the environment's current settings. */
+  senders(policy: EnvironmentPolicy): CodeChannels;
+  /** The business named in emails and SMS: the environment's, else GATEHOUSE_BUSINESS_NAME. */
+  businessName(policy: EnvironmentPolicy): string;
 }

@@ -124,7 +124,7 @@ for (const database of testDatabases()) {
       it('refuses a form with a forged CSRF token and does nothing', async () => {
         const driver = await interaction();
         const before = await rowCounts();
-        await assert.rejects(driver.submit({ email: 'csrf@example.test', csrf: 'forged' }), (error: unknown) => error instanceof PageError && error.status === 403);
+        await assert.rejects(driver.submit({ identifier: 'csrf@example.test', csrf: 'forged' }), (error: unknown) => error instanceof PageError && error.status === 403);
         assert.deepEqual(await rowCounts(), before);
         assert.equal(smtp.messages.filter((m) => m.to.includes('csrf@example.test')).length, 0, 'no email was sent');
       });
@@ -132,7 +132,7 @@ for (const database of testDatabases()) {
       it('asks again for a malformed email without writing anything', async () => {
         const driver = await interaction();
         const before = await rowCounts();
-        await driver.submit({ email: 'not-an-email' });
+        await driver.submit({ identifier: 'not-an-email' });
         assert.match(driver.lastPage, /Enter a valid email address/);
         const after = await rowCounts();
         assert.deepEqual({ ...after, sign_in_flows: before.sign_in_flows }, before, 'only the page state is kept');
@@ -141,7 +141,7 @@ for (const database of testDatabases()) {
       it('creates no account after five wrong codes', async () => {
         const driver = await interaction();
         const mail = smtp.nextMessageTo('guesser@example.test');
-        await driver.submit({ email: 'guesser@example.test' });
+        await driver.submit({ identifier: 'guesser@example.test' });
         const code = codeIn(await mail);
         const wrong = code === '000000' ? '111111' : '000000';
         for (let attempt = 1; attempt <= 4; attempt++) {

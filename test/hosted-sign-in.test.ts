@@ -129,7 +129,11 @@ for (const database of testDatabases()) {
       await page.goto(authorizeUrl(web.id, 'register', { prompt: 'create' }));
       await page.getByRole('heading', { name: 'Create your account' }).waitFor();
       await page.getByLabel('Email').fill('pat@example.test');
+      await page.getByRole('button', { name: 'Continue' }).click();
       assert.equal(await page.getByLabel('Password').getAttribute('autocomplete'), 'new-password');
+      await page.getByLabel('Password').fill('password123');
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.getByText('This password is too common').waitFor();
       await page.getByLabel('Password').fill('short');
       assert.equal(await page.getByLabel('Password').evaluate((input: HTMLInputElement) => input.checkValidity()), false, 'the browser asks for 8 characters before sending');
       await page.getByLabel('Password').fill('correct horse battery staple');

@@ -51,7 +51,7 @@ for (const database of testDatabases()) {
       const driver = new FormDriver(server.url);
       await driver.go(loginUrl.toString());
       const mail = smtp.nextMessageTo(email);
-      await driver.submit({ email });
+      await driver.submit({ identifier: email });
       const callback = await driver.submit({ code: codeIn(await mail) });
       assert.ok(callback?.toString().startsWith(CALLBACK));
       return callback!;

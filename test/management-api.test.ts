@@ -114,7 +114,10 @@ for (const database of testDatabases()) {
           login_uri: null,
           homepage_uri: null,
           has_cancel_button: false,
-          is_ask_for_names: false,
+          is_ask_for_names: true,
+          is_show_sign_in_link: true,
+          is_gravatar_fallback_enabled: true,
+          is_ask_marketing_consent: false,
         });
         assert.ok(!('client_secret' in fetched.body.application));
       });
@@ -460,6 +463,8 @@ for (const database of testDatabases()) {
           last_name: 'Lovelace',
           is_suspended: false,
           picture: 'https://img.example.test/ada.png',
+          is_password_reset_requested: false,
+          accepts_marketing: false,
           total_sign_ins: 0,
           failed_sign_ins: 0,
           last_signed_in: null,

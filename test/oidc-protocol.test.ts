@@ -40,7 +40,7 @@ for (const database of testDatabases()) {
     async function signInWithCode(driver: FormDriver, authorizationUrl: URL, email: string): Promise<URL> {
       assert.equal(await driver.go(authorizationUrl.toString()), undefined, 'the identify page is shown');
       const mail = smtp.nextMessageTo(email);
-      assert.equal(await driver.submit({ email }), undefined, 'the code page is shown');
+      assert.equal(await driver.submit({ identifier: email }), undefined, 'the code page is shown');
       const callback = await driver.submit({ code: codeIn(await mail) });
       assert.ok(callback, 'sign-in ends at the application callback');
       return callback;

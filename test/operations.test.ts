@@ -95,7 +95,7 @@ for (const database of testDatabases()) {
       const app = await target.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
       const driver = new FormDriver(target.url);
       await driver.go(`/oauth2/auth?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid offline', state: 'ops' })}`);
-      await driver.submit({ email });
+      await driver.submit({ identifier: email });
       const callback = await driver.submit({ code: await code() });
       const tokens = await fetch(`${target.url}/oauth2/token`, {
         method: 'POST',
@@ -149,7 +149,7 @@ for (const database of testDatabases()) {
         const app = await broken.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
         const driver = new FormDriver(broken.url);
         await driver.go(`/oauth2/auth?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 's' })}`);
-        await driver.submit({ email: 'unreachable@example.test' });
+        await driver.submit({ identifier: 'unreachable@example.test' });
         assert.match(driver.lastPage, /We could not send the email just now/);
         assert.match(driver.lastPage, /autocomplete="email"/, 'still on the email step, with a way forward');
         const audited = await broken.services.db.selectFrom('audit_events').select('type').where('type', '=', 'email.send_failed').execute();

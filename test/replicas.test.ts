@@ -48,6 +48,7 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
   let drop: () => Promise<void>;
   let issuer: string;
   let spaId: string;
+  let passwordAppId: string;
 
   before(async () => {
     smtp = await new TestSmtp().start();
@@ -75,9 +76,22 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
     const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: db.url, max: 1 }) }) });
     const { createApplication, updateApplication } = await import('../src/domain/applications.ts');
     const { application } = await createApplication(kysely, { name: 'Replica SPA', type: 'spa' });
-    await updateApplication(kysely, application.id, { redirectUrls: [CALLBACK] });
-    await kysely.destroy();
+    await updateApplication(kysely, application.id, { redirectUrls: [CALLBACK], askForNames: false });
     spaId = application.id;
+
+    const { disableConnection, enableConnection, listConnections } = await import('../src/domain/connections.ts');
+    const { createUser } = await import('../src/domain/users.ts');
+    const { setPassword } = await import('../src/domain/passwords.ts');
+    const web = await createApplication(kysely, { name: 'Replica web app', type: 'reg' });
+    await updateApplication(kysely, web.application.id, { redirectUrls: [CALLBACK] });
+    const connections = await listConnections(kysely);
+    const byStrategy = (strategy: string) => connections.find((c) => c.strategy === strategy)!.id;
+    await disableConnection(kysely, web.application.id, byStrategy('email:otp'));
+    await enableConnection(kysely, web.application.id, byStrategy('email:password'));
+    passwordAppId = web.application.id;
+    const user = await createUser(kysely, { identities: [{ type: 'email', value: 'locked@example.test', isVerified: true }] });
+    await setPassword(kysely, user.id, 'the right password');
+    await kysely.destroy();
     assert.ok(token.access_token);
   });
 
@@ -104,7 +118,7 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
     const driver = new FormDriver(replicas[0]!.url);
     await driver.go(`/oauth2/auth?${params}`);
     const mail = smtp.nextMessageTo('replica@example.test');
-    await driver.submit({ email: 'replica@example.test' });
+    await driver.submit({ identifier: 'replica@example.test' });
     const callback = await driver.submit({ code: codeIn(await mail) });
     return { code: callback!.searchParams.get('code')!, verifier };
   }
@@ -128,5 +142,25 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
 
     const profile = await fetch(`${b.url}/oauth2/v2/user_profile`, { headers: { authorization: `Bearer ${rotated.body.access_token}` } });
     assert.equal(profile.status, 200, 'a token signed by one replica is accepted by the other');
+  });
+
+  it('keeps a lockout earned across both replicas on both', async () => {
+    const [a, b] = replicas;
+    assert.ok(a && b);
+    const passwordPage = async (url: string) => {
+      const driver = new FormDriver(url);
+      const params = new URLSearchParams({ client_id: passwordAppId, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 'lock' });
+      await driver.go(`/oauth2/auth?${params}`);
+      await driver.submit({ identifier: 'locked@example.test' });
+      return driver;
+    };
+    const atA = await passwordPage(a.url);
+    const atB = await passwordPage(b.url);
+    for (let i = 0; i < 3; i++) await atA.submit({ password: 'wrong password' });
+    await atB.submit({ password: 'wrong password' });
+    await atB.submit({ password: 'wrong password' });
+    assert.match(atB.lastPage, /locked until/, 'the fifth wrong attempt, at the other replica, locks');
+    await atA.submit({ password: 'the right password' });
+    assert.match(atA.lastPage, /locked until/, 'the lock holds at the first replica too');
   });
 });

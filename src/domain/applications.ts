@@ -33,6 +33,10 @@ export interface Application {
   idTokenLifetime: number;
   authenticatedSessionLifetime: number;
   askForNames: boolean;
+  /** Off = unified sign-up: one screen signs existing people in and registers new ones (section 019). */
+  showSignInLink: boolean;
+  useGravatarFallback: boolean;
+  askMarketingConsent: boolean;
   createdAt: number;
 }
 
@@ -61,6 +65,9 @@ function fromRow(row: ApplicationsTable): Application {
     idTokenLifetime: row.id_token_lifetime,
     authenticatedSessionLifetime: row.authenticated_session_lifetime,
     askForNames: row.ask_for_names === 1,
+    showSignInLink: row.show_sign_in_link === 1,
+    useGravatarFallback: row.use_gravatar_fallback === 1,
+    askMarketingConsent: row.ask_marketing_consent === 1,
     createdAt: row.created_at,
   };
 }
@@ -102,7 +109,11 @@ export async function createApplication(db: Db, input: NewApplication): Promise<
     homepage_uri: null,
     login_uri: null,
     ...DEFAULT_LIFETIMES,
-    ask_for_names: 0,
+    // Kinde asks for first and last name on sign-up unless the application turns it off (section 019).
+    ask_for_names: 1,
+    show_sign_in_link: 1,
+    use_gravatar_fallback: 1,
+    ask_marketing_consent: 0,
     created_at: clock.now(),
   };
   try {
@@ -124,6 +135,9 @@ export interface ApplicationPatch {
   redirectUrls?: string[];
   logoutUrls?: string[];
   askForNames?: boolean;
+  showSignInLink?: boolean;
+  useGravatarFallback?: boolean;
+  askMarketingConsent?: boolean;
   accessTokenLifetime?: number;
   refreshTokenLifetime?: number;
   idTokenLifetime?: number;
@@ -139,6 +153,9 @@ export async function updateApplication(db: Db, id: string, patch: ApplicationPa
   if (patch.redirectUrls !== undefined) set.redirect_urls = JSON.stringify(unique(patch.redirectUrls));
   if (patch.logoutUrls !== undefined) set.logout_urls = JSON.stringify(unique(patch.logoutUrls));
   if (patch.askForNames !== undefined) set.ask_for_names = patch.askForNames ? 1 : 0;
+  if (patch.showSignInLink !== undefined) set.show_sign_in_link = patch.showSignInLink ? 1 : 0;
+  if (patch.useGravatarFallback !== undefined) set.use_gravatar_fallback = patch.useGravatarFallback ? 1 : 0;
+  if (patch.askMarketingConsent !== undefined) set.ask_marketing_consent = patch.askMarketingConsent ? 1 : 0;
   if (patch.accessTokenLifetime !== undefined) set.access_token_lifetime = patch.accessTokenLifetime;
   if (patch.refreshTokenLifetime !== undefined) set.refresh_token_lifetime = patch.refreshTokenLifetime;
   if (patch.idTokenLifetime !== undefined) set.id_token_lifetime = patch.idTokenLifetime;

@@ -1,6 +1,13 @@
+import { createHash, pbkdf2 as pbkdf2Callback } from 'node:crypto';
+import { promisify } from 'node:util';
 import { hash, verify } from '@node-rs/argon2';
+import bcrypt from 'bcryptjs';
 import { clock } from '../clock.ts';
+import { safeEqual } from '../crypto/secrets.ts';
 import type { Db, Tx } from '../store/db.ts';
+import { DomainError } from './errors.ts';
+
+const pbkdf2 = promisify(pbkdf2Callback);
 
 /** Kinde's rule (section 012): at least 8 characters, no composition rules, long passphrases welcome. */
 export const MIN_PASSWORD_LENGTH = 8;
@@ -12,33 +19,142 @@ export function passwordProblem(password: string): string | undefined {
   return undefined;
 }
 
-// argon2id with OWASP's recommended minimum (19 MiB, 2 passes); @node-rs/argon2 defaults to argon2id.
-const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+/**
+ * argon2id at OWASP's first recommended configuration (Password Storage Cheat Sheet): 19 MiB of
+ * memory, 2 passes, 1 lane. Memory-hard enough to make GPU guessing expensive, cheap enough
+ * (~20 ms) that sign-in stays fast and a burst of sign-ins cannot exhaust the server's memory.
+ */
+export const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
 export function hashPassword(password: string): Promise<string> {
   return hash(password, ARGON2_OPTIONS);
 }
 
-export async function setPassword(db: Db | Tx, userId: string, password: string): Promise<void> {
-  const passwordHash = await hashPassword(password);
+/** Algorithms a password hash can be imported in (Kinde's `hashing_method`, plus argon2). */
+export const IMPORTABLE_METHODS = ['bcrypt', 'argon2', 'sha256', 'md5', 'pbkdf2'] as const;
+export type ImportableMethod = (typeof IMPORTABLE_METHODS)[number];
+
+export interface ImportedHash {
+  method: ImportableMethod;
+  hash: string;
+  salt?: string;
+  saltPosition?: 'prefix' | 'suffix';
+  /** pbkdf2 only; Kinde's default is FusionAuth's 24,000. */
+  iterations?: number;
+  /** pbkdf2 only: salted-pbkdf2-hmac-sha256, salted-pbkdf2-hmac-sha256-512 or salted-pbkdf2-hmac-sha512-512. */
+  variant?: string;
+}
+
+interface HashParams {
+  salt?: string;
+  saltPosition?: 'prefix' | 'suffix';
+  iterations?: number;
+  variant?: string;
+}
+
+const PBKDF2_VARIANTS: Record<string, { digest: string; keyLength: number }> = {
+  'salted-pbkdf2-hmac-sha256': { digest: 'sha256', keyLength: 32 },
+  'salted-pbkdf2-hmac-sha256-512': { digest: 'sha256', keyLength: 64 },
+  'salted-pbkdf2-hmac-sha512-512': { digest: 'sha512', keyLength: 64 },
+};
+
+/** Rejects an import that could never verify, so a typo does not lock a user out silently. */
+function importProblem(imported: ImportedHash): string | undefined {
+  switch (imported.method) {
+    case 'bcrypt':
+      return /^\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}$/.test(imported.hash) ? undefined : 'hashed_password is not a bcrypt hash';
+    case 'argon2':
+      return /^\$argon2(id|i|d)\$/.test(imported.hash) ? undefined : 'hashed_password is not an argon2 PHC string';
+    case 'sha256':
+      return /^[0-9a-fA-F]{64}$/.test(imported.hash) ? undefined : 'hashed_password must be 64 hexadecimal characters';
+    case 'md5':
+      return /^[0-9a-fA-F]{32}$/.test(imported.hash) ? undefined : 'hashed_password must be 32 hexadecimal characters';
+    case 'pbkdf2':
+      if (!imported.salt) return 'salt is required for pbkdf2';
+      if (!imported.variant || !PBKDF2_VARIANTS[imported.variant]) return `variant must be one of ${Object.keys(PBKDF2_VARIANTS).join(', ')}`;
+      return undefined;
+  }
+}
+
+async function matchesImported(method: string, stored: string, params: HashParams, password: string): Promise<boolean> {
+  const salted = () => (params.saltPosition === 'suffix' ? password + (params.salt ?? '') : (params.salt ?? '') + password);
+  switch (method) {
+    case 'bcrypt':
+      return bcrypt.compare(password, stored);
+    case 'argon2':
+      return verify(stored, password).catch(() => false);
+    case 'sha256':
+      return safeEqual(createHash('sha256').update(salted()).digest('hex'), stored.toLowerCase());
+    case 'md5':
+      return safeEqual(createHash('md5').update(salted()).digest('hex'), stored.toLowerCase());
+    case 'pbkdf2': {
+      const variant = PBKDF2_VARIANTS[params.variant ?? ''];
+      if (!variant) return false;
+      const derived = await pbkdf2(password, Buffer.from(params.salt ?? '', 'base64'), params.iterations ?? 24_000, variant.keyLength, variant.digest);
+      return safeEqual(derived.toString('base64'), stored);
+    }
+    default:
+      return false;
+  }
+}
+
+async function storeCredential(db: Db | Tx, userId: string, row: { password_hash: string; hashing_method: string; hash_params: string | null; is_temporary: 0 | 1 }): Promise<void> {
+  const values = { ...row, updated_at: clock.now() };
   await db
     .insertInto('credentials')
-    .values({ user_id: userId, password_hash: passwordHash, updated_at: clock.now() })
-    .onConflict((oc) => oc.column('user_id').doUpdateSet({ password_hash: passwordHash, updated_at: clock.now() }))
+    .values({ user_id: userId, ...values })
+    .onConflict((oc) => oc.column('user_id').doUpdateSet(values))
     .execute();
 }
 
-export async function hasPassword(db: Db | Tx, userId: string): Promise<boolean> {
-  return Boolean(await db.selectFrom('credentials').select('user_id').where('user_id', '=', userId).executeTakeFirst());
+/** One password per user, shared by every identity that signs in with a password (section 004). */
+export async function setPassword(db: Db | Tx, userId: string, password: string, options: { temporary?: boolean } = {}): Promise<void> {
+  await storeCredential(db, userId, { password_hash: await hashPassword(password), hashing_method: 'argon2id', hash_params: null, is_temporary: options.temporary ? 1 : 0 });
+}
+
+export async function importPasswordHash(db: Db | Tx, userId: string, imported: ImportedHash, options: { temporary?: boolean } = {}): Promise<void> {
+  const problem = importProblem(imported);
+  if (problem) throw new DomainError('INVALID_PASSWORD_HASH', problem, 400);
+  const params: HashParams = { salt: imported.salt, saltPosition: imported.saltPosition, iterations: imported.iterations, variant: imported.variant };
+  await storeCredential(db, userId, {
+    password_hash: imported.hash,
+    hashing_method: imported.method,
+    hash_params: JSON.stringify(params),
+    is_temporary: options.temporary ? 1 : 0,
+  });
+}
+
+export interface PasswordStatus {
+  hasPassword: boolean;
+  /** Set by an administrator: the user must choose a new password right after signing in with it. */
+  isTemporary: boolean;
+}
+
+export async function passwordStatus(db: Db | Tx, userId: string): Promise<PasswordStatus> {
+  const row = await db.selectFrom('credentials').select('is_temporary').where('user_id', '=', userId).executeTakeFirst();
+  return { hasPassword: Boolean(row), isTemporary: row?.is_temporary === 1 };
 }
 
 // A fixed hash to verify against when the user has no password, so both paths cost the same time.
 let decoyHash: Promise<string> | undefined;
 
+/**
+ * Checks a password. An imported hash that matches is replaced by argon2id at once (DESIGN.md §5:
+ * passwords are only ever stored as argon2id once Gatehouse has seen them).
+ */
 export async function verifyPassword(db: Db | Tx, userId: string, password: string): Promise<boolean> {
-  const row = await db.selectFrom('credentials').select('password_hash').where('user_id', '=', userId).executeTakeFirst();
-  decoyHash ??= hash('gatehouse-decoy-password', ARGON2_OPTIONS);
-  const stored = row?.password_hash ?? (await decoyHash);
-  const matches = await verify(stored, password).catch(() => false);
-  return Boolean(row) && matches;
+  const row = await db.selectFrom('credentials').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  if (!row || row.hashing_method === 'argon2id') {
+    decoyHash ??= hashPassword('gatehouse-decoy-password');
+    const matches = await verify(row?.password_hash ?? (await decoyHash), password).catch(() => false);
+    return Boolean(row) && matches;
+  }
+  const params = row.hash_params ? (JSON.parse(row.hash_params) as HashParams) : {};
+  if (!(await matchesImported(row.hashing_method, row.password_hash, params, password))) return false;
+  await storeCredential(db, userId, { password_hash: await hashPassword(password), hashing_method: 'argon2id', hash_params: null, is_temporary: row.is_temporary });
+  return true;
+}
+
+export async function removePassword(db: Db | Tx, userId: string): Promise<void> {
+  await db.deleteFrom('credentials').where('user_id', '=', userId).execute();
 }

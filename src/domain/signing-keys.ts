@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { clock } from '../clock.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
 import { randomString } from '../crypto/secrets.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, inTransaction, type Tx } from '../store/db.ts';
 
 export interface SigningJwk {
   kty: 'RSA';
@@ -56,7 +56,7 @@ function publicPart(jwk: SigningJwk): SigningJwk {
   return { kty, kid, alg, use, n, e };
 }
 
-async function insertKey(db: Db, master: MasterKey, activeFrom: number): Promise<SigningJwk> {
+async function insertKey(db: Db | Tx, master: MasterKey, activeFrom: number): Promise<SigningJwk> {
   const jwk = generateSigningJwk();
   await db
     .insertInto('signing_keys')
@@ -73,10 +73,21 @@ async function insertKey(db: Db, master: MasterKey, activeFrom: number): Promise
   return jwk;
 }
 
-/** First start: one key, signing at once. */
+/**
+ * First start: one key, signing at once. Replicas starting together race here; the settings row is
+ * the tie-breaker (its primary key lets exactly one transaction claim the first key).
+ */
 export async function ensureSigningKey(db: Db, master: MasterKey): Promise<void> {
   const existing = await db.selectFrom('signing_keys').select('kid').limit(1).executeTakeFirst();
-  if (!existing) await insertKey(db, master, clock.now());
+  if (existing) return;
+  await inTransaction(db, async (tx) => {
+    const claimed = await tx
+      .insertInto('settings')
+      .values({ key: 'first_signing_key', value: JSON.stringify(clock.now()) })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .executeTakeFirst();
+    if (Number(claimed.numInsertedOrUpdatedRows ?? 0n) === 1) await insertKey(tx, master, clock.now());
+  });
 }
 
 export interface RotationPlan {

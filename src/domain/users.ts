@@ -30,6 +30,9 @@ export interface User {
   totalSignIns: number;
   failedSignIns: number;
   lastSignedIn: number | null;
+  /** An administrator asked for a new password: the next sign-in goes through an emailed code. */
+  isPasswordResetRequested: boolean;
+  acceptsMarketing: boolean;
   createdAt: number;
   updatedAt: number;
   identities: Identity[];
@@ -50,6 +53,9 @@ export interface NewUser {
   identities: NewIdentity[];
   /** argon2id, already hashed (sign-up hashes before the email is verified). */
   passwordHash?: string;
+  acceptsMarketing?: boolean;
+  /** Set by an administrator creating the user (management API); sign-up never sets it. */
+  isPasswordResetRequested?: boolean;
 }
 
 /** Emails and usernames are unique case-insensitively (spec section 004); the typed form is kept for display. */
@@ -58,7 +64,7 @@ export function normalizeIdentity(type: IdentityType, value: string): string {
   return type === 'phone' ? trimmed : trimmed.toLowerCase();
 }
 
-const toIdentity = (row: IdentitiesTable): Identity => ({
+export const toIdentity = (row: IdentitiesTable): Identity => ({
   id: row.id,
   type: row.type as IdentityType,
   value: row.value,
@@ -80,6 +86,8 @@ const toUser = (row: UsersTable, identities: IdentitiesTable[]): User => ({
   totalSignIns: row.total_sign_ins,
   failedSignIns: row.failed_sign_ins,
   lastSignedIn: row.last_signed_in,
+  isPasswordResetRequested: row.is_password_reset_requested === 1,
+  acceptsMarketing: row.accepts_marketing === 1,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
   identities: identities.map(toIdentity),
@@ -97,6 +105,8 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
     total_sign_ins: 0,
     failed_sign_ins: 0,
     last_signed_in: null,
+    is_password_reset_requested: input.isPasswordResetRequested ? 1 : 0,
+    accepts_marketing: input.acceptsMarketing ? 1 : 0,
     created_at: now,
     updated_at: now,
   };
@@ -123,7 +133,10 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
       await tx.insertInto('users').values(user).execute();
       if (identities.length > 0) await tx.insertInto('identities').values(identities).execute();
       if (input.passwordHash) {
-        await tx.insertInto('credentials').values({ user_id: user.id, password_hash: input.passwordHash, updated_at: now }).execute();
+        await tx
+          .insertInto('credentials')
+          .values({ user_id: user.id, password_hash: input.passwordHash, hashing_method: 'argon2id', hash_params: null, is_temporary: 0, updated_at: now })
+          .execute();
       }
     });
   } catch (error) {
@@ -170,6 +183,7 @@ export interface UserPatch {
   picture?: string | null;
   providedId?: string | null;
   isSuspended?: boolean;
+  isPasswordResetRequested?: boolean;
 }
 
 export async function updateUser(db: Db, id: string, patch: UserPatch): Promise<User> {
@@ -180,6 +194,7 @@ export async function updateUser(db: Db, id: string, patch: UserPatch): Promise<
   if (patch.picture !== undefined) set.picture = patch.picture;
   if (patch.providedId !== undefined) set.provided_id = patch.providedId;
   if (patch.isSuspended !== undefined) set.is_suspended = patch.isSuspended ? 1 : 0;
+  if (patch.isPasswordResetRequested !== undefined) set.is_password_reset_requested = patch.isPasswordResetRequested ? 1 : 0;
   await db.updateTable('users').set(set).where('id', '=', id).execute();
   return requireUser(db, id);
 }

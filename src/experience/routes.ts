@@ -1,118 +1,139 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
-import { hmacHex, safeEqual } from '../crypto/secrets.ts';
+import { clock } from '../clock.ts';
+import { clearFailedAttempts, lockStatus, recordFailedAttempt } from '../domain/attack-protection.ts';
+import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../domain/common-passwords.ts';
 import { recordAudit } from '../domain/audit.ts';
-import { type Application, findApplication } from '../domain/applications.ts';
-import { applicationConnections } from '../domain/connections.ts';
+import { DomainError } from '../domain/errors.ts';
 import { sendCode } from '../domain/messaging/codes.ts';
-import { hashPassword, passwordProblem, verifyPassword } from '../domain/passwords.ts';
-import { createUser, findUserByIdentity, markIdentityVerified, primaryIdentity, recordSignIn } from '../domain/users.ts';
-import { field, type FormParams, readForm } from '../http/forms.ts';
+import type { CodePurpose } from '../domain/one-time-codes.ts';
+import { hashPassword, passwordProblem, passwordStatus, setPassword, verifyPassword } from '../domain/passwords.ts';
+import {
+  createUser,
+  findUser,
+  findUserByIdentity,
+  type Identity,
+  type IdentityType,
+  markIdentityVerified,
+  type NewIdentity,
+  normalizeIdentity,
+  primaryIdentity,
+  recordSignIn,
+  updateUser,
+  type User,
+} from '../domain/users.ts';
+import { field } from '../http/forms.ts';
 import type { Services } from '../services.ts';
-import { MessagePage } from './pages/message.tsx';
-import { CodePage, IdentifyPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
+import { emailProblem, type Identifier, parseIdentifier, parseLoginHint } from './identifiers.ts';
+import { csrfToken, type Interaction, interactionUrl, loadFormPost, loadInteraction, showMessage } from './interaction.ts';
+import { amrFor, offeredIdentityTypes } from './methods.ts';
+import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
 import { renderPage } from './render.ts';
 import { endFlow, loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
 
-type EmailMethod = 'password' | 'code';
+/** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
+export const RESEND_COOL_DOWN_MS = 30_000;
 
-interface Interaction {
-  uid: string;
-  app: Application;
-  method: EmailMethod | undefined;
-  params: Record<string, unknown>;
+const LOCKED_MESSAGE = (until: number) =>
+  `Too many wrong attempts: this account is locked until ${new Date(until).toISOString().slice(11, 16)} UTC. Try again then, or reset your password.`;
+
+function identityMatching(user: User, type: IdentityType | undefined, value: string | undefined): Identity | undefined {
+  if (!type || !value) return undefined;
+  const normalized = normalizeIdentity(type, value);
+  return user.identities.find((identity) => identity.type === type && normalizeIdentity(type, identity.value) === normalized);
 }
 
-const EMAIL_FORMAT = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
-/** Which email method an application offers (section 015: one of the two, never both). */
-async function emailMethodFor(services: Services, applicationId: string): Promise<EmailMethod | undefined> {
-  const strategies = (await applicationConnections(services.db, applicationId)).map((c) => c.strategy);
-  if (strategies.includes('email:password')) return 'password';
-  if (strategies.includes('email:otp')) return 'code';
-  return undefined;
+/** The first password check: Kinde's length rule and its common-password block (section 012). */
+function newPasswordProblem(password: string): string | undefined {
+  return passwordProblem(password) ?? (isCommonPassword(password) ? COMMON_PASSWORD_MESSAGE : undefined);
 }
 
 export function signInRoutes(services: Services): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const { db } = services;
-
-  const csrfToken = (uid: string) => hmacHex(services.csrfKey, `csrf:${uid}`).slice(0, 40);
-  const url = (uid: string, action = '') => `/interaction/${uid}${action ? `/${action}` : ''}`;
-
-  function expiredPage(ctx: Context): void {
-    ctx.status = 400;
-    renderPage(
-      ctx,
-      MessagePage({
-        title: 'This sign-in has expired',
-        message: 'Sign-in links last an hour and work in the browser that opened them. Go back to the application and start again.',
-      }),
-    );
-  }
-
-  async function loadInteraction(ctx: Context): Promise<Interaction | undefined> {
-    let details;
-    try {
-      details = await services.provider().interactionDetails(ctx.req, ctx.res);
-    } catch {
-      expiredPage(ctx);
-      return undefined;
-    }
-    if (details.uid !== ctx.params.uid) {
-      expiredPage(ctx);
-      return undefined;
-    }
-    const app = await findApplication(db, String(details.params.client_id));
-    if (!app) {
-      expiredPage(ctx);
-      return undefined;
-    }
-    return { uid: details.uid, app, method: await emailMethodFor(services, app.id), params: details.params };
-  }
-
-  function initialState(interaction: Interaction): SignInState {
-    const hint = typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint.trim() : undefined;
-    const email = hint && EMAIL_FORMAT.test(hint) ? hint : undefined;
-    return { step: interaction.params.start_page === 'registration' ? 'register' : 'identify', email };
-  }
+  const defaultCountry = () => services.config.defaultPhoneCountry;
 
   function render(ctx: Context, interaction: Interaction, state: SignInState): void {
-    const common = { csrf: csrfToken(interaction.uid), appName: interaction.app.name, error: state.error, notice: state.notice, restartUrl: url(interaction.uid, 'restart') };
+    const { uid, app } = interaction;
+    const common = { csrf: csrfToken(services, uid), appName: app.name, error: state.error, notice: state.notice };
+    const types = offeredIdentityTypes(interaction.methods);
     switch (state.step) {
-      case 'identify':
-        return renderPage(ctx, IdentifyPage({ ...common, action: url(interaction.uid, 'identify'), email: state.email, registerUrl: url(interaction.uid, 'register') }));
-      case 'register':
+      case 'identify': {
+        const registering = state.registering === true;
+        return renderPage(
+          ctx,
+          IdentifyPage({
+            ...common,
+            action: interactionUrl(uid, 'identify'),
+            registering,
+            types,
+            value: state.identifier,
+            switchUrl: interactionUrl(uid, registering ? 'sign-in' : 'register'),
+            showSwitch: registering ? app.showSignInLink : interaction.policy.allowSelfSignUp,
+          }),
+        );
+      }
+      case 'register': {
+        const type = state.identifierType!;
         return renderPage(
           ctx,
           RegisterPage({
             ...common,
-            action: url(interaction.uid, 'register'),
-            email: state.email,
+            action: interactionUrl(uid, 'register'),
+            identifierType: type,
+            identifier: state.identifier ?? '',
+            askForNames: app.askForNames,
+            askForEmail: type === 'username',
+            askForPassword: interaction.methods[type]?.verification === 'password',
+            askMarketingConsent: app.askMarketingConsent,
             firstName: state.firstName,
             lastName: state.lastName,
-            askForNames: interaction.app.askForNames,
-            askForPassword: interaction.method === 'password',
-            signInUrl: url(interaction.uid, 'restart'),
+            email: state.email,
+            changeUrl: interactionUrl(uid, 'register'),
+            signInUrl: app.showSignInLink ? interactionUrl(uid, 'sign-in') : undefined,
           }),
         );
+      }
       case 'password':
-        return renderPage(ctx, PasswordPage({ ...common, action: url(interaction.uid, 'password'), email: state.email ?? '' }));
+        return renderPage(
+          ctx,
+          PasswordPage({
+            ...common,
+            action: interactionUrl(uid, 'password'),
+            identifier: state.identifier ?? '',
+            identifierType: state.identifierType ?? 'email',
+            forgotUrl: interactionUrl(uid, 'forgot'),
+            changeUrl: interactionUrl(uid, 'sign-in'),
+          }),
+        );
       case 'code':
-        return renderPage(ctx, CodePage({ ...common, action: url(interaction.uid, 'code'), email: state.email ?? '' }));
+        return renderPage(
+          ctx,
+          CodePage({
+            ...common,
+            action: interactionUrl(uid, 'code'),
+            channel: state.codeChannel ?? 'email',
+            destination: state.codeDestination ?? '',
+            resendUrl: interactionUrl(uid, 'resend'),
+            changeUrl: interactionUrl(uid, state.registering ? 'register' : 'sign-in'),
+          }),
+        );
+      case 'new_password':
+        return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier ?? '', reason: state.newPasswordReason ?? 'reset' }));
     }
   }
 
   /** Saves the next state and answers with a redirect to the page (POST → 303 → GET). */
   async function goTo(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
     await saveFlow(db, interaction.uid, state);
-    ctx.redirect(url(interaction.uid));
+    ctx.redirect(interactionUrl(interaction.uid));
     ctx.status = 303;
   }
 
-  async function finish(ctx: Context, interaction: Interaction, userId: string, amr: string[]): Promise<void> {
-    await recordSignIn(db, userId, undefined);
+  async function finish(ctx: Context, interaction: Interaction, userId: string, amr: string[], identityId?: string): Promise<void> {
+    await clearFailedAttempts(db, userId);
+    await recordSignIn(db, userId, identityId);
     await recordAudit(db, { type: 'user.authenticated', actor: userId, subject: userId, data: { application_id: interaction.app.id, amr } });
     await endFlow(db, interaction.uid);
     const result: InteractionResults = { login: { accountId: userId, amr, remember: true } };
@@ -121,149 +142,278 @@ export function signInRoutes(services: Services): Router {
     ctx.status = 303;
   }
 
-  /** Sends a code; a failed send is said plainly on the page and audited, never dropped silently. */
-  async function issueCode(interaction: Interaction, state: SignInState, purpose: 'sign_in' | 'sign_up'): Promise<SignInState> {
-    const email = state.email!;
-    const { challengeId, code } = await services.codes.issue(purpose, email);
+  /** Where a code for this person goes: their email, else their phone (a username has an email). */
+  function codeDestinationOf(user: User, preferred: IdentityType): { channel: 'email' | 'sms'; to: string } | undefined {
+    if (preferred === 'phone') {
+      const phone = primaryIdentity(user, 'phone');
+      if (phone) return { channel: 'sms', to: phone.value };
+    }
+    const email = primaryIdentity(user, 'email');
+    if (email) return { channel: 'email', to: email.value };
+    const phone = primaryIdentity(user, 'phone');
+    return phone ? { channel: 'sms', to: phone.value } : undefined;
+  }
+
+  /** The one code path (email or SMS); a failed send is said plainly and audited, never dropped. */
+  async function sendCodeStep(
+    interaction: Interaction,
+    state: SignInState,
+    purpose: CodePurpose,
+    destination: { channel: 'email' | 'sms'; to: string },
+  ): Promise<SignInState> {
+    const { challengeId, code } = await services.codes.issue(purpose, destination.to);
     try {
-      await sendCode(services.mailer, purpose, email, code, services.businessName);
+      await sendCode(services.senders(interaction.policy), {
+        channel: destination.channel,
+        purpose,
+        to: destination.to,
+        code,
+        business: services.businessName(interaction.policy),
+        boundDomain: new URL(services.config.issuer).hostname,
+      });
     } catch (error) {
-      services.logger.error({ err: error, purpose }, 'sending a one-time code failed');
-      await recordAudit(db, { type: 'email.send_failed', subject: state.userId ?? null, data: { application_id: interaction.app.id, purpose } });
-      return { ...state, error: 'We could not send the email just now. Please try again in a moment.' };
+      services.logger.error({ err: error, purpose, channel: destination.channel }, 'sending a one-time code failed');
+      await recordAudit(db, { type: `${destination.channel === 'sms' ? 'sms' : 'email'}.send_failed`, subject: state.userId ?? null, data: { application_id: interaction.app.id, purpose } });
+      const what = destination.channel === 'sms' ? 'text message' : 'email';
+      return { ...state, error: `We could not send the ${what} just now. Please try again in a moment.` };
     }
-    return { ...state, step: 'code', challengeId, codePurpose: purpose, error: undefined, notice: undefined };
+    return {
+      ...state,
+      step: 'code',
+      challengeId,
+      codePurpose: purpose,
+      codeChannel: destination.channel,
+      codeDestination: destination.to,
+      codeSentAt: clock.now(),
+      error: undefined,
+      notice: undefined,
+    };
   }
 
-  /** Parses the form, checks the CSRF token, and loads the interaction and its state. */
-  async function formStep(ctx: Context): Promise<{ interaction: Interaction; state: SignInState; form: FormParams } | undefined> {
-    const form = await readForm(ctx);
-    const interaction = await loadInteraction(ctx);
-    if (!interaction) return undefined;
-    const csrf = typeof form === 'object' ? field(form, 'csrf') : undefined;
-    if (typeof form !== 'object' || !csrf || !safeEqual(csrf, csrfToken(interaction.uid))) {
-      ctx.status = 403;
-      renderPage(ctx, MessagePage({ title: 'Please try again', message: 'This form was not sent from the sign-in page, so we did not act on it.', backUrl: url(interaction.uid), backLabel: 'Back to sign-in' }));
-      return undefined;
+  /** An identified, existing person: on to their password or a code, as the application's method says. */
+  async function signInExisting(interaction: Interaction, user: User, identifier: Identifier, base: SignInState): Promise<SignInState> {
+    const state: SignInState = { ...base, step: 'identify', identifierType: identifier.type, identifier: identifier.value, userId: user.id, registering: base.registering };
+    if (user.isSuspended) return { ...state, error: 'This account is suspended. Contact the application’s support team.' };
+    const verification = interaction.methods[identifier.type]?.verification;
+    const destination = codeDestinationOf(user, identifier.type);
+    if (verification === 'password') {
+      if (user.isPasswordResetRequested || !(await passwordStatus(db, user.id)).hasPassword) {
+        if (!destination) return { ...state, error: 'This account needs a new password, but has no email or phone to send a code to.' };
+        return sendCodeStep(interaction, { ...state, notice: undefined }, 'reset_password', destination);
+      }
+      return { ...state, step: 'password' };
     }
-    if (!interaction.method) {
-      ctx.status = 400;
-      renderPage(ctx, MessagePage({ title: 'Sign-in is not set up', message: 'This application has no sign-in method turned on. Ask its administrator.', backUrl: interaction.app.homepageUri }));
-      return undefined;
-    }
-    const state = (await loadFlow(db, interaction.uid)) ?? initialState(interaction);
-    return { interaction, state: { ...state, error: undefined, notice: undefined }, form };
+    if (!destination) return { ...state, error: 'This account has no email or phone to send a code to.' };
+    return sendCodeStep(interaction, state, 'sign_in', destination);
   }
 
+  /** Section 021: with self sign-up off, unknown people are told to ask their administrator. */
+  function selfSignUpClosed(ctx: Context, interaction: Interaction): boolean {
+    if (interaction.policy.allowSelfSignUp) return false;
+    showMessage(ctx, 403, 'Ask your administrator for access', 'We could not find an account for you, and new accounts are created by an administrator. Ask them to invite you.', interaction.app);
+    return true;
+  }
+
+  /** A new identifier: collect what the application asks for, or send the code straight away. */
+  async function startRegistration(interaction: Interaction, identifier: Identifier, base: SignInState): Promise<SignInState> {
+    const state: SignInState = { ...base, step: 'register', identifierType: identifier.type, identifier: identifier.value, userId: undefined };
+    const { app } = interaction;
+    const needsDetails = app.askForNames || app.askMarketingConsent || identifier.type === 'username' || interaction.methods[identifier.type]?.verification === 'password';
+    if (needsDetails) return state;
+    return sendCodeStep(interaction, state, 'sign_up', { channel: identifier.type === 'phone' ? 'sms' : 'email', to: identifier.value });
+  }
+
+  async function proceedWith(ctx: Context, interaction: Interaction, identifier: Identifier, base: SignInState): Promise<void> {
+    const user = await findUserByIdentity(db, identifier.type, identifier.value);
+    if (user) return goTo(ctx, interaction, await signInExisting(interaction, user, identifier, base));
+    if (selfSignUpClosed(ctx, interaction)) return;
+    return goTo(ctx, interaction, await startRegistration(interaction, identifier, base));
+  }
+
+  /**
+   * The first page. With `connection_id` and a `login_hint` for it, a custom sign-in screen already
+   * asked for the identity: go straight to its password or code (section 020).
+   */
   router.get('/', async (ctx) => {
-    const interaction = await loadInteraction(ctx);
+    const interaction = await loadInteraction(ctx, services);
     if (!interaction) return;
-    if (!interaction.method) {
-      ctx.status = 400;
-      renderPage(ctx, MessagePage({ title: 'Sign-in is not set up', message: 'This application has no sign-in method turned on. Ask its administrator.', backUrl: interaction.app.homepageUri }));
-      return;
-    }
-    render(ctx, interaction, (await loadFlow(db, interaction.uid)) ?? initialState(interaction));
+    const saved = await loadFlow(db, interaction.uid);
+    if (saved) return render(ctx, interaction, saved);
+    const registering = interaction.params.start_page === 'registration';
+    const hint = parseLoginHint(interaction.params.login_hint, defaultCountry());
+    const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
+    const initial: SignInState = { step: 'identify', registering, identifierType: usableHint?.type, identifier: usableHint?.value };
+    if (usableHint && typeof interaction.params.connection_id === 'string') return proceedWith(ctx, interaction, usableHint, initial);
+    render(ctx, interaction, initial);
   });
 
-  router.get('/restart', async (ctx) => {
-    const interaction = await loadInteraction(ctx);
+  router.get('/sign-in', async (ctx) => {
+    const interaction = await loadInteraction(ctx, services);
     if (!interaction) return;
     const previous = await loadFlow(db, interaction.uid);
-    await goTo(ctx, interaction, { step: 'identify', email: previous?.email });
+    await goTo(ctx, interaction, { step: 'identify', registering: false, identifier: previous?.identifier });
   });
 
   router.get('/register', async (ctx) => {
-    const interaction = await loadInteraction(ctx);
+    const interaction = await loadInteraction(ctx, services);
     if (!interaction) return;
+    if (selfSignUpClosed(ctx, interaction)) return;
     const previous = await loadFlow(db, interaction.uid);
-    await goTo(ctx, interaction, { step: 'register', email: previous?.email });
+    await goTo(ctx, interaction, { step: 'identify', registering: true, identifier: previous?.identifier });
   });
 
   router.post('/identify', async (ctx) => {
-    const step = await formStep(ctx);
-    if (!step) return;
-    const { interaction, form } = step;
-    const email = (field(form, 'email') ?? '').trim();
-    if (!EMAIL_FORMAT.test(email) || email.length > 254) {
-      return goTo(ctx, interaction, { step: 'identify', email, error: 'Enter a valid email address' });
-    }
-    const user = await findUserByIdentity(db, 'email', email);
-    if (!user) {
-      if (interaction.method === 'code' && !interaction.app.askForNames) {
-        return goTo(ctx, interaction, await issueCode(interaction, { step: 'identify', email }, 'sign_up'));
-      }
-      return goTo(ctx, interaction, { step: 'register', email });
-    }
-    const known: SignInState = { step: 'identify', email: primaryIdentity(user, 'email')?.value ?? email, userId: user.id };
-    if (interaction.method === 'password') return goTo(ctx, interaction, { ...known, step: 'password' });
-    return goTo(ctx, interaction, await issueCode(interaction, known, 'sign_in'));
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = (await loadFlow(db, interaction.uid)) ?? { step: 'identify' };
+    const typed = field(form, 'identifier') ?? '';
+    const parsed = parseIdentifier(typed, offeredIdentityTypes(interaction.methods), defaultCountry());
+    if ('problem' in parsed) return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: typed.trim(), error: parsed.problem });
+    return proceedWith(ctx, interaction, parsed, { step: 'identify', registering: state.registering });
   });
 
   router.post('/register', async (ctx) => {
-    const step = await formStep(ctx);
-    if (!step) return;
-    const { interaction, form } = step;
-    const email = (field(form, 'email') ?? '').trim();
-    const firstName = field(form, 'given_name')?.trim();
-    const lastName = field(form, 'family_name')?.trim();
-    const password = field(form, 'password') ?? '';
-    const retry = (error: string) => goTo(ctx, interaction, { step: 'register', email, firstName, lastName, error });
-    if (!EMAIL_FORMAT.test(email) || email.length > 254) return retry('Enter a valid email address');
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'register' || !state.identifierType || !state.identifier) return goTo(ctx, interaction, { step: 'identify', registering: true });
+    const identifier: Identifier = { type: state.identifierType, value: state.identifier };
+    const firstName = field(form, 'given_name')?.trim() || undefined;
+    const lastName = field(form, 'family_name')?.trim() || undefined;
+    const email = identifier.type === 'username' ? (field(form, 'email') ?? '').trim() : undefined;
+    const acceptsMarketing = interaction.app.askMarketingConsent && field(form, 'accepts_marketing') === 'yes';
+    const retry = (error: string) => goTo(ctx, interaction, { ...state, firstName, lastName, email, acceptsMarketing, error, notice: undefined });
+
     if (interaction.app.askForNames && (!firstName || !lastName)) return retry('Enter your first and last name');
     if ((firstName?.length ?? 0) > 100 || (lastName?.length ?? 0) > 100) return retry('Names can be at most 100 characters');
-    if (await findUserByIdentity(db, 'email', email)) return retry('An account with this email already exists. Sign in instead.');
-    let pendingPasswordHash: string | undefined;
-    if (interaction.method === 'password') {
-      const problem = passwordProblem(password);
+    if (email !== undefined) {
+      const problem = emailProblem(email);
       if (problem) return retry(problem);
-      pendingPasswordHash = await hashPassword(password);
+      if (await findUserByIdentity(db, 'email', email)) return retry('That email already belongs to another account. Sign in with it instead, or use another email.');
     }
-    const state: SignInState = { step: 'register', email, firstName, lastName, pendingPasswordHash };
-    return goTo(ctx, interaction, await issueCode(interaction, state, 'sign_up'));
+    let pendingPasswordHash: string | undefined;
+    if (interaction.methods[identifier.type]?.verification === 'password') {
+      const problem = newPasswordProblem(field(form, 'password') ?? '');
+      if (problem) return retry(problem);
+      pendingPasswordHash = await hashPassword(field(form, 'password')!);
+    }
+    // Someone registered this identifier meanwhile (or it was never new): sign in instead (unified sign-up).
+    const existing = await findUserByIdentity(db, identifier.type, identifier.value);
+    if (existing) return goTo(ctx, interaction, await signInExisting(interaction, existing, identifier, { step: 'identify', registering: true }));
+    const next: SignInState = { ...state, firstName, lastName, email, acceptsMarketing, pendingPasswordHash, error: undefined };
+    const destination = identifier.type === 'phone' ? { channel: 'sms' as const, to: identifier.value } : { channel: 'email' as const, to: email ?? identifier.value };
+    return goTo(ctx, interaction, await sendCodeStep(interaction, next, 'sign_up', destination));
   });
 
   router.post('/password', async (ctx) => {
-    const step = await formStep(ctx);
-    if (!step) return;
-    const { interaction, state, form } = step;
-    if (state.step !== 'password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
-    const password = field(form, 'password') ?? '';
-    if (await verifyPassword(db, state.userId, password)) return finish(ctx, interaction, state.userId, ['pwd']);
-    await db
-      .updateTable('users')
-      .set((eb) => ({ failed_sign_ins: eb('failed_sign_ins', '+', 1) }))
-      .where('id', '=', state.userId)
-      .execute();
-    await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password' } });
-    return goTo(ctx, interaction, { ...state, error: 'That password is not right. Try again.' });
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
+    const lock = await lockStatus(db, state.userId);
+    if (lock.locked) return goTo(ctx, interaction, { ...state, error: LOCKED_MESSAGE(lock.until), notice: undefined });
+    if (await verifyPassword(db, state.userId, field(form, 'password') ?? '')) {
+      if ((await passwordStatus(db, state.userId)).isTemporary) {
+        await clearFailedAttempts(db, state.userId);
+        return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'temporary', error: undefined });
+      }
+      const user = await findUser(db, state.userId);
+      return finish(ctx, interaction, state.userId, ['pwd'], user && identityMatching(user, state.identifierType, state.identifier)?.id);
+    }
+    const after = await recordFailedAttempt(db, state.userId, interaction.policy.attackProtection);
+    await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: after.locked } });
+    return goTo(ctx, interaction, { ...state, error: after.locked ? LOCKED_MESSAGE(after.until) : 'That password is not right. Try again.', notice: undefined });
+  });
+
+  /** Forgot password (section 012): a code to the person's email, then a new password. */
+  router.post('/forgot', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction } = post;
+    const state = await loadFlow(db, interaction.uid);
+    const user = state?.userId ? await findUser(db, state.userId) : undefined;
+    if (!state || !user) return goTo(ctx, interaction, { step: 'identify' });
+    const destination = codeDestinationOf(user, state.identifierType ?? 'email');
+    if (!destination) return goTo(ctx, interaction, { ...state, error: 'This account has no email or phone to send a reset code to.' });
+    return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, error: undefined }, 'reset_password', destination));
+  });
+
+  router.post('/resend', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'code' || !state.codePurpose || !state.codeDestination || !state.codeChannel) return goTo(ctx, interaction, { step: 'identify' });
+    const waitMs = (state.codeSentAt ?? 0) + RESEND_COOL_DOWN_MS - clock.now();
+    if (waitMs > 0) return goTo(ctx, interaction, { ...state, error: `Wait ${Math.ceil(waitMs / 1000)} seconds before asking for another code.`, notice: undefined });
+    const next = await sendCodeStep(interaction, state, state.codePurpose, { channel: state.codeChannel, to: state.codeDestination });
+    return goTo(ctx, interaction, next.error ? next : { ...next, notice: 'We sent a new code. Use the newest one.' });
   });
 
   router.post('/code', async (ctx) => {
-    const step = await formStep(ctx);
-    if (!step) return;
-    const { interaction, state, form } = step;
-    if (state.step !== 'code' || !state.challengeId || !state.codePurpose || !state.email) return goTo(ctx, interaction, { step: 'identify' });
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'code' || !state.challengeId || !state.codePurpose || !state.identifierType || !state.identifier) {
+      return goTo(ctx, interaction, { step: 'identify' });
+    }
     const outcome = await services.codes.check(state.challengeId, state.codePurpose, field(form, 'code') ?? '');
-    if (outcome === 'wrong') return goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the email and try again.' });
+    if (outcome === 'wrong') return goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the message and try again.', notice: undefined });
     if (outcome !== 'accepted') {
-      const error = outcome === 'expired' ? 'That code has expired. Enter your email to get a new one.' : 'Too many wrong codes. Enter your email to get a new one.';
-      return goTo(ctx, interaction, { step: 'identify', email: state.email, error });
+      const error = outcome === 'expired' ? 'That code has expired. Start again to get a new one.' : 'Too many wrong codes. Start again to get a new one.';
+      return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: state.identifier, error });
     }
+    const amr = [amrFor('code', state.codeChannel ?? 'email')];
+
+    if (state.codePurpose === 'reset_password') return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'reset', error: undefined, notice: undefined });
+
     if (state.codePurpose === 'sign_in' && state.userId) {
-      const user = await findUserByIdentity(db, 'email', state.email);
-      const identity = user && primaryIdentity(user, 'email');
+      // The code proved the identity it was sent to.
+      const user = await findUser(db, state.userId);
+      const identity = user && (identityMatching(user, state.codeChannel === 'sms' ? 'phone' : 'email', state.codeDestination) ?? identityMatching(user, state.identifierType, state.identifier));
       if (identity && !identity.isVerified) await markIdentityVerified(db, identity.id);
-      return finish(ctx, interaction, state.userId, ['otp']);
+      return finish(ctx, interaction, state.userId, amr, identity?.id);
     }
-    const user = await createUser(db, {
-      firstName: state.firstName ?? null,
-      lastName: state.lastName ?? null,
-      identities: [{ type: 'email', value: state.email, isVerified: true, connectionId: null }],
-      passwordHash: state.pendingPasswordHash,
-    });
+
+    const identities: NewIdentity[] = [{ type: state.identifierType, value: state.identifier, isVerified: true, connectionId: interaction.methods[state.identifierType]?.connectionId ?? null }];
+    if (state.email) identities.push({ type: 'email', value: state.email, isVerified: true, connectionId: null });
+    let user: User;
+    try {
+      user = await createUser(db, {
+        firstName: state.firstName ?? null,
+        lastName: state.lastName ?? null,
+        identities,
+        passwordHash: state.pendingPasswordHash,
+        acceptsMarketing: state.acceptsMarketing,
+      });
+    } catch (error) {
+      // Two sign-ups raced for the same identifier (e.g. `Bob` and `bob`): the unique index let one win.
+      if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
+      const taken = state.identifierType === 'username' ? 'That username was just taken. Choose another.' : 'An account with these details was just created. Sign in instead.';
+      return goTo(ctx, interaction, { step: 'identify', registering: true, error: taken });
+    }
     await recordAudit(db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id } });
-    return finish(ctx, interaction, user.id, state.pendingPasswordHash ? ['pwd', 'otp'] : ['otp']);
+    return finish(ctx, interaction, user.id, state.pendingPasswordHash ? ['pwd', ...amr] : amr, user.identities[0]?.id);
+  });
+
+  router.post('/new-password', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'new_password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
+    const password = field(form, 'password') ?? '';
+    const problem = newPasswordProblem(password);
+    if (problem) return goTo(ctx, interaction, { ...state, error: problem });
+    await setPassword(db, state.userId, password);
+    await updateUser(db, state.userId, { isPasswordResetRequested: false });
+    await recordAudit(db, { type: 'user.password_changed', actor: state.userId, subject: state.userId, data: { application_id: interaction.app.id, reason: state.newPasswordReason } });
+    const amr = state.newPasswordReason === 'temporary' ? ['pwd'] : [amrFor('code', state.codeChannel ?? 'email')];
+    return finish(ctx, interaction, state.userId, amr);
   });
 
   return router;

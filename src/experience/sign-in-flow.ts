@@ -1,22 +1,36 @@
 import { clock } from '../clock.ts';
+import type { CodePurpose } from '../domain/one-time-codes.ts';
+import type { IdentityType } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
 /**
  * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
  * interaction's uid so that any replica can serve the next page.
  */
-export type SignInStep = 'identify' | 'register' | 'password' | 'code';
+export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password';
 
 export interface SignInState {
   step: SignInStep;
-  email?: string;
-  /** Set once the email belongs to an existing user. */
+  /** The identify page as the registration page (prompt=create, start_page=registration, "Create one"). */
+  registering?: boolean;
+  identifierType?: IdentityType;
+  /** As typed (phones in E.164). */
+  identifier?: string;
+  /** Set once the identifier belongs to an existing user. */
   userId?: string;
   challengeId?: string;
-  codePurpose?: 'sign_in' | 'sign_up';
+  codePurpose?: CodePurpose;
+  codeChannel?: 'email' | 'sms';
+  /** Where the code went: the email address or phone number. */
+  codeDestination?: string;
+  codeSentAt?: number;
+  newPasswordReason?: 'temporary' | 'reset';
   firstName?: string;
   lastName?: string;
-  /** argon2id of the password chosen at sign-up, kept until the email is verified. */
+  /** The email a username sign-up gives, verified by the code. */
+  email?: string;
+  acceptsMarketing?: boolean;
+  /** argon2id of the password chosen at sign-up, kept until the identity is verified. */
   pendingPasswordHash?: string;
   error?: string;
   notice?: string;

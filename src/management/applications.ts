@@ -37,8 +37,12 @@ const updateBody = z.object({
   logout_uris: z.array(callbackUrl).max(100).optional(),
   login_uri: pageUrl.optional(),
   homepage_uri: pageUrl.optional(),
-  /** Gatehouse extension: ask for first and last name at sign-up. */
+  /** Gatehouse extensions: the "Authentication experience" switches of Kinde's application screen (section 019). */
   is_ask_for_names: z.boolean().optional(),
+  /** "Show 'Already have an account? Sign in' on registration page"; off = unified sign-up. */
+  is_show_sign_in_link: z.boolean().optional(),
+  is_gravatar_fallback_enabled: z.boolean().optional(),
+  is_ask_marketing_consent: z.boolean().optional(),
 });
 const tokensBody = z.object({
   access_token_lifetime: lifetime.optional(),
@@ -62,6 +66,9 @@ function applicationJson(app: Application) {
     homepage_uri: app.homepageUri,
     has_cancel_button: false,
     is_ask_for_names: app.askForNames,
+    is_show_sign_in_link: app.showSignInLink,
+    is_gravatar_fallback_enabled: app.useGravatarFallback,
+    is_ask_marketing_consent: app.askMarketingConsent,
   };
 }
 
@@ -120,6 +127,9 @@ export function applicationRoutes(router: Router, services: Services): void {
       loginUri: body.login_uri === undefined ? undefined : orNull(body.login_uri),
       homepageUri: body.homepage_uri === undefined ? undefined : orNull(body.homepage_uri),
       askForNames: body.is_ask_for_names,
+      showSignInLink: body.is_show_sign_in_link,
+      useGravatarFallback: body.is_gravatar_fallback_enabled,
+      askMarketingConsent: body.is_ask_marketing_consent,
     });
     ctx.body = OK;
   });

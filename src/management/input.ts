@@ -71,6 +71,38 @@ export function pageOf<T extends { id: string; createdAt: number }>(rows: T[], p
   return { items: page.items.map((entry) => entry.item), nextToken: page.nextToken };
 }
 
+/** `starting_after`/`ending_before` + `has_more` (contract: connections, identities, properties). */
+export const cursorQuery = {
+  page_size: z.coerce.number().int().min(1).max(500).default(10),
+  starting_after: z.string().min(1).optional(),
+  ending_before: z.string().min(1).optional(),
+};
+
+export const oneCursorAtMost = [
+  (q: { starting_after?: string | undefined; ending_before?: string | undefined }) => !(q.starting_after && q.ending_before),
+  'use starting_after or ending_before, not both',
+] as const;
+
+/**
+ * Cursor pagination over a short, creation-ordered list, Stripe-style: `has_more` says whether more
+ * lie beyond the page in the direction of travel.
+ */
+export function cursorPage<T extends { id: string }>(
+  all: T[],
+  query: { page_size: number; starting_after?: string | undefined; ending_before?: string | undefined },
+  what: string,
+): { items: T[]; hasMore: boolean } {
+  const cursor = query.starting_after ?? query.ending_before;
+  const at = cursor === undefined ? -1 : all.findIndex((item) => item.id === cursor);
+  if (cursor !== undefined && at === -1) throw new DomainError('INVALID_CURSOR', `No ${what} with id ${cursor}`, 400);
+  if (query.ending_before !== undefined) {
+    const start = Math.max(0, at - query.page_size);
+    return { items: all.slice(start, at), hasMore: start > 0 };
+  }
+  const rest = all.slice(at + 1);
+  return { items: rest.slice(0, query.page_size), hasMore: rest.length > query.page_size };
+}
+
 /** Redirect and logout URLs: absolute http(s), no fragment (RFC 6749 §3.1.2). */
 export const callbackUrl = z
   .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' })

@@ -3,7 +3,10 @@ import type { Services } from '../services.ts';
 import { apiRoutes } from './apis.ts';
 import { applicationRoutes } from './applications.ts';
 import { connectionRoutes } from './connections.ts';
+import { environmentRoutes } from './environment.ts';
 import { managementAuth, notFound } from './http.ts';
+import { identityRoutes } from './identities.ts';
+import { passwordRoutes } from './passwords.ts';
 import { userRoutes } from './users.ts';
 
 /** The management API at `/api/v1`, in Kinde's shapes (contract doc, "Management API"). */
@@ -14,6 +17,9 @@ export function managementRoutes(services: Services): Router {
   connectionRoutes(router, services);
   apiRoutes(router, services);
   userRoutes(router, services);
+  passwordRoutes(router, services);
+  identityRoutes(router, services);
+  environmentRoutes(router, services);
   router.all('/{*rest}', notFound);
   return router;
 }

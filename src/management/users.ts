@@ -1,29 +1,44 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { createUser, deleteUser, listUsers, type NewIdentity, primaryIdentity, requireUser, updateUser, type User } from '../domain/users.ts';
+import { assertThat } from '../domain/errors.ts';
+import { identityProblem } from '../domain/identities.ts';
+import {
+  createUser,
+  deleteUser,
+  type IdentityType,
+  listUsers,
+  type NewIdentity,
+  primaryIdentity,
+  requireUser,
+  updateUser,
+  type User,
+} from '../domain/users.ts';
 import type { Services } from '../services.ts';
 import { OK, pageOf, pageQuery, pageRequest, readBody, readQuery } from './input.ts';
-
-const PHONE = /^\+?[0-9][0-9 ()-]{5,24}$/;
-const USERNAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 const personName = z.string().trim().max(255);
 const picture = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).max(2048);
 const notSupported = (what: string) => z.undefined({ error: `${what} is not supported` }).optional();
 const verified = z.boolean().optional();
 
+/** The same rules as POST /users/{id}/identities (src/domain/identities.ts). */
+const identityValue = (type: IdentityType) =>
+  z
+    .string()
+    .trim()
+    .superRefine((value, ctx) => {
+      const problem = identityProblem(type, value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    });
+
 const identityInput = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('email'), is_verified: verified, details: z.object({ email: z.string().trim().max(320).pipe(z.email()) }) }),
+  z.object({ type: z.literal('email'), is_verified: verified, details: z.object({ email: identityValue('email') }) }),
   z.object({
     type: z.literal('phone'),
     is_verified: verified,
-    details: z.object({ phone: z.string().trim().regex(PHONE, 'must be a phone number'), phone_country_id: z.string().regex(/^[A-Za-z]{2}$/).optional() }),
+    details: z.object({ phone: identityValue('phone'), phone_country_id: z.string().regex(/^[A-Za-z]{2}$/).optional() }),
   }),
-  z.object({
-    type: z.literal('username'),
-    is_verified: verified,
-    details: z.object({ username: z.string().trim().regex(USERNAME, 'must be 1-64 letters, digits, dots, dashes or underscores') }),
-  }),
+  z.object({ type: z.literal('username'), is_verified: verified, details: z.object({ username: identityValue('username') }) }),
 ]);
 
 const createBody = z.object({
@@ -31,6 +46,9 @@ const createBody = z.object({
   provided_id: z.string().min(1).max(255).optional(),
   organization_code: notSupported('organization_code (organizations)'),
   identities: z.array(identityInput).max(20).default([]),
+  /** Gatehouse extensions: Kinde sets these only on an existing user (PATCH) or at sign-up. */
+  is_password_reset_requested: z.boolean().optional(),
+  accepts_marketing: z.boolean().optional(),
 });
 
 const updateBody = z.object({
@@ -39,7 +57,7 @@ const updateBody = z.object({
   picture: z.union([z.literal(''), z.null(), picture]).optional(),
   is_suspended: z.boolean().optional(),
   provided_id: z.string().max(255).nullable().optional(),
-  is_password_reset_requested: z.literal(false, { error: 'password reset requests are not supported' }).optional(),
+  is_password_reset_requested: z.boolean().optional(),
 });
 
 const idQuery = z.object({ id: z.string().min(1), expand: z.string().optional() });
@@ -76,6 +94,8 @@ function userFields(user: User) {
     last_name: user.lastName,
     is_suspended: user.isSuspended,
     picture: user.picture,
+    is_password_reset_requested: user.isPasswordResetRequested,
+    accepts_marketing: user.acceptsMarketing,
     total_sign_ins: user.totalSignIns,
     failed_sign_ins: user.failedSignIns,
     last_signed_in: isoOrNull(user.lastSignedIn),
@@ -101,17 +121,30 @@ function userListItemJson(user: User) {
   };
 }
 
+/** Section 012: a requested reset is completed with a code sent by email, so the user needs an email. */
+function assertResettable(identities: { type: IdentityType }[]): void {
+  assertThat(
+    identities.some((identity) => identity.type === 'email'),
+    'INVALID_REQUEST',
+    'is_password_reset_requested: the user has no email to send a reset code to',
+  );
+}
+
 export function userRoutes(router: Router, services: Services): void {
   const { db } = services;
 
   router.post('/user', async (ctx) => {
     const body = await readBody(ctx, createBody);
+    const identities = body.identities.map(toNewIdentity);
+    if (body.is_password_reset_requested) assertResettable(identities);
     const user = await createUser(db, {
       firstName: body.profile?.given_name || null,
       lastName: body.profile?.family_name || null,
       picture: body.profile?.picture || null,
       providedId: body.provided_id ?? null,
-      identities: body.identities.map(toNewIdentity),
+      identities,
+      isPasswordResetRequested: body.is_password_reset_requested,
+      acceptsMarketing: body.accepts_marketing,
     });
     ctx.body = {
       id: user.id,
@@ -127,12 +160,14 @@ export function userRoutes(router: Router, services: Services): void {
   router.patch('/user', async (ctx) => {
     const { id } = readQuery(ctx, idQuery);
     const body = await readBody(ctx, updateBody);
+    if (body.is_password_reset_requested) assertResettable((await requireUser(db, id)).identities);
     const user = await updateUser(db, id, {
       firstName: emptyToNull(body.given_name),
       lastName: emptyToNull(body.family_name),
       picture: emptyToNull(body.picture),
       providedId: emptyToNull(body.provided_id),
       isSuspended: body.is_suspended,
+      isPasswordResetRequested: body.is_password_reset_requested,
     });
     ctx.body = {
       id: user.id,
@@ -140,7 +175,7 @@ export function userRoutes(router: Router, services: Services): void {
       family_name: user.lastName,
       email: primaryIdentity(user, 'email')?.value ?? null,
       is_suspended: user.isSuspended,
-      is_password_reset_requested: false,
+      is_password_reset_requested: user.isPasswordResetRequested,
       picture: user.picture,
     };
   });

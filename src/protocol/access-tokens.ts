@@ -1,4 +1,4 @@
-import { createLocalJWKSet, type JWTPayload, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import type { KeySet } from '../domain/signing-keys.ts';
 
 export interface VerifiedAccessToken extends JWTPayload {
@@ -35,4 +35,14 @@ export type AccessTokenVerifier = ReturnType<typeof accessTokenVerifier>;
 export function bearerToken(authorization: string | undefined): string | undefined {
   const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization ?? '');
   return match?.[1];
+}
+
+/** True when the token names a key id that is not in this key set. */
+export function signedWithUnknownKey(token: string, keys: KeySet): boolean {
+  try {
+    const { kid } = decodeProtectedHeader(token);
+    return typeof kid === 'string' && !keys.privateKeys.some((key) => key.kid === kid);
+  } catch {
+    return false;
+  }
 }

@@ -2,8 +2,11 @@ import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
-/** The OpenID Connect claims of a user, in Kinde's shape (contract doc, "ID token claims"). */
-export function userClaims(user: User): Record<string, unknown> {
+/**
+ * The OpenID Connect claims of a user, in Kinde's shape (contract doc, "ID token claims"). Without a
+ * picture of their own, people get their Gravatar unless the application turned that off (section 019).
+ */
+export function userClaims(user: User, options: { gravatarFallback: boolean } = { gravatarFallback: true }): Record<string, unknown> {
   const email = primaryIdentity(user, 'email');
   const phone = primaryIdentity(user, 'phone');
   const username = primaryIdentity(user, 'username');
@@ -12,7 +15,7 @@ export function userClaims(user: User): Record<string, unknown> {
     name: displayName(user),
     given_name: user.firstName ?? undefined,
     family_name: user.lastName ?? undefined,
-    picture: user.picture ?? (email ? gravatarUrl(email.value) : undefined),
+    picture: user.picture ?? (email && options.gravatarFallback ? gravatarUrl(email.value) : undefined),
     updated_at: Math.floor(user.updatedAt / 1000),
     email: email?.value,
     email_verified: email ? email.isVerified : undefined,
@@ -31,12 +34,13 @@ export const CLAIMS_BY_SCOPE = {
 };
 
 export function accountFinder(db: Db) {
-  return async (_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
+  return async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
     const user = await findUser(db, sub);
     if (!user || user.isSuspended) return undefined;
+    const gravatarFallback = ctx.oidc?.client?.['gatehouse_gravatar'] !== false;
     return {
       accountId: user.id,
-      claims: () => userClaims(user) as Awaited<ReturnType<Account['claims']>>,
+      claims: () => userClaims(user, { gravatarFallback }) as Awaited<ReturnType<Account['claims']>>,
     };
   };
 }

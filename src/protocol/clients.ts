@@ -14,6 +14,7 @@ export function clientMetadata(app: Application): AdapterPayload {
     id_token_ttl: app.idTokenLifetime,
     gatehouse_homepage_uri: app.homepageUri ?? undefined,
     gatehouse_login_uri: app.loginUri ?? undefined,
+    gatehouse_gravatar: app.useGravatarFallback,
   };
   switch (app.type) {
     case 'm2m':
@@ -64,6 +65,7 @@ export const CLIENT_METADATA_PROPERTIES = [
   'id_token_ttl',
   'gatehouse_homepage_uri',
   'gatehouse_login_uri',
+  'gatehouse_gravatar',
 ];
 
 /** The `client_secret` oidc-provider holds is the stored digest, so the presented secret is hashed first. */

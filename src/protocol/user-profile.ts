@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { findApplication } from '../domain/applications.ts';
 import { findUser, primaryIdentity } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 import { userClaims } from './accounts.ts';
@@ -18,15 +19,16 @@ async function userFromBearer(ctx: Context, db: Db, verify: AccessTokenVerifier)
   const user = await findUser(db, claims.sub);
   if (!user || user.isSuspended) return invalidToken(ctx, 'the access token does not belong to an active user');
   ctx.set('Cache-Control', 'no-store');
-  return user;
+  const app = claims.azp ? await findApplication(db, claims.azp) : undefined;
+  return { user, claims: userClaims(user, { gravatarFallback: app?.useGravatarFallback ?? true }) };
 }
 
 /** `GET /oauth2/v2/user_profile`: what the TS SDK's `getUserProfile()` reads; also the OIDC userinfo. */
 export function userProfileV2(db: Db, verify: () => AccessTokenVerifier) {
   return async (ctx: Context): Promise<void> => {
-    const user = await userFromBearer(ctx, db, verify());
-    if (!user) return;
-    const claims = userClaims(user);
+    const found = await userFromBearer(ctx, db, verify());
+    if (!found) return;
+    const { user, claims } = found;
     ctx.body = {
       sub: user.id,
       id: user.id,
@@ -46,8 +48,9 @@ export function userProfileV2(db: Db, verify: () => AccessTokenVerifier) {
 /** `GET /oauth2/user_profile`: the older shape the generated client reads. */
 export function userProfileV1(db: Db, verify: () => AccessTokenVerifier) {
   return async (ctx: Context): Promise<void> => {
-    const user = await userFromBearer(ctx, db, verify());
-    if (!user) return;
+    const found = await userFromBearer(ctx, db, verify());
+    if (!found) return;
+    const { user, claims } = found;
     ctx.body = {
       id: user.id,
       preferred_email: primaryIdentity(user, 'email')?.value ?? null,
@@ -55,7 +58,7 @@ export function userProfileV1(db: Db, verify: () => AccessTokenVerifier) {
       provided_id: user.providedId,
       last_name: user.lastName,
       first_name: user.firstName,
-      picture: userClaims(user).picture ?? null,
+      picture: claims.picture ?? null,
     };
   };
 }

@@ -173,6 +173,30 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_events_created').on('audit_events').column('created_at').execute();
     },
   },
+  '0002_sign_in_methods': {
+    async up(db: Kysely<any>) {
+      // Imported hashes keep their algorithm until the user's next successful sign-in upgrades them.
+      await db.schema.alterTable('credentials').addColumn('hashing_method', 'text', (c) => c.notNull().defaultTo('argon2id')).execute();
+      await db.schema.alterTable('credentials').addColumn('hash_params', 'text').execute();
+      await db.schema.alterTable('credentials').addColumn('is_temporary', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+
+      await db.schema.alterTable('users').addColumn('is_password_reset_requested', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('users').addColumn('accepts_marketing', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+
+      await db.schema.alterTable('applications').addColumn('show_sign_in_link', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      await db.schema.alterTable('applications').addColumn('use_gravatar_fallback', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      await db.schema.alterTable('applications').addColumn('ask_marketing_consent', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+
+      // Attack protection, counted here so a lockout holds across every replica.
+      await db.schema
+        .createTable('sign_in_failures')
+        .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id').onDelete('cascade'))
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('locked_until', 'bigint')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

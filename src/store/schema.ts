@@ -24,6 +24,9 @@ export interface ApplicationsTable {
   id_token_lifetime: number;
   authenticated_session_lifetime: number;
   ask_for_names: Flag;
+  show_sign_in_link: Flag;
+  use_gravatar_fallback: Flag;
+  ask_marketing_consent: Flag;
   created_at: number;
 }
 
@@ -70,6 +73,8 @@ export interface UsersTable {
   total_sign_ins: number;
   failed_sign_ins: number;
   last_signed_in: number | null;
+  is_password_reset_requested: Flag;
+  accepts_marketing: Flag;
   created_at: number;
   updated_at: number;
 }
@@ -91,6 +96,18 @@ export interface IdentitiesTable {
 export interface CredentialsTable {
   user_id: string;
   password_hash: string;
+  /** 'argon2id' for every password Gatehouse hashed; an import's algorithm until it is upgraded. */
+  hashing_method: string;
+  /** JSON: salt, salt position, iterations, variant of an imported hash. */
+  hash_params: string | null;
+  is_temporary: Flag;
+  updated_at: number;
+}
+
+export interface SignInFailuresTable {
+  user_id: string;
+  failures: number;
+  locked_until: number | null;
   updated_at: number;
 }
 
@@ -160,4 +177,5 @@ export interface Database {
   oidc_models: OidcModelsTable;
   sign_in_flows: SignInFlowsTable;
   audit_events: AuditEventsTable;
+  sign_in_failures: SignInFailuresTable;
 }

@@ -15,7 +15,10 @@ export interface TestServer extends Gatehouse {
   /** A management API token for the bootstrap client. */
   managementToken(): Promise<string>;
   api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
-  createApplication(input: { name?: string; type: 'reg' | 'spa' | 'm2m' | 'device'; redirectUrls?: string[]; logoutUrls?: string[] }): Promise<{ id: string; secret?: string }>;
+  /** Names are not asked unless `askForNames` (most tests are not about them). */
+  /** Turns exactly these sign-in methods on for the application, e.g. ['phone:otp', 'username:password']. */
+  useSignInMethods(applicationId: string, strategies: string[]): Promise<void>;
+  createApplication(input: { name?: string; type: 'reg' | 'spa' | 'm2m' | 'device'; redirectUrls?: string[]; logoutUrls?: string[]; askForNames?: boolean }): Promise<{ id: string; secret?: string }>;
 }
 
 export async function startTestServer(options: { databaseUrl: string; env?: Record<string, string>; logger?: Logger }): Promise<TestServer> {
@@ -60,17 +63,25 @@ export async function startTestServer(options: { databaseUrl: string; env?: Reco
     return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
   }
 
-  return { ...gatehouse, managementToken, api, createApplication: (input) => createTestApplication(gatehouse, input) };
+  async function useSignInMethods(applicationId: string, strategies: string[]): Promise<void> {
+    const { applicationConnections, disableConnection, enableConnection, listConnections } = await import('../../src/domain/connections.ts');
+    const { db } = gatehouse.services;
+    for (const connection of await applicationConnections(db, applicationId)) await disableConnection(db, applicationId, connection.id);
+    const all = await listConnections(db);
+    for (const strategy of strategies) await enableConnection(db, applicationId, all.find((c) => c.strategy === strategy)!.id);
+  }
+
+  return { ...gatehouse, managementToken, api, useSignInMethods, createApplication: (input) => createTestApplication(gatehouse, input) };
 }
 
 /** Test-side shortcut through the domain (the management API has its own tests). */
 async function createTestApplication(
   gatehouse: Gatehouse,
-  input: { name?: string; type: 'reg' | 'spa' | 'm2m' | 'device'; redirectUrls?: string[]; logoutUrls?: string[] },
+  input: { name?: string; type: 'reg' | 'spa' | 'm2m' | 'device'; redirectUrls?: string[]; logoutUrls?: string[]; askForNames?: boolean },
 ) {
   const { createApplication, updateApplication } = await import('../../src/domain/applications.ts');
   const { db } = gatehouse.services;
   const { application, clientSecret } = await createApplication(db, { name: input.name ?? `Test ${input.type} app`, type: input.type });
-  await updateApplication(db, application.id, { redirectUrls: input.redirectUrls ?? [], logoutUrls: input.logoutUrls ?? [] });
+  await updateApplication(db, application.id, { redirectUrls: input.redirectUrls ?? [], logoutUrls: input.logoutUrls ?? [], askForNames: input.askForNames ?? false });
   return { id: application.id, secret: clientSecret };
 }

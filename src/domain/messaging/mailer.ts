@@ -6,6 +6,8 @@ export interface OutgoingEmail {
   subject: string;
   text: string;
   html: string;
+  /** Overrides the sender's display name; the address is always MAIL_FROM's. */
+  fromName?: string;
 }
 
 export interface Mailer {
@@ -22,9 +24,31 @@ export class SmtpMailer implements Mailer {
     this.transport = nodemailer.createTransport(smtpUrl);
   }
 
-  async send(email: OutgoingEmail): Promise<void> {
-    await this.transport.sendMail({ from: this.from, ...email });
+  async send({ fromName, ...email }: OutgoingEmail): Promise<void> {
+    await this.transport.sendMail({ ...email, from: fromName ? { name: fromName, address: senderAddress(this.from) } : this.from });
   }
+}
+
+/** The address part of `Name <address>` (or the whole value when it is a bare address). */
+export function senderAddress(from: string): string {
+  return /<([^>]+)>\s*$/.exec(from)?.[1] ?? from.trim();
+}
+
+/**
+ * The environment's email settings (section 011): its own SMTP server when one is set through the
+ * management API, else SMTP_URL's; its sender name on every message.
+ */
+export function environmentMailer(defaultMailer: Mailer, mailFrom: string, openSmtpUrl: (sealed: string) => string) {
+  const servers = new Map<string, SmtpMailer>();
+  return (settings: { smtpUrlSealed?: string; senderName?: string }): Mailer => {
+    let mailer = defaultMailer;
+    if (settings.smtpUrlSealed) {
+      const url = openSmtpUrl(settings.smtpUrlSealed);
+      mailer = servers.get(url) ?? new SmtpMailer(url, mailFrom);
+      servers.set(url, mailer as SmtpMailer);
+    }
+    return { send: (email) => mailer.send({ ...email, fromName: email.fromName ?? settings.senderName }) };
+  };
 }
 
 export interface DevMessage extends OutgoingEmail {

@@ -1,0 +1,61 @@
+import type { Db } from '../store/db.ts';
+import { cached } from '../store/read-cache.ts';
+import { type AttackProtectionPolicy, DEFAULT_ATTACK_PROTECTION } from './attack-protection.ts';
+import { readSetting, writeSetting } from './settings.ts';
+
+/** The environment's policies (DESIGN.md §3 `environment_settings`), one JSON document. */
+export interface EnvironmentPolicy {
+  /** Section 021: off → unknown identities are told to ask their administrator. */
+  allowSelfSignUp: boolean;
+  attackProtection: AttackProtectionPolicy;
+  email: {
+    /** Overrides SMTP_URL for this environment; sealed with the master key (it holds credentials). */
+    smtpUrlSealed?: string;
+    /** The name people see as the sender ("Acme" <no-reply@…>). */
+    senderName?: string;
+  };
+  /** The business named in emails and SMS. */
+  businessName?: string;
+}
+
+export const DEFAULT_ENVIRONMENT_POLICY: EnvironmentPolicy = {
+  allowSelfSignUp: true,
+  attackProtection: DEFAULT_ATTACK_PROTECTION,
+  email: {},
+};
+
+const KEY = 'environment_policy';
+
+export function environmentPolicy(db: Db): Promise<EnvironmentPolicy> {
+  return cached(db, 'environment', KEY, async () => {
+    const stored = await readSetting<Partial<EnvironmentPolicy>>(db, KEY);
+    return {
+      ...DEFAULT_ENVIRONMENT_POLICY,
+      ...stored,
+      attackProtection: { ...DEFAULT_ATTACK_PROTECTION, ...stored?.attackProtection },
+      email: { ...stored?.email },
+    };
+  });
+}
+
+export interface EnvironmentPolicyPatch {
+  allowSelfSignUp?: boolean;
+  attackProtection?: Partial<AttackProtectionPolicy>;
+  email?: { smtpUrlSealed?: string | null; senderName?: string | null };
+  businessName?: string | null;
+}
+
+export async function updateEnvironmentPolicy(db: Db, patch: EnvironmentPolicyPatch): Promise<EnvironmentPolicy> {
+  const current = await environmentPolicy(db);
+  const email = { ...current.email };
+  if (patch.email?.smtpUrlSealed !== undefined) email.smtpUrlSealed = patch.email.smtpUrlSealed ?? undefined;
+  if (patch.email?.senderName !== undefined) email.senderName = patch.email.senderName ?? undefined;
+  const next: EnvironmentPolicy = {
+    allowSelfSignUp: patch.allowSelfSignUp ?? current.allowSelfSignUp,
+    attackProtection: { ...current.attackProtection, ...patch.attackProtection },
+    email,
+    businessName: patch.businessName === undefined ? current.businessName : (patch.businessName ?? undefined),
+  };
+  await writeSetting(db, KEY, next);
+  return environmentPolicy(db);
+}

@@ -1,0 +1,79 @@
+import type { Context } from 'koa';
+import { hmacHex, safeEqual } from '../crypto/secrets.ts';
+import { type Application, findApplication } from '../domain/applications.ts';
+import { applicationConnections } from '../domain/connections.ts';
+import { type EnvironmentPolicy, environmentPolicy } from '../domain/environment.ts';
+import { field, type FormParams, readForm } from '../http/forms.ts';
+import type { Services } from '../services.ts';
+import { type SignInMethods, signInMethods } from './methods.ts';
+import { MessagePage } from './pages/message.tsx';
+import { renderPage } from './render.ts';
+
+/** Everything a sign-in step needs to know about the authorization request it serves. */
+export interface Interaction {
+  uid: string;
+  app: Application;
+  methods: SignInMethods;
+  policy: EnvironmentPolicy;
+  params: Record<string, unknown>;
+}
+
+export const interactionUrl = (uid: string, action = '') => `/interaction/${uid}${action ? `/${action}` : ''}`;
+
+export function csrfToken(services: Services, uid: string): string {
+  return hmacHex(services.csrfKey, `csrf:${uid}`).slice(0, 40);
+}
+
+/** The way back from an error page: the application's login URI, else its homepage (section 019). */
+export function escapeHatch(app: Application | undefined): string | null {
+  return app?.loginUri ?? app?.homepageUri ?? null;
+}
+
+export function showMessage(ctx: Context, status: number, title: string, message: string, app?: Application): void {
+  ctx.status = status;
+  renderPage(ctx, MessagePage({ title, message, backUrl: escapeHatch(app), backLabel: app ? `Return to ${app.name}` : undefined }));
+}
+
+function expired(ctx: Context): void {
+  showMessage(ctx, 400, 'This sign-in has expired', 'Sign-in links last an hour and work in the browser that opened them. Go back to the application and start again.');
+}
+
+/** Loads the interaction this browser is in (its cookie must match the uid in the URL). */
+export async function loadInteraction(ctx: Context, services: Services): Promise<Interaction | undefined> {
+  let details;
+  try {
+    details = await services.provider().interactionDetails(ctx.req, ctx.res);
+  } catch {
+    expired(ctx);
+    return undefined;
+  }
+  const app = details.uid === ctx.params.uid ? await findApplication(services.db, String(details.params.client_id)) : undefined;
+  if (!app) {
+    expired(ctx);
+    return undefined;
+  }
+  const connectionId = typeof details.params.connection_id === 'string' ? details.params.connection_id : undefined;
+  const methods = signInMethods(await applicationConnections(services.db, app.id), connectionId);
+  if (Object.keys(methods).length === 0) {
+    showMessage(ctx, 400, 'Sign-in is not set up', 'This application has no sign-in method turned on. Ask its administrator.', app);
+    return undefined;
+  }
+  return { uid: details.uid, app, methods, policy: await environmentPolicy(services.db), params: details.params };
+}
+
+/** A form post: the body, a valid CSRF token, and the interaction it belongs to. */
+export async function loadFormPost(ctx: Context, services: Services): Promise<{ interaction: Interaction; form: FormParams } | undefined> {
+  const form = await readForm(ctx);
+  const interaction = await loadInteraction(ctx, services);
+  if (!interaction) return undefined;
+  const csrf = typeof form === 'object' ? field(form, 'csrf') : undefined;
+  if (typeof form !== 'object' || !csrf || !safeEqual(csrf, csrfToken(services, interaction.uid))) {
+    ctx.status = 403;
+    renderPage(
+      ctx,
+      MessagePage({ title: 'Please try again', message: 'This form was not sent from the sign-in page, so we did not act on it.', backUrl: interactionUrl(interaction.uid), backLabel: 'Back to sign-in' }),
+    );
+    return undefined;
+  }
+  return { interaction, form };
+}

@@ -1,0 +1,41 @@
+import type { Connection } from '../domain/connections.ts';
+import type { IdentityType } from '../domain/users.ts';
+
+export type Verification = 'password' | 'code';
+
+/** How each kind of identity signs in for one application: at most one verification per kind. */
+export type SignInMethods = Partial<Record<IdentityType, { verification: Verification; connectionId: string }>>;
+
+const BUILT_IN: Record<string, { identity: IdentityType; verification: Verification }> = {
+  'email:password': { identity: 'email', verification: 'password' },
+  'email:otp': { identity: 'email', verification: 'code' },
+  'phone:otp': { identity: 'phone', verification: 'code' },
+  'username:password': { identity: 'username', verification: 'password' },
+  'username:otp': { identity: 'username', verification: 'code' },
+};
+
+/**
+ * The methods an application offers, from its enabled connections. `connection_id` in the
+ * authorization request narrows them to that one connection (section 020); an id that is not
+ * enabled for the application is ignored rather than trusted.
+ */
+export function signInMethods(connections: readonly Connection[], onlyConnectionId?: string): SignInMethods {
+  const chosen = onlyConnectionId ? connections.filter((c) => c.id === onlyConnectionId) : [];
+  const offered = chosen.length > 0 ? chosen : connections;
+  const methods: SignInMethods = {};
+  for (const connection of offered) {
+    const builtIn = BUILT_IN[connection.strategy];
+    if (builtIn && !methods[builtIn.identity]) methods[builtIn.identity] = { verification: builtIn.verification, connectionId: connection.id };
+  }
+  return methods;
+}
+
+export function offeredIdentityTypes(methods: SignInMethods): IdentityType[] {
+  return (['email', 'phone', 'username'] as const).filter((type) => methods[type]);
+}
+
+/** The `amr` value (RFC 8176) for how a person proved who they are. */
+export function amrFor(verification: Verification, channel: 'email' | 'sms'): string {
+  if (verification === 'password') return 'pwd';
+  return channel === 'sms' ? 'sms' : 'otp';
+}

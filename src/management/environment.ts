@@ -1,0 +1,86 @@
+import type Router from '@koa/router';
+import { z } from 'zod';
+import type { AttackProtectionPolicy } from '../domain/attack-protection.ts';
+import { type EnvironmentPolicy, environmentPolicy, updateEnvironmentPolicy } from '../domain/environment.ts';
+import type { Services } from '../services.ts';
+import { OK, readBody } from './input.ts';
+
+/**
+ * Gatehouse extension: the environment's policies (Kinde's "Settings > Environment" screens have no
+ * public API). At `/environment/settings`, clear of Kinde's own `GET /environment`.
+ */
+
+/** Both go into email headers and SMS bodies: no control characters (header injection); `""` clears. */
+const displayName = z
+  .string()
+  .trim()
+  .max(100)
+  .regex(/^\P{Cc}*$/u, 'must not contain control characters')
+  .nullable()
+  .transform((value) => value || null);
+
+const smtpUrl = z
+  .string()
+  .max(2048)
+  .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+  .pipe(z.url({ protocol: /^smtps?$/, hostname: /^\S+$/, error: 'must be an smtp:// or smtps:// URL' }));
+
+// Strict: a misspelt policy field must not be answered with a silent 200.
+const settingsBody = z.strictObject({
+  is_self_sign_up_enabled: z.boolean().optional(),
+  attack_protection: z
+    .strictObject({
+      max_attempts: z.number().int().min(1).max(100).optional(),
+      lockout_seconds: z.number().int().min(1).max(86_400).optional(),
+    })
+    .optional(),
+  email: z
+    .strictObject({
+      sender_name: displayName.optional(),
+      /** Write-only: it carries credentials. `null` returns to the server's SMTP_URL. */
+      smtp_url: smtpUrl.nullable().optional(),
+      has_custom_smtp: z.undefined({ error: 'is read-only: set smtp_url, or null to clear it' }).optional(),
+    })
+    .optional(),
+  business_name: displayName.optional(),
+});
+
+/** Only the fields given: the domain spreads this over the current policy. */
+function attackProtectionPatch(input: { max_attempts?: number | undefined; lockout_seconds?: number | undefined } = {}): Partial<AttackProtectionPolicy> {
+  return {
+    ...(input.max_attempts === undefined ? {} : { maxAttempts: input.max_attempts }),
+    ...(input.lockout_seconds === undefined ? {} : { lockoutSeconds: input.lockout_seconds }),
+  };
+}
+
+function settingsJson(policy: EnvironmentPolicy) {
+  return {
+    is_self_sign_up_enabled: policy.allowSelfSignUp,
+    attack_protection: { max_attempts: policy.attackProtection.maxAttempts, lockout_seconds: policy.attackProtection.lockoutSeconds },
+    email: { sender_name: policy.email.senderName ?? null, has_custom_smtp: policy.email.smtpUrlSealed !== undefined },
+    business_name: policy.businessName ?? null,
+  };
+}
+
+export function environmentRoutes(router: Router, services: Services): void {
+  const { db, masterKey } = services;
+
+  router.get('/environment/settings', async (ctx) => {
+    ctx.body = { ...OK, settings: settingsJson(await environmentPolicy(db)) };
+  });
+
+  router.patch('/environment/settings', async (ctx) => {
+    const body = await readBody(ctx, settingsBody);
+    const smtpUrl = body.email?.smtp_url;
+    const policy = await updateEnvironmentPolicy(db, {
+      allowSelfSignUp: body.is_self_sign_up_enabled,
+      attackProtection: attackProtectionPatch(body.attack_protection),
+      email: {
+        senderName: body.email?.sender_name,
+        smtpUrlSealed: smtpUrl === undefined || smtpUrl === null ? smtpUrl : masterKey.seal(smtpUrl, 'environment-smtp-url'),
+      },
+      businessName: body.business_name,
+    });
+    ctx.body = { ...OK, settings: settingsJson(policy) };
+  });
+}
