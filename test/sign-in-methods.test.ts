@@ -170,6 +170,28 @@ for (const database of testDatabases()) {
       assert.equal((await signIn.redeem()).sub, claims.sub);
     });
 
+    it('says on the page when Twilio refuses the message, and audits it', async () => {
+      const app = await appWith(['phone:otp']);
+      const { page } = await start(app.id);
+      await page.getByLabel('Mobile number').fill('+61 466 043 999');
+      twilio.failNext(400, 21614);
+      await next(page);
+      await page.getByText('We could not send the text message just now').waitFor();
+      const audited = await server.services.db.selectFrom('audit_events').select('type').where('type', '=', 'sms.send_failed').execute();
+      assert.equal(audited.length, 1);
+      await page.context().close();
+    });
+
+    it('explains a number it cannot use', async () => {
+      const app = await appWith(['phone:otp']);
+      const { page } = await start(app.id);
+      await page.getByLabel('Mobile number').fill('12');
+      await next(page);
+      await page.getByRole('alert').waitFor();
+      assert.match((await page.getByRole('alert').textContent()) ?? '', /number/i);
+      await page.context().close();
+    });
+
     it('offers one field for every method the application has on', async () => {
       const app = await appWith(['email:otp', 'phone:otp', 'username:password']);
       const { page } = await start(app.id);

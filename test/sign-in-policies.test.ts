@@ -78,6 +78,19 @@ for (const database of testDatabases()) {
       clock.reset();
     });
 
+    it('verifies an unverified email by code after the right password', async () => {
+      const user = await createUser(db(), { identities: [{ type: 'email', value: 'unverified@example.test', isVerified: false }] });
+      await setPassword(db(), user.id, 'right password here');
+      const driver = await begin(passwordApp.id);
+      await driver.submit({ identifier: 'unverified@example.test' });
+      const mail = smtp.nextMessageTo('unverified@example.test');
+      await driver.submit({ password: 'right password here' });
+      assert.match(driver.lastPage, /Check your email/);
+      signedIn(await driver.submit({ code: codeIn(await mail) }));
+      const identity = (await findUserByIdentity(db(), 'email', 'unverified@example.test'))!.identities[0]!;
+      assert.equal(identity.isVerified, true);
+    });
+
     it('makes a person with a temporary password choose a new one', async () => {
       const user = await createUser(db(), { identities: [{ type: 'email', value: 'temp@example.test', isVerified: true }] });
       await setPassword(db(), user.id, 'temporary password 1', { temporary: true });

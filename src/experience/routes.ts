@@ -321,7 +321,13 @@ export function signInRoutes(services: Services): Router {
         return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'temporary', error: undefined });
       }
       const user = await findUser(db, state.userId);
-      return finish(ctx, interaction, state.userId, ['pwd'], user && identityMatching(user, state.identifierType, state.identifier)?.id);
+      const identity = user && identityMatching(user, state.identifierType, state.identifier);
+      // Section 004: an email is verified once; a password alone does not prove the person owns it.
+      if (identity?.type === 'email' && !identity.isVerified) {
+        await clearFailedAttempts(db, state.userId);
+        return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }));
+      }
+      return finish(ctx, interaction, state.userId, ['pwd'], identity?.id);
     }
     const after = await recordFailedAttempt(db, state.userId, interaction.policy.attackProtection);
     await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: after.locked } });
@@ -376,7 +382,7 @@ export function signInRoutes(services: Services): Router {
       const user = await findUser(db, state.userId);
       const identity = user && (identityMatching(user, state.codeChannel === 'sms' ? 'phone' : 'email', state.codeDestination) ?? identityMatching(user, state.identifierType, state.identifier));
       if (identity && !identity.isVerified) await markIdentityVerified(db, identity.id);
-      return finish(ctx, interaction, state.userId, amr, identity?.id);
+      return finish(ctx, interaction, state.userId, state.verifiedPassword ? ['pwd', ...amr] : amr, identity?.id);
     }
 
     const identities: NewIdentity[] = [{ type: state.identifierType, value: state.identifier, isVerified: true, connectionId: interaction.methods[state.identifierType]?.connectionId ?? null }];

@@ -30,6 +30,8 @@ export interface SignInState {
   /** The email a username sign-up gives, verified by the code. */
   email?: string;
   acceptsMarketing?: boolean;
+  /** The password was right; the code that follows only verifies the email. */
+  verifiedPassword?: boolean;
   /** argon2id of the password chosen at sign-up, kept until the identity is verified. */
   pendingPasswordHash?: string;
   error?: string;
