@@ -73,9 +73,12 @@ for (const database of testDatabases()) {
         assert.equal((await credential(plain))?.is_temporary, 0);
       });
 
-      it('refuses a plain password shorter than 8 characters, storing nothing', async () => {
+      it('refuses a plain password shorter than 8 characters or among the most common, storing nothing', async () => {
         const id = await newUser();
         assertKindeError(await setPassword(id, { password: 'short' }), 400, 'INVALID_PASSWORD');
+        const common = await setPassword(id, { password: 'Password123', is_temporary_password: true });
+        assertKindeError(common, 400, 'INVALID_PASSWORD');
+        assert.match(common.body.errors[0].message, /too common/);
         assert.equal(await credential(id), undefined);
       });
 
@@ -177,6 +180,8 @@ for (const database of testDatabases()) {
           { hashing_method: 'pbkdf2', salt: 'AAAA', hashed_password: 'AAAA' },
           { hashing_method: 'pbkdf2', variant: 'salted-pbkdf2-hmac-md5', salt: 'AAAA', hashed_password: 'AAAA' },
           { hashing_method: 'pbkdf2', variant: 'salted-pbkdf2-hmac-sha256', salt: 'AAAA', hashed_password: 'not base64!' },
+          { hashing_method: 'pbkdf2', variant: 'salted-pbkdf2-hmac-sha256', salt: 'AAAA', hashed_password: 'A'.repeat(43) },
+          { hashing_method: 'pbkdf2', variant: 'salted-pbkdf2-hmac-sha256', salt: 'AA-_', hashed_password: 'AAAA' },
           { hashing_method: 'pbkdf2', variant: 'salted-pbkdf2-hmac-sha256', salt: 'AAAA', hashed_password: 'AAAA', iterations: 0 },
           { hashing_method: 'pbkdf2', variant: 'salted-pbkdf2-hmac-sha256', salt: 'AAAA', hashed_password: 'AAAA', iterations: 1e9 },
           { hashing_method: 'scrypt', hashed_password: 'abc' },

@@ -1,7 +1,7 @@
-import type { Db } from '../store/db.ts';
+import { type Db, inTransaction } from '../store/db.ts';
 import { cached } from '../store/read-cache.ts';
 import { type AttackProtectionPolicy, DEFAULT_ATTACK_PROTECTION } from './attack-protection.ts';
-import { readSetting, writeSetting } from './settings.ts';
+import { readSetting } from './settings.ts';
 
 /** The environment's policies (DESIGN.md §3 `environment_settings`), one JSON document. */
 export interface EnvironmentPolicy {
@@ -27,15 +27,16 @@ export const DEFAULT_ENVIRONMENT_POLICY: EnvironmentPolicy = {
 const KEY = 'environment_policy';
 
 export function environmentPolicy(db: Db): Promise<EnvironmentPolicy> {
-  return cached(db, 'environment', KEY, async () => {
-    const stored = await readSetting<Partial<EnvironmentPolicy>>(db, KEY);
-    return {
-      ...DEFAULT_ENVIRONMENT_POLICY,
-      ...stored,
-      attackProtection: { ...DEFAULT_ATTACK_PROTECTION, ...stored?.attackProtection },
-      email: { ...stored?.email },
-    };
-  });
+  return cached(db, 'environment', KEY, async () => withDefaults((await readSetting<Partial<EnvironmentPolicy>>(db, KEY)) ?? {}));
+}
+
+function withDefaults(stored: Partial<EnvironmentPolicy>): EnvironmentPolicy {
+  return {
+    ...DEFAULT_ENVIRONMENT_POLICY,
+    ...stored,
+    attackProtection: { ...DEFAULT_ATTACK_PROTECTION, ...stored.attackProtection },
+    email: { ...stored.email },
+  };
 }
 
 export interface EnvironmentPolicyPatch {
@@ -45,17 +46,26 @@ export interface EnvironmentPolicyPatch {
   businessName?: string | null;
 }
 
+/**
+ * Applies a patch to the stored document in one transaction that holds the settings row, so
+ * concurrent changes (from any replica) apply one after the other and none is lost.
+ */
 export async function updateEnvironmentPolicy(db: Db, patch: EnvironmentPolicyPatch): Promise<EnvironmentPolicy> {
-  const current = await environmentPolicy(db);
-  const email = { ...current.email };
-  if (patch.email?.smtpUrlSealed !== undefined) email.smtpUrlSealed = patch.email.smtpUrlSealed ?? undefined;
-  if (patch.email?.senderName !== undefined) email.senderName = patch.email.senderName ?? undefined;
-  const next: EnvironmentPolicy = {
-    allowSelfSignUp: patch.allowSelfSignUp ?? current.allowSelfSignUp,
-    attackProtection: { ...current.attackProtection, ...patch.attackProtection },
-    email,
-    businessName: patch.businessName === undefined ? current.businessName : (patch.businessName ?? undefined),
-  };
-  await writeSetting(db, KEY, next);
+  await inTransaction(db, async (tx) => {
+    await tx.insertInto('settings').values({ key: KEY, value: '{}' }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    await tx.updateTable('settings').set((eb) => ({ value: eb.ref('value') })).where('key', '=', KEY).execute();
+    const row = await tx.selectFrom('settings').select('value').where('key', '=', KEY).executeTakeFirstOrThrow();
+    const current = withDefaults(JSON.parse(row.value) as Partial<EnvironmentPolicy>);
+    const email = { ...current.email };
+    if (patch.email?.smtpUrlSealed !== undefined) email.smtpUrlSealed = patch.email.smtpUrlSealed ?? undefined;
+    if (patch.email?.senderName !== undefined) email.senderName = patch.email.senderName ?? undefined;
+    const next: EnvironmentPolicy = {
+      allowSelfSignUp: patch.allowSelfSignUp ?? current.allowSelfSignUp,
+      attackProtection: { ...current.attackProtection, ...patch.attackProtection },
+      email,
+      businessName: patch.businessName === undefined ? current.businessName : (patch.businessName ?? undefined),
+    };
+    await tx.updateTable('settings').set({ value: JSON.stringify(next) }).where('key', '=', KEY).execute();
+  });
   return environmentPolicy(db);
 }

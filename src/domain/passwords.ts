@@ -1,10 +1,11 @@
-import { createHash, pbkdf2 as pbkdf2Callback } from 'node:crypto';
+import { createHash, pbkdf2 as pbkdf2Callback, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { hash, verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { clock } from '../clock.ts';
 import { safeEqual } from '../crypto/secrets.ts';
 import type { Db, Tx } from '../store/db.ts';
+import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from './common-passwords.ts';
 import { DomainError } from './errors.ts';
 
 const pbkdf2 = promisify(pbkdf2Callback);
@@ -13,9 +14,11 @@ const pbkdf2 = promisify(pbkdf2Callback);
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 256;
 
+/** Why a new password is refused, in words for people; the one rule for sign-up, resets and admins. */
 export function passwordProblem(password: string): string | undefined {
   if ([...password].length < MIN_PASSWORD_LENGTH) return `Use at least ${MIN_PASSWORD_LENGTH} characters`;
   if (password.length > MAX_PASSWORD_LENGTH) return `Use at most ${MAX_PASSWORD_LENGTH} characters`;
+  if (isCommonPassword(password)) return COMMON_PASSWORD_MESSAGE;
   return undefined;
 }
 
@@ -52,6 +55,8 @@ interface HashParams {
   variant?: string;
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 const PBKDF2_VARIANTS: Record<string, { digest: string; keyLength: number }> = {
   'salted-pbkdf2-hmac-sha256': { digest: 'sha256', keyLength: 32 },
   'salted-pbkdf2-hmac-sha256-512': { digest: 'sha256', keyLength: 64 },
@@ -69,10 +74,19 @@ function importProblem(imported: ImportedHash): string | undefined {
       return /^[0-9a-fA-F]{64}$/.test(imported.hash) ? undefined : 'hashed_password must be 64 hexadecimal characters';
     case 'md5':
       return /^[0-9a-fA-F]{32}$/.test(imported.hash) ? undefined : 'hashed_password must be 32 hexadecimal characters';
-    case 'pbkdf2':
-      if (!imported.salt) return 'salt is required for pbkdf2';
-      if (!imported.variant || !PBKDF2_VARIANTS[imported.variant]) return `variant must be one of ${Object.keys(PBKDF2_VARIANTS).join(', ')}`;
+    case 'pbkdf2': {
+      if (!imported.salt || !BASE64.test(imported.salt)) return 'salt is required for pbkdf2, base64-encoded';
+      const variant = imported.variant ? PBKDF2_VARIANTS[imported.variant] : undefined;
+      if (!variant) return `variant must be one of ${Object.keys(PBKDF2_VARIANTS).join(', ')}`;
+      if (!BASE64.test(imported.hash) || Buffer.from(imported.hash, 'base64').length !== variant.keyLength) {
+        return `hashed_password must be the ${variant.keyLength}-byte derived key, base64-encoded`;
+      }
+      // Each sign-in attempt derives the key again until the hash is upgraded: bound the cost.
+      if (imported.iterations !== undefined && !(Number.isInteger(imported.iterations) && imported.iterations >= 1 && imported.iterations <= 5_000_000)) {
+        return 'iterations must be a whole number from 1 to 5,000,000';
+      }
       return undefined;
+    }
   }
 }
 
@@ -91,7 +105,8 @@ async function matchesImported(method: string, stored: string, params: HashParam
       const variant = PBKDF2_VARIANTS[params.variant ?? ''];
       if (!variant) return false;
       const derived = await pbkdf2(password, Buffer.from(params.salt ?? '', 'base64'), params.iterations ?? 24_000, variant.keyLength, variant.digest);
-      return safeEqual(derived.toString('base64'), stored);
+      const expected = Buffer.from(stored, 'base64');
+      return expected.length === derived.length && timingSafeEqual(derived, expected);
     }
     default:
       return false;

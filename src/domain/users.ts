@@ -111,7 +111,8 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
     updated_at: now,
   };
   const firstOfType = new Set<string>();
-  const identities: IdentitiesTable[] = input.identities.map((identity) => {
+  // A millisecond apart, so a user's identities list in the order they were given.
+  const identities: IdentitiesTable[] = input.identities.map((identity, index) => {
     const isPrimary = !firstOfType.has(identity.type);
     firstOfType.add(identity.type);
     return {
@@ -125,7 +126,7 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
       connection_id: identity.connectionId ?? null,
       total_logins: 0,
       last_login_at: null,
-      created_at: now,
+      created_at: now + index,
     };
   });
   try {

@@ -1,3 +1,4 @@
+import { identityProblem } from '../domain/identities.ts';
 import { normalizePhone, parsePhoneLoginHint } from '../domain/phone-numbers.ts';
 import type { IdentityType } from '../domain/users.ts';
 
@@ -9,16 +10,13 @@ export interface Identifier {
 
 export type ParsedIdentifier = Identifier | { problem: string };
 
-const EMAIL_FORMAT = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-/** Section 017: 2–64 letters, digits, '-' and '_'. */
-const USERNAME_FORMAT = /^[A-Za-z0-9_-]{2,64}$/;
-
+/** The domain's rules (one for pages and the management API), in words for the sign-in pages. */
 export function emailProblem(email: string): string | undefined {
-  return EMAIL_FORMAT.test(email) && email.length <= 254 ? undefined : 'Enter a valid email address';
+  return identityProblem('email', email) ? 'Enter a valid email address' : undefined;
 }
 
 export function usernameProblem(username: string): string | undefined {
-  return USERNAME_FORMAT.test(username) ? undefined : 'Usernames are 2 to 64 letters, digits, dashes (-) or underscores (_)';
+  return identityProblem('username', username) ? 'Usernames are 2 to 64 letters, digits, dashes (-) or underscores (_)' : undefined;
 }
 
 const PROMPTS: Record<IdentityType, string> = { email: 'an email address', phone: 'a mobile number', username: 'a username' };

@@ -3,7 +3,6 @@ import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
 import { clock } from '../clock.ts';
 import { clearFailedAttempts, lockStatus, recordFailedAttempt } from '../domain/attack-protection.ts';
-import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from '../domain/common-passwords.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import { sendCode } from '../domain/messaging/codes.ts';
@@ -42,11 +41,6 @@ function identityMatching(user: User, type: IdentityType | undefined, value: str
   if (!type || !value) return undefined;
   const normalized = normalizeIdentity(type, value);
   return user.identities.find((identity) => identity.type === type && normalizeIdentity(type, identity.value) === normalized);
-}
-
-/** The first password check: Kinde's length rule and its common-password block (section 012). */
-function newPasswordProblem(password: string): string | undefined {
-  return passwordProblem(password) ?? (isCommonPassword(password) ? COMMON_PASSWORD_MESSAGE : undefined);
 }
 
 export function signInRoutes(services: Services): Router {
@@ -295,7 +289,7 @@ export function signInRoutes(services: Services): Router {
     }
     let pendingPasswordHash: string | undefined;
     if (interaction.methods[identifier.type]?.verification === 'password') {
-      const problem = newPasswordProblem(field(form, 'password') ?? '');
+      const problem = passwordProblem(field(form, 'password') ?? '');
       if (problem) return retry(problem);
       pendingPasswordHash = await hashPassword(field(form, 'password')!);
     }
@@ -413,7 +407,7 @@ export function signInRoutes(services: Services): Router {
     const state = await loadFlow(db, interaction.uid);
     if (state?.step !== 'new_password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
     const password = field(form, 'password') ?? '';
-    const problem = newPasswordProblem(password);
+    const problem = passwordProblem(password);
     if (problem) return goTo(ctx, interaction, { ...state, error: problem });
     await setPassword(db, state.userId, password);
     await updateUser(db, state.userId, { isPasswordResetRequested: false });

@@ -10,7 +10,6 @@ import { OK, readBody } from './input.ts';
 const UNSUPPORTED_METHODS: unknown[] = ['crypt', 'wordpress'];
 const methodError = (issue: { input?: unknown }) =>
   UNSUPPORTED_METHODS.includes(issue.input) ? `${String(issue.input)} hashes are not supported` : `must be one of ${IMPORTABLE_METHODS.join(', ')}`;
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
  * Kinde's `set_user_password_request` (`hashed_password` + how it was hashed), or the Gatehouse
@@ -32,11 +31,6 @@ const passwordBody = z
   .refine(
     (body) => body.password === undefined || [body.salt, body.salt_position, body.iterations, body.variant].every((v) => v === undefined),
     'salt, salt_position, iterations and variant describe a hashed_password; a plain password takes none',
-  )
-  // pbkdf2 hashes and salts travel base64-encoded (Kinde's docs); anything else could never verify.
-  .refine(
-    (body) => body.hashing_method !== 'pbkdf2' || [body.hashed_password, body.salt].every((v) => v === undefined || BASE64.test(v)),
-    'pbkdf2 hashed_password and salt must be base64',
   );
 
 export function passwordRoutes(router: Router, services: Services): void {
@@ -48,6 +42,7 @@ export function passwordRoutes(router: Router, services: Services): void {
     const temporary = body.is_temporary_password ?? false;
     try {
       if (body.password !== undefined) {
+        // Section 012's rules hold for a password an administrator sets, temporary or not.
         const problem = passwordProblem(body.password);
         if (problem) throw new DomainError('INVALID_PASSWORD', `password: ${problem}`, 400);
         await setPassword(db, userId, body.password, { temporary });

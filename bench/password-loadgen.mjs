@@ -1,0 +1,283 @@
+// Password sign-in driver and load generator for bench/password-sign-in.ts. Plain JavaScript on
+// purpose: the bench forks it with bare `node` (no tsx loader) so that the HTTP client work does not
+// share the server's event loop, and the bench also imports `passwordSignIn` to run its sequential
+// SQL census in-process.
+//
+// One sign-in is what a browser without JavaScript does on the hosted pages (the same steps as
+// test/support/form-driver.ts), with a fresh cookie jar, so no SSO session skips a page:
+//   authorize      GET /oauth2/auth?…            → 303 /interaction/:uid → GET → 200 identify page
+//   identify       POST /interaction/:uid/identify (csrf, identifier) → 303 /interaction/:uid
+//   password-page  GET /interaction/:uid           → 200 password page
+//   password       POST /interaction/:uid/password (csrf, password)  → 303 /oauth2/auth/:uid
+//   resume         GET /oauth2/auth/:uid           → 303 <redirect_uri>?code=…&state=…
+// Every status is checked; anything unexpected throws with the step, status and a page excerpt.
+//
+// Child protocol: the parent sends one message
+//   { origin, issuerOrigin, query, client, users: [{ email, password }], vus, warmupSeconds, durationSeconds, stepFlows }
+// The child answers { type: 'phase', name, event: 'start'|'end', cpuMicros } at each phase boundary,
+// then { type: 'result', phases } or { type: 'error', error } and exits.
+import { Agent, request as httpRequest } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+export const STEPS = ['authorize', 'identify', 'password-page', 'password', 'resume'];
+
+class Jar {
+  cookies = new Map();
+
+  remember(setCookies) {
+    for (const header of setCookies) {
+      const pair = header.split(';')[0];
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (value === '' || /max-age=0|expires=Thu, 01 Jan 1970/i.test(header)) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+
+  header() {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+// Two HTTP clients: node:http with a keep-alive agent (the default: it costs the load generator about
+// half the CPU per request of fetch, and that CPU is taken from the same 2 cores as the server), and
+// the global fetch (undici), selected with client: 'fetch' (BENCH_CLIENT=fetch).
+const agent = new Agent({ keepAlive: true });
+
+function viaHttp(url, method, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) }, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        const setCookie = res.headers['set-cookie'];
+        resolve({ status: res.statusCode, location: res.headers.location ?? null, setCookies: setCookie ?? [], text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function viaFetch(url, method, headers, body) {
+  const response = await fetch(url, { method, headers, body, redirect: 'manual' });
+  const text = await response.text();
+  return { status: response.status, location: response.headers.get('location'), setCookies: response.headers.getSetCookie(), text };
+}
+
+export class FlowError extends Error {
+  constructor(step, message) {
+    super(`${step}: ${message}`);
+    this.step = step;
+  }
+}
+
+const excerpt = (text) => text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
+
+/**
+ * One password sign-in. `ctx`: { origin (where to connect), issuerOrigin (what the server writes in
+ * absolute Locations), query (authorization request parameters, without state), email, password,
+ * client? ('http' default, or 'fetch'),
+ * onStep?(name) called and awaited before each step, timings? (array: ms per step, in STEPS order) }.
+ * Returns the authorization code.
+ */
+export async function passwordSignIn(ctx) {
+  const jar = new Jar();
+  const state = randomBytes(8).toString('hex');
+  const resolve = (location, base) => {
+    const url = new URL(location, base);
+    // The issuer says `localhost`; the server listens on 127.0.0.1 only (localhost may be ::1 first).
+    if (url.origin === ctx.issuerOrigin) return new URL(url.pathname + url.search, ctx.origin);
+    return url;
+  };
+  const send = ctx.client === 'fetch' ? viaFetch : viaHttp;
+  async function request(step, url, init = {}) {
+    const response = await send(url, init.method ?? 'GET', { ...(init.headers ?? {}), cookie: jar.header() }, init.body);
+    jar.remember(response.setCookies);
+    return { ...response, url };
+  }
+  function expectRedirect(step, res) {
+    if (res.status !== 303 && res.status !== 302) throw new FlowError(step, `expected a redirect from ${res.url.pathname}, got ${res.status}: ${excerpt(res.text)}`);
+    if (!res.location) throw new FlowError(step, `redirect without Location from ${res.url.pathname}`);
+    return resolve(res.location, res.url);
+  }
+  function expectPage(step, res, action) {
+    if (res.status !== 200) throw new FlowError(step, `expected a page at ${res.url.pathname}, got ${res.status}: ${excerpt(res.text)}`);
+    const forms = [...res.text.matchAll(/<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)];
+    const form = forms.find((f) => f[1].endsWith(action));
+    if (!form) throw new FlowError(step, `no form ending in ${action} at ${res.url.pathname}: ${excerpt(res.text)}`);
+    const csrf = /<input type="hidden" name="csrf" value="([^"]*)"/.exec(form[2])?.[1];
+    if (!csrf) throw new FlowError(step, `no csrf input in the ${action} form`);
+    return { action: resolve(form[1].replace(/&amp;/g, '&'), res.url), csrf };
+  }
+  const post = (step, url, fields) =>
+    request(step, url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+
+  let t = performance.now();
+  // onStep may return a promise: the flow waits for it (the password-step phase pauses flows that way);
+  // the step's time starts once it resolves.
+  const step = async (name) => {
+    await ctx.onStep?.(name);
+    t = performance.now();
+  };
+  const lap = (i) => {
+    const now = performance.now();
+    if (ctx.timings) ctx.timings[i] = now - t;
+    t = now;
+  };
+
+  await step('authorize');
+  const start = await request('authorize', new URL(`/oauth2/auth?${new URLSearchParams({ ...ctx.query, state })}`, ctx.origin));
+  const interactionUrl = expectRedirect('authorize', start);
+  if (!/^\/interaction\/[^/]+$/.test(interactionUrl.pathname)) throw new FlowError('authorize', `redirected to ${interactionUrl} instead of an interaction`);
+  const identifyForm = expectPage('authorize', await request('authorize', interactionUrl), '/identify');
+  lap(0);
+
+  await step('identify');
+  const afterIdentify = expectRedirect('identify', await post('identify', identifyForm.action, { csrf: identifyForm.csrf, identifier: ctx.email }));
+  if (afterIdentify.pathname !== interactionUrl.pathname) throw new FlowError('identify', `redirected to ${afterIdentify} instead of the interaction page`);
+  lap(1);
+
+  await step('password-page');
+  const passwordForm = expectPage('password-page', await request('password-page', afterIdentify), '/password');
+  lap(2);
+
+  await step('password');
+  const resumeUrl = expectRedirect('password', await post('password', passwordForm.action, { csrf: passwordForm.csrf, password: ctx.password }));
+  if (!resumeUrl.pathname.startsWith('/oauth2/auth/')) throw new FlowError('password', `redirected to ${resumeUrl} instead of /oauth2/auth/:uid (wrong password or an extra step?)`);
+  lap(3);
+
+  await step('resume');
+  const callback = expectRedirect('resume', await request('resume', resumeUrl));
+  lap(4);
+  const code = callback.searchParams.get('code');
+  if (!callback.toString().startsWith(ctx.query.redirect_uri) || !code) throw new FlowError('resume', `ended at ${callback} without a code (error=${callback.searchParams.get('error')})`);
+  if (callback.searchParams.get('state') !== state) throw new FlowError('resume', 'state did not come back unchanged');
+  return code;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function summarise(latencies) {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { count: sorted.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length) };
+}
+
+async function runFlows(message, seconds) {
+  const base = { origin: message.origin, issuerOrigin: message.issuerOrigin, query: message.query, client: message.client };
+  const deadline = performance.now() + seconds * 1000;
+  const totals = [];
+  const steps = STEPS.map(() => []);
+  let n = 0;
+  const started = performance.now();
+  const vu = async (index) => {
+    for (let i = 0; performance.now() < deadline; i++) {
+      const user = message.users[(index + i * message.vus) % message.users.length];
+      const timings = [];
+      const t0 = performance.now();
+      await passwordSignIn({ ...base, email: user.email, password: user.password, timings });
+      totals.push(performance.now() - t0);
+      timings.forEach((ms, s) => steps[s].push(ms));
+      n++;
+    }
+  };
+  await Promise.all(Array.from({ length: message.vus }, (_, i) => vu(i)));
+  const elapsed = (performance.now() - started) / 1000;
+  return { signIns: n, seconds: elapsed, perSecond: n / elapsed, latency: summarise(totals), steps: Object.fromEntries(STEPS.map((s, i) => [s, summarise(steps[i])])) };
+}
+
+/**
+ * The password POST alone: `stepFlows` sign-ins are first brought to the password page (untimed),
+ * paused there; then `vus` workers release them one at a time and wait for the POST's answer, as fast
+ * as the server gives it. Each flow pauses again before the resume step; after the timed part every
+ * flow is resumed (untimed) and must still end with a code.
+ */
+async function runPasswordStep(message, phase) {
+  const base = { origin: message.origin, issuerOrigin: message.issuerOrigin, query: message.query, client: message.client };
+  const flows = [];
+  let next = 0;
+  phase('password-step prepare', 'start');
+  const prepare = async () => {
+    while (next < message.stepFlows) {
+      const user = message.users[next++ % message.users.length];
+      const flow = { timings: [] };
+      const passwordGate = new Promise((r) => (flow.releasePassword = r));
+      const resumeGate = new Promise((r) => (flow.releaseResume = r));
+      const atPassword = new Promise((r) => (flow.atPassword = r));
+      flow.answered = new Promise((r) => (flow.atResume = r));
+      flow.done = passwordSignIn({
+        ...base,
+        email: user.email,
+        password: user.password,
+        timings: flow.timings,
+        onStep: (name) => {
+          if (name === 'password') {
+            flow.atPassword();
+            return passwordGate;
+          }
+          if (name === 'resume') {
+            flow.atResume();
+            return resumeGate;
+          }
+        },
+      });
+      flow.done.catch(() => {}); // awaited (and rethrown) below; this only avoids an early unhandled rejection
+      flows.push(flow);
+      await Promise.race([atPassword, flow.done]);
+    }
+  };
+  await Promise.all(Array.from({ length: message.vus }, prepare));
+  phase('password-step prepare', 'end');
+
+  phase('password-step', 'start');
+  let taken = 0;
+  const started = performance.now();
+  const post = async () => {
+    while (taken < flows.length) {
+      const flow = flows[taken++];
+      flow.releasePassword();
+      await Promise.race([flow.answered, flow.done]);
+    }
+  };
+  await Promise.all(Array.from({ length: message.vus }, post));
+  const elapsed = (performance.now() - started) / 1000;
+  phase('password-step', 'end');
+
+  for (const flow of flows) flow.releaseResume();
+  await Promise.all(flows.map((flow) => flow.done)); // throws if any flow did not end with a code
+  return { posts: flows.length, seconds: elapsed, perSecond: flows.length / elapsed, latency: summarise(flows.map((f) => f.timings[3])) };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  process.once('message', async (message) => {
+    const phase = (name, event) => process.send({ type: 'phase', name, event, cpuMicros: cpuNow() });
+    const cpuNow = () => {
+      const c = process.cpuUsage();
+      return c.user + c.system;
+    };
+    try {
+      const phases = {};
+      if (message.warmupSeconds > 0) {
+        phase('warm-up', 'start');
+        phases['warm-up'] = await runFlows(message, message.warmupSeconds);
+        phase('warm-up', 'end');
+      }
+      phase('sign-ins', 'start');
+      phases['sign-ins'] = await runFlows(message, message.durationSeconds);
+      phase('sign-ins', 'end');
+      if (message.stepFlows > 0) phases['password-step'] = await runPasswordStep(message, phase);
+      process.send({ type: 'result', phases }, () => process.exit(0));
+    } catch (error) {
+      process.send({ type: 'error', error: String(error?.stack ?? error) }, () => process.exit(1));
+    }
+  });
+}
