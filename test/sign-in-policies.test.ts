@@ -26,7 +26,7 @@ for (const database of testDatabases()) {
       smtp = await new TestSmtp().start();
       const db = await database.create();
       drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url } });
+      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url, MAIL_FROM: 'Gatehouse <auth@example.test>' } });
       passwordApp = await server.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
       await server.useSignInMethods(passwordApp.id, ['email:password', 'username:password']);
       codeApp = await server.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
@@ -253,6 +253,26 @@ for (const database of testDatabases()) {
       assert.equal(withGravatar.profile, withGravatar.idToken);
       await updateApplication(db(), app.id, { useGravatarFallback: false });
       assert.deepEqual(await pictureFor('gravatar.off@example.test'), { idToken: undefined, profile: null });
+    });
+
+    it("sends from the environment's own SMTP server with its sender and business names", async () => {
+      const own = await new TestSmtp().start();
+      try {
+        const changed = await server.api('PATCH', '/environment/settings', { email: { smtp_url: own.url, sender_name: 'Acme Support' }, business_name: 'Acme' });
+        assert.equal(changed.status, 200, JSON.stringify(changed.body));
+        const driver = await begin(codeApp.id);
+        const mail = own.nextMessageTo('own.smtp@example.test');
+        await driver.submit({ identifier: 'own.smtp@example.test' });
+        const message = await mail;
+        assert.match(message.raw, /^From: "?Acme Support"? <auth@example\.test>/m);
+        assert.match(message.raw, /^Subject: Confirm your email for Acme/m);
+        assert.match(message.raw, /Use this code to confirm your email address at Acme/);
+        assert.equal(smtp.messages.filter((m) => m.to.includes('own.smtp@example.test')).length, 0, 'nothing went through SMTP_URL');
+        signedIn(await driver.submit({ code: codeIn(message) }));
+      } finally {
+        await server.api('PATCH', '/environment/settings', { email: { smtp_url: null, sender_name: null }, business_name: null });
+        await own.stop();
+      }
     });
 
     it('refuses malformed sign-up details clearly and writes nothing', async () => {
