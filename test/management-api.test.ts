@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { testDatabases } from './support/databases.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
 
 const BUILT_IN_STRATEGIES = ['email:password', 'email:otp', 'phone:otp', 'username:password', 'username:otp'];
 
 for (const database of testDatabases()) {
   describe(`management API at /api/v1 (${database.name})`, () => {
     let server: TestServer;
-    let drop: () => Promise<void>;
-
-    before(async () => {
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url });
-    });
-
-    after(async () => {
-      await server?.close();
-      await drop?.();
-    });
+    serverForSuite(database, (started) => (server = started));
 
     /** Sends a raw body, for the cases `server.api` cannot express (bad JSON, wrong content type). */
     async function rawRequest(method: string, path: string, body: string, contentType: string) {
@@ -51,13 +40,6 @@ for (const database of testDatabases()) {
       const { status, body } = await server.api('POST', '/applications', { name, type });
       assert.equal(status, 201, JSON.stringify(body));
       return body.application as { id: string; client_id: string; client_secret?: string };
-    }
-
-    function assertKindeError(response: { status: number; body: any }, status: number, code?: string) {
-      assert.equal(response.status, status, JSON.stringify(response.body));
-      assert.ok(Array.isArray(response.body.errors) && response.body.errors.length > 0, 'a Kinde error body');
-      assert.equal(typeof response.body.errors[0].message, 'string');
-      if (code) assert.equal(response.body.errors[0].code, code);
     }
 
     describe('authentication', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { environmentPolicy } from '../src/domain/environment.ts';
 import { testDatabases } from './support/databases.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
 
 const DEFAULTS = {
   is_self_sign_up_enabled: true,
@@ -14,18 +14,7 @@ const DEFAULTS = {
 for (const database of testDatabases()) {
   describe(`management API: environment settings and application switches (${database.name})`, () => {
     let server: TestServer;
-    let drop: () => Promise<void>;
-
-    before(async () => {
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url });
-    });
-
-    after(async () => {
-      await server?.close();
-      await drop?.();
-    });
+    serverForSuite(database, (started) => (server = started));
 
     function assertKindeError(response: { status: number; body: any }, status: number, code?: string) {
       assert.equal(response.status, status, JSON.stringify(response.body));

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { addIdentity } from '../src/domain/identities.ts';
 import { testDatabases } from './support/databases.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
 
 const UNKNOWN_USER = 'kp_00000000000000000000000000000000';
 const UNKNOWN_IDENTITY = 'identity_00000000000000000000000000000000';
@@ -10,25 +10,7 @@ const UNKNOWN_IDENTITY = 'identity_00000000000000000000000000000000';
 for (const database of testDatabases()) {
   describe(`management API: identities (${database.name})`, () => {
     let server: TestServer;
-    let drop: () => Promise<void>;
-
-    before(async () => {
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url });
-    });
-
-    after(async () => {
-      await server?.close();
-      await drop?.();
-    });
-
-    function assertKindeError(response: { status: number; body: any }, status: number, code?: string) {
-      assert.equal(response.status, status, JSON.stringify(response.body));
-      assert.ok(Array.isArray(response.body.errors) && response.body.errors.length > 0, 'a Kinde error body');
-      assert.equal(typeof response.body.errors[0].message, 'string');
-      if (code) assert.equal(response.body.errors[0].code, code);
-    }
+    serverForSuite(database, (started) => (server = started));
 
     async function newUser(identities: unknown[]): Promise<string> {
       const created = await server.api('POST', '/user', { identities });

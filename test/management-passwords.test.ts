@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { hashSync as argon2Hash } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { verifyPassword } from '../src/domain/passwords.ts';
 import { testDatabases } from './support/databases.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -13,19 +13,8 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 for (const database of testDatabases()) {
   describe(`management API: passwords and reset requests (${database.name})`, () => {
     let server: TestServer;
-    let drop: () => Promise<void>;
     let userCount = 0;
-
-    before(async () => {
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url });
-    });
-
-    after(async () => {
-      await server?.close();
-      await drop?.();
-    });
+    serverForSuite(database, (started) => (server = started));
 
     async function newUser(): Promise<string> {
       const created = await server.api('POST', '/user', { identities: [{ type: 'email', details: { email: `pw${++userCount}@example.test` } }] });

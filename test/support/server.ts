@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,6 +7,7 @@ import { join } from 'node:path';
 import { type Gatehouse, startGatehouse } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Logger } from 'pino';
+import type { DatabaseKind } from './databases.ts';
 
 export const BOOTSTRAP = {
   id: 'test-bootstrap-client',
@@ -84,4 +87,31 @@ async function createTestApplication(
   const { application, clientSecret } = await createApplication(db, { name: input.name ?? `Test ${input.type} app`, type: input.type });
   await updateApplication(db, application.id, { redirectUrls: input.redirectUrls ?? [], logoutUrls: input.logoutUrls ?? [], askForNames: input.askForNames ?? false });
   return { id: application.id, secret: clientSecret };
+}
+
+/**
+ * The usual suite setup, registered in the current `describe`: a fresh database of this kind, a
+ * server on it, and everything closed and dropped afterwards. `ready` receives the server.
+ */
+export function serverForSuite(database: DatabaseKind, ready: (server: TestServer) => void, options: { env?: Record<string, string> } = {}): void {
+  let server: TestServer | undefined;
+  let drop: (() => Promise<void>) | undefined;
+  before(async () => {
+    const db = await database.create();
+    drop = db.drop;
+    server = await startTestServer({ databaseUrl: db.url, env: options.env });
+    ready(server);
+  });
+  after(async () => {
+    await server?.close();
+    await drop?.();
+  });
+}
+
+/** Kinde's management API error body: `{errors:[{code, message}]}` with this status (and code). */
+export function assertKindeError(response: { status: number; body: any }, status: number, code?: string): void {
+  assert.equal(response.status, status, JSON.stringify(response.body));
+  assert.ok(Array.isArray(response.body.errors) && response.body.errors.length > 0, 'a Kinde error body');
+  assert.equal(typeof response.body.errors[0].message, 'string');
+  if (code) assert.equal(response.body.errors[0].code, code);
 }
