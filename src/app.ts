@@ -12,6 +12,7 @@ import { sha256Hex } from './crypto/secrets.ts';
 import { createApplication, findApplication } from './domain/applications.ts';
 import { ensureManagementApi, setApplicationAuthorization } from './domain/apis.ts';
 import { ensureBuiltInConnections } from './domain/connections.ts';
+import { ensureDefaultOrganization } from './domain/organizations.ts';
 import { DevMailbox, environmentMailer, type Mailer, SmtpMailer } from './domain/messaging/mailer.ts';
 import { smsSenderFor } from './domain/messaging/sms.ts';
 import { OneTimeCodes } from './domain/one-time-codes.ts';
@@ -24,7 +25,9 @@ import { errorBoundary, requestLogging, securityHeaders } from './http/middlewar
 import { managementRoutes } from './management/router.ts';
 import { accessTokenVerifier, type AccessTokenVerifier, signedWithUnknownKey } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
+import { accountApiRoutes } from './protocol/account-api.ts';
 import { credentialedCors } from './protocol/cors.ts';
+import { deleteExpiredGrantOrganizations } from './protocol/grant-organizations.ts';
 import { unauthorizedClientForForeignGrants } from './protocol/grant-errors.ts';
 import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
@@ -92,6 +95,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(credentialedCors(db));
   provider.use(routes.routes());
   provider.use(managementRoutes(services).routes());
+  provider.use(accountApiRoutes(services).routes());
   provider.use(signInRoutes(services).routes());
   if (services.mailer instanceof DevMailbox) provider.use(devMailboxRoutes(services.mailer).routes());
   provider.use(kindeAuthorizationRequest);
@@ -126,6 +130,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     await checkMasterKey(store, masterKey);
     await ensureSigningKey(store.db, masterKey);
     await ensureBuiltInConnections(store.db);
+    await ensureDefaultOrganization(store.db);
     await ensureManagementApi(store.db, config.issuer);
     await ensureBootstrapClient(store, config);
 
@@ -183,7 +188,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     const timers = [
       setInterval(() => reloadKeys().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_INTERVAL_MS),
       setInterval(() => {
-        Promise.all([deleteExpiredModels(store.db), services.codes.deleteExpired(), deleteExpiredFlows(store.db)]).catch((err) =>
+        Promise.all([deleteExpiredModels(store.db), services.codes.deleteExpired(), deleteExpiredFlows(store.db), deleteExpiredGrantOrganizations(store.db)]).catch((err) =>
           logger.error({ err }, 'cleanup failed'),
         );
       }, CLEANUP_INTERVAL_MS),

@@ -102,7 +102,10 @@ for (const database of testDatabases()) {
         const claims = decodeJwt(accessToken);
         assert.equal(claims.iss, server.services.config.issuer, 'our own check: the SDK does not verify iss');
         assert.equal(claims.azp, app.id);
-        assert.deepEqual(await client.getPermissions(session), { permissions: [], orgCode: null });
+        const { defaultOrganization } = await import('../src/domain/organizations.ts');
+        const defaultOrg = await defaultOrganization(server.services.db);
+        assert.deepEqual(await client.getPermissions(session), { permissions: [], orgCode: defaultOrg.code }, 'new people join the default organization');
+        assert.deepEqual(await client.getUserOrganizations(session), { orgCodes: [defaultOrg.code] });
 
         const refreshed = await client.refreshTokens(session);
         assert.ok(refreshed.access_token);

@@ -496,7 +496,7 @@ for (const database of testDatabases()) {
           { identities: 'ada@example.test' },
           { profile: { given_name: 7 } },
           { profile: { picture: 'not a url' } },
-          { organization_code: 'org_123' },
+          { organization_code: 7 },
         ];
         for (const body of bad) assertKindeError(await server.api('POST', '/user', body), 400, 'INVALID_REQUEST');
         assertKindeError(await rawRequest('POST', '/user', '{"identities": [', 'application/json'), 400, 'INVALID_JSON');

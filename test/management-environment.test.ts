@@ -6,6 +6,7 @@ import { assertKindeError, serverForSuite, type TestServer } from './support/ser
 
 const DEFAULTS = {
   is_self_sign_up_enabled: true,
+  is_sign_in_to_most_recent_org: false,
   attack_protection: { max_attempts: 5, lockout_seconds: 300 },
   email: { sender_name: null, has_custom_smtp: false },
   business_name: null,
@@ -16,11 +17,6 @@ for (const database of testDatabases()) {
     let server: TestServer;
     serverForSuite(database, (started) => (server = started));
 
-    function assertKindeError(response: { status: number; body: any }, status: number, code?: string) {
-      assert.equal(response.status, status, JSON.stringify(response.body));
-      assert.equal(typeof response.body.errors?.[0]?.message, 'string');
-      if (code) assert.equal(response.body.errors[0].code, code);
-    }
 
     const settings = async () => {
       const { status, body } = await server.api('GET', '/environment/settings');
@@ -43,6 +39,7 @@ for (const database of testDatabases()) {
       it('round-trips every field, and a partial patch keeps the rest', async () => {
         const response = await patch({
           is_self_sign_up_enabled: false,
+          is_sign_in_to_most_recent_org: true,
           attack_protection: { max_attempts: 3, lockout_seconds: 900 },
           email: { sender_name: 'Acme Support' },
           business_name: 'Acme',
@@ -50,6 +47,7 @@ for (const database of testDatabases()) {
         assert.equal(response.status, 200, JSON.stringify(response.body));
         const expected = {
           is_self_sign_up_enabled: false,
+          is_sign_in_to_most_recent_org: true,
           attack_protection: { max_attempts: 3, lockout_seconds: 900 },
           email: { sender_name: 'Acme Support', has_custom_smtp: false },
           business_name: 'Acme',
@@ -64,6 +62,7 @@ for (const database of testDatabases()) {
         // The sign-in flow reads the same policy.
         const policy = await environmentPolicy(server.services.db);
         assert.equal(policy.allowSelfSignUp, false);
+        assert.equal(policy.signInToMostRecentOrganization, true);
         assert.deepEqual(policy.attackProtection, { maxAttempts: 3, lockoutSeconds: 60 });
         assert.equal(policy.businessName, 'Acme');
 
@@ -73,7 +72,7 @@ for (const database of testDatabases()) {
         assert.equal(cleared.business_name, null);
         assert.equal(cleared.email.sender_name, null);
 
-        assert.equal((await patch({ is_self_sign_up_enabled: true, attack_protection: { max_attempts: 5, lockout_seconds: 300 } })).status, 200);
+        assert.equal((await patch({ is_self_sign_up_enabled: true, is_sign_in_to_most_recent_org: false, attack_protection: { max_attempts: 5, lockout_seconds: 300 } })).status, 200);
         assert.deepEqual(await settings(), DEFAULTS);
       });
 

@@ -84,7 +84,8 @@ for (const database of testDatabases()) {
       assert.match(idClaims.sub, /^kp_[0-9a-f]{32}$/);
       assert.equal(idClaims.email, 'ada@example.test');
       assert.equal(idClaims.email_verified, true);
-      assert.deepEqual(idClaims.org_codes, []);
+      const { defaultOrganization } = await import('../src/domain/organizations.ts');
+      assert.deepEqual(idClaims.org_codes, [(await defaultOrganization(server.services.db)).code], 'a new person joins the default organization');
       assert.match(String(idClaims.picture), /^https:\/\/gravatar\.com\/avatar\/[0-9a-f]{64}/);
 
       const header = decodeProtectedHeader(tokens.access_token);
@@ -101,6 +102,7 @@ for (const database of testDatabases()) {
       assert.deepEqual(access.roles, []);
       assert.deepEqual(access.feature_flags, {});
       assert.deepEqual(access.ksp, { persistent: true });
+      assert.equal(access.org_code, idClaims.org_codes[0], 'the access token speaks for that organization');
       assert.equal(typeof tokens.expires_in, 'number');
       assert.ok(tokens.refresh_token, 'offline scope gives a refresh token');
     });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
@@ -13,4 +13,7 @@ export const newId = {
   api: () => hex(16),
   scope: () => `scope_${hex(16)}`,
   challenge: () => hex(16),
+  /** Kinde's role and permission ids are UUIDs without a prefix. */
+  role: () => randomUUID(),
+  permission: () => randomUUID(),
 } as const;

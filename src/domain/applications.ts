@@ -37,6 +37,10 @@ export interface Application {
   showSignInLink: boolean;
   useGravatarFallback: boolean;
   askMarketingConsent: boolean;
+  /** Section 045/050 token switches: `org_name` in access tokens, `organizations` in ID tokens, Hasura claims. */
+  isOrgNameInToken: boolean;
+  isOrganizationsInIdToken: boolean;
+  isHasuraMappingEnabled: boolean;
   createdAt: number;
 }
 
@@ -68,6 +72,9 @@ function fromRow(row: ApplicationsTable): Application {
     showSignInLink: row.show_sign_in_link === 1,
     useGravatarFallback: row.use_gravatar_fallback === 1,
     askMarketingConsent: row.ask_marketing_consent === 1,
+    isOrgNameInToken: row.is_org_name_in_token === 1,
+    isOrganizationsInIdToken: row.is_organizations_in_id_token === 1,
+    isHasuraMappingEnabled: row.is_hasura_mapping_enabled === 1,
     createdAt: row.created_at,
   };
 }
@@ -114,6 +121,9 @@ export async function createApplication(db: Db, input: NewApplication): Promise<
     show_sign_in_link: 1,
     use_gravatar_fallback: 1,
     ask_marketing_consent: 0,
+    is_org_name_in_token: 0,
+    is_organizations_in_id_token: 0,
+    is_hasura_mapping_enabled: 0,
     created_at: clock.now(),
   };
   try {
@@ -138,6 +148,9 @@ export interface ApplicationPatch {
   showSignInLink?: boolean;
   useGravatarFallback?: boolean;
   askMarketingConsent?: boolean;
+  isOrgNameInToken?: boolean;
+  isOrganizationsInIdToken?: boolean;
+  isHasuraMappingEnabled?: boolean;
   accessTokenLifetime?: number;
   refreshTokenLifetime?: number;
   idTokenLifetime?: number;
@@ -156,6 +169,9 @@ export async function updateApplication(db: Db, id: string, patch: ApplicationPa
   if (patch.showSignInLink !== undefined) set.show_sign_in_link = patch.showSignInLink ? 1 : 0;
   if (patch.useGravatarFallback !== undefined) set.use_gravatar_fallback = patch.useGravatarFallback ? 1 : 0;
   if (patch.askMarketingConsent !== undefined) set.ask_marketing_consent = patch.askMarketingConsent ? 1 : 0;
+  if (patch.isOrgNameInToken !== undefined) set.is_org_name_in_token = patch.isOrgNameInToken ? 1 : 0;
+  if (patch.isOrganizationsInIdToken !== undefined) set.is_organizations_in_id_token = patch.isOrganizationsInIdToken ? 1 : 0;
+  if (patch.isHasuraMappingEnabled !== undefined) set.is_hasura_mapping_enabled = patch.isHasuraMappingEnabled ? 1 : 0;
   if (patch.accessTokenLifetime !== undefined) set.access_token_lifetime = patch.accessTokenLifetime;
   if (patch.refreshTokenLifetime !== undefined) set.refresh_token_lifetime = patch.refreshTokenLifetime;
   if (patch.idTokenLifetime !== undefined) set.id_token_lifetime = patch.idTokenLifetime;

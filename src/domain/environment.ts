@@ -7,6 +7,8 @@ import { readSetting } from './settings.ts';
 export interface EnvironmentPolicy {
   /** Section 021: off → unknown identities are told to ask their administrator. */
   allowSelfSignUp: boolean;
+  /** Section 049: people in several organizations go to their most recent one, not a switcher. */
+  signInToMostRecentOrganization: boolean;
   attackProtection: AttackProtectionPolicy;
   email: {
     /** Overrides SMTP_URL for this environment; sealed with the master key (it holds credentials). */
@@ -20,6 +22,7 @@ export interface EnvironmentPolicy {
 
 export const DEFAULT_ENVIRONMENT_POLICY: EnvironmentPolicy = {
   allowSelfSignUp: true,
+  signInToMostRecentOrganization: false,
   attackProtection: DEFAULT_ATTACK_PROTECTION,
   email: {},
 };
@@ -41,6 +44,7 @@ function withDefaults(stored: Partial<EnvironmentPolicy>): EnvironmentPolicy {
 
 export interface EnvironmentPolicyPatch {
   allowSelfSignUp?: boolean;
+  signInToMostRecentOrganization?: boolean;
   attackProtection?: Partial<AttackProtectionPolicy>;
   email?: { smtpUrlSealed?: string | null; senderName?: string | null };
   businessName?: string | null;
@@ -61,6 +65,7 @@ export async function updateEnvironmentPolicy(db: Db, patch: EnvironmentPolicyPa
     if (patch.email?.senderName !== undefined) email.senderName = patch.email.senderName ?? undefined;
     const next: EnvironmentPolicy = {
       allowSelfSignUp: patch.allowSelfSignUp ?? current.allowSelfSignUp,
+      signInToMostRecentOrganization: patch.signInToMostRecentOrganization ?? current.signInToMostRecentOrganization,
       attackProtection: { ...current.attackProtection, ...patch.attackProtection },
       email,
       businessName: patch.businessName === undefined ? current.businessName : (patch.businessName ?? undefined),

@@ -107,6 +107,7 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
     last_signed_in: null,
     is_password_reset_requested: input.isPasswordResetRequested ? 1 : 0,
     accepts_marketing: input.acceptsMarketing ? 1 : 0,
+    claims_refreshed_at: null,
     created_at: now,
     updated_at: now,
   };
@@ -239,4 +240,21 @@ export function gravatarUrl(email: string): string {
 export function displayName(user: User): string | undefined {
   const name = [user.firstName, user.lastName].filter(Boolean).join(' ');
   return name || undefined;
+}
+
+/** Several users at once, in no particular order; unknown ids are left out. */
+export async function findUsers(db: Db | Tx, ids: readonly string[]): Promise<User[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('users').selectAll().where('id', 'in', [...ids]).execute();
+  const identities = await db.selectFrom('identities').selectAll().where('user_id', 'in', [...ids]).orderBy('created_at').execute();
+  return rows.map((row) => toUser(row, identities.filter((i) => i.user_id === row.id)));
+}
+
+/**
+ * Section 050, `POST /users/{id}/refresh_claims`: the next token issued for this person reflects what
+ * Gatehouse holds now. Claims are read afresh for every token, so this only records the request.
+ */
+export async function refreshClaims(db: Db, userId: string): Promise<void> {
+  const result = await db.updateTable('users').set({ claims_refreshed_at: clock.now() }).where('id', '=', userId).executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw new DomainError('USER_INVALID', 'User not found', 404);
 }

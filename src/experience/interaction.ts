@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 import { hmacHex, safeEqual } from '../crypto/secrets.ts';
 import { type Application, findApplication } from '../domain/applications.ts';
-import { applicationConnections } from '../domain/connections.ts';
+import { applicationConnections, type Connection, listConnections } from '../domain/connections.ts';
+import { effectiveConnectionIds, organizationConnectionIds } from '../domain/organizations.ts';
 import { type EnvironmentPolicy, environmentPolicy } from '../domain/environment.ts';
 import { field, type FormParams, readForm } from '../http/forms.ts';
 import type { Services } from '../services.ts';
@@ -16,6 +17,10 @@ export interface Interaction {
   methods: SignInMethods;
   policy: EnvironmentPolicy;
   params: Record<string, unknown>;
+  /** Someone already signed in to this browser, when the interaction is only about their organization. */
+  signedInUserId: string | undefined;
+  /** Why the engine asked for this interaction (oidc-provider's prompt reasons). */
+  promptReasons: string[];
 }
 
 export const interactionUrl = (uid: string, action = '') => `/interaction/${uid}${action ? `/${action}` : ''}`;
@@ -38,6 +43,16 @@ function expired(ctx: Context): void {
   showMessage(ctx, 400, 'This sign-in has expired', 'Sign-in links last an hour and work in the browser that opened them. Go back to the application and start again.');
 }
 
+/** Section 046: an organization with its own sign-in methods replaces the application's; nothing is inherited. */
+async function connectionsFor(services: Services, applicationId: string, organizationCode: unknown): Promise<Connection[]> {
+  const appConnections = await applicationConnections(services.db, applicationId);
+  if (typeof organizationCode !== 'string') return appConnections;
+  const own = await organizationConnectionIds(services.db, organizationCode);
+  const effective = new Set(effectiveConnectionIds(appConnections.map((c) => c.id), own));
+  const all = own ? await listConnections(services.db) : appConnections;
+  return all.filter((connection) => effective.has(connection.id));
+}
+
 /** Loads the interaction this browser is in (its cookie must match the uid in the URL). */
 export async function loadInteraction(ctx: Context, services: Services): Promise<Interaction | undefined> {
   let details;
@@ -53,12 +68,20 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     return undefined;
   }
   const connectionId = typeof details.params.connection_id === 'string' ? details.params.connection_id : undefined;
-  const methods = signInMethods(await applicationConnections(services.db, app.id), connectionId);
+  const methods = signInMethods(await connectionsFor(services, app.id, details.params.org_code), connectionId);
   if (Object.keys(methods).length === 0) {
     showMessage(ctx, 400, 'Sign-in is not set up', 'This application has no sign-in method turned on. Ask its administrator.', app);
     return undefined;
   }
-  return { uid: details.uid, app, methods, policy: await environmentPolicy(services.db), params: details.params };
+  return {
+    uid: details.uid,
+    app,
+    methods,
+    policy: await environmentPolicy(services.db),
+    params: details.params,
+    signedInUserId: details.session?.accountId,
+    promptReasons: details.prompt.reasons,
+  };
 }
 
 /** A form post: the body, a valid CSRF token, and the interaction it belongs to. */

@@ -29,6 +29,11 @@ import { csrfToken, type Interaction, interactionUrl, loadFormPost, loadInteract
 import { amrFor, offeredIdentityTypes } from './methods.ts';
 import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
 import { renderPage } from './render.ts';
+import { chooseOrganization } from './organization-choice.ts';
+import { OrganizationSwitcherPage } from './pages/organizations.tsx';
+import { organizationsOf, touchMembership } from '../domain/organizations.ts';
+import { rememberGrantOrganization } from '../protocol/grant-organizations.ts';
+import { GRANT_LIFETIME_SECONDS, ORGANIZATION_PROMPT_REASON } from '../protocol/organization-prompt.ts';
 import { endFlow, loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
@@ -113,6 +118,8 @@ export function signInRoutes(services: Services): Router {
             changeUrl: interactionUrl(uid, state.registering ? 'register' : 'sign-in'),
           }),
         );
+      case 'organization':
+        return renderPage(ctx, OrganizationSwitcherPage({ csrf: common.csrf, appName: app.name, action: interactionUrl(uid, 'organization'), organizations: state.organizations ?? [] }));
       case 'new_password':
         return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier ?? '', reason: state.newPasswordReason ?? 'reset' }));
     }
@@ -129,9 +136,42 @@ export function signInRoutes(services: Services): Router {
     await clearFailedAttempts(db, userId);
     await recordSignIn(db, userId, identityId);
     await recordAudit(db, { type: 'user.authenticated', actor: userId, subject: userId, data: { application_id: interaction.app.id, amr } });
+    return continueToOrganization(ctx, interaction, userId, amr);
+  }
+
+  /** Step 8 of the state machine: the organization the tokens speak for, or the switcher. */
+  async function continueToOrganization(ctx: Context, interaction: Interaction, userId: string, amr: string[]): Promise<void> {
+    const user = await findUser(db, userId);
+    if (!user) return goTo(ctx, interaction, { step: 'identify' });
+    const { params } = interaction;
+    const choice = await chooseOrganization(
+      db,
+      user,
+      {
+        organizationCode: typeof params.org_code === 'string' ? params.org_code : undefined,
+        createOrganizationNamed: params.is_create_org === 'true' ? (typeof params.org_name === 'string' ? params.org_name : '') : undefined,
+      },
+      interaction.policy,
+    );
+    if ('refused' in choice) {
+      await endFlow(db, interaction.uid);
+      // Section 042: "We can't find your account" when the organization does not let this person in.
+      return showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
+    }
+    if ('switcher' in choice) return goTo(ctx, interaction, { step: 'organization', userId, amr, organizations: choice.switcher });
+    return complete(ctx, interaction, userId, amr, choice.organizationCode);
+  }
+
+  /** Ends the interaction with a grant that speaks for the chosen organization. */
+  async function complete(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
+    await touchMembership(db, organizationCode, userId);
+    const provider = services.provider();
+    const grant = new provider.Grant({ accountId: userId, clientId: interaction.app.id });
+    const grantId = await grant.save();
+    await rememberGrantOrganization(db, grantId, organizationCode, GRANT_LIFETIME_SECONDS);
     await endFlow(db, interaction.uid);
-    const result: InteractionResults = { login: { accountId: userId, amr, remember: true } };
-    const redirectTo = await services.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    const result: InteractionResults = { login: { accountId: userId, amr, remember: true }, consent: { grantId } };
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
     ctx.redirect(redirectTo);
     ctx.status = 303;
   }
@@ -233,6 +273,10 @@ export function signInRoutes(services: Services): Router {
     if (!interaction) return;
     const saved = await loadFlow(db, interaction.uid);
     if (saved) return render(ctx, interaction, saved);
+    // Already signed in; the engine only needs an organization decided (e.g. a new org_code).
+    if (interaction.signedInUserId && interaction.promptReasons.every((reason) => reason === ORGANIZATION_PROMPT_REASON)) {
+      return continueToOrganization(ctx, interaction, interaction.signedInUserId, ['sso']);
+    }
     const registering = interaction.params.start_page === 'registration';
     const hint = parseLoginHint(interaction.params.login_hint, defaultCountry());
     const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
@@ -414,6 +458,18 @@ export function signInRoutes(services: Services): Router {
     await recordAudit(db, { type: 'user.password_changed', actor: state.userId, subject: state.userId, data: { application_id: interaction.app.id, reason: state.newPasswordReason } });
     const amr = state.newPasswordReason === 'temporary' ? ['pwd'] : [amrFor('code', state.codeChannel ?? 'email')];
     return finish(ctx, interaction, state.userId, amr);
+  });
+
+  router.post('/organization', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'organization' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
+    const chosen = field(form, 'org_code');
+    const mine = await organizationsOf(db, state.userId);
+    if (!chosen || !mine.some((org) => org.code === chosen)) return goTo(ctx, interaction, { ...state, error: 'Choose one of your organizations.' });
+    return complete(ctx, interaction, state.userId, state.amr ?? [], chosen);
   });
 
   return router;

@@ -7,7 +7,7 @@ import type { Db } from '../store/db.ts';
  * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
  * interaction's uid so that any replica can serve the next page.
  */
-export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password';
+export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization';
 
 export interface SignInState {
   step: SignInStep;
@@ -30,6 +30,10 @@ export interface SignInState {
   /** The email a username sign-up gives, verified by the code. */
   email?: string;
   acceptsMarketing?: boolean;
+  /** How the person proved who they are, kept while they choose an organization. */
+  amr?: string[];
+  /** The organizations offered by the switcher. */
+  organizations?: Array<{ code: string; name: string }>;
   /** The password was right; the code that follows only verifies the email. */
   verifiedPassword?: boolean;
   /** argon2id of the password chosen at sign-up, kept until the identity is verified. */

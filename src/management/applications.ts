@@ -43,6 +43,9 @@ const updateBody = z.object({
   is_show_sign_in_link: z.boolean().optional(),
   is_gravatar_fallback_enabled: z.boolean().optional(),
   is_ask_marketing_consent: z.boolean().optional(),
+  /** Gatehouse extensions: the token customization switches (section 045): `org_name` in access tokens, `organizations` in ID tokens. */
+  is_org_name_in_token: z.boolean().optional(),
+  is_organizations_in_id_token: z.boolean().optional(),
 });
 const tokensBody = z.object({
   access_token_lifetime: lifetime.optional(),
@@ -130,6 +133,8 @@ export function applicationRoutes(router: Router, services: Services): void {
       showSignInLink: body.is_show_sign_in_link,
       useGravatarFallback: body.is_gravatar_fallback_enabled,
       askMarketingConsent: body.is_ask_marketing_consent,
+      isOrgNameInToken: body.is_org_name_in_token,
+      isOrganizationsInIdToken: body.is_organizations_in_id_token,
     });
     ctx.body = OK;
   });
@@ -146,6 +151,7 @@ export function applicationRoutes(router: Router, services: Services): void {
       refreshTokenLifetime: body.refresh_token_lifetime,
       idTokenLifetime: body.id_token_lifetime,
       authenticatedSessionLifetime: body.authenticated_session_lifetime,
+      isHasuraMappingEnabled: body.is_hasura_mapping_enabled,
     });
     ctx.body = OK;
   });

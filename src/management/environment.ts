@@ -28,6 +28,7 @@ const smtpUrl = z
 // Strict: a misspelt policy field must not be answered with a silent 200.
 const settingsBody = z.strictObject({
   is_self_sign_up_enabled: z.boolean().optional(),
+  is_sign_in_to_most_recent_org: z.boolean().optional(),
   attack_protection: z
     .strictObject({
       max_attempts: z.number().int().min(1).max(100).optional(),
@@ -56,6 +57,7 @@ function attackProtectionPatch(input: { max_attempts?: number | undefined; locko
 function settingsJson(policy: EnvironmentPolicy) {
   return {
     is_self_sign_up_enabled: policy.allowSelfSignUp,
+    is_sign_in_to_most_recent_org: policy.signInToMostRecentOrganization,
     attack_protection: { max_attempts: policy.attackProtection.maxAttempts, lockout_seconds: policy.attackProtection.lockoutSeconds },
     email: { sender_name: policy.email.senderName ?? null, has_custom_smtp: policy.email.smtpUrlSealed !== undefined },
     business_name: policy.businessName ?? null,
@@ -74,6 +76,7 @@ export function environmentRoutes(router: Router, services: Services): void {
     const smtpUrl = body.email?.smtp_url;
     const policy = await updateEnvironmentPolicy(db, {
       allowSelfSignUp: body.is_self_sign_up_enabled,
+      signInToMostRecentOrganization: body.is_sign_in_to_most_recent_org,
       attackProtection: attackProtectionPatch(body.attack_protection),
       email: {
         senderName: body.email?.sender_name,

@@ -4,9 +4,12 @@ import { apiRoutes } from './apis.ts';
 import { applicationRoutes } from './applications.ts';
 import { connectionRoutes } from './connections.ts';
 import { environmentRoutes } from './environment.ts';
+import { featureFlagRoutes } from './feature-flags.ts';
 import { managementAuth, notFound } from './http.ts';
 import { identityRoutes } from './identities.ts';
+import { organizationRoutes } from './organizations.ts';
 import { passwordRoutes } from './passwords.ts';
+import { roleRoutes } from './roles.ts';
 import { userRoutes } from './users.ts';
 
 /** The management API at `/api/v1`, in Kinde's shapes (contract doc, "Management API"). */
@@ -20,6 +23,9 @@ export function managementRoutes(services: Services): Router {
   passwordRoutes(router, services);
   identityRoutes(router, services);
   environmentRoutes(router, services);
+  organizationRoutes(router, services);
+  roleRoutes(router, services);
+  featureFlagRoutes(router, services);
   router.all('/{*rest}', notFound);
   return router;
 }

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import { assertThat } from '../domain/errors.ts';
 import { identityProblem } from '../domain/identities.ts';
+import { addMember, organizationCodesOf, requireOrganization } from '../domain/organizations.ts';
 import {
   createUser,
   deleteUser,
@@ -9,6 +10,7 @@ import {
   listUsers,
   type NewIdentity,
   primaryIdentity,
+  refreshClaims,
   requireUser,
   updateUser,
   type User,
@@ -44,7 +46,8 @@ const identityInput = z.discriminatedUnion('type', [
 const createBody = z.object({
   profile: z.object({ given_name: personName.optional(), family_name: personName.optional(), picture: z.union([z.literal(''), picture]).optional() }).optional(),
   provided_id: z.string().min(1).max(255).optional(),
-  organization_code: notSupported('organization_code (organizations)'),
+  /** The user joins this organization, with its default roles. */
+  organization_code: z.string().min(1).max(64).optional(),
   identities: z.array(identityInput).max(20).default([]),
   /** Gatehouse extensions: Kinde sets these only on an existing user (PATCH) or at sign-up. */
   is_password_reset_requested: z.boolean().optional(),
@@ -84,7 +87,7 @@ function toNewIdentity(input: z.output<typeof identityInput>): NewIdentity {
 }
 
 /** Fields shared by Kinde's `user` and `users_response` item. */
-function userFields(user: User) {
+function userFields(user: User, organizations: string[]) {
   return {
     id: user.id,
     provided_id: user.providedId,
@@ -100,22 +103,22 @@ function userFields(user: User) {
     failed_sign_ins: user.failedSignIns,
     last_signed_in: isoOrNull(user.lastSignedIn),
     created_on: isoOrNull(user.createdAt),
-    organizations: [] as string[],
+    organizations,
   };
 }
 
 /** Kinde names the email `preferred_email` on a single user and `email` in lists. */
-function userJson(user: User) {
+function userJson(user: User, organizations: string[]) {
   return {
-    ...userFields(user),
+    ...userFields(user, organizations),
     preferred_email: primaryIdentity(user, 'email')?.value ?? null,
     identities: user.identities.map((i) => ({ type: i.type, identity: i.value })),
   };
 }
 
-function userListItemJson(user: User) {
+function userListItemJson(user: User, organizations: string[]) {
   return {
-    ...userFields(user),
+    ...userFields(user, organizations),
     email: primaryIdentity(user, 'email')?.value ?? null,
     identities: user.identities.map((i) => ({ type: i.type, identity: i.value, connection_id: i.connectionId })),
   };
@@ -133,10 +136,25 @@ function assertResettable(identities: { type: IdentityType }[]): void {
 export function userRoutes(router: Router, services: Services): void {
   const { db } = services;
 
+  /**
+   * The new user joins the organization named at creation. Should the organization have gone in the
+   * meantime, the user is removed again: a refused request leaves nothing behind.
+   */
+  async function joinOrUndo(userId: string, organizationCode: string): Promise<void> {
+    try {
+      await addMember(db, organizationCode, userId);
+    } catch (error) {
+      await deleteUser(db, userId);
+      throw error;
+    }
+  }
+
   router.post('/user', async (ctx) => {
     const body = await readBody(ctx, createBody);
     const identities = body.identities.map(toNewIdentity);
     if (body.is_password_reset_requested) assertResettable(identities);
+    // Checked first, so that an unknown organization writes nothing.
+    if (body.organization_code) await requireOrganization(db, body.organization_code);
     const user = await createUser(db, {
       firstName: body.profile?.given_name || null,
       lastName: body.profile?.family_name || null,
@@ -146,6 +164,7 @@ export function userRoutes(router: Router, services: Services): void {
       isPasswordResetRequested: body.is_password_reset_requested,
       acceptsMarketing: body.accepts_marketing,
     });
+    if (body.organization_code) await joinOrUndo(user.id, body.organization_code);
     ctx.body = {
       id: user.id,
       created: true,
@@ -154,7 +173,8 @@ export function userRoutes(router: Router, services: Services): void {
   });
 
   router.get('/user', async (ctx) => {
-    ctx.body = userJson(await requireUser(db, readQuery(ctx, idQuery).id));
+    const user = await requireUser(db, readQuery(ctx, idQuery).id);
+    ctx.body = userJson(user, (await organizationCodesOf(db, [user.id])).get(user.id) ?? []);
   });
 
   router.patch('/user', async (ctx) => {
@@ -188,6 +208,13 @@ export function userRoutes(router: Router, services: Services): void {
   router.get('/users', async (ctx) => {
     const query = readQuery(ctx, listQuery);
     const page = pageOf(await listUsers(db, pageRequest(query)), query.page_size);
-    ctx.body = { ...OK, users: page.items.map(userListItemJson), next_token: page.nextToken };
+    const organizations = await organizationCodesOf(db, page.items.map((user) => user.id));
+    ctx.body = { ...OK, users: page.items.map((user) => userListItemJson(user, organizations.get(user.id) ?? [])), next_token: page.nextToken };
+  });
+
+  // Section 050: tokens issued from now on reflect the user's current roles, permissions and flags.
+  router.post('/users/:user_id/refresh_claims', async (ctx) => {
+    await refreshClaims(db, ctx.params.user_id!);
+    ctx.body = OK;
   });
 }

@@ -1,4 +1,5 @@
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
+import { organizationsOf } from '../domain/organizations.ts';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
@@ -21,13 +22,12 @@ export function userClaims(user: User, options: { gravatarFallback: boolean } = 
     email_verified: email ? email.isVerified : undefined,
     phone: phone?.value,
     preferred_username: username?.value,
-    org_codes: [],
   };
 }
 
 /** Scope → claims released in the ID token (`conformIdTokenClaims` is off, as Kinde's ID tokens carry them). */
 export const CLAIMS_BY_SCOPE = {
-  openid: ['sub', 'org_codes'],
+  openid: ['sub', 'org_codes', 'organizations'],
   profile: ['name', 'given_name', 'family_name', 'picture', 'updated_at', 'preferred_username'],
   email: ['email', 'email_verified'],
   phone: ['phone'],
@@ -37,10 +37,19 @@ export function accountFinder(db: Db) {
   return async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
     const user = await findUser(db, sub);
     if (!user || user.isSuspended) return undefined;
-    const gravatarFallback = ctx.oidc?.client?.['gatehouse_gravatar'] !== false;
+    const client = ctx.oidc?.client;
+    const gravatarFallback = client?.['gatehouse_gravatar'] !== false;
     return {
       accountId: user.id,
-      claims: () => userClaims(user, { gravatarFallback }) as Awaited<ReturnType<Account['claims']>>,
+      claims: async () => {
+        const organizations = await organizationsOf(db, user.id);
+        return {
+          ...userClaims(user, { gravatarFallback }),
+          org_codes: organizations.map((org) => org.code),
+          // Section 045: the switcher's list, when the application asks for it.
+          ...(client?.['gatehouse_organizations_in_id_token'] ? { organizations: organizations.map((org) => ({ id: org.code, name: org.name })) } : {}),
+        } as unknown as Awaited<ReturnType<Account["claims"]>>;
+      },
     };
   };
 }

@@ -15,6 +15,9 @@ export function clientMetadata(app: Application): AdapterPayload {
     gatehouse_homepage_uri: app.homepageUri ?? undefined,
     gatehouse_login_uri: app.loginUri ?? undefined,
     gatehouse_gravatar: app.useGravatarFallback,
+    gatehouse_org_name_in_token: app.isOrgNameInToken,
+    gatehouse_organizations_in_id_token: app.isOrganizationsInIdToken,
+    gatehouse_hasura: app.isHasuraMappingEnabled,
   };
   switch (app.type) {
     case 'm2m':
@@ -66,6 +69,9 @@ export const CLIENT_METADATA_PROPERTIES = [
   'gatehouse_homepage_uri',
   'gatehouse_login_uri',
   'gatehouse_gravatar',
+  'gatehouse_org_name_in_token',
+  'gatehouse_organizations_in_id_token',
+  'gatehouse_hasura',
 ];
 
 /** The `client_secret` oidc-provider holds is the stored digest, so the presented secret is hashed first. */

@@ -8,6 +8,8 @@ import { resourceServerInfo } from './resource-servers.ts';
 import { extraTokenClaims, shapeAccessToken } from './token-claims.ts';
 import { NO_AUDIENCE } from './audiences.ts';
 import { ROUTES } from './provider-routes.ts';
+import { organizationOfGrant } from './grant-organizations.ts';
+import { interactionPolicyWithOrganizations, organizationForSilentGrant } from './organization-prompt.ts';
 import { renderProtocolError } from '../experience/error-page.ts';
 
 export interface ProviderOptions {
@@ -76,16 +78,19 @@ export function createProvider(options: ProviderOptions): Provider {
       const { oidc } = ctx;
       if (!oidc.client || !oidc.session?.accountId) return undefined;
       const grantId = oidc.result?.consent?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId);
-      const grant =
-        (grantId ? await oidc.provider.Grant.find(grantId) : undefined) ??
-        new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
+      const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+      // A different organization than the grant speaks for needs a grant of its own.
+      const requestedOrg = typeof oidc.params?.org_code === 'string' ? oidc.params.org_code : undefined;
+      const reusable = existing && (!requestedOrg || oidc.result?.consent?.grantId || (await organizationOfGrant(db, existing.jti)) === requestedOrg);
+      const grant = reusable ? existing : new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
       const requested = [...(oidc.requestParamScopes ?? [])].join(' ');
       grant.addOIDCScope(requested);
       for (const resource of Object.keys(oidc.resourceServers ?? {})) grant.addResourceScope(resource, requested);
-      await grant.save();
+      const savedId = await grant.save();
+      if (!oidc.result?.consent?.grantId) await organizationForSilentGrant(db, ctx, savedId, oidc.session.accountId);
       return grant;
     },
-    extraTokenClaims,
+    extraTokenClaims: extraTokenClaims(db),
     // Allowed browser origins were already answered by protocol/cors.ts; anything reaching the engine is not allowed.
     clientBasedCORS: () => false,
     formats: { customizers: { jwt: shapeAccessToken as never } },
@@ -114,7 +119,7 @@ export function createProvider(options: ProviderOptions): Provider {
       Session: 30 * 24 * 60 * 60,
       Grant: 30 * 24 * 60 * 60,
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithOrganizations(db) },
     renderError: renderProtocolError,
     discovery: { userinfo_endpoint: `${issuer}/oauth2/v2/user_profile`, end_session_endpoint: `${issuer}/logout` },
   };

@@ -1,20 +1,46 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { featureFlagsFor } from '../domain/feature-flags.ts';
+import { findOrganization } from '../domain/organizations.ts';
+import { memberAccess } from '../domain/roles.ts';
+import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
+import { organizationOfGrant } from './grant-organizations.ts';
 
-type IssuedToken = { kind: string; clientId?: string; accountId?: string };
+type IssuedToken = { kind: string; clientId?: string; accountId?: string; grantId?: string };
+
+/** Kinde's Hasura mapping mirrors the claims under `x-hasura-*` names (js-utils reads either). */
+function hasuraMirror(claims: Record<string, unknown>, userId: string): Record<string, unknown> {
+  return {
+    'x-hasura-user-id': userId,
+    'x-hasura-org-code': claims.org_code,
+    'x-hasura-permissions': claims.permissions,
+    'x-hasura-roles': claims.roles,
+    'x-hasura-feature-flags': claims.feature_flags,
+  };
+}
 
 /**
- * Kinde's access-token claims beyond RFC 9068 (contract doc, "Tokens"). Roles, permissions, flags and
- * organizations arrive with the organizations work; the claims are present (empty) from the start so
- * Kinde's SDKs read them the same way.
+ * Kinde's access-token claims beyond RFC 9068 (contract doc, "Tokens"): the organization the grant
+ * speaks for, the person's roles and permissions in it, and the feature flags that apply to them.
  */
-export async function extraTokenClaims(_ctx: KoaContextWithOIDC, token: IssuedToken): Promise<Record<string, unknown>> {
-  if (token.kind === 'ClientCredentials') return { gty: ['client_credentials'] };
-  return {
-    permissions: [],
-    roles: [],
-    feature_flags: {},
-    ksp: { persistent: true },
+export function extraTokenClaims(db: Db) {
+  return async (ctx: KoaContextWithOIDC, token: IssuedToken): Promise<Record<string, unknown>> => {
+    if (token.kind === 'ClientCredentials') return { gty: ['client_credentials'] };
+    const userId = token.accountId;
+    if (!userId) return {};
+    const orgCode = await organizationOfGrant(db, token.grantId);
+    const access = orgCode ? await memberAccess(db, orgCode, userId) : { roles: [], permissions: [] };
+    const claims: Record<string, unknown> = {
+      org_code: orgCode,
+      permissions: access.permissions,
+      roles: access.roles,
+      feature_flags: await featureFlagsFor(db, orgCode, userId),
+      ksp: { persistent: true },
+    };
+    const client = ctx.oidc?.client;
+    if (orgCode && client?.['gatehouse_org_name_in_token']) claims.org_name = (await findOrganization(db, orgCode))?.name;
+    if (client?.['gatehouse_hasura']) Object.assign(claims, hasuraMirror(claims, userId));
+    return claims;
   };
 }
 

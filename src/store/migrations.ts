@@ -197,6 +197,130 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_organizations': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('organizations')
+        .addColumn('code', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('external_id', 'text')
+        .addColumn('is_default', 'integer', (c) => c.notNull().defaultTo(0))
+        // Section 042: who may join, and how.
+        .addColumn('allowed_domains', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('is_auto_join_domain_list', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('is_allow_registrations', 'integer', (c) => c.notNull().defaultTo(0))
+        // Section 046: an organization with its own sign-in methods replaces the environment's.
+        .addColumn('has_own_connections', 'integer', (c) => c.notNull().defaultTo(0))
+        // Section 047: the organization's own SSO session policy.
+        .addColumn('session_policy', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('organizations_external_id').on('organizations').column('external_id').execute();
+
+      await db.schema
+        .createTable('organization_members')
+        .addColumn('organization_code', 'text', (c) => c.notNull().references('organizations.code').onDelete('cascade'))
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('joined_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_accessed_at', 'bigint')
+        .addPrimaryKeyConstraint('organization_members_pk', ['organization_code', 'user_id'])
+        .execute();
+      await db.schema.createIndex('organization_members_user').on('organization_members').column('user_id').execute();
+
+      await db.schema
+        .createTable('roles')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('key', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('is_default_role', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('permissions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('key', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('role_permissions')
+        .addColumn('role_id', 'text', (c) => c.notNull().references('roles.id').onDelete('cascade'))
+        .addColumn('permission_id', 'text', (c) => c.notNull().references('permissions.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('role_permissions_pk', ['role_id', 'permission_id'])
+        .execute();
+
+      await db.schema
+        .createTable('member_roles')
+        .addColumn('organization_code', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('role_id', 'text', (c) => c.notNull().references('roles.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('member_roles_pk', ['organization_code', 'user_id', 'role_id'])
+        .addForeignKeyConstraint('member_roles_member', ['organization_code', 'user_id'], 'organization_members', ['organization_code', 'user_id'], (fk) => fk.onDelete('cascade'))
+        .execute();
+
+      await db.schema
+        .createTable('member_permissions')
+        .addColumn('organization_code', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('permission_id', 'text', (c) => c.notNull().references('permissions.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('member_permissions_pk', ['organization_code', 'user_id', 'permission_id'])
+        .addForeignKeyConstraint('member_permissions_member', ['organization_code', 'user_id'], 'organization_members', ['organization_code', 'user_id'], (fk) => fk.onDelete('cascade'))
+        .execute();
+
+      await db.schema
+        .createTable('feature_flags')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        // Kinde's flag types: b(oolean), i(nteger), s(tring); values are JSON.
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('default_value', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('organization_feature_flags')
+        .addColumn('organization_code', 'text', (c) => c.notNull().references('organizations.code').onDelete('cascade'))
+        .addColumn('flag_key', 'text', (c) => c.notNull().references('feature_flags.key').onDelete('cascade'))
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('organization_feature_flags_pk', ['organization_code', 'flag_key'])
+        .execute();
+
+      await db.schema
+        .createTable('user_feature_flags')
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('flag_key', 'text', (c) => c.notNull().references('feature_flags.key').onDelete('cascade'))
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('user_feature_flags_pk', ['user_id', 'flag_key'])
+        .execute();
+
+      await db.schema
+        .createTable('organization_connections')
+        .addColumn('organization_code', 'text', (c) => c.notNull().references('organizations.code').onDelete('cascade'))
+        .addColumn('connection_id', 'text', (c) => c.notNull().references('connections.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('organization_connections_pk', ['organization_code', 'connection_id'])
+        .execute();
+
+      // Which organization a grant (and so every token issued from it) speaks for.
+      await db.schema
+        .createTable('grant_organizations')
+        .addColumn('grant_id', 'text', (c) => c.primaryKey())
+        .addColumn('organization_code', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      // Section 050: tokens issued after this instant reflect the current state (refresh_claims).
+      await db.schema.alterTable('users').addColumn('claims_refreshed_at', 'bigint').execute();
+
+      await db.schema.alterTable('applications').addColumn('is_org_name_in_token', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('applications').addColumn('is_organizations_in_id_token', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('applications').addColumn('is_hasura_mapping_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

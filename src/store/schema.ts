@@ -27,6 +27,9 @@ export interface ApplicationsTable {
   show_sign_in_link: Flag;
   use_gravatar_fallback: Flag;
   ask_marketing_consent: Flag;
+  is_org_name_in_token: Flag;
+  is_organizations_in_id_token: Flag;
+  is_hasura_mapping_enabled: Flag;
   created_at: number;
 }
 
@@ -75,6 +78,7 @@ export interface UsersTable {
   last_signed_in: number | null;
   is_password_reset_requested: Flag;
   accepts_marketing: Flag;
+  claims_refreshed_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -161,6 +165,93 @@ export interface AuditEventsTable {
   created_at: number;
 }
 
+export interface OrganizationsTable {
+  code: string;
+  name: string;
+  external_id: string | null;
+  is_default: Flag;
+  allowed_domains: string;
+  is_auto_join_domain_list: Flag;
+  is_allow_registrations: Flag;
+  has_own_connections: Flag;
+  /** JSON; null = the applications' session policy applies. */
+  session_policy: string | null;
+  created_at: number;
+}
+
+export interface OrganizationMembersTable {
+  organization_code: string;
+  user_id: string;
+  joined_at: number;
+  last_accessed_at: number | null;
+}
+
+export interface RolesTable {
+  id: string;
+  key: string;
+  name: string;
+  description: string | null;
+  is_default_role: Flag;
+  created_at: number;
+}
+
+export interface PermissionsTable {
+  id: string;
+  key: string;
+  name: string;
+  description: string | null;
+  created_at: number;
+}
+
+export interface RolePermissionsTable {
+  role_id: string;
+  permission_id: string;
+}
+
+export interface MemberRolesTable {
+  organization_code: string;
+  user_id: string;
+  role_id: string;
+}
+
+export interface MemberPermissionsTable {
+  organization_code: string;
+  user_id: string;
+  permission_id: string;
+}
+
+export interface FeatureFlagsTable {
+  key: string;
+  name: string;
+  description: string | null;
+  type: 'b' | 'i' | 's';
+  default_value: string;
+  created_at: number;
+}
+
+export interface OrganizationFeatureFlagsTable {
+  organization_code: string;
+  flag_key: string;
+  value: string;
+}
+
+export interface UserFeatureFlagsTable {
+  user_id: string;
+  flag_key: string;
+  value: string;
+}
+
+export interface OrganizationConnectionsTable {
+  organization_code: string;
+  connection_id: string;
+}
+
+export interface GrantOrganizationsTable {
+  grant_id: string;
+  organization_code: string;
+  expires_at: number;
+}
+
 export interface Database {
   settings: SettingsTable;
   applications: ApplicationsTable;
@@ -178,4 +269,16 @@ export interface Database {
   sign_in_flows: SignInFlowsTable;
   audit_events: AuditEventsTable;
   sign_in_failures: SignInFailuresTable;
+  organizations: OrganizationsTable;
+  organization_members: OrganizationMembersTable;
+  roles: RolesTable;
+  permissions: PermissionsTable;
+  role_permissions: RolePermissionsTable;
+  member_roles: MemberRolesTable;
+  member_permissions: MemberPermissionsTable;
+  feature_flags: FeatureFlagsTable;
+  organization_feature_flags: OrganizationFeatureFlagsTable;
+  user_feature_flags: UserFeatureFlagsTable;
+  organization_connections: OrganizationConnectionsTable;
+  grant_organizations: GrantOrganizationsTable;
 }
