@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { clearActiveStorage, getFlag, getPermission, getPermissions, getRoles, MemoryStorage, setActiveStorage, StorageKeys } from '@kinde/js-utils';
 import { decodeJwt } from 'jose';
 import { updateApplication } from '../src/domain/applications.ts';
 import { listConnections } from '../src/domain/connections.ts';
@@ -98,6 +99,16 @@ for (const database of testDatabases()) {
         (atAcme.id.organizations as Array<{ id: string }>).map((o) => o.id).sort(),
         [acme.code, globex.code].sort(),
       );
+
+      // Kinde's js-utils reads the same through the account API (forceApi).
+      const storage = new MemoryStorage();
+      setActiveStorage(storage);
+      await storage.setSessionItem(StorageKeys.accessToken, atAcme.access_token);
+      assert.deepEqual(await getPermissions({ forceApi: true }), { orgCode: acme.code, permissions: ['read:reports', 'write:reports'] });
+      assert.deepEqual(await getRoles({ forceApi: true }), [{ id: admin.id, key: 'admin', name: 'Administrator' }]);
+      assert.equal(await getFlag('theme', { forceApi: true }), 'dark');
+      assert.deepEqual((await getPermission('write:reports', { forceApi: true })) as unknown, { data: { org_code: acme.code, permission_key: 'write:reports', is_granted: true } });
+      clearActiveStorage();
 
       const atGlobex = await tokensFrom((await signIn('two.orgs@example.test', { org_code: globex.code })).callback);
       assert.equal(atGlobex.access.org_code, globex.code);

@@ -271,10 +271,12 @@ export async function featureFlagsFor(db: Db, orgCode: string | undefined, userI
     .orderBy('feature_flags.key')
     .execute();
   const valuesOf = (column: 'organization_value' | 'user_value') =>
-    Object.fromEntries(rows.flatMap((row) => {
-      const value = storedValue(row.type, row[column]);
-      return value === undefined ? [] : [[row.key, value] as const];
-    }));
+    Object.fromEntries(
+      rows.flatMap((row) => {
+        const value = storedValue(row.type, row[column]);
+        return value === undefined ? [] : [[row.key, value] as const];
+      }),
+    );
   const flags = rows.map((row) => ({ key: row.key, type: row.type, defaultValue: storedValue(row.type, row.default_value) ?? '' }));
   return resolveFeatureFlags(flags, valuesOf('organization_value'), valuesOf('user_value'));
 }
