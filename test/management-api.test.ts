@@ -100,6 +100,9 @@ for (const database of testDatabases()) {
           is_show_sign_in_link: true,
           is_gravatar_fallback_enabled: true,
           is_ask_marketing_consent: false,
+          is_org_name_in_token: false,
+          is_organizations_in_id_token: false,
+          is_hasura_mapping_enabled: false,
         });
         assert.ok(!('client_secret' in fetched.body.application));
       });

@@ -6,7 +6,7 @@ import { updateApplication } from '../src/domain/applications.ts';
 import { listConnections } from '../src/domain/connections.ts';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { createFeatureFlag, setOrganizationFeatureFlag, setUserFeatureFlag } from '../src/domain/feature-flags.ts';
-import { addMember, createOrganization, organizationsOf, setOrganizationConnection } from '../src/domain/organizations.ts';
+import { addMember, createOrganization, organizationsOf, removeMember, setOrganizationConnection } from '../src/domain/organizations.ts';
 import { addRolePermission, createPermission, createRole } from '../src/domain/roles.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
@@ -126,6 +126,19 @@ for (const database of testDatabases()) {
       assert.equal(after.org_code, globex.code, 'a refresh keeps the organization');
       assert.deepEqual(after.permissions, ['read:reports', 'write:reports']);
       await updateApplication(db(), app.id, { isOrganizationsInIdToken: false, isOrgNameInToken: false });
+    });
+
+    it('stops speaking for an organization once the person is removed from it', async () => {
+      const team = await createOrganization(db(), { name: 'Team' });
+      const user = await member('leaver@example.test', team.code);
+      const tokens = await tokensFrom((await signIn('leaver@example.test', { org_code: team.code })).callback);
+      assert.equal(tokens.access.org_code, team.code);
+      await removeMember(db(), team.code, user.id);
+      const refreshed = await fetch(`${server.url}/oauth2/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: app.id, client_secret: app.secret! }),
+      }).then((r) => r.json() as Promise<{ access_token: string }>);
+      assert.equal(decodeJwt(refreshed.access_token).org_code, undefined);
     });
 
     it('shows the organization switcher to a member of several, unless the environment signs them in to the most recent', async () => {

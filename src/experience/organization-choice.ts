@@ -10,7 +10,7 @@ import {
   organizationsOf,
 } from '../domain/organizations.ts';
 import { primaryIdentity, type User } from '../domain/users.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, inTransaction } from '../store/db.ts';
 
 export type OrganizationChoice =
   | { organizationCode: string }
@@ -32,8 +32,11 @@ export interface OrganizationRequest {
 export async function chooseOrganization(db: Db, user: User, request: OrganizationRequest, policy: EnvironmentPolicy): Promise<OrganizationChoice> {
   if (request.createOrganizationNamed !== undefined) {
     const name = request.createOrganizationNamed.trim() || `${user.firstName ?? primaryIdentity(user, 'email')?.value ?? 'My'}'s organization`;
-    const organization = await createOrganization(db, { name });
-    await addMember(db, organization.code, user.id);
+    const organization = await inTransaction(db, async (tx) => {
+      const created = await createOrganization(tx, { name });
+      await addMember(tx, created.code, user.id);
+      return created;
+    });
     return { organizationCode: organization.code };
   }
 

@@ -72,6 +72,9 @@ function applicationJson(app: Application) {
     is_show_sign_in_link: app.showSignInLink,
     is_gravatar_fallback_enabled: app.useGravatarFallback,
     is_ask_marketing_consent: app.askMarketingConsent,
+    is_org_name_in_token: app.isOrgNameInToken,
+    is_organizations_in_id_token: app.isOrganizationsInIdToken,
+    is_hasura_mapping_enabled: app.isHasuraMappingEnabled,
   };
 }
 

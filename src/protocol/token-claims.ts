@@ -1,6 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { featureFlagsFor } from '../domain/feature-flags.ts';
-import { findOrganization } from '../domain/organizations.ts';
+import { findOrganization, isMember } from '../domain/organizations.ts';
 import { memberAccess } from '../domain/roles.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
@@ -28,7 +28,9 @@ export function extraTokenClaims(db: Db) {
     if (token.kind === 'ClientCredentials') return { gty: ['client_credentials'] };
     const userId = token.accountId;
     if (!userId) return {};
-    const orgCode = await organizationOfGrant(db, token.grantId);
+    const grantOrg = await organizationOfGrant(db, token.grantId);
+    // Someone removed from the organization keeps their session, but their tokens no longer speak for it.
+    const orgCode = grantOrg && (await isMember(db, grantOrg, userId)) ? grantOrg : undefined;
     const access = orgCode ? await memberAccess(db, orgCode, userId) : { roles: [], permissions: [] };
     const claims: Record<string, unknown> = {
       org_code: orgCode,
