@@ -13,6 +13,7 @@ import { createApplication, findApplication } from './domain/applications.ts';
 import { ensureManagementApi, setApplicationAuthorization } from './domain/apis.ts';
 import { ensureBuiltInConnections } from './domain/connections.ts';
 import { ensureDefaultOrganization } from './domain/organizations.ts';
+import { deleteExpiredSessionActivity } from './domain/sessions.ts';
 import { DevMailbox, environmentMailer, type Mailer, SmtpMailer } from './domain/messaging/mailer.ts';
 import { smsSenderFor } from './domain/messaging/sms.ts';
 import { OneTimeCodes } from './domain/one-time-codes.ts';
@@ -77,7 +78,13 @@ async function ensureBootstrapClient(store: Store, config: Config): Promise<void
 
 function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], current: () => Provider): Provider {
   const { config, db } = services;
-  const provider = createProvider({ issuer: config.issuer, db, keys, cookieKeys });
+  const provider = createProvider({
+    issuer: config.issuer,
+    db,
+    keys,
+    cookieKeys,
+    onBackgroundError: (err, what) => services.logger.error({ err }, `${what} failed`),
+  });
   provider.proxy = process.env.TRUST_PROXY === 'true';
 
   const routes = new Router();
@@ -188,7 +195,13 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     const timers = [
       setInterval(() => reloadKeys().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_INTERVAL_MS),
       setInterval(() => {
-        Promise.all([deleteExpiredModels(store.db), services.codes.deleteExpired(), deleteExpiredFlows(store.db), deleteExpiredGrantOrganizations(store.db)]).catch((err) =>
+        Promise.all([
+          deleteExpiredModels(store.db),
+          services.codes.deleteExpired(),
+          deleteExpiredFlows(store.db),
+          deleteExpiredGrantOrganizations(store.db),
+          deleteExpiredSessionActivity(store.db),
+        ]).catch((err) =>
           logger.error({ err }, 'cleanup failed'),
         );
       }, CLEANUP_INTERVAL_MS),

@@ -8,6 +8,7 @@ const DEFAULTS = {
   is_self_sign_up_enabled: true,
   is_sign_in_to_most_recent_org: false,
   attack_protection: { max_attempts: 5, lockout_seconds: 300 },
+  sso_session: { persistence_mode: 'persistent', inactivity_timeout: null },
   email: { sender_name: null, has_custom_smtp: false },
   business_name: null,
 };
@@ -41,6 +42,7 @@ for (const database of testDatabases()) {
           is_self_sign_up_enabled: false,
           is_sign_in_to_most_recent_org: true,
           attack_protection: { max_attempts: 3, lockout_seconds: 900 },
+          sso_session: { persistence_mode: 'non_persistent', inactivity_timeout: 3600 },
           email: { sender_name: 'Acme Support' },
           business_name: 'Acme',
         });
@@ -49,6 +51,7 @@ for (const database of testDatabases()) {
           is_self_sign_up_enabled: false,
           is_sign_in_to_most_recent_org: true,
           attack_protection: { max_attempts: 3, lockout_seconds: 900 },
+          sso_session: { persistence_mode: 'non_persistent', inactivity_timeout: 3600 },
           email: { sender_name: 'Acme Support', has_custom_smtp: false },
           business_name: 'Acme',
         };
@@ -72,7 +75,10 @@ for (const database of testDatabases()) {
         assert.equal(cleared.business_name, null);
         assert.equal(cleared.email.sender_name, null);
 
-        assert.equal((await patch({ is_self_sign_up_enabled: true, is_sign_in_to_most_recent_org: false, attack_protection: { max_attempts: 5, lockout_seconds: 300 } })).status, 200);
+        assert.equal(
+          (await patch({ is_self_sign_up_enabled: true, is_sign_in_to_most_recent_org: false, sso_session: { persistence_mode: 'persistent', inactivity_timeout: null }, attack_protection: { max_attempts: 5, lockout_seconds: 300 } })).status,
+          200,
+        );
         assert.deepEqual(await settings(), DEFAULTS);
       });
 

@@ -2,6 +2,7 @@ import { type Db, inTransaction } from '../store/db.ts';
 import { cached } from '../store/read-cache.ts';
 import { type AttackProtectionPolicy, DEFAULT_ATTACK_PROTECTION } from './attack-protection.ts';
 import { readSetting } from './settings.ts';
+import { DEFAULT_ENVIRONMENT_SESSIONS, type EnvironmentSessionSettings } from './sessions.ts';
 
 /** The environment's policies (DESIGN.md §3 `environment_settings`), one JSON document. */
 export interface EnvironmentPolicy {
@@ -10,6 +11,8 @@ export interface EnvironmentPolicy {
   /** Section 049: people in several organizations go to their most recent one, not a switcher. */
   signInToMostRecentOrganization: boolean;
   attackProtection: AttackProtectionPolicy;
+  /** The SSO session policy (section 048); organizations may override it. */
+  sessions: EnvironmentSessionSettings;
   email: {
     /** Overrides SMTP_URL for this environment; sealed with the master key (it holds credentials). */
     smtpUrlSealed?: string;
@@ -24,6 +27,7 @@ export const DEFAULT_ENVIRONMENT_POLICY: EnvironmentPolicy = {
   allowSelfSignUp: true,
   signInToMostRecentOrganization: false,
   attackProtection: DEFAULT_ATTACK_PROTECTION,
+  sessions: DEFAULT_ENVIRONMENT_SESSIONS,
   email: {},
 };
 
@@ -38,6 +42,7 @@ function withDefaults(stored: Partial<EnvironmentPolicy>): EnvironmentPolicy {
     ...DEFAULT_ENVIRONMENT_POLICY,
     ...stored,
     attackProtection: { ...DEFAULT_ATTACK_PROTECTION, ...stored.attackProtection },
+    sessions: { ...DEFAULT_ENVIRONMENT_SESSIONS, ...stored.sessions },
     email: { ...stored.email },
   };
 }
@@ -46,6 +51,7 @@ export interface EnvironmentPolicyPatch {
   allowSelfSignUp?: boolean;
   signInToMostRecentOrganization?: boolean;
   attackProtection?: Partial<AttackProtectionPolicy>;
+  sessions?: Partial<EnvironmentSessionSettings>;
   email?: { smtpUrlSealed?: string | null; senderName?: string | null };
   businessName?: string | null;
 }
@@ -67,6 +73,7 @@ export async function updateEnvironmentPolicy(db: Db, patch: EnvironmentPolicyPa
       allowSelfSignUp: patch.allowSelfSignUp ?? current.allowSelfSignUp,
       signInToMostRecentOrganization: patch.signInToMostRecentOrganization ?? current.signInToMostRecentOrganization,
       attackProtection: { ...current.attackProtection, ...patch.attackProtection },
+      sessions: { ...current.sessions, ...patch.sessions },
       email,
       businessName: patch.businessName === undefined ? current.businessName : (patch.businessName ?? undefined),
     };

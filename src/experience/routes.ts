@@ -31,9 +31,10 @@ import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } f
 import { renderPage } from './render.ts';
 import { chooseOrganization } from './organization-choice.ts';
 import { OrganizationSwitcherPage } from './pages/organizations.tsx';
-import { organizationsOf, touchMembership } from '../domain/organizations.ts';
+import { findOrganization, organizationsOf, touchMembership } from '../domain/organizations.ts';
+import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { rememberGrantOrganization } from '../protocol/grant-organizations.ts';
-import { GRANT_LIFETIME_SECONDS, ORGANIZATION_PROMPT_REASON } from '../protocol/organization-prompt.ts';
+import { GRANT_LIFETIME_SECONDS, ORGANIZATION_PROMPT_REASON } from '../protocol/interaction-policy.ts';
 import { endFlow, loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
@@ -170,7 +171,10 @@ export function signInRoutes(services: Services): Router {
     const grantId = await grant.save();
     await rememberGrantOrganization(db, grantId, organizationCode, GRANT_LIFETIME_SECONDS);
     await endFlow(db, interaction.uid);
-    const result: InteractionResults = { login: { accountId: userId, amr, remember: true }, consent: { grantId } };
+    const organization = await findOrganization(db, organizationCode);
+    const sessions = effectiveSessionPolicy(interaction.policy.sessions, interaction.app, organization?.sessionPolicy);
+    // A non-persistent session is a browser-session cookie: gone when the browser closes (section 048).
+    const result: InteractionResults = { login: { accountId: userId, amr, remember: sessions.persistent }, consent: { grantId } };
     const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
     ctx.redirect(redirectTo);
     ctx.status = 303;

@@ -35,6 +35,13 @@ const settingsBody = z.strictObject({
       lockout_seconds: z.number().int().min(1).max(86_400).optional(),
     })
     .optional(),
+  sso_session: z
+    .strictObject({
+      persistence_mode: z.enum(['persistent', 'non_persistent']).optional(),
+      /** Seconds; null turns the inactivity timeout off. */
+      inactivity_timeout: z.number().int().min(60).max(31_536_000).nullable().optional(),
+    })
+    .optional(),
   email: z
     .strictObject({
       sender_name: displayName.optional(),
@@ -59,6 +66,7 @@ function settingsJson(policy: EnvironmentPolicy) {
     is_self_sign_up_enabled: policy.allowSelfSignUp,
     is_sign_in_to_most_recent_org: policy.signInToMostRecentOrganization,
     attack_protection: { max_attempts: policy.attackProtection.maxAttempts, lockout_seconds: policy.attackProtection.lockoutSeconds },
+    sso_session: { persistence_mode: policy.sessions.persistent ? 'persistent' : 'non_persistent', inactivity_timeout: policy.sessions.inactivityTimeoutSeconds },
     email: { sender_name: policy.email.senderName ?? null, has_custom_smtp: policy.email.smtpUrlSealed !== undefined },
     business_name: policy.businessName ?? null,
   };
@@ -78,6 +86,10 @@ export function environmentRoutes(router: Router, services: Services): void {
       allowSelfSignUp: body.is_self_sign_up_enabled,
       signInToMostRecentOrganization: body.is_sign_in_to_most_recent_org,
       attackProtection: attackProtectionPatch(body.attack_protection),
+      sessions: {
+        ...(body.sso_session?.persistence_mode === undefined ? {} : { persistent: body.sso_session.persistence_mode === 'persistent' }),
+        ...(body.sso_session?.inactivity_timeout === undefined ? {} : { inactivityTimeoutSeconds: body.sso_session.inactivity_timeout }),
+      },
       email: {
         senderName: body.email?.sender_name,
         smtpUrlSealed: smtpUrl === undefined || smtpUrl === null ? smtpUrl : masterKey.seal(smtpUrl, 'environment-smtp-url'),

@@ -10,6 +10,7 @@ import { identityRoutes } from './identities.ts';
 import { organizationRoutes } from './organizations.ts';
 import { passwordRoutes } from './passwords.ts';
 import { roleRoutes } from './roles.ts';
+import { sessionRoutes } from './sessions.ts';
 import { userRoutes } from './users.ts';
 
 /** The management API at `/api/v1`, in Kinde's shapes (contract doc, "Management API"). */
@@ -26,6 +27,7 @@ export function managementRoutes(services: Services): Router {
   organizationRoutes(router, services);
   roleRoutes(router, services);
   featureFlagRoutes(router, services);
+  sessionRoutes(router, services);
   router.all('/{*rest}', notFound);
   return router;
 }

@@ -1,6 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { clock } from '../clock.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, inTransaction } from '../store/db.ts';
 
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
 
@@ -19,6 +19,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         grant_id: payload.grantId ?? null,
         user_code: payload.userCode ?? null,
         uid: payload.uid ?? null,
+        account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
         expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumed_at: null,
       };
@@ -71,6 +72,35 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
       return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
     }
   };
+}
+
+/** A person's SSO sessions (newest first), for the management API. */
+export async function sessionsOf(db: Db, accountId: string): Promise<Array<{ id: string; payload: AdapterPayload; expiresAt: number | null }>> {
+  const rows = await db
+    .selectFrom('oidc_models')
+    .select(['id', 'payload', 'expires_at'])
+    .where('model', '=', 'Session')
+    .where('account_id', '=', accountId)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', clock.now())]))
+    .execute();
+  return rows
+    .map((row) => ({ id: row.id, payload: JSON.parse(row.payload) as AdapterPayload, expiresAt: row.expires_at }))
+    .sort((a, b) => Number(b.payload.loginTs ?? 0) - Number(a.payload.loginTs ?? 0));
+}
+
+/**
+ * Ends every session of a person and the grants they made (their refresh tokens stop working),
+ * in one transaction.
+ */
+export async function endSessionsOf(db: Db, accountId: string): Promise<number> {
+  return inTransaction(db, async (tx) => {
+    const grants = await tx.selectFrom('oidc_models').select('id').where('model', '=', 'Grant').where('account_id', '=', accountId).execute();
+    const grantIds = grants.map((g) => g.id);
+    if (grantIds.length > 0) await tx.deleteFrom('oidc_models').where('grant_id', 'in', grantIds).execute();
+    await tx.deleteFrom('oidc_models').where('model', '=', 'Grant').where('account_id', '=', accountId).execute();
+    const ended = await tx.deleteFrom('oidc_models').where('model', '=', 'Session').where('account_id', '=', accountId).executeTakeFirst();
+    return Number(ended.numDeletedRows);
+  });
 }
 
 export async function deleteExpiredModels(db: Db): Promise<void> {

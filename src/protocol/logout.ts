@@ -4,6 +4,7 @@ import { isRegisteredLogoutUrl } from '../domain/applications.ts';
 import type { Db } from '../store/db.ts';
 import { renderPage } from '../experience/render.ts';
 import { MessagePage } from '../experience/pages/message.tsx';
+import { endSessionsOf } from './adapter.ts';
 import { clearRefreshCookie } from './spa-refresh-cookie.ts';
 
 const SESSION_COOKIE = '_session';
@@ -54,10 +55,10 @@ export function logout(db: Db, provider: () => Provider) {
     }
 
     const sessionId = ctx.cookies.get(SESSION_COOKIE, { signed: true });
-    if (sessionId) {
-      const session = await provider().Session.find(sessionId);
-      await session?.destroy();
-    }
+    const session = sessionId ? await provider().Session.find(sessionId) : undefined;
+    // `all_sessions=true` (the PKCE SDK): every session of this person, in every browser, ends.
+    if (session?.accountId && new URLSearchParams(ctx.querystring).get('all_sessions') === 'true') await endSessionsOf(db, session.accountId);
+    await session?.destroy();
     ctx.cookies.set(SESSION_COOKIE, null, { signed: true, httpOnly: true, sameSite: 'lax' });
     clearRefreshCookie(ctx);
 

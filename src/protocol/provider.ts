@@ -1,6 +1,7 @@
 import Provider, { type Configuration, type KoaContextWithOIDC, errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import type { KeySet } from '../domain/signing-keys.ts';
+import { touchSession } from '../domain/sessions.ts';
 import { databaseAdapter } from './adapter.ts';
 import { accountFinder, CLAIMS_BY_SCOPE } from './accounts.ts';
 import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret } from './clients.ts';
@@ -9,7 +10,7 @@ import { extraTokenClaims, shapeAccessToken } from './token-claims.ts';
 import { NO_AUDIENCE } from './audiences.ts';
 import { ROUTES } from './provider-routes.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
-import { interactionPolicyWithOrganizations, organizationForSilentGrant } from './organization-prompt.ts';
+import { gatehouseInteractionPolicy, organizationForSilentGrant } from './interaction-policy.ts';
 import { renderProtocolError } from '../experience/error-page.ts';
 
 export interface ProviderOptions {
@@ -17,6 +18,8 @@ export interface ProviderOptions {
   db: Db;
   keys: KeySet;
   cookieKeys: string[];
+  /** Failures of work done after the response (they must be logged, not lost). */
+  onBackgroundError?: (error: unknown, what: string) => void;
 }
 
 
@@ -119,13 +122,18 @@ export function createProvider(options: ProviderOptions): Provider {
       Session: 30 * 24 * 60 * 60,
       Grant: 30 * 24 * 60 * 60,
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithOrganizations(db) },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: gatehouseInteractionPolicy(db) },
     renderError: renderProtocolError,
     discovery: { userinfo_endpoint: `${issuer}/oauth2/v2/user_profile`, end_session_endpoint: `${issuer}/logout` },
   };
 
   const provider = new Provider(issuer, configuration);
   provider.Client.prototype.compareClientSecret = compareHashedClientSecret;
+  // Activity counts once the authorization succeeded: the inactivity check must see the time before it.
+  provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
+    const uid = ctx.oidc.session?.uid;
+    if (uid) touchSession(db, uid, 30 * 24 * 60 * 60).catch((error: unknown) => options.onBackgroundError?.(error, 'recording session activity'));
+  });
   return provider;
 }
 

@@ -1,6 +1,8 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { featureFlagsFor } from '../domain/feature-flags.ts';
+import { environmentPolicy } from '../domain/environment.ts';
 import { findOrganization, isMember } from '../domain/organizations.ts';
+import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { memberAccess } from '../domain/roles.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
@@ -17,6 +19,13 @@ function hasuraMirror(claims: Record<string, unknown>, userId: string): Record<s
     'x-hasura-roles': claims.roles,
     'x-hasura-feature-flags': claims.feature_flags,
   };
+}
+
+/** `ksp.persistent` mirrors the SSO session policy that applied (environment, or the organization's own). */
+async function sessionIsPersistent(db: Db, orgCode: string | undefined): Promise<boolean> {
+  const environment = await environmentPolicy(db);
+  const organization = orgCode ? await findOrganization(db, orgCode) : undefined;
+  return effectiveSessionPolicy(environment.sessions, { authenticatedSessionLifetime: 0 }, organization?.sessionPolicy).persistent;
 }
 
 /**
@@ -37,7 +46,7 @@ export function extraTokenClaims(db: Db) {
       permissions: access.permissions,
       roles: access.roles,
       feature_flags: await featureFlagsFor(db, orgCode, userId),
-      ksp: { persistent: true },
+      ksp: { persistent: await sessionIsPersistent(db, orgCode) },
     };
     const client = ctx.oidc?.client;
     if (orgCode && client?.['gatehouse_org_name_in_token']) claims.org_name = (await findOrganization(db, orgCode))?.name;

@@ -321,6 +321,20 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('applications').addColumn('is_hasura_mapping_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  '0004_sessions': {
+    async up(db: Kysely<any>) {
+      // Whose a Session (or any model) is, so a person's sessions can be listed and ended.
+      await db.schema.alterTable('oidc_models').addColumn('account_id', 'text').execute();
+      await db.schema.createIndex('oidc_models_account').on('oidc_models').columns(['model', 'account_id']).execute();
+      // Last activity per SSO session, for the inactivity timeout (section 048).
+      await db.schema
+        .createTable('session_activity')
+        .addColumn('session_uid', 'text', (c) => c.primaryKey())
+        .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

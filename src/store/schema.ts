@@ -148,6 +148,13 @@ export interface OidcModelsTable {
   uid: string | null;
   expires_at: number | null;
   consumed_at: number | null;
+  account_id: string | null;
+}
+
+export interface SessionActivityTable {
+  session_uid: string;
+  last_seen_at: number;
+  expires_at: number;
 }
 
 export interface SignInFlowsTable {
@@ -281,4 +288,5 @@ export interface Database {
   user_feature_flags: UserFeatureFlagsTable;
   organization_connections: OrganizationConnectionsTable;
   grant_organizations: GrantOrganizationsTable;
+  session_activity: SessionActivityTable;
 }

@@ -1,0 +1,56 @@
+import { clock } from '../clock.ts';
+import type { Db } from '../store/db.ts';
+import type { OrganizationSessionPolicy } from './organizations.ts';
+
+/** How long and how an SSO session lasts for one sign-in (sections 047, 048, 051). */
+export interface SessionPolicy {
+  /** Persistent: the session cookie survives a browser restart; non-persistent: it does not. */
+  persistent: boolean;
+  /** Seconds after sign-in that an application accepts the session without a new sign-in. */
+  authenticatedSessionLifetime: number;
+  /** Seconds of inactivity after which the session needs a new sign-in; null = no limit. */
+  inactivityTimeoutSeconds: number | null;
+}
+
+export interface EnvironmentSessionSettings {
+  persistent: boolean;
+  inactivityTimeoutSeconds: number | null;
+}
+
+export const DEFAULT_ENVIRONMENT_SESSIONS: EnvironmentSessionSettings = { persistent: true, inactivityTimeoutSeconds: null };
+
+/**
+ * The environment's policy, the application's authenticated-session lifetime, and the organization's
+ * overrides when it uses its own (section 047): each organization switch replaces one part only.
+ */
+export function effectiveSessionPolicy(
+  environment: EnvironmentSessionSettings,
+  application: { authenticatedSessionLifetime: number },
+  organization?: OrganizationSessionPolicy,
+): SessionPolicy {
+  return {
+    persistent: organization?.useOrgPolicy ? organization.persistence === 'persistent' : environment.persistent,
+    authenticatedSessionLifetime: organization?.useOrgAuthenticatedSessionLifetime ? organization.authenticatedSessionLifetime : application.authenticatedSessionLifetime,
+    inactivityTimeoutSeconds: environment.inactivityTimeoutSeconds,
+  };
+}
+
+/** Records activity on an SSO session (every authorization that uses it). */
+export async function touchSession(db: Db, sessionUid: string, lifetimeSeconds: number): Promise<void> {
+  const now = clock.now();
+  const row = { last_seen_at: now, expires_at: now + lifetimeSeconds * 1000 };
+  await db
+    .insertInto('session_activity')
+    .values({ session_uid: sessionUid, ...row })
+    .onConflict((oc) => oc.column('session_uid').doUpdateSet(row))
+    .execute();
+}
+
+export async function lastSessionActivity(db: Db, sessionUid: string): Promise<number | undefined> {
+  const row = await db.selectFrom('session_activity').select('last_seen_at').where('session_uid', '=', sessionUid).executeTakeFirst();
+  return row?.last_seen_at;
+}
+
+export async function deleteExpiredSessionActivity(db: Db): Promise<void> {
+  await db.deleteFrom('session_activity').where('expires_at', '<', clock.now()).execute();
+}
