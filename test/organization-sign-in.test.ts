@@ -197,6 +197,22 @@ for (const database of testDatabases()) {
       assert.equal(tokens.access.org_code, created.code);
     });
 
+    it('keeps at least one organization open to sign-ups while self sign-up is on (section 021)', async () => {
+      const { defaultOrganization } = await import('../src/domain/organizations.ts');
+      const fallback = await defaultOrganization(db());
+      assert.equal(fallback.policy.allowRegistrations, true, 'the default organization is open');
+      const closing = await server.api('PATCH', `/organization/${fallback.code}`, { is_allow_registrations: false });
+      assert.equal(closing.status, 400, JSON.stringify(closing.body));
+      assert.equal(closing.body.errors[0].code, 'LAST_OPEN_ORGANIZATION');
+      assert.equal((await defaultOrganization(db())).policy.allowRegistrations, true, 'nothing changed');
+
+      const open = await createOrganization(db(), { name: 'Open doors', allowRegistrations: true });
+      assert.equal((await server.api('PATCH', `/organization/${fallback.code}`, { is_allow_registrations: false })).status, 200);
+      const last = await server.api('DELETE', `/organization/${open.code}`);
+      assert.equal(last.status, 400, 'the last open one cannot be deleted either');
+      assert.equal((await server.api('PATCH', `/organization/${fallback.code}`, { is_allow_registrations: true })).status, 200);
+    });
+
     it('switches organization silently with prompt=none for a member, and answers login_required otherwise', async () => {
       const home = await createOrganization(db(), { name: 'Home' });
       const away = await createOrganization(db(), { name: 'Away' });

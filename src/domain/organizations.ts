@@ -5,6 +5,7 @@ import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagina
 import type { OrganizationsTable } from '../store/schema.ts';
 import { DEFAULT_LIFETIMES } from './applications.ts';
 import { findConnection } from './connections.ts';
+import { environmentPolicy } from './environment.ts';
 import { assertThat, DomainError } from './errors.ts';
 import { defaultRoleIds, grantMemberAccess, replaceMemberAccess, resolvePermissionKeys, resolveRoleKeys } from './roles.ts';
 
@@ -173,7 +174,8 @@ export async function ensureDefaultOrganization(db: Db): Promise<Organization> {
   const existing = await db.selectFrom('organizations').selectAll().where('is_default', '=', 1).executeTakeFirst();
   if (existing) return toOrganization(existing);
   await inTransaction(db, async (tx) => {
-    const row = organizationRow({ name: DEFAULT_ORGANIZATION_NAME }, true);
+    // Open to sign-ups: with self sign-up on, at least one organization must be (section 021).
+    const row = organizationRow({ name: DEFAULT_ORGANIZATION_NAME, allowRegistrations: true }, true);
     const claimed = await tx
       .insertInto('settings')
       .values({ key: 'default_organization', value: JSON.stringify(row.code) })
@@ -204,7 +206,27 @@ export interface OrganizationPatch extends Partial<OrganizationPolicy> {
   externalId?: string | null;
 }
 
+/**
+ * Section 021: while the environment allows self sign-up, at least one organization must allow
+ * sign-ups, so closing (or deleting) the last open one is refused.
+ */
+async function assertAnotherOrganizationOpen(db: Db, code: string): Promise<void> {
+  if (!(await environmentPolicy(db)).allowSelfSignUp) return;
+  const open = await db.selectFrom('organizations').select('code').where('is_allow_registrations', '=', 1).where('code', '!=', code).limit(1).executeTakeFirst();
+  assertThat(
+    open !== undefined,
+    'LAST_OPEN_ORGANIZATION',
+    'Self sign-up is on for the environment, so at least one organization must allow sign-ups: open another first, or turn self sign-up off',
+  );
+}
+
+/** Whether any organization allows sign-ups (the environment may only allow self sign-up if one does). */
+export async function someOrganizationAllowsRegistrations(db: Db): Promise<boolean> {
+  return (await db.selectFrom('organizations').select('code').where('is_allow_registrations', '=', 1).limit(1).executeTakeFirst()) !== undefined;
+}
+
 export async function updateOrganization(db: Db, code: string, patch: OrganizationPatch): Promise<Organization> {
+  if (patch.allowRegistrations === false && (await findOrganization(db, code))?.policy.allowRegistrations) await assertAnotherOrganizationOpen(db, code);
   const set: Partial<OrganizationsTable> = {};
   if (patch.name !== undefined) set.name = patch.name;
   if (patch.externalId !== undefined) set.external_id = patch.externalId;
@@ -222,6 +244,7 @@ export async function updateOrganization(db: Db, code: string, patch: Organizati
 export async function deleteOrganization(db: Db, code: string): Promise<void> {
   const organization = await requireOrganization(db, code);
   assertThat(!organization.isDefault, 'DEFAULT_ORGANIZATION', 'The default organization cannot be deleted');
+  if (organization.policy.allowRegistrations) await assertAnotherOrganizationOpen(db, code);
   await db.deleteFrom('organizations').where('code', '=', code).where('is_default', '=', 0).execute();
 }
 

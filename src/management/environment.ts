@@ -1,4 +1,6 @@
 import type Router from '@koa/router';
+import { assertThat } from '../domain/errors.ts';
+import { someOrganizationAllowsRegistrations } from '../domain/organizations.ts';
 import { z } from 'zod';
 import type { AttackProtectionPolicy } from '../domain/attack-protection.ts';
 import { type EnvironmentPolicy, environmentPolicy, updateEnvironmentPolicy } from '../domain/environment.ts';
@@ -81,6 +83,11 @@ export function environmentRoutes(router: Router, services: Services): void {
 
   router.patch('/environment/settings', async (ctx) => {
     const body = await readBody(ctx, settingsBody);
+    assertThat(
+      body.is_self_sign_up_enabled !== true || (await someOrganizationAllowsRegistrations(db)),
+      'LAST_OPEN_ORGANIZATION',
+      'Self sign-up needs at least one organization that allows sign-ups (section 021): open one first',
+    );
     const smtpUrl = body.email?.smtp_url;
     const policy = await updateEnvironmentPolicy(db, {
       allowSelfSignUp: body.is_self_sign_up_enabled,
