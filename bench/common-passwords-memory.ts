@@ -5,7 +5,7 @@
  * Samples process.memoryUsage() after a full GC, once before the blocklist is loaded and once after
  * loading it and running 100,000 lookups (half SecLists entries, half random 16-character strings,
  * all made before the first sample), and prints the difference (target: at most 16 MB extra).
- * Then times lookups on the warm blocklist. See docs/benchmarks-common-passwords.md.
+ * Then times lookups on the warm blocklist. See docs/benchmarks.md, "Common-password blocklist".
  */
 import { randomInt } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
