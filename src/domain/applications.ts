@@ -84,6 +84,11 @@ export async function findApplication(db: Db | Tx, id: string): Promise<Applicat
   return row && fromRow(row);
 }
 
+/** Read on every sign-in page, so through the configuration cache (store/read-cache.ts); do not mutate. */
+export function applicationForSignIn(db: Db, id: string): Promise<Application | undefined> {
+  return cached(db, 'application', id, () => findApplication(db, id));
+}
+
 export async function requireApplication(db: Db | Tx, id: string): Promise<Application> {
   const app = await findApplication(db, id);
   if (!app) throw new DomainError('APPLICATION_INVALID', 'Application not found', 404);

@@ -1,6 +1,7 @@
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, inTransaction, type Tx } from '../store/db.ts';
+import { cached } from '../store/read-cache.ts';
 import { lockApplication } from './applications.ts';
 import { assertThat, DomainError } from './errors.ts';
 
@@ -77,6 +78,11 @@ export async function applicationConnections(db: Db | Tx, applicationId: string)
     .orderBy('connections.created_at')
     .execute();
   return rows.map(toConnection);
+}
+
+/** The application's connections as the sign-in pages read them: through the configuration cache; do not mutate. */
+export function enabledConnections(db: Db, applicationId: string): Promise<Connection[]> {
+  return cached(db, 'application-connections', applicationId, () => applicationConnections(db, applicationId));
 }
 
 /** Which strategies would conflict with turning `strategy` on next to `enabled`. */

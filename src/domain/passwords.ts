@@ -1,8 +1,10 @@
 import { createHash, pbkdf2 as pbkdf2Callback, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { hash, verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { clock } from '../clock.ts';
+import { Semaphore } from '../concurrency.ts';
 import { safeEqual } from '../crypto/secrets.ts';
 import type { Db, Tx } from '../store/db.ts';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from './common-passwords.ts';
@@ -25,12 +27,23 @@ export function passwordProblem(password: string): string | undefined {
 /**
  * argon2id at OWASP's first recommended configuration (Password Storage Cheat Sheet): 19 MiB of
  * memory, 2 passes, 1 lane. Memory-hard enough to make GPU guessing expensive, cheap enough
- * (~20 ms) that sign-in stays fast and a burst of sign-ins cannot exhaust the server's memory.
+ * (~6 ms of CPU here) that sign-in stays fast.
  */
 export const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
+/**
+ * One argon2 computation per core, less one kept for the event loop. More at once would only queue
+ * on the thread pool, take the event loop's core and slow each other down (their 19 MiB working sets
+ * contend for memory bandwidth), and a burst of sign-ins could claim 19 MiB each without bound.
+ */
+const argon2Slots = new Semaphore(Math.max(1, availableParallelism() - 1));
+
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, ARGON2_OPTIONS);
+  return argon2Slots.run(() => hash(password, ARGON2_OPTIONS));
+}
+
+function verifyArgon2(stored: string, password: string): Promise<boolean> {
+  return argon2Slots.run(() => verify(stored, password)).catch(() => false);
 }
 
 /** Algorithms a password hash can be imported in (Kinde's `hashing_method`, plus argon2). */
@@ -96,7 +109,7 @@ async function matchesImported(method: string, stored: string, params: HashParam
     case 'bcrypt':
       return bcrypt.compare(password, stored);
     case 'argon2':
-      return verify(stored, password).catch(() => false);
+      return verifyArgon2(stored, password);
     case 'sha256':
       return safeEqual(createHash('sha256').update(salted()).digest('hex'), stored.toLowerCase());
     case 'md5':
@@ -153,21 +166,27 @@ export async function passwordStatus(db: Db | Tx, userId: string): Promise<Passw
 // A fixed hash to verify against when the user has no password, so both paths cost the same time.
 let decoyHash: Promise<string> | undefined;
 
+export type PasswordCheck = 'wrong' | 'right' | 'right_but_temporary';
+
 /**
- * Checks a password. An imported hash that matches is replaced by argon2id at once (DESIGN.md §5:
- * passwords are only ever stored as argon2id once Gatehouse has seen them).
+ * Checks a password in one read. An imported hash that matches is replaced by argon2id at once
+ * (DESIGN.md §5: passwords are only ever stored as argon2id once Gatehouse has seen them).
  */
-export async function verifyPassword(db: Db | Tx, userId: string, password: string): Promise<boolean> {
+export async function checkPassword(db: Db | Tx, userId: string, password: string): Promise<PasswordCheck> {
   const row = await db.selectFrom('credentials').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  const right = (matches: boolean): PasswordCheck => (!matches || !row ? 'wrong' : row.is_temporary === 1 ? 'right_but_temporary' : 'right');
   if (!row || row.hashing_method === 'argon2id') {
     decoyHash ??= hashPassword('gatehouse-decoy-password');
-    const matches = await verify(row?.password_hash ?? (await decoyHash), password).catch(() => false);
-    return Boolean(row) && matches;
+    return right(await verifyArgon2(row?.password_hash ?? (await decoyHash), password));
   }
   const params = row.hash_params ? (JSON.parse(row.hash_params) as HashParams) : {};
-  if (!(await matchesImported(row.hashing_method, row.password_hash, params, password))) return false;
+  if (!(await matchesImported(row.hashing_method, row.password_hash, params, password))) return 'wrong';
   await storeCredential(db, userId, { password_hash: await hashPassword(password), hashing_method: 'argon2id', hash_params: null, is_temporary: row.is_temporary });
-  return true;
+  return right(true);
+}
+
+export async function verifyPassword(db: Db | Tx, userId: string, password: string): Promise<boolean> {
+  return (await checkPassword(db, userId, password)) !== 'wrong';
 }
 
 export async function removePassword(db: Db | Tx, userId: string): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { hmacHex, safeEqual } from '../crypto/secrets.ts';
-import { type Application, findApplication } from '../domain/applications.ts';
-import { applicationConnections, type Connection, listConnections } from '../domain/connections.ts';
+import { type Application, applicationForSignIn } from '../domain/applications.ts';
+import { type Connection, enabledConnections, listConnections } from '../domain/connections.ts';
 import { effectiveConnectionIds, organizationConnectionIds } from '../domain/organizations.ts';
 import { type EnvironmentPolicy, environmentPolicy } from '../domain/environment.ts';
 import { field, type FormParams, readForm } from '../http/forms.ts';
@@ -45,7 +45,7 @@ function expired(ctx: Context): void {
 
 /** Section 046: an organization with its own sign-in methods replaces the application's; nothing is inherited. */
 async function connectionsFor(services: Services, applicationId: string, organizationCode: unknown): Promise<Connection[]> {
-  const appConnections = await applicationConnections(services.db, applicationId);
+  const appConnections = await enabledConnections(services.db, applicationId);
   if (typeof organizationCode !== 'string') return appConnections;
   const own = await organizationConnectionIds(services.db, organizationCode);
   const effective = new Set(effectiveConnectionIds(appConnections.map((c) => c.id), own));
@@ -62,7 +62,7 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     expired(ctx);
     return undefined;
   }
-  const app = details.uid === ctx.params.uid ? await findApplication(services.db, String(details.params.client_id)) : undefined;
+  const app = details.uid === ctx.params.uid ? await applicationForSignIn(services.db, String(details.params.client_id)) : undefined;
   if (!app) {
     expired(ctx);
     return undefined;

@@ -7,7 +7,7 @@ import { recordAudit } from '../domain/audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import { sendCode } from '../domain/messaging/codes.ts';
 import type { CodePurpose } from '../domain/one-time-codes.ts';
-import { hashPassword, passwordProblem, passwordStatus, setPassword, verifyPassword } from '../domain/passwords.ts';
+import { checkPassword, hashPassword, passwordProblem, passwordStatus, setPassword } from '../domain/passwords.ts';
 import {
   createUser,
   findUser,
@@ -357,8 +357,9 @@ export function signInRoutes(services: Services): Router {
     if (state?.step !== 'password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
     const lock = await lockStatus(db, state.userId);
     if (lock.locked) return goTo(ctx, interaction, { ...state, error: LOCKED_MESSAGE(lock.until), notice: undefined });
-    if (await verifyPassword(db, state.userId, field(form, 'password') ?? '')) {
-      if ((await passwordStatus(db, state.userId)).isTemporary) {
+    const check = await checkPassword(db, state.userId, field(form, 'password') ?? '');
+    if (check !== 'wrong') {
+      if (check === 'right_but_temporary') {
         await clearFailedAttempts(db, state.userId);
         return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'temporary', error: undefined });
       }
