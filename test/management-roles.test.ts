@@ -53,10 +53,10 @@ for (const database of testDatabases()) {
         assert.deepEqual(fetched.body, {
           code: 'OK',
           message: 'Success',
-          role: { id, key: 'admin', name: 'Administrator', description: 'Runs the place', is_default_role: false },
+          role: { id, key: 'admin', name: 'Administrator', description: 'Runs the place', is_default_role: false, is_default_creator_role: false },
         });
         const listed = (await everything('/roles', 'roles')).find((role) => role.id === id);
-        assert.deepEqual(listed, { id, key: 'admin', name: 'Administrator', description: 'Runs the place', is_default_role: false });
+        assert.deepEqual(listed, { id, key: 'admin', name: 'Administrator', description: 'Runs the place', is_default_role: false, is_default_creator_role: false });
       });
 
       it('pages roles with page_size and next_token', async () => {
@@ -108,6 +108,7 @@ for (const database of testDatabases()) {
           name: 'Chief editor',
           description: 'Edits',
           is_default_role: true,
+          is_default_creator_role: false,
         });
         assertKindeError(await server.api('PATCH', `/roles/${id}`, { key: 'taken', name: 'Clash' }), 409, 'ROLE_EXISTS');
         assertKindeError(await server.api('PATCH', `/roles/${id}`, { is_default_role: 'no' }), 400);

@@ -7,7 +7,7 @@ import { listConnections } from '../src/domain/connections.ts';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { createFeatureFlag, setOrganizationFeatureFlag, setUserFeatureFlag } from '../src/domain/feature-flags.ts';
 import { addMember, createOrganization, organizationsOf, removeMember, setOrganizationConnection } from '../src/domain/organizations.ts';
-import { addRolePermission, createPermission, createRole } from '../src/domain/roles.ts';
+import { addRolePermission, createPermission, createRole, updateRole } from '../src/domain/roles.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
 import { testDatabases } from './support/databases.ts';
@@ -128,6 +128,27 @@ for (const database of testDatabases()) {
       await updateApplication(db(), app.id, { isOrganizationsInIdToken: false, isOrgNameInToken: false });
     });
 
+    it('mirrors the claims under x-hasura-* names when the application turns Hasura mapping on', async () => {
+      const hasura = await server.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
+      await updateApplication(db(), hasura.id, { isHasuraMappingEnabled: true });
+      const driver = new FormDriver(server.url);
+      await driver.go(`/oauth2/auth?${new URLSearchParams({ client_id: hasura.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 'h' })}`);
+      const mail = smtp.nextMessageTo('hasura@example.test');
+      await driver.submit({ identifier: 'hasura@example.test' });
+      const landed = await driver.submit({ code: codeIn(await mail) });
+      const tokens = (await (
+        await fetch(`${server.url}/oauth2/token`, {
+          method: 'POST',
+          body: new URLSearchParams({ grant_type: 'authorization_code', code: landed!.searchParams.get('code')!, redirect_uri: CALLBACK, client_id: hasura.id, client_secret: hasura.secret! }),
+        })
+      ).json()) as { access_token: string };
+      const claims = decodeJwt(tokens.access_token);
+      assert.equal(claims['x-hasura-user-id'], claims.sub);
+      assert.equal(claims['x-hasura-org-code'], claims.org_code);
+      assert.deepEqual(claims['x-hasura-permissions'], claims.permissions);
+      assert.deepEqual(claims['x-hasura-roles'], claims.roles);
+    });
+
     it('stops speaking for an organization once the person is removed from it', async () => {
       const team = await createOrganization(db(), { name: 'Team' });
       const user = await member('leaver@example.test', team.code);
@@ -188,13 +209,16 @@ for (const database of testDatabases()) {
       assert.equal((await tokensFrom(await driver.submit({ password: 'secure org password' }))).access.org_code, secure.code);
     });
 
-    it('creates an organization at sign-up with the person as its first member', async () => {
+    it('creates an organization at sign-up with the person as its first member, in the creator role', async () => {
+      const owner = await createRole(db(), { key: 'org-owner', name: 'Owner', isDefaultCreatorRole: true });
       const { callback } = await signIn('founder@example.test', { is_create_org: 'true', org_name: 'Founder Inc', prompt: 'create' });
       const tokens = await tokensFrom(callback);
       const orgs = await organizationsOf(db(), tokens.access.sub!);
       const created = orgs.find((o) => o.name === 'Founder Inc');
       assert.ok(created);
       assert.equal(tokens.access.org_code, created.code);
+      assert.deepEqual(tokens.access.roles, [{ id: owner.id, key: 'org-owner', name: 'Owner' }]);
+      await updateRole(db(), owner.id, { isDefaultCreatorRole: false });
     });
 
     it('keeps at least one organization open to sign-ups while self sign-up is on (section 021)', async () => {

@@ -18,6 +18,8 @@ export interface Role {
   description: string | null;
   /** Given to people who join an organization without roles being named (section 018, default roles). */
   isDefaultRole: boolean;
+  /** Given to the person who creates an organization at sign-up (`is_create_org`), instead of the default roles. */
+  isDefaultCreatorRole: boolean;
   createdAt: number;
 }
 
@@ -47,6 +49,7 @@ const toRole = (row: RolesTable): Role => ({
   name: row.name,
   description: row.description,
   isDefaultRole: row.is_default_role === 1,
+  isDefaultCreatorRole: row.is_default_creator_role === 1,
   createdAt: row.created_at,
 });
 
@@ -72,6 +75,7 @@ export interface NewRole {
   name: string;
   description?: string | null;
   isDefaultRole?: boolean;
+  isDefaultCreatorRole?: boolean;
 }
 
 export async function createRole(db: Db, input: NewRole): Promise<Role> {
@@ -81,6 +85,7 @@ export async function createRole(db: Db, input: NewRole): Promise<Role> {
     name: input.name,
     description: input.description ?? null,
     is_default_role: input.isDefaultRole ? 1 : 0,
+    is_default_creator_role: input.isDefaultCreatorRole ? 1 : 0,
     created_at: clock.now(),
   };
   try {
@@ -114,6 +119,7 @@ export interface RolePatch {
   name?: string;
   description?: string | null;
   isDefaultRole?: boolean;
+  isDefaultCreatorRole?: boolean;
 }
 
 export async function updateRole(db: Db, id: string, patch: RolePatch): Promise<Role> {
@@ -122,6 +128,7 @@ export async function updateRole(db: Db, id: string, patch: RolePatch): Promise<
   if (patch.name !== undefined) set.name = patch.name;
   if (patch.description !== undefined) set.description = patch.description;
   if (patch.isDefaultRole !== undefined) set.is_default_role = patch.isDefaultRole ? 1 : 0;
+  if (patch.isDefaultCreatorRole !== undefined) set.is_default_creator_role = patch.isDefaultCreatorRole ? 1 : 0;
   if (Object.keys(set).length > 0) {
     try {
       const result = await db.updateTable('roles').set(set).where('id', '=', id).executeTakeFirst();
@@ -132,6 +139,11 @@ export async function updateRole(db: Db, id: string, patch: RolePatch): Promise<
     }
   }
   return requireRole(db, id);
+}
+
+export async function creatorRoleKeys(db: Db | Tx): Promise<string[]> {
+  const rows = await db.selectFrom('roles').select('key').where('is_default_creator_role', '=', 1).execute();
+  return rows.map((row) => row.key);
 }
 
 /** Members holding the role lose it with the role (the schema cascades). */

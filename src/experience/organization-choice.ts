@@ -9,6 +9,7 @@ import {
   mostRecentOrganization,
   organizationsOf,
 } from '../domain/organizations.ts';
+import { creatorRoleKeys } from '../domain/roles.ts';
 import { primaryIdentity, type User } from '../domain/users.ts';
 import { type Db, inTransaction } from '../store/db.ts';
 
@@ -34,7 +35,8 @@ export async function chooseOrganization(db: Db, user: User, request: Organizati
     const name = request.createOrganizationNamed.trim() || `${user.firstName ?? primaryIdentity(user, 'email')?.value ?? 'My'}'s organization`;
     const organization = await inTransaction(db, async (tx) => {
       const created = await createOrganization(tx, { name });
-      await addMember(tx, created.code, user.id);
+      const creatorRoles = await creatorRoleKeys(tx);
+      await addMember(tx, created.code, user.id, creatorRoles.length > 0 ? { roleKeys: creatorRoles } : {});
       return created;
     });
     return { organizationCode: organization.code };

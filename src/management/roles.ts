@@ -33,6 +33,8 @@ const createRoleBody = z.object({
   name,
   description: description.optional(),
   is_default_role: z.boolean().optional(),
+  /** Gatehouse extension: given to whoever creates an organization at sign-up. */
+  is_default_creator_role: z.boolean().optional(),
   assignment_permission_id: assignmentPermission,
 });
 const updateRoleBody = z.object({
@@ -41,6 +43,8 @@ const updateRoleBody = z.object({
   /** `""` or `null` clears it. */
   description: description.nullable().optional(),
   is_default_role: z.boolean().optional(),
+  /** Gatehouse extension: given to whoever creates an organization at sign-up. */
+  is_default_creator_role: z.boolean().optional(),
   assignment_permission_id: assignmentPermission,
 });
 const rolePermissionsBody = z.object({
@@ -56,7 +60,7 @@ const orNull = (value: string | null | undefined) => (value === undefined ? unde
 
 /** Kinde's `roles` item. */
 function roleJson(role: Role) {
-  return { id: role.id, key: role.key, name: role.name, description: role.description, is_default_role: role.isDefaultRole };
+  return { id: role.id, key: role.key, name: role.name, description: role.description, is_default_role: role.isDefaultRole, is_default_creator_role: role.isDefaultCreatorRole };
 }
 
 /** Kinde's `permissions` item. */
@@ -75,7 +79,7 @@ export function roleRoutes(router: Router, services: Services): void {
 
   router.post('/roles', async (ctx) => {
     const body = await readBody(ctx, createRoleBody);
-    const role = await createRole(db, { key: body.key, name: body.name, description: body.description || null, isDefaultRole: body.is_default_role });
+    const role = await createRole(db, { key: body.key, name: body.name, description: body.description || null, isDefaultRole: body.is_default_role, isDefaultCreatorRole: body.is_default_creator_role });
     ctx.status = 201;
     ctx.body = { ...OK, role: { id: role.id } };
   });
@@ -86,7 +90,7 @@ export function roleRoutes(router: Router, services: Services): void {
 
   router.patch('/roles/:role_id', async (ctx) => {
     const body = await readBody(ctx, updateRoleBody);
-    await updateRole(db, ctx.params.role_id!, { key: body.key, name: body.name, description: orNull(body.description), isDefaultRole: body.is_default_role });
+    await updateRole(db, ctx.params.role_id!, { key: body.key, name: body.name, description: orNull(body.description), isDefaultRole: body.is_default_role, isDefaultCreatorRole: body.is_default_creator_role });
     ctx.body = OK;
   });
 

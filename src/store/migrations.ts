@@ -335,6 +335,12 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0005_creator_roles': {
+    async up(db: Kysely<any>) {
+      // Issue 4: whoever creates an organization at sign-up gets these roles in it (e.g. admin).
+      await db.schema.alterTable('roles').addColumn('is_default_creator_role', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

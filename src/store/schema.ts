@@ -199,6 +199,7 @@ export interface RolesTable {
   name: string;
   description: string | null;
   is_default_role: Flag;
+  is_default_creator_role: Flag;
   created_at: number;
 }
 
