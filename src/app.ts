@@ -33,7 +33,7 @@ import { unauthorizedClientForForeignGrants } from './protocol/grant-errors.ts';
 import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
-import { createProvider } from './protocol/provider.ts';
+import { createProvider, recordSessionActivity } from './protocol/provider.ts';
 import { spaRefreshCookie } from './protocol/spa-refresh-cookie.ts';
 import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
 import type { Services } from './services.ts';
@@ -83,7 +83,6 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
     db,
     keys,
     cookieKeys,
-    onBackgroundError: (err, what) => services.logger.error({ err }, `${what} failed`),
   });
   provider.proxy = process.env.TRUST_PROXY === 'true';
 
@@ -110,6 +109,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(introspectAccessTokens(db, services.verifyAccessToken));
   provider.use(spaRefreshCookie);
   provider.use(unauthorizedClientForForeignGrants);
+  provider.use(recordSessionActivity(db) as never);
   return provider;
 }
 

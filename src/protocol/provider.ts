@@ -18,8 +18,6 @@ export interface ProviderOptions {
   db: Db;
   keys: KeySet;
   cookieKeys: string[];
-  /** Failures of work done after the response (they must be logged, not lost). */
-  onBackgroundError?: (error: unknown, what: string) => void;
 }
 
 
@@ -129,12 +127,21 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(issuer, configuration);
   provider.Client.prototype.compareClientSecret = compareHashedClientSecret;
-  // Activity counts once the authorization succeeded: the inactivity check must see the time before it.
+  // Activity counts once the authorization succeeded (the inactivity check must see the time before
+  // it); the middleware from `recordSessionActivity` writes it before the response goes out.
   provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
-    const uid = ctx.oidc.session?.uid;
-    if (uid) touchSession(db, uid, 30 * 24 * 60 * 60).catch((error: unknown) => options.onBackgroundError?.(error, 'recording session activity'));
+    if (ctx.oidc.session?.uid) ctx.state.activeSessionUid = ctx.oidc.session.uid;
   });
   return provider;
 }
 
 export { errors as oidcErrors };
+
+/** Records SSO-session activity for a successful authorization, awaited so the next request sees it. */
+export function recordSessionActivity(db: Db) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
+    await next();
+    const uid = ctx.state.activeSessionUid as string | undefined;
+    if (uid) await touchSession(db, uid, 30 * 24 * 60 * 60);
+  };
+}
