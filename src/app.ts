@@ -210,6 +210,9 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
 
     const url = `${config.tls ? 'https' : 'http'}://localhost:${port}`;
     logger.info({ url, issuer: config.issuer, database: store.dialect, at: clock.now() }, 'Gatehouse is listening');
+    if (!config.bootstrapClient) {
+      logger.info('no management client configured: set GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET to use /api/v1 (README, "First steps")');
+    }
 
     return {
       url,
