@@ -162,7 +162,7 @@ for (const database of testDatabases()) {
           { allowed_domains: 'steady.test' },
           { allowed_domains: ['ok.test', '@bad'] },
           { is_auto_join_domain_list: 'yes' },
-          { is_enforce_mfa: true },
+          { is_enforce_mfa: 'yes' },
           { is_suspended: true },
         ]) {
           assertKindeError(await server.api('PATCH', `/organization/${code}`, body), 400, 'INVALID_REQUEST');

@@ -28,9 +28,11 @@ interface ManagementSdk {
   Applications: { createApplication: SdkCall; getApplications: SdkCall; getApplication: SdkCall };
   Callbacks: { addRedirectCallbackUrls: SdkCall; deleteCallbackUrls: SdkCall; getCallbackUrls: SdkCall };
   Connections: { getConnections: SdkCall };
-  Users: { createUser: SdkCall; getUserData: SdkCall; deleteUser: SdkCall };
+  Mfa: { replaceMfa: SdkCall };
+  Organizations: { createOrganization: SdkCall; replaceOrganizationMfa: SdkCall; addOrganizationUsers: SdkCall; getOrgUserMfa: SdkCall; resetOrgUserMfaAll: SdkCall; updateOrganization: SdkCall };
+  Users: { createUser: SdkCall; getUserData: SdkCall; deleteUser: SdkCall; getUsersMfa: SdkCall; resetUsersMfa: SdkCall; resetUsersMfaAll: SdkCall };
 }
-const { ApiError, Applications, Callbacks, checkAudience, Connections, getToken, init, Users } = (await import(
+const { ApiError, Applications, Callbacks, checkAudience, Connections, getToken, init, Mfa, Organizations, Users } = (await import(
   '@kinde/management-api-js'
 )) as unknown as ManagementSdk;
 
@@ -114,6 +116,30 @@ for (const database of testDatabases()) {
       assert.equal(user.preferred_email, 'sdk@example.test');
       assert.equal(user.first_name, 'Sdk');
       await Users.deleteUser({ id: created.id!, isDeleteProfile: true });
+    });
+
+    it('sets MFA policies and reads and resets a person’s factors', async () => {
+      assert.equal((await Mfa.replaceMfa({ requestBody: { policy: 'optional', enabled_factors: ['mfa:authenticator_app', 'mfa:sms'], is_recovery_codes_enabled: true } })).code, 'OK');
+      const { organization } = await Organizations.createOrganization({ requestBody: { name: 'MFA by the SDK' } });
+      const orgCode = organization!.code!;
+      assert.equal((await Organizations.replaceOrganizationMfa({ orgCode, requestBody: { enabled_factors: ['mfa:email'] } })).code, 'OK');
+      assert.equal((await Organizations.updateOrganization({ orgCode, requestBody: { is_enforce_mfa: true } })).code, 'OK');
+
+      const created = await Users.createUser({ requestBody: { identities: [{ type: 'email', details: { email: 'mfa-sdk@example.test' } }] } });
+      const userId = created.id!;
+      await Organizations.addOrganizationUsers({ orgCode, requestBody: { users: [{ id: userId }] } });
+      const { enrolCodeFactor } = await import('../src/domain/mfa.ts');
+      const factor = await enrolCodeFactor(server.services.db, userId, 'email', 'mfa-sdk@example.test');
+
+      const mfa = await Users.getUsersMfa({ userId });
+      assert.equal(mfa.mfa?.id, factor.id);
+      assert.equal(mfa.mfa?.type, 'email');
+      assert.equal(mfa.mfa?.name, 'mfa-sdk@example.test');
+      assert.equal((await Organizations.getOrgUserMfa({ orgCode, userId })).mfa?.id, factor.id);
+      assert.equal((await Users.resetUsersMfa({ userId, factorId: factor.id })).code, 'OK');
+      assert.equal((await Users.getUsersMfa({ userId })).mfa, undefined);
+      assert.equal((await Users.resetUsersMfaAll({ userId })).code, 'OK');
+      assert.equal((await Organizations.resetOrgUserMfaAll({ orgCode, userId })).code, 'OK');
     });
 
     it('surfaces Kinde error bodies as ApiError', async () => {

@@ -13,6 +13,9 @@ export const newId = {
   api: () => hex(16),
   scope: () => `scope_${hex(16)}`,
   challenge: () => hex(16),
+  /** Kinde's MFA factor ids look like `mfa_01933d1ca1f093e7fad48ebcdb65a871`. */
+  mfaFactor: () => `mfa_${hex(16)}`,
+  recoveryCode: () => hex(16),
   /** Kinde's role and permission ids are UUIDs without a prefix. */
   role: () => randomUUID(),
   permission: () => randomUUID(),

@@ -37,6 +37,14 @@ const toConnection = (row: { id: string; strategy: string; name: string; display
   displayName: row.display_name,
 });
 
+/**
+ * Enterprise connections (sections 030–043): SAML, WS-Fed and Microsoft Entra ID, in Kinde's strategy
+ * names. Social `oauth2:microsoft` is not one; `oauth2:azure_ad` (Entra ID) is.
+ */
+export function isEnterpriseStrategy(strategy: string): boolean {
+  return strategy.startsWith('saml:') || strategy.startsWith('wsfed:') || strategy === 'oauth2:azure_ad';
+}
+
 /** Idempotent across replicas: a built-in is created once, by whichever process gets there first. */
 export async function ensureBuiltInConnections(db: Db): Promise<void> {
   const existing = new Set((await db.selectFrom('connections').select('strategy').execute()).map((r) => r.strategy));

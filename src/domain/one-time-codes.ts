@@ -8,7 +8,8 @@ import type { Db } from '../store/db.ts';
 export const CODE_LIFETIME_MS = 2 * 60 * 60 * 1000;
 export const MAX_CODE_ATTEMPTS = 5;
 
-export type CodePurpose = 'sign_in' | 'sign_up' | 'reset_password';
+/** `mfa`: a second-factor code to a person's email or SMS factor (section 052). */
+export type CodePurpose = 'sign_in' | 'sign_up' | 'reset_password' | 'mfa';
 
 export type CodeCheck = 'accepted' | 'wrong' | 'expired' | 'too_many_attempts';
 

@@ -4,10 +4,11 @@ import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, type 
 import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagination.ts';
 import type { OrganizationsTable } from '../store/schema.ts';
 import { DEFAULT_LIFETIMES } from './applications.ts';
-import { findConnection } from './connections.ts';
+import { findConnection, isEnterpriseStrategy } from './connections.ts';
 import { environmentPolicy } from './environment.ts';
 import { assertThat, DomainError } from './errors.ts';
-import { defaultRoleIds, grantMemberAccess, replaceMemberAccess, resolvePermissionKeys, resolveRoleKeys } from './roles.ts';
+import { canonicalFactors, type FactorType, type OrganizationMfaPolicy } from './mfa-policy.ts';
+import { defaultRoleIds, grantMemberAccess, replaceMemberAccess, resolvePermissionKeys, resolveRoleKeys, roleKeysOf } from './roles.ts';
 
 /** Who may join an organization, and how (section 042 and the organization's "Policies" screen). */
 export interface OrganizationPolicy {
@@ -28,6 +29,20 @@ export interface OrganizationSessionPolicy {
   authenticatedSessionLifetime: number;
 }
 
+/**
+ * Section 054, as stored: exempt roles by id, so that changing a role's key keeps its exemption and
+ * deleting the role ends it. `organizationMfaPolicy` gives the keys the policy function compares.
+ */
+export interface OrganizationMfaSettings {
+  enforced: boolean;
+  /** Empty = the environment's factors. */
+  factors: FactorType[];
+  exemptRoleIds: string[];
+  exemptConnectionIds: string[];
+}
+
+export const DEFAULT_ORGANIZATION_MFA: OrganizationMfaSettings = { enforced: false, factors: [], exemptRoleIds: [], exemptConnectionIds: [] };
+
 export interface Organization {
   code: string;
   name: string;
@@ -37,6 +52,7 @@ export interface Organization {
   /** Section 046: the organization's own sign-in methods replace the environment's. */
   hasOwnConnections: boolean;
   sessionPolicy: OrganizationSessionPolicy;
+  mfa: OrganizationMfaSettings;
   createdAt: number;
 }
 
@@ -62,6 +78,7 @@ function toOrganization(row: OrganizationsTable): Organization {
     },
     hasOwnConnections: row.has_own_connections === 1,
     sessionPolicy: row.session_policy === null ? DEFAULT_SESSION_POLICY : { ...DEFAULT_SESSION_POLICY, ...(JSON.parse(row.session_policy) as Partial<OrganizationSessionPolicy>) },
+    mfa: row.mfa_policy === null ? DEFAULT_ORGANIZATION_MFA : { ...DEFAULT_ORGANIZATION_MFA, ...(JSON.parse(row.mfa_policy) as Partial<OrganizationMfaSettings>) },
     createdAt: row.created_at,
   };
 }
@@ -137,6 +154,7 @@ function organizationRow(input: NewOrganization, isDefault: boolean): Organizati
     is_allow_registrations: input.allowRegistrations ? 1 : 0,
     has_own_connections: 0,
     session_policy: null,
+    mfa_policy: null,
     created_at: clock.now(),
   };
 }
@@ -204,6 +222,8 @@ export async function listOrganizations(db: Db, page: PageRequest): Promise<Page
 export interface OrganizationPatch extends Partial<OrganizationPolicy> {
   name?: string;
   externalId?: string | null;
+  /** Kinde's `is_enforce_mfa` (section 054). */
+  enforceMfa?: boolean;
 }
 
 /**
@@ -233,11 +253,14 @@ export async function updateOrganization(db: Db, code: string, patch: Organizati
   if (patch.allowedDomains !== undefined) set.allowed_domains = JSON.stringify([...new Set(patch.allowedDomains.map(normalizeDomain))]);
   if (patch.autoJoinFromAllowedDomains !== undefined) set.is_auto_join_domain_list = patch.autoJoinFromAllowedDomains ? 1 : 0;
   if (patch.allowRegistrations !== undefined) set.is_allow_registrations = patch.allowRegistrations ? 1 : 0;
-  if (Object.keys(set).length > 0) {
-    const result = await db.updateTable('organizations').set(set).where('code', '=', code).executeTakeFirst();
-    if (result.numUpdatedRows === 0n) throw organizationNotFound();
-  }
-  return requireOrganization(db, code);
+  return inTransaction(db, async (tx) => {
+    if (Object.keys(set).length > 0) {
+      const result = await tx.updateTable('organizations').set(set).where('code', '=', code).executeTakeFirst();
+      if (result.numUpdatedRows === 0n) throw organizationNotFound();
+    }
+    if (patch.enforceMfa !== undefined) await changeMfaSettings(tx, code, { enforced: patch.enforceMfa });
+    return requireOrganization(tx, code);
+  });
 }
 
 /** Members, their roles and permissions, flag overrides and the connection set go with it (the schema cascades). */
@@ -271,6 +294,53 @@ export async function updateOrganizationSessionPolicy(db: Db, code: string, patc
     await tx.updateTable('organizations').set({ session_policy: JSON.stringify(next) }).where('code', '=', code).execute();
     return next;
   });
+}
+
+// --------------------------------------------------------------------------------------------- mfa
+
+export interface OrganizationMfaPatch {
+  enforced?: boolean | undefined;
+  /** Replaces the organization's factors; empty = the environment's. */
+  factors?: readonly FactorType[] | undefined;
+  /** Replaces the exempt roles; an unknown key refuses the change. */
+  exemptRoleKeys?: readonly string[] | undefined;
+  /** Replaces the exempt connections; each must be an enterprise connection. */
+  exemptConnectionIds?: readonly string[] | undefined;
+}
+
+/** Section 054 in the shape `resolveMfaRequirement` takes (exempt roles by their current keys). */
+export async function organizationMfaPolicy(db: Db | Tx, code: string): Promise<OrganizationMfaPolicy> {
+  const { mfa } = await requireOrganization(db, code);
+  return { enforced: mfa.enforced, factors: mfa.factors, exemptRoleKeys: await roleKeysOf(db, mfa.exemptRoleIds), exemptConnectionIds: mfa.exemptConnectionIds };
+}
+
+/** Fields left out keep their value; a refused field (unknown role, non-enterprise connection) changes nothing. */
+export async function updateOrganizationMfaPolicy(db: Db, code: string, patch: OrganizationMfaPatch): Promise<OrganizationMfaPolicy> {
+  await inTransaction(db, (tx) => changeMfaSettings(tx, code, patch));
+  return organizationMfaPolicy(db, code);
+}
+
+async function changeMfaSettings(tx: Tx, code: string, patch: OrganizationMfaPatch): Promise<void> {
+  await lockOrganization(tx, code);
+  const current = (await requireOrganization(tx, code)).mfa;
+  const next: OrganizationMfaSettings = {
+    enforced: patch.enforced ?? current.enforced,
+    factors: patch.factors ? canonicalFactors(patch.factors) : current.factors,
+    exemptRoleIds: patch.exemptRoleKeys ? [...new Set(await resolveRoleKeys(tx, [...new Set(patch.exemptRoleKeys)]))] : current.exemptRoleIds,
+    exemptConnectionIds: patch.exemptConnectionIds ? await enterpriseConnectionIds(tx, patch.exemptConnectionIds) : current.exemptConnectionIds,
+  };
+  await tx.updateTable('organizations').set({ mfa_policy: JSON.stringify(next) }).where('code', '=', code).execute();
+}
+
+/** Section 054 exempts enterprise connections only: social and built-in ones never do their own MFA here. */
+async function enterpriseConnectionIds(tx: Tx, ids: readonly string[]): Promise<string[]> {
+  const unique = [...new Set(ids)];
+  for (const id of unique) {
+    const connection = await findConnection(tx, id);
+    if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', `No connection with the id "${id}"`, 404);
+    assertThat(isEnterpriseStrategy(connection.strategy), 'CONNECTION_NOT_ENTERPRISE', `Only enterprise connections can be exempt from MFA; "${id}" is ${connection.strategy}`);
+  }
+  return unique;
 }
 
 // -------------------------------------------------------------------------------------- membership

@@ -163,6 +163,13 @@ export async function resolveRoleKeys(db: Db | Tx, keys: readonly string[]): Pro
   });
 }
 
+/** The current keys of roles given by id (roles that no longer exist are left out). */
+export async function roleKeysOf(db: Db | Tx, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.selectFrom('roles').select('key').where('id', 'in', [...ids]).execute();
+  return rows.map((row) => row.key).sort();
+}
+
 export async function defaultRoleIds(db: Db | Tx): Promise<string[]> {
   const rows = await db.selectFrom('roles').select('id').where('is_default_role', '=', 1).execute();
   return rows.map((row) => row.id);

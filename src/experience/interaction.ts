@@ -19,8 +19,11 @@ export interface Interaction {
   params: Record<string, unknown>;
   /** Someone already signed in to this browser, when the interaction is only about their organization. */
   signedInUserId: string | undefined;
-  /** Why the engine asked for this interaction (oidc-provider's prompt reasons). */
+  /** Which prompt the engine asked for (`login` or `consent`) and why (oidc-provider's prompt reasons). */
+  promptName: string;
   promptReasons: string[];
+  /** Set when a device is being approved (RFC 8628): the engine's device code id. */
+  deviceCode: string | undefined;
 }
 
 export const interactionUrl = (uid: string, action = '') => `/interaction/${uid}${action ? `/${action}` : ''}`;
@@ -80,7 +83,9 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     policy: await environmentPolicy(services.db),
     params: details.params,
     signedInUserId: details.session?.accountId,
+    promptName: details.prompt.name,
     promptReasons: details.prompt.reasons,
+    deviceCode: typeof details.deviceCode === 'string' ? details.deviceCode : undefined,
   };
 }
 

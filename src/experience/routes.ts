@@ -36,6 +36,8 @@ import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { rememberGrantOrganization } from '../protocol/grant-organizations.ts';
 import { GRANT_LIFETIME_SECONDS, ORGANIZATION_PROMPT_REASON } from '../protocol/interaction-policy.ts';
 import { endFlow, loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
+import { type DeviceConsent, deviceConsentFor, grantDeviceConsent } from './device-consent.ts';
+import { DeviceConsentPage } from './pages/device.tsx';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
 export const RESEND_COOL_DOWN_MS = 30_000;
@@ -54,7 +56,7 @@ export function signInRoutes(services: Services): Router {
   const { db } = services;
   const defaultCountry = () => services.config.defaultPhoneCountry;
 
-  function render(ctx: Context, interaction: Interaction, state: SignInState): void {
+  async function render(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
     const { uid, app } = interaction;
     const common = { csrf: csrfToken(services, uid), appName: app.name, error: state.error, notice: state.notice };
     const types = offeredIdentityTypes(interaction.methods);
@@ -123,7 +125,28 @@ export function signInRoutes(services: Services): Router {
         return renderPage(ctx, OrganizationSwitcherPage({ csrf: common.csrf, appName: app.name, action: interactionUrl(uid, 'organization'), organizations: state.organizations ?? [] }));
       case 'new_password':
         return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier ?? '', reason: state.newPasswordReason ?? 'reset' }));
+      case 'consent': {
+        if (!state.userId || !state.organizationCode) return render(ctx, interaction, { step: 'identify' });
+        const consent = await deviceConsentFor(db, interaction.params, app.id, state.userId, state.organizationCode);
+        return renderPage(
+          ctx,
+          DeviceConsentPage({
+            csrf: common.csrf,
+            action: interactionUrl(uid, 'consent'),
+            appName: app.name,
+            userCode: await userCodeOf(interaction),
+            scopes: consent.openIdScopes,
+            audiences: consent.audiences,
+          }),
+        );
+      }
     }
+  }
+
+  /** The code the device shows, for the person to compare (RFC 8628 §5.4). */
+  async function userCodeOf(interaction: Interaction): Promise<string> {
+    const code = interaction.deviceCode ? await services.provider().DeviceCode.find(interaction.deviceCode, { ignoreExpiration: true }) : undefined;
+    return code?.userCode ?? '';
   }
 
   /** Saves the next state and answers with a redirect to the page (POST → 303 → GET). */
@@ -160,14 +183,21 @@ export function signInRoutes(services: Services): Router {
       return showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
     }
     if ('switcher' in choice) return goTo(ctx, interaction, { step: 'organization', userId, amr, organizations: choice.switcher });
-    return complete(ctx, interaction, userId, amr, choice.organizationCode);
+    return organizationDecided(ctx, interaction, userId, amr, choice.organizationCode);
   }
 
-  /** Ends the interaction with a grant that speaks for the chosen organization. */
-  async function complete(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
+  /** Step 9: a device waits for the person's consent; a browser sign-in is complete. */
+  async function organizationDecided(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
+    if (interaction.deviceCode) return goTo(ctx, interaction, { step: 'consent', userId, amr, organizationCode });
+    return complete(ctx, interaction, userId, amr, organizationCode);
+  }
+
+  /** Ends the interaction with a grant that speaks for the chosen organization (and, for a device, holds what was allowed). */
+  async function complete(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string, consent?: DeviceConsent): Promise<void> {
     await touchMembership(db, organizationCode, userId);
     const provider = services.provider();
     const grant = new provider.Grant({ accountId: userId, clientId: interaction.app.id });
+    if (consent) grantDeviceConsent(grant, consent);
     const grantId = await grant.save();
     await rememberGrantOrganization(db, grantId, organizationCode, GRANT_LIFETIME_SECONDS);
     await endFlow(db, interaction.uid);
@@ -277,8 +307,10 @@ export function signInRoutes(services: Services): Router {
     if (!interaction) return;
     const saved = await loadFlow(db, interaction.uid);
     if (saved) return render(ctx, interaction, saved);
-    // Already signed in; the engine only needs an organization decided (e.g. a new org_code).
-    if (interaction.signedInUserId && interaction.promptReasons.every((reason) => reason === ORGANIZATION_PROMPT_REASON)) {
+    // Already signed in; the engine only needs an organization decided (e.g. a new org_code), or a
+    // device needs the person's consent.
+    const onlyOrganization = interaction.promptReasons.every((reason) => reason === ORGANIZATION_PROMPT_REASON);
+    if (interaction.signedInUserId && (onlyOrganization || interaction.promptName === 'consent')) {
       return continueToOrganization(ctx, interaction, interaction.signedInUserId, ['sso']);
     }
     const registering = interaction.params.start_page === 'registration';
@@ -286,7 +318,7 @@ export function signInRoutes(services: Services): Router {
     const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
     const initial: SignInState = { step: 'identify', registering, identifierType: usableHint?.type, identifier: usableHint?.value };
     if (usableHint && typeof interaction.params.connection_id === 'string') return proceedWith(ctx, interaction, usableHint, initial);
-    render(ctx, interaction, initial);
+    await render(ctx, interaction, initial);
   });
 
   router.get('/sign-in', async (ctx) => {
@@ -474,7 +506,34 @@ export function signInRoutes(services: Services): Router {
     const chosen = field(form, 'org_code');
     const mine = await organizationsOf(db, state.userId);
     if (!chosen || !mine.some((org) => org.code === chosen)) return goTo(ctx, interaction, { ...state, error: 'Choose one of your organizations.' });
-    return complete(ctx, interaction, state.userId, state.amr ?? [], chosen);
+    return organizationDecided(ctx, interaction, state.userId, state.amr ?? [], chosen);
+  });
+
+  /**
+   * The device's consent (sections 027–028). Allow: the grant holds the OpenID scopes asked for and
+   * the audience scopes the person's roles give. Deny: the device's next poll gets `access_denied`.
+   */
+  router.post('/consent', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'consent' || !state.userId || !state.organizationCode || !interaction.deviceCode) return goTo(ctx, interaction, { step: 'identify' });
+    const decision = field(form, 'decision');
+    const audit = { actor: state.userId, subject: state.userId };
+    if (decision === 'allow') {
+      const consent = await deviceConsentFor(db, interaction.params, interaction.app.id, state.userId, state.organizationCode);
+      const scopes = [...consent.openIdScopes, ...consent.audiences.flatMap((audience) => audience.scopes)];
+      await recordAudit(db, { type: 'device.authorized', ...audit, data: { application_id: interaction.app.id, organization_code: state.organizationCode, scopes } });
+      return complete(ctx, interaction, state.userId, state.amr ?? [], state.organizationCode, consent);
+    }
+    if (decision !== 'deny') return goTo(ctx, interaction, state);
+    await recordAudit(db, { type: 'device.denied', ...audit, data: { application_id: interaction.app.id } });
+    await endFlow(db, interaction.uid);
+    const result: InteractionResults = { error: 'access_denied', error_description: 'the person did not allow the device' };
+    const redirectTo = await services.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    ctx.redirect(redirectTo);
+    ctx.status = 303;
   });
 
   return router;

@@ -7,7 +7,7 @@ import type { Db } from '../store/db.ts';
  * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
  * interaction's uid so that any replica can serve the next page.
  */
-export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization';
+export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization' | 'consent';
 
 export interface SignInState {
   step: SignInStep;
@@ -32,6 +32,8 @@ export interface SignInState {
   acceptsMarketing?: boolean;
   /** How the person proved who they are, kept while they choose an organization. */
   amr?: string[];
+  /** The organization the grant will speak for, kept while a device waits for consent. */
+  organizationCode?: string;
   /** The organizations offered by the switcher. */
   organizations?: Array<{ code: string; name: string }>;
   /** The password was right; the code that follows only verifies the email. */

@@ -11,6 +11,7 @@ import {
   updateApplication,
 } from '../domain/applications.ts';
 import { applicationConnections, disableConnection, enableConnection } from '../domain/connections.ts';
+import { environmentPolicy, setDefaultDeviceApplication } from '../domain/environment.ts';
 import type { Services } from '../services.ts';
 import { connectionJson } from './connections.ts';
 import { callbackUrl, OK, pageOf, pageQuery, pageRequest, readBody, readQuery } from './input.ts';
@@ -46,6 +47,8 @@ const updateBody = z.object({
   /** Gatehouse extensions: the token customization switches (section 045): `org_name` in access tokens, `organizations` in ID tokens. */
   is_org_name_in_token: z.boolean().optional(),
   is_organizations_in_id_token: z.boolean().optional(),
+  /** Gatehouse extension: Kinde's "Set as default" for device applications (section 028); only `device` applications. */
+  is_default_device_app: z.boolean().optional(),
 });
 const tokensBody = z.object({
   access_token_lifetime: lifetime.optional(),
@@ -59,7 +62,7 @@ const urlsQuery = z.object({ urls: z.string().min(1) });
 
 const orNull = (value: string | null) => (value === '' ? null : value);
 
-function applicationJson(app: Application) {
+function applicationJson(app: Application, defaultDeviceApplicationId: string | undefined) {
   return {
     id: app.id,
     name: app.name,
@@ -75,6 +78,8 @@ function applicationJson(app: Application) {
     is_org_name_in_token: app.isOrgNameInToken,
     is_organizations_in_id_token: app.isOrganizationsInIdToken,
     is_hasura_mapping_enabled: app.isHasuraMappingEnabled,
+    // Only a device application can be the default for device authorization (section 028).
+    ...(app.type === 'device' ? { is_default_device_app: app.id === defaultDeviceApplicationId } : {}),
   };
 }
 
@@ -121,12 +126,16 @@ export function applicationRoutes(router: Router, services: Services): void {
   });
 
   router.get('/applications/:application_id', async (ctx) => {
-    ctx.body = { ...OK, application: applicationJson(await requireApplication(db, ctx.params.application_id!)) };
+    const app = await requireApplication(db, ctx.params.application_id!);
+    ctx.body = { ...OK, application: applicationJson(app, (await environmentPolicy(db)).defaultDeviceApplicationId) };
   });
 
   router.patch('/applications/:application_id', async (ctx) => {
     const body = await readBody(ctx, updateBody);
-    await updateApplication(db, ctx.params.application_id!, {
+    const app = await requireApplication(db, ctx.params.application_id!);
+    // Refused before anything is written: a non-device application cannot be the default.
+    if (body.is_default_device_app !== undefined) await setDefaultDeviceApplication(db, app, body.is_default_device_app);
+    await updateApplication(db, app.id, {
       name: body.name,
       redirectUrls: body.redirect_uris,
       logoutUrls: body.logout_uris,
@@ -144,6 +153,7 @@ export function applicationRoutes(router: Router, services: Services): void {
 
   router.delete('/applications/:application_id', async (ctx) => {
     await deleteApplication(db, ctx.params.application_id!);
+    await setDefaultDeviceApplication(db, { id: ctx.params.application_id!, type: 'deleted' }, false);
     ctx.body = OK;
   });
 

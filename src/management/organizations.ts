@@ -81,7 +81,9 @@ const updateBody = z.object({
   allowed_domains: domains.optional(),
   // Every organization has Kinde's "advanced organization features" in Gatehouse: the switch has nothing to change.
   is_enable_advanced_orgs: z.boolean().optional(),
-  ...notSupported([...BRANDING, 'is_enforce_mfa', 'is_suspended']),
+  /** Section 054: the organization's "Enforce multi-factor authentication" switch (its factors: `PUT /organizations/{code}/mfa`). */
+  is_enforce_mfa: z.boolean().optional(),
+  ...notSupported([...BRANDING, 'is_suspended']),
 });
 
 const getQuery = z.object({ code: z.string().min(1).optional(), expand: z.undefined({ error: 'expand is not supported' }).optional() });
@@ -213,6 +215,7 @@ export function organizationRoutes(router: Router, services: Services): void {
       allowRegistrations: body.is_auto_membership_enabled ?? body.is_allow_registrations,
       allowedDomains: body.allowed_domains,
       autoJoinFromAllowedDomains: body.is_auto_join_domain_list,
+      enforceMfa: body.is_enforce_mfa,
     });
     ctx.body = OK;
   });

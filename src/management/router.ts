@@ -7,6 +7,7 @@ import { environmentRoutes } from './environment.ts';
 import { featureFlagRoutes } from './feature-flags.ts';
 import { managementAuth, notFound } from './http.ts';
 import { identityRoutes } from './identities.ts';
+import { mfaRoutes } from './mfa.ts';
 import { organizationRoutes } from './organizations.ts';
 import { passwordRoutes } from './passwords.ts';
 import { roleRoutes } from './roles.ts';
@@ -28,6 +29,7 @@ export function managementRoutes(services: Services): Router {
   roleRoutes(router, services);
   featureFlagRoutes(router, services);
   sessionRoutes(router, services);
+  mfaRoutes(router, services);
   router.all('/{*rest}', notFound);
   return router;
 }

@@ -5,6 +5,13 @@ import { type Db, inTransaction } from '../store/db.ts';
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
 
 /**
+ * Models whose expiry the engine reports itself: an expired device code is `expired_token` at the
+ * token endpoint (RFC 8628 §3.5) and "expired" on the code page, not "not found". Such rows are still
+ * found until the clean-up deletes them; every other expired row reads as missing.
+ */
+const EXPIRY_ANSWERED_BY_ENGINE = new Set(['DeviceCode']);
+
+/**
  * oidc-provider's persistence, on our store. Every model (sessions, codes, refresh tokens, grants,
  * interactions) is a row in `oidc_models`, so any replica can continue what another started. Clients
  * are not stored here: they are read from `applications`.
@@ -67,8 +74,13 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         .where('model', '=', this.model)
         .where(column, '=', value)
         .executeTakeFirst();
-      if (!row || (row.expires_at !== null && row.expires_at <= clock.now())) return undefined;
-      const payload = JSON.parse(row.payload) as AdapterPayload;
+      if (!row) return undefined;
+      let payload = JSON.parse(row.payload) as AdapterPayload;
+      if (row.expires_at !== null && row.expires_at <= clock.now()) {
+        if (!EXPIRY_ANSWERED_BY_ENGINE.has(this.model)) return undefined;
+        // The engine judges expiry by its own time; make it agree with ours (tests move our clock).
+        payload = { ...payload, exp: Math.min(payload.exp ?? 0, Math.floor(Date.now() / 1000) - 1) };
+      }
       return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
     }
   };
@@ -105,4 +117,62 @@ export async function endSessionsOf(db: Db, accountId: string): Promise<number> 
 
 export async function deleteExpiredModels(db: Db): Promise<void> {
   await db.deleteFrom('oidc_models').where('expires_at', '<', clock.now()).execute();
+}
+
+/**
+ * Gatehouse's own short-lived protocol records (a device code's polling pace, wrong user-code
+ * entries) live beside the engine's models under kinds of their own, so they expire and are cleaned
+ * up the same way, and every replica sees them.
+ */
+export const protocolRecords = {
+  async read(db: Db, kind: string, id: string): Promise<string | undefined> {
+    const row = await db.selectFrom('oidc_models').select(['payload', 'expires_at']).where('model', '=', kind).where('id', '=', id).executeTakeFirst();
+    return row && (row.expires_at === null || row.expires_at > clock.now()) ? row.payload : undefined;
+  },
+
+  /** False when a record of this kind and id exists already (another replica was first). */
+  async create(db: Db, kind: string, id: string, payload: string, expiresAt: number, group?: string): Promise<boolean> {
+    const result = await db
+      .insertInto('oidc_models')
+      .values({ model: kind, id, payload, grant_id: null, user_code: null, uid: group ?? null, account_id: null, expires_at: expiresAt, consumed_at: null })
+      .onConflict((oc) => oc.columns(['model', 'id']).doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  },
+
+  /** Compare-and-set: false when the record no longer holds `expected` (a concurrent change won). */
+  async replace(db: Db, kind: string, id: string, expected: string, next: string): Promise<boolean> {
+    const result = await db.updateTable('oidc_models').set({ payload: next }).where('model', '=', kind).where('id', '=', id).where('payload', '=', expected).executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  },
+
+  /** Live records of a kind in one group (`uid` column). */
+  async count(db: Db, kind: string, group: string): Promise<number> {
+    const row = await db
+      .selectFrom('oidc_models')
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .where('model', '=', kind)
+      .where('uid', '=', group)
+      .where('expires_at', '>', clock.now())
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  },
+
+  async remove(db: Db, kind: string, id: string): Promise<void> {
+    await db.deleteFrom('oidc_models').where('model', '=', kind).where('id', '=', id).execute();
+  },
+};
+
+/** A device code still waiting for the person (not approved, denied, redeemed or expired), and whose it is. */
+export async function pendingDeviceCode(db: Db, deviceCode: string): Promise<{ clientId: string; expiresAt: number } | undefined> {
+  const row = await db
+    .selectFrom('oidc_models')
+    .select(['payload', 'expires_at', 'consumed_at'])
+    .where('model', '=', 'DeviceCode')
+    .where('id', '=', deviceCode)
+    .executeTakeFirst();
+  if (!row || row.expires_at === null || row.expires_at <= clock.now() || row.consumed_at !== null) return undefined;
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  if (payload.accountId !== undefined || payload.error !== undefined || typeof payload.clientId !== 'string') return undefined;
+  return { clientId: payload.clientId, expiresAt: row.expires_at };
 }

@@ -4,6 +4,7 @@ import { environmentPolicy } from '../domain/environment.ts';
 import { findOrganization, isMember, mostRecentOrganization, organizationsOf } from '../domain/organizations.ts';
 import { effectiveSessionPolicy, lastSessionActivity, type SessionPolicy } from '../domain/sessions.ts';
 import type { Db } from '../store/db.ts';
+import { addDeviceConsentCheck } from './device-flow.ts';
 import { organizationOfGrant, rememberGrantOrganization } from './grant-organizations.ts';
 
 /** How long a grant (and so its organization) lives: the engine's Grant TTL. */
@@ -32,6 +33,7 @@ async function sessionPolicyFor(db: Db, ctx: KoaContextWithOIDC): Promise<Sessio
  * - the application's authenticated-session lifetime has passed since sign-in (sections 047, 051);
  * - the session has been idle longer than the inactivity timeout (section 048);
  * - a signed-in person asks for an organization they are not a member of.
+ * And on the consent prompt: a device always needs the person's consent (device-flow.ts).
  */
 export function gatehouseInteractionPolicy(db: Db) {
   const policy = interactionPolicy.base();
@@ -63,6 +65,7 @@ export function gatehouseInteractionPolicy(db: Db) {
       return (await isMember(db, requested, userId)) ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
     }),
   );
+  addDeviceConsentCheck(policy);
   return policy;
 }
 

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import { audienceGrants } from '../domain/apis.ts';
+import { environmentPolicy } from '../domain/environment.ts';
 import type { Db } from '../store/db.ts';
 import { audienceResource, parseAudienceParam } from './audiences.ts';
 import { type FormParams, readForm, toParams } from '../http/forms.ts';
@@ -16,7 +17,7 @@ const FORM_ENDPOINTS = new Set<string>([ROUTES.token, ROUTES.introspection, ROUT
 
 type Params = FormParams;
 
-function oauthError(ctx: Context, status: number, error: string, description: string): void {
+export function oauthError(ctx: Context, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
   ctx.body = { error, error_description: description };
@@ -110,6 +111,34 @@ async function defaultClientCredentialsScope(db: Db, params: Params): Promise<vo
   else delete params.scope;
 }
 
+/**
+ * Section 027: a device authorization may omit `client_id` when the environment has a default device
+ * application (section 028, "Set as default"). False when it omits it and there is none.
+ */
+async function defaultDeviceApplication(db: Db, ctx: Context, params: Params): Promise<boolean> {
+  if (ctx.path !== ROUTES.device_authorization || params.client_id !== undefined) return true;
+  const applicationId = (await environmentPolicy(db)).defaultDeviceApplicationId;
+  if (applicationId) params.client_id = applicationId;
+  return applicationId !== undefined;
+}
+
+/** What a device asks for when it names no scope: who signed in (Gatehouse's choice; Kinde's docs send none). */
+const DEFAULT_DEVICE_SCOPES = ['openid', 'profile', 'email'];
+
+/**
+ * Section 027: with an audience, a device gets every scope of that audience the person's roles grant.
+ * So the device asks for all of the audience's scopes, and the consent screen grants the ones the
+ * roles give (experience/device-consent.ts); a device that names no scope asks for DEFAULT_DEVICE_SCOPES.
+ */
+async function deviceAuthorizationScope(db: Db, ctx: Context, params: Params): Promise<void> {
+  if (ctx.path !== ROUTES.device_authorization || typeof params.client_id !== 'string' || Array.isArray(params.scope)) return;
+  const named = (params.scope ?? '').split(' ').filter((scope) => scope.length > 0);
+  const grants = await audienceGrants(db, params.client_id, parseAudienceParam(values(params.audience)));
+  // An audience the application may not use is refused by the engine (invalid_target).
+  const audienceScopes = 'refused' in grants ? [] : grants.flatMap((grant) => grant.scopes);
+  params.scope = [...new Set([...(named.length > 0 ? named : DEFAULT_DEVICE_SCOPES), ...audienceScopes])].join(' ');
+}
+
 export function kindeFormRequest(db: Db) {
   return async (ctx: Context, next: Next): Promise<void> => {
     if (ctx.method !== 'POST' || !FORM_ENDPOINTS.has(ctx.path)) return next();
@@ -121,6 +150,10 @@ export function kindeFormRequest(db: Db) {
     }
     refreshTokenFromCookie(ctx, params);
     await defaultClientCredentialsScope(db, params);
+    if (!(await defaultDeviceApplication(db, ctx, params))) {
+      return oauthError(ctx, 400, 'invalid_request', 'client_id is required: no default device application is set');
+    }
+    await deviceAuthorizationScope(db, ctx, params);
     audienceToResource(params);
     (ctx.request as { body?: unknown }).body = params;
     await next();

@@ -11,6 +11,7 @@ import { NO_AUDIENCE } from './audiences.ts';
 import { ROUTES } from './provider-routes.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
 import { gatehouseInteractionPolicy, organizationForSilentGrant } from './interaction-policy.ts';
+import { consentedDeviceGrant, DEVICE_CODE_LIFETIME_SECONDS, deviceFlowFeature, isDeviceVerification } from './device-flow.ts';
 import { renderProtocolError } from '../experience/error-page.ts';
 
 export interface ProviderOptions {
@@ -74,10 +75,15 @@ export function createProvider(options: ProviderOptions): Provider {
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client, code) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline'),
+    // The engine's default (bound unless `offline_access`, a scope Kinde does not use) for browsers; a
+    // device's tokens outlive the browser session it was approved in, and another device approved
+    // from the same browser must not end them.
+    expiresWithSession: async (_ctx, code) => code.kind !== 'DeviceCode',
     // First-party applications: the requested scopes are granted without a consent screen.
     loadExistingGrant: async (ctx) => {
       const { oidc } = ctx;
       if (!oidc.client || !oidc.session?.accountId) return undefined;
+      if (isDeviceVerification(ctx)) return consentedDeviceGrant(ctx);
       const grantId = oidc.result?.consent?.grantId ?? oidc.session.grantIdFor(oidc.client.clientId);
       const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
       // A different organization than the grant speaks for needs a grant of its own.
@@ -102,6 +108,7 @@ export function createProvider(options: ProviderOptions): Provider {
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: false },
+      deviceFlow: deviceFlowFeature,
       rpInitiatedLogout: { enabled: false },
       resourceIndicators: {
         enabled: true,
@@ -116,6 +123,7 @@ export function createProvider(options: ProviderOptions): Provider {
       IdToken: clientTtl('id_token_ttl', 86_400) as never,
       RefreshToken: clientTtl('refresh_token_ttl', 2_592_000) as never,
       AuthorizationCode: 60,
+      DeviceCode: DEVICE_CODE_LIFETIME_SECONDS,
       Interaction: 60 * 60,
       Session: 30 * 24 * 60 * 60,
       Grant: 30 * 24 * 60 * 60,

@@ -341,6 +341,40 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('roles').addColumn('is_default_creator_role', 'integer', (c) => c.notNull().defaultTo(0)).execute();
     },
   },
+  '0006_mfa': {
+    async up(db: Kysely<any>) {
+      // Issue 6: second factors (sections 052–054).
+      await db.schema
+        .createTable('mfa_factors')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('secret_sealed', 'text')
+        .addColumn('destination', 'text')
+        .addColumn('is_verified', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('last_used_step', 'bigint')
+        .addColumn('usage_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('mfa_factors_user').on('mfa_factors').column('user_id').execute();
+      // One email or SMS factor per destination (TOTP rows have none: NULLs never clash in either dialect).
+      await db.schema.createIndex('mfa_factors_destination').on('mfa_factors').columns(['user_id', 'type', 'destination']).unique().execute();
+
+      await db.schema
+        .createTable('recovery_codes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('code_hash', 'text', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('recovery_codes_user_hash').on('recovery_codes').columns(['user_id', 'code_hash']).unique().execute();
+
+      // Section 054: enforcement, the organization's own factors, exempt roles and enterprise connections.
+      await db.schema.alterTable('organizations').addColumn('mfa_policy', 'text').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -183,6 +183,8 @@ export interface OrganizationsTable {
   has_own_connections: Flag;
   /** JSON; null = the applications' session policy applies. */
   session_policy: string | null;
+  /** JSON (section 054); null = not enforced, no exemptions. */
+  mfa_policy: string | null;
   created_at: number;
 }
 
@@ -260,6 +262,30 @@ export interface GrantOrganizationsTable {
   expires_at: number;
 }
 
+export interface MfaFactorsTable {
+  id: string;
+  user_id: string;
+  type: 'totp' | 'email' | 'sms';
+  /** TOTP only: the shared secret (base32), sealed with the master key under `totp:<id>`. */
+  secret_sealed: string | null;
+  /** Email and SMS only: the address or E.164 number codes go to. */
+  destination: string | null;
+  is_verified: Flag;
+  /** TOTP only: the last time step accepted; codes of that step and earlier are refused (RFC 6238 §5.2). */
+  last_used_step: number | null;
+  usage_count: number;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface RecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   settings: SettingsTable;
   applications: ApplicationsTable;
@@ -290,4 +316,6 @@ export interface Database {
   organization_connections: OrganizationConnectionsTable;
   grant_organizations: GrantOrganizationsTable;
   session_activity: SessionActivityTable;
+  mfa_factors: MfaFactorsTable;
+  recovery_codes: RecoveryCodesTable;
 }

@@ -8,12 +8,14 @@ const SUBJECTS: Record<CodePurpose, (business: string) => string> = {
   sign_in: (business) => `Your ${business} sign-in code`,
   sign_up: (business) => `Confirm your email for ${business}`,
   reset_password: (business) => `Reset your ${business} password`,
+  mfa: (business) => `Your ${business} verification code`,
 };
 
 const LEADS: Record<CodePurpose, string> = {
   sign_in: 'Use this code to sign in',
   sign_up: 'Use this code to confirm your email address',
   reset_password: 'Use this code to reset your password',
+  mfa: 'Use this code to finish signing in',
 };
 
 export function codeEmail(purpose: CodePurpose, to: string, code: string, business: string): OutgoingEmail {

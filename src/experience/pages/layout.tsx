@@ -12,6 +12,7 @@ button{margin-top:1.25rem;width:100%;padding:.7rem;font:inherit;font-weight:600;
 .notice{color:#05603a;background:#ecfdf3;border:1px solid #abefc6;padding:.5rem .75rem;border-radius:8px}
 .aside{margin-top:1.25rem;font-size:.9rem;text-align:center}a{color:#3b5bdb}
 .row{display:flex;gap:.75rem}.row>div{flex:1}
+button.secondary{color:#1d1f23;background:#fff;border:1px solid #c4c8cf}
 form.inline{display:inline}button.link{display:inline;width:auto;margin:0;padding:0;background:none;color:#3b5bdb;font-weight:400;text-decoration:underline;cursor:pointer}
 `;
 
