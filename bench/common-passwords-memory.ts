@@ -15,7 +15,7 @@ import { COMMON_PASSWORDS_FILE, isCommonPassword, loadCommonPasswords } from '..
 const LOOKUPS = 100_000;
 const TIMED_LOOKUPS = 1_000_000;
 const TARGET_MB = 16;
-const LIST = new URL('../../shared/data/common-passwords-top-100000.txt', import.meta.url);
+const LIST = new URL('../scripts/data/common-passwords-top-100000.txt', import.meta.url);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) {

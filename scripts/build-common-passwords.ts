@@ -7,8 +7,8 @@
  *   npx tsx scripts/build-common-passwords.ts [--list PATH] [--out PATH]
  *
  * Sources, merged here:
- *   1. --list, by default ../shared/data/common-passwords-top-100000.txt beside the repository:
- *      SecLists' "10 million password list" top 100,000, one per line (see shared/data/README.md).
+ *   1. --list, by default scripts/data/common-passwords-top-100000.txt (a copy of shared/data's, shipped):
+ *      SecLists' "10 million password list" top 100,000, one per line (see scripts/data/README.md).
  *   2. The 'passwords-common' dictionary of @zxcvbn-ts/language-common (a dev dependency), also
  *      mined from the 10 million list, which adds a few entries beyond the top 100,000.
  *
@@ -38,7 +38,7 @@ import {
 } from '../src/domain/common-passwords.ts';
 import { MIN_PASSWORD_LENGTH } from '../src/domain/passwords.ts';
 
-const DEFAULT_LIST = new URL('../../shared/data/common-passwords-top-100000.txt', import.meta.url);
+const DEFAULT_LIST = new URL('./data/common-passwords-top-100000.txt', import.meta.url);
 
 function readLines(path: string): string[] {
   return readFileSync(path, 'utf8').split('\n').filter((line) => line !== '');

@@ -14,8 +14,8 @@ import {
   loadCommonPasswords,
 } from '../src/domain/common-passwords.ts';
 
-// The source list lives in shared/ beside the repository (shared/data/README.md).
-const LIST = fileURLToPath(new URL('../../shared/data/common-passwords-top-100000.txt', import.meta.url));
+// The source list ships with the build script (scripts/data/README.md).
+const LIST = fileURLToPath(new URL('../scripts/data/common-passwords-top-100000.txt', import.meta.url));
 const BUILD_SCRIPT = fileURLToPath(new URL('../scripts/build-common-passwords.ts', import.meta.url));
 
 const longEnough = (entry: string) => [...entry.trim()].length >= 8;

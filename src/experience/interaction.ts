@@ -19,6 +19,8 @@ export interface Interaction {
   params: Record<string, unknown>;
   /** Someone already signed in to this browser, when the interaction is only about their organization. */
   signedInUserId: string | undefined;
+  /** How that person signed in (the session's `amr`): 'mfa' means two-step verification is done. */
+  signedInAmr: string[];
   /** Which prompt the engine asked for (`login` or `consent`) and why (oidc-provider's prompt reasons). */
   promptName: string;
   promptReasons: string[];
@@ -83,6 +85,7 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     policy: await environmentPolicy(services.db),
     params: details.params,
     signedInUserId: details.session?.accountId,
+    signedInAmr: (details.session as { amr?: string[] } | undefined)?.amr ?? [],
     promptName: details.prompt.name,
     promptReasons: details.prompt.reasons,
     deviceCode: typeof details.deviceCode === 'string' ? details.deviceCode : undefined,

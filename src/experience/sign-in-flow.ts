@@ -7,7 +7,7 @@ import type { Db } from '../store/db.ts';
  * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
  * interaction's uid so that any replica can serve the next page.
  */
-export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization' | 'consent';
+export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization' | 'mfa_choose' | 'mfa_totp' | 'mfa_challenge' | 'mfa_done' | 'consent';
 
 export interface SignInState {
   step: SignInStep;
@@ -32,8 +32,20 @@ export interface SignInState {
   acceptsMarketing?: boolean;
   /** How the person proved who they are, kept while they choose an organization. */
   amr?: string[];
-  /** The organization the grant will speak for, kept while a device waits for consent. */
+  /** The organization the grant will speak for, kept through two-step verification and a device's consent. */
   organizationCode?: string;
+  /** Two-step verification (step 7): the factors offered for enrolment, and whether it may be skipped. */
+  mfaFactors?: Array<'totp' | 'email' | 'sms'>;
+  mfaSkippable?: boolean;
+  /** The factor being enrolled or used; 'recovery' for a recovery code. */
+  mfaUsing?: 'totp' | 'email' | 'sms' | 'recovery';
+  mfaFactorId?: string;
+  mfaChallengeId?: string;
+  /** The first code of a new factor proves the enrolment. */
+  mfaEnrolling?: boolean;
+  /** The authenticator-app key being enrolled (also sealed on the factor); gone when the flow ends. */
+  totpSecret?: string;
+  totpQrCode?: string;
   /** The organizations offered by the switcher. */
   organizations?: Array<{ code: string; name: string }>;
   /** The password was right; the code that follows only verifies the email. */

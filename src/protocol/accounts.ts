@@ -27,7 +27,7 @@ export function userClaims(user: User, options: { gravatarFallback: boolean } = 
 
 /** Scope → claims released in the ID token (`conformIdTokenClaims` is off, as Kinde's ID tokens carry them). */
 export const CLAIMS_BY_SCOPE = {
-  openid: ['sub', 'org_codes', 'organizations'],
+  openid: ['sub', 'org_codes', 'organizations', 'amr'],
   profile: ['name', 'given_name', 'family_name', 'picture', 'updated_at', 'preferred_username'],
   email: ['email', 'email_verified'],
   phone: ['phone'],
