@@ -19,6 +19,7 @@ import { smsSenderFor } from './domain/messaging/sms.ts';
 import { OneTimeCodes } from './domain/one-time-codes.ts';
 import { ensureSetting } from './domain/settings.ts';
 import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys.ts';
+import { accountRoutes } from './experience/account.tsx';
 import { signInRoutes } from './experience/routes.ts';
 import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
@@ -106,6 +107,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(managementRoutes(services).routes());
   provider.use(accountApiRoutes(services).routes());
   provider.use(signInRoutes(services).routes());
+  provider.use(accountRoutes(services).routes());
   if (services.mailer instanceof DevMailbox) provider.use(devMailboxRoutes(services.mailer).routes());
   provider.use(kindeAuthorizationRequest);
   provider.use(prefillUserCode);

@@ -132,6 +132,43 @@ for (const database of testDatabases()) {
       });
     });
 
+    it('lets a person who passed two-step verification create new recovery codes, and the old ones stop working', async () => {
+      await withPolicy({ mode: 'required', factors: ['totp'] }, async () => {
+        const page = await firstFactor('regenerate@example.test');
+        await page.getByRole('button', { name: 'Authenticator app' }).click();
+        const secret = (await page.locator('#totp-secret').textContent())!.trim();
+        await page.getByLabel('Code from the app').fill(totpFor(secret));
+        await page.getByRole('button', { name: 'Verify' }).click();
+        const oldCodes = (await page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+        await page.getByRole('button', { name: 'I have saved them' }).click();
+        await page.waitForURL((url) => url.toString().startsWith(callback));
+
+        await page.goto(`${server.url}/account/recovery-codes`);
+        await page.getByRole('button', { name: 'Create new recovery codes' }).click();
+        const newCodes = (await page.locator('#recovery-codes code').allTextContents()).map((c) => c.trim());
+        assert.equal(newCodes.length, 10);
+        assert.ok(newCodes.every((code) => !oldCodes.includes(code)));
+        await page.context().close();
+
+        const stranger = await browser.newContext();
+        const refused = await stranger.newPage();
+        assert.equal((await refused.goto(`${server.url}/account/recovery-codes`))?.status(), 403, 'only a session that passed two-step verification');
+        await stranger.close();
+
+        for (const [code, works] of [[oldCodes[0]!, false], [newCodes[0]!, true]] as const) {
+          const attempt = await firstFactor('regenerate@example.test');
+          await attempt.getByRole('button', { name: 'Use a recovery code' }).click();
+          await attempt.getByLabel('Recovery code').fill(code);
+          await attempt.getByRole('button', { name: 'Verify' }).click();
+          if (works) await idTokenAt(attempt);
+          else {
+            await attempt.getByText('That code is not right').waitFor();
+            await attempt.context().close();
+          }
+        }
+      });
+    });
+
     it('enrols an email factor with a code from the test mailbox, after a password sign-in', async () => {
       const passwordApp = await server.createApplication({ type: 'reg', redirectUrls: [callback] });
       await server.useSignInMethods(passwordApp.id, ['email:password']);

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
 import { testDatabases } from './support/databases.ts';
 import { codeIn as smsCodeIn, FakeTwilio } from './support/fake-twilio.ts';
-import { FormDriver } from './support/form-driver.ts';
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from './support/browser.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { TestSmtp } from './support/smtp.ts';
 
-const CALLBACK = 'http://127.0.0.1:5173/callback';
 
 for (const database of testDatabases()) {
   describe(`an SMS second step through Twilio (${database.name})`, () => {
@@ -17,9 +19,15 @@ for (const database of testDatabases()) {
     let smtp: TestSmtp;
     let twilio: FakeTwilio;
     let drop: () => Promise<void>;
+    let browser: Browser;
+    let appServer: Server;
+    let CALLBACK: string;
 
     before(async () => {
-      [smtp, twilio] = await Promise.all([new TestSmtp().start(), new FakeTwilio().start()]);
+      [smtp, twilio, browser] = await Promise.all([new TestSmtp().start(), new FakeTwilio().start(), launchBrowser()]);
+      appServer = createServer((_req, res) => res.end('<!doctype html><title>App</title>'));
+      await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
+      CALLBACK = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}/callback`;
       const db = await database.create();
       drop = db.drop;
       server = await startTestServer({
@@ -29,6 +37,8 @@ for (const database of testDatabases()) {
     });
 
     after(async () => {
+      await browser?.close();
+      appServer?.close();
       await server?.close();
       await smtp?.stop();
       await twilio?.stop();
@@ -48,22 +58,28 @@ for (const database of testDatabases()) {
       await setPassword(db, user.id, 'password before the sms');
       await updateEnvironmentPolicy(db, { mfa: { mode: 'required', factors: ['sms'] } });
       try {
-        const driver = new FormDriver(server.url);
-        const authorize = `/oauth2/auth?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 'sms' })}`;
-        await driver.go(authorize);
-        await driver.submit({ identifier: 'sms.factor@example.test' });
-        await driver.submit({ password: 'password before the sms' });
-        assert.match(driver.lastPage, /Text message code/);
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        const authorize = `${server.url}/oauth2/auth?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 'sms' })}`;
+        await page.goto(authorize);
+        await page.getByLabel('Email').fill('sms.factor@example.test');
+        await page.getByRole('button', { name: 'Continue' }).click();
+        await page.getByLabel('Password').fill('password before the sms');
+        await page.getByRole('button', { name: 'Sign in' }).click();
         const sms = twilio.nextMessageTo('+61466043124');
-        await driver.submit({ factor: 'sms' });
-        assert.match(driver.lastPage, /Two-step verification/);
-        await driver.submit({ code: smsCodeIn((await sms).body) });
-        assert.match(driver.lastPage, /Save your recovery codes/);
-        const landed = await driver.submit({});
-        assert.ok(landed?.searchParams.get('code'), 'signed in');
+        await page.getByRole('button', { name: 'Text message code' }).click();
+        await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
+        await page.getByLabel('Code').fill(smsCodeIn((await sms).body));
+        await page.getByRole('button', { name: 'Verify' }).click();
+        await page.getByRole('button', { name: 'I have saved them' }).click();
+        await page.waitForURL((url) => url.toString().startsWith(CALLBACK));
 
-        const again = await driver.go(authorize);
-        assert.ok(again?.searchParams.get('code'), 'the SSO session remembers the second step: no page');
+        const seen: string[] = [];
+        page.on('response', (response) => seen.push(new URL(response.url()).pathname));
+        await page.goto(authorize);
+        await page.waitForURL((url) => url.toString().startsWith(CALLBACK));
+        assert.ok(!seen.some((path) => path.startsWith('/interaction/')), 'the SSO session remembers the second step: no page');
+        await context.close();
       } finally {
         await updateEnvironmentPolicy(db, { mfa: { mode: 'off' } });
       }
