@@ -6,6 +6,7 @@ import { field, readForm } from '../http/forms.ts';
 import type { Services } from '../services.ts';
 import { Layout } from './pages/layout.tsx';
 import { MessagePage } from './pages/message.tsx';
+import { RecoveryCodesPage } from './pages/mfa.tsx';
 import { renderPage } from './render.ts';
 
 const SESSION_COOKIE = '_session';
@@ -56,20 +57,7 @@ export function accountRoutes(services: Services): Router {
       return;
     }
     const codes = await regenerateRecoveryCodes(services.db, session.accountId);
-    renderPage(
-      ctx,
-      <Layout title="Your new recovery codes">
-        <h1>Your new recovery codes</h1>
-        <p>Each code lets you sign in once if you lose your second step. Keep them somewhere safe: we will not show them again.</p>
-        <ul id="recovery-codes">
-          {codes.map((code) => (
-            <li>
-              <code>{code}</code>
-            </li>
-          ))}
-        </ul>
-      </Layout>,
-    );
+    renderPage(ctx, RecoveryCodesPage({ csrf: csrfFor(session.uid), codes }));
   });
 
   return router;

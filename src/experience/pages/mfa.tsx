@@ -103,8 +103,8 @@ export function MfaChallengePage(
   );
 }
 
-/** Shown once, right after the first factor is proven: the recovery codes. */
-export function RecoveryCodesPage(props: MfaPage & { codes: string[] }) {
+/** Recovery codes, shown once: after the first factor is proven (with a way on), or after regenerating. */
+export function RecoveryCodesPage(props: Omit<MfaPage, 'action'> & { codes: string[]; action?: string }) {
   return (
     <Layout title="Save your recovery codes">
       <h1>Save your recovery codes</h1>
@@ -116,10 +116,12 @@ export function RecoveryCodesPage(props: MfaPage & { codes: string[] }) {
           </li>
         ))}
       </ul>
-      <form method="post" action={props.action}>
-        <Hidden csrf={props.csrf} />
-        <button type="submit">I have saved them</button>
-      </form>
+      {props.action ? (
+        <form method="post" action={props.action}>
+          <Hidden csrf={props.csrf} />
+          <button type="submit">I have saved them</button>
+        </form>
+      ) : null}
     </Layout>
   );
 }
