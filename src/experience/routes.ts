@@ -30,18 +30,8 @@ import { amrFor, offeredIdentityTypes } from './methods.ts';
 import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
 import { renderPage } from './render.ts';
 import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } from './pages/mfa.tsx';
-import {
-  codeFactorDestination,
-  confirmCodeEnrolment,
-  confirmTotpEnrolment,
-  enrolCodeFactor,
-  type MfaFactor,
-  mfaForSignIn,
-  startTotpEnrolment,
-  useRecoveryCode,
-  verifyCodeFactor,
-  verifyTotp,
-} from '../domain/mfa.ts';
+import { mfaSteps } from './mfa-steps.ts';
+import { mfaForSignIn } from '../domain/mfa.ts';
 import { chooseOrganization } from './organization-choice.ts';
 import { OrganizationSwitcherPage } from './pages/organizations.tsx';
 import { findOrganization, organizationsOf, touchMembership } from '../domain/organizations.ts';
@@ -68,6 +58,7 @@ export function signInRoutes(services: Services): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const { db } = services;
   const defaultCountry = () => services.config.defaultPhoneCountry;
+  const mfa = mfaSteps({ services, goTo, afterSecondStep, deliverCode, lockedMessage: LOCKED_MESSAGE });
 
   async function render(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
     const { uid, app } = interaction;
@@ -223,14 +214,14 @@ export function signInRoutes(services: Services): Router {
   async function organizationDecided(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
     if (!amr.includes('mfa')) {
       const primaryChannel = amr.includes('sms') ? 'sms' : amr.includes('otp') ? 'email' : amr.includes('pwd') ? 'password' : 'other';
-      const mfa = await mfaForSignIn(db, { userId, organizationCode, primaryChannel });
+      const need = await mfaForSignIn(db, { userId, organizationCode, primaryChannel });
       const base: SignInState = { step: 'mfa_choose', userId, amr, organizationCode };
-      if (mfa.requirement !== 'none' && mfa.enrolled.length > 0) return goTo(ctx, interaction, await startMfaChallenge(interaction, base, mfa.enrolled[0]!));
-      if (mfa.requirement === 'required' && mfa.factors.length === 0) {
+      if (need.requirement !== 'none' && need.enrolled.length > 0) return goTo(ctx, interaction, await mfa.startChallenge(interaction, base, need.enrolled[0]!));
+      if (need.requirement === 'required' && need.factors.length === 0) {
         await endFlow(db, interaction.uid);
         return showMessage(ctx, 503, 'Two-step verification is not set up', 'This sign-in needs a second step, but none is available. Ask the administrator to turn on another factor.', interaction.app);
       }
-      if (mfa.requirement !== 'none') return goTo(ctx, interaction, { ...base, mfaFactors: mfa.factors, mfaSkippable: mfa.requirement === 'optional' });
+      if (need.requirement !== 'none') return goTo(ctx, interaction, { ...base, mfaFactors: need.factors, mfaSkippable: need.requirement === 'optional' });
     }
     return afterSecondStep(ctx, interaction, userId, amr, organizationCode);
   }
@@ -239,18 +230,6 @@ export function signInRoutes(services: Services): Router {
   async function afterSecondStep(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
     if (interaction.deviceCode) return goTo(ctx, interaction, { step: 'consent', userId, amr, organizationCode });
     return complete(ctx, interaction, userId, amr, organizationCode);
-  }
-
-  /** A challenge with a proven factor: an authenticator code, or a code sent by email or SMS now. */
-  async function startMfaChallenge(interaction: Interaction, state: SignInState, factor: MfaFactor): Promise<SignInState> {
-    const next: SignInState = { ...state, step: 'mfa_challenge', mfaUsing: factor.type, mfaFactorId: factor.id, mfaEnrolling: false, error: undefined, notice: undefined };
-    if (factor.type === 'totp') return next;
-    return sendMfaCode(interaction, next, codeFactorDestination(factor));
-  }
-
-  async function sendMfaCode(interaction: Interaction, state: SignInState, destination: { channel: 'email' | 'sms'; to: string }): Promise<SignInState> {
-    const sent = await deliverCode(interaction, state, 'mfa', destination);
-    return 'error' in sent ? { ...state, error: sent.error } : { ...state, mfaChallengeId: sent.challengeId, codeDestination: destination.to };
   }
 
   /** Ends the interaction with a grant that speaks for the chosen organization (and, for a device, holds what was allowed). */
@@ -609,102 +588,7 @@ export function signInRoutes(services: Services): Router {
     ctx.status = 303;
   });
 
-  /** Two-step verification: enrol a factor (or skip when optional), or prove one (section 053). */
-  async function mfaState(ctx: Context) {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return undefined;
-    const state = await loadFlow(db, post.interaction.uid);
-    if (!state?.userId || !state.organizationCode || !state.amr) {
-      await goTo(ctx, post.interaction, { step: 'identify' });
-      return undefined;
-    }
-    return { ...post, state: { ...state, error: undefined, notice: undefined }, userId: state.userId, organizationCode: state.organizationCode, amr: state.amr };
-  }
-
-  const mfaDone = (amr: string[]) => [...amr.filter((value) => value !== 'mfa'), 'mfa'];
-
-  /** After the first factor is proven: the recovery codes, once, on this response only (never stored in the flow). */
-  async function showRecoveryCodes(ctx: Context, interaction: Interaction, state: SignInState, codes: string[]): Promise<void> {
-    await saveFlow(db, interaction.uid, { ...state, step: 'mfa_done', amr: mfaDone(state.amr ?? []), totpSecret: undefined, totpQrCode: undefined });
-    renderPage(ctx, RecoveryCodesPage({ csrf: csrfToken(services, interaction.uid), action: interactionUrl(interaction.uid, 'mfa/done'), codes }));
-  }
-
-  router.post('/mfa/choose', async (ctx) => {
-    const step = await mfaState(ctx);
-    if (!step) return;
-    const { interaction, form, state, userId } = step;
-    const choice = field(form, 'factor');
-    if (choice === 'skip' && state.mfaSkippable) return afterSecondStep(ctx, interaction, userId, step.amr, step.organizationCode);
-    if (choice !== 'totp' && choice !== 'email' && choice !== 'sms') return goTo(ctx, interaction, { ...state, error: 'Choose one of the options.' });
-    if (!(state.mfaFactors ?? []).includes(choice)) return goTo(ctx, interaction, { ...state, error: 'Choose one of the options.' });
-    if (choice === 'totp') {
-      const enrolment = await startTotpEnrolment(db, services.masterKey, userId, services.businessName(interaction.policy));
-      return goTo(ctx, interaction, { ...state, step: 'mfa_totp', mfaUsing: 'totp', mfaFactorId: enrolment.factorId, totpSecret: enrolment.secret, totpQrCode: enrolment.qrCodeDataUrl });
-    }
-    const user = await findUser(db, userId);
-    const destination = user && primaryIdentity(user, choice === 'email' ? 'email' : 'phone');
-    if (!destination) return goTo(ctx, interaction, { ...state, error: choice === 'email' ? 'This account has no email address for codes.' : 'This account has no phone number for codes.' });
-    const factor = await enrolCodeFactor(db, userId, choice, destination.value);
-    const next: SignInState = { ...state, step: 'mfa_challenge', mfaUsing: choice, mfaFactorId: factor.id, mfaEnrolling: true };
-    return goTo(ctx, interaction, await sendMfaCode(interaction, next, codeFactorDestination(factor)));
-  });
-
-  router.post('/mfa/totp', async (ctx) => {
-    const step = await mfaState(ctx);
-    if (!step) return;
-    const { interaction, form, state } = step;
-    if (state.step !== 'mfa_totp' || !state.mfaFactorId) return goTo(ctx, interaction, { ...state, step: 'mfa_choose' });
-    const result = await confirmTotpEnrolment(db, services.masterKey, state.mfaFactorId, field(form, 'code') ?? '');
-    if (!result.verified) return goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the time on your device and try the newest code.' });
-    await recordAudit(db, { type: 'user.mfa_enrolled', actor: step.userId, subject: step.userId, data: { factor: 'totp' } });
-    if (result.recoveryCodes) return showRecoveryCodes(ctx, interaction, state, result.recoveryCodes);
-    return afterSecondStep(ctx, interaction, step.userId, mfaDone(step.amr), step.organizationCode);
-  });
-
-  router.post('/mfa/verify', async (ctx) => {
-    const step = await mfaState(ctx);
-    if (!step) return;
-    const { interaction, form, state, userId } = step;
-    if (state.step !== 'mfa_challenge') return goTo(ctx, interaction, { ...state, step: 'mfa_choose' });
-    const code = (field(form, 'code') ?? '').trim();
-    let outcome: 'accepted' | 'wrong' | 'replayed' | 'expired' | 'locked';
-    let recoveryCodes: string[] | undefined;
-    if (state.mfaUsing === 'recovery') outcome = await useRecoveryCode(db, userId, code);
-    else if (state.mfaUsing === 'totp') outcome = await verifyTotp(db, services.masterKey, userId, code);
-    else if (state.mfaEnrolling && state.mfaFactorId && state.mfaChallengeId) {
-      const result = await confirmCodeEnrolment(db, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
-      outcome = result.verified ? 'accepted' : result.reason;
-      recoveryCodes = result.verified ? result.recoveryCodes : undefined;
-    } else if (state.mfaFactorId && state.mfaChallengeId) outcome = await verifyCodeFactor(db, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
-    else outcome = 'expired';
-
-    if (outcome === 'locked') {
-      const lock = await lockStatus(db, userId);
-      return goTo(ctx, interaction, { ...state, error: lock.locked ? LOCKED_MESSAGE(lock.until) : 'Too many wrong attempts. Try again later.' });
-    }
-    if (outcome === 'expired') return goTo(ctx, interaction, { ...state, error: 'That code has expired. Start again to get a new one.' });
-    if (outcome !== 'accepted') return goTo(ctx, interaction, { ...state, error: outcome === 'replayed' ? 'That code was already used. Wait for the next one.' : 'That code is not right. Try again.' });
-    if (state.mfaEnrolling) await recordAudit(db, { type: 'user.mfa_enrolled', actor: userId, subject: userId, data: { factor: state.mfaUsing } });
-    if (recoveryCodes) return showRecoveryCodes(ctx, interaction, state, recoveryCodes);
-    return afterSecondStep(ctx, interaction, userId, mfaDone(step.amr), step.organizationCode);
-  });
-
-  router.post('/mfa/switch', async (ctx) => {
-    const step = await mfaState(ctx);
-    if (!step) return;
-    const { interaction, form, state } = step;
-    if (field(form, 'use') === 'recovery' && state.step === 'mfa_challenge' && !state.mfaEnrolling) {
-      return goTo(ctx, interaction, { ...state, mfaUsing: 'recovery', mfaChallengeId: undefined });
-    }
-    return goTo(ctx, interaction, state);
-  });
-
-  router.post('/mfa/done', async (ctx) => {
-    const step = await mfaState(ctx);
-    if (!step) return;
-    if (step.state.step !== 'mfa_done') return goTo(ctx, step.interaction, step.state);
-    return afterSecondStep(ctx, step.interaction, step.userId, mfaDone(step.amr), step.organizationCode);
-  });
+  mfa.register(router);
 
   return router;
 }

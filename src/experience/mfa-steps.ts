@@ -1,0 +1,158 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { recordAudit } from '../domain/audit.ts';
+import {
+  codeFactorDestination,
+  confirmCodeEnrolment,
+  confirmTotpEnrolment,
+  enrolCodeFactor,
+  type MfaFactor,
+  startTotpEnrolment,
+  useRecoveryCode,
+  verifyCodeFactor,
+  verifyTotp,
+} from '../domain/mfa.ts';
+import { lockStatus } from '../domain/attack-protection.ts';
+import type { CodePurpose } from '../domain/one-time-codes.ts';
+import { findUser, primaryIdentity } from '../domain/users.ts';
+import { field } from '../http/forms.ts';
+import type { Services } from '../services.ts';
+import { csrfToken, type Interaction, interactionUrl, loadFormPost } from './interaction.ts';
+import { RecoveryCodesPage } from './pages/mfa.tsx';
+import { renderPage } from './render.ts';
+import { loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
+
+/** What the two-step verification steps borrow from the rest of the sign-in state machine. */
+export interface MfaKit {
+  services: Services;
+  goTo(ctx: Context, interaction: Interaction, state: SignInState): Promise<void>;
+  afterSecondStep(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void>;
+  deliverCode(interaction: Interaction, state: SignInState, purpose: CodePurpose, destination: { channel: 'email' | 'sms'; to: string }): Promise<{ challengeId: string } | { error: string }>;
+  lockedMessage(until: number): string;
+}
+
+/**
+ * Step 7 of the sign-in (DESIGN.md §4, sections 052–054): enrol a factor (or skip when optional), or
+ * prove one with its code or a recovery code.
+ */
+export function mfaSteps(kit: MfaKit) {
+  const { services } = kit;
+  const { db } = services;
+
+  /** A challenge with a proven factor: an authenticator code, or a code sent by email or SMS now. */
+  async function startChallenge(interaction: Interaction, state: SignInState, factor: MfaFactor): Promise<SignInState> {
+    const next: SignInState = { ...state, step: 'mfa_challenge', mfaUsing: factor.type, mfaFactorId: factor.id, mfaEnrolling: false, error: undefined, notice: undefined };
+    if (factor.type === 'totp') return next;
+    return sendCode(interaction, next, codeFactorDestination(factor));
+  }
+
+  async function sendCode(interaction: Interaction, state: SignInState, destination: { channel: 'email' | 'sms'; to: string }): Promise<SignInState> {
+    const sent = await kit.deliverCode(interaction, state, 'mfa', destination);
+    return 'error' in sent ? { ...state, error: sent.error } : { ...state, mfaChallengeId: sent.challengeId, codeDestination: destination.to };
+  }
+
+  /** The flow state of a two-step verification form post, or a way back to the start. */
+  async function mfaState(ctx: Context) {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return undefined;
+    const state = await loadFlow(db, post.interaction.uid);
+    if (!state?.userId || !state.organizationCode || !state.amr) {
+      await kit.goTo(ctx, post.interaction, { step: 'identify' });
+      return undefined;
+    }
+    return { ...post, state: { ...state, error: undefined, notice: undefined }, userId: state.userId, organizationCode: state.organizationCode, amr: state.amr };
+  }
+
+  const mfaDone = (amr: string[]) => [...amr.filter((value) => value !== 'mfa'), 'mfa'];
+
+  /** After the first factor is proven: the recovery codes, once, on this response only (never stored in the flow). */
+  async function showRecoveryCodes(ctx: Context, interaction: Interaction, state: SignInState, codes: string[]): Promise<void> {
+    await saveFlow(db, interaction.uid, { ...state, step: 'mfa_done', amr: mfaDone(state.amr ?? []), totpSecret: undefined, totpQrCode: undefined });
+    renderPage(ctx, RecoveryCodesPage({ csrf: csrfToken(services, interaction.uid), action: interactionUrl(interaction.uid, 'mfa/done'), codes }));
+  }
+
+  function routes(router: Router): void {
+    router.post('/mfa/choose', async (ctx) => {
+      const step = await mfaState(ctx);
+      if (!step) return;
+      const { interaction, form, state, userId } = step;
+      const choice = field(form, 'factor');
+      if (choice === 'skip' && state.mfaSkippable) return kit.afterSecondStep(ctx, interaction, userId, step.amr, step.organizationCode);
+      if (choice !== 'totp' && choice !== 'email' && choice !== 'sms') return kit.goTo(ctx, interaction, { ...state, error: 'Choose one of the options.' });
+      if (!(state.mfaFactors ?? []).includes(choice)) return kit.goTo(ctx, interaction, { ...state, error: 'Choose one of the options.' });
+      if (choice === 'totp') {
+        const enrolment = await startTotpEnrolment(db, services.masterKey, userId, services.businessName(interaction.policy));
+        return kit.goTo(ctx, interaction, { ...state, step: 'mfa_totp', mfaUsing: 'totp', mfaFactorId: enrolment.factorId, totpSecret: enrolment.secret, totpQrCode: enrolment.qrCodeDataUrl });
+      }
+      const user = await findUser(db, userId);
+      const destination = user && primaryIdentity(user, choice === 'email' ? 'email' : 'phone');
+      if (!destination) return kit.goTo(ctx, interaction, { ...state, error: choice === 'email' ? 'This account has no email address for codes.' : 'This account has no phone number for codes.' });
+      const factor = await enrolCodeFactor(db, userId, choice, destination.value);
+      const next: SignInState = { ...state, step: 'mfa_challenge', mfaUsing: choice, mfaFactorId: factor.id, mfaEnrolling: true };
+      return kit.goTo(ctx, interaction, await sendCode(interaction, next, codeFactorDestination(factor)));
+    });
+
+    router.post('/mfa/totp', async (ctx) => {
+      const step = await mfaState(ctx);
+      if (!step) return;
+      const { interaction, form, state } = step;
+      if (state.step !== 'mfa_totp' || !state.mfaFactorId) return kit.goTo(ctx, interaction, { ...state, step: 'mfa_choose' });
+      const result = await confirmTotpEnrolment(db, services.masterKey, state.mfaFactorId, field(form, 'code') ?? '');
+      if (!result.verified) return kit.goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the time on your device and try the newest code.' });
+      await recordAudit(db, { type: 'user.mfa_enrolled', actor: step.userId, subject: step.userId, data: { factor: 'totp' } });
+      if (result.recoveryCodes) return showRecoveryCodes(ctx, interaction, state, result.recoveryCodes);
+      return kit.afterSecondStep(ctx, interaction, step.userId, mfaDone(step.amr), step.organizationCode);
+    });
+
+    router.post('/mfa/verify', async (ctx) => {
+      const step = await mfaState(ctx);
+      if (!step) return;
+      const { interaction, form, state, userId } = step;
+      if (state.step !== 'mfa_challenge') return kit.goTo(ctx, interaction, { ...state, step: 'mfa_choose' });
+      const code = (field(form, 'code') ?? '').trim();
+      let outcome: 'accepted' | 'wrong' | 'replayed' | 'expired' | 'locked';
+      let recoveryCodes: string[] | undefined;
+      if (state.mfaUsing === 'recovery') outcome = await useRecoveryCode(db, userId, code);
+      else if (state.mfaUsing === 'totp') outcome = await verifyTotp(db, services.masterKey, userId, code);
+      else if (state.mfaEnrolling && state.mfaFactorId && state.mfaChallengeId) {
+        const result = await confirmCodeEnrolment(db, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
+        outcome = result.verified ? 'accepted' : result.reason;
+        recoveryCodes = result.verified ? result.recoveryCodes : undefined;
+      } else if (state.mfaFactorId && state.mfaChallengeId) outcome = await verifyCodeFactor(db, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
+      else outcome = 'expired';
+
+      if (outcome === 'locked') {
+        const lock = await lockStatus(db, userId);
+        return kit.goTo(ctx, interaction, { ...state, error: lock.locked ? kit.lockedMessage(lock.until) : 'Too many wrong attempts. Try again later.' });
+      }
+      if (outcome === 'expired') return kit.goTo(ctx, interaction, { ...state, error: 'That code has expired. Start again to get a new one.' });
+      if (outcome !== 'accepted') return kit.goTo(ctx, interaction, { ...state, error: outcome === 'replayed' ? 'That code was already used. Wait for the next one.' : 'That code is not right. Try again.' });
+      if (state.mfaEnrolling) await recordAudit(db, { type: 'user.mfa_enrolled', actor: userId, subject: userId, data: { factor: state.mfaUsing } });
+      if (recoveryCodes) return showRecoveryCodes(ctx, interaction, state, recoveryCodes);
+      return kit.afterSecondStep(ctx, interaction, userId, mfaDone(step.amr), step.organizationCode);
+    });
+
+    router.post('/mfa/switch', async (ctx) => {
+      const step = await mfaState(ctx);
+      if (!step) return;
+      const { interaction, form, state } = step;
+      if (field(form, 'use') === 'recovery' && state.step === 'mfa_challenge' && !state.mfaEnrolling) {
+        return kit.goTo(ctx, interaction, { ...state, mfaUsing: 'recovery', mfaChallengeId: undefined });
+      }
+      return kit.goTo(ctx, interaction, state);
+    });
+
+    router.post('/mfa/done', async (ctx) => {
+      const step = await mfaState(ctx);
+      if (!step) return;
+      if (step.state.step !== 'mfa_done') return kit.goTo(ctx, step.interaction, step.state);
+      return kit.afterSecondStep(ctx, step.interaction, step.userId, mfaDone(step.amr), step.organizationCode);
+    });
+
+  }
+
+  return {
+    startChallenge,
+    register: routes,
+  };
+}
