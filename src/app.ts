@@ -80,6 +80,10 @@ async function ensureBootstrapClient(store: Store, config: Config): Promise<void
   await setApplicationAuthorization(store.db, managementApi.id, id, true);
 }
 
+function isLocalIssuer(issuer: string): boolean {
+  return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(issuer).hostname);
+}
+
 function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], current: () => Provider): Provider {
   const { config, db } = services;
   const provider = createProvider({
@@ -108,7 +112,9 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(accountApiRoutes(services).routes());
   provider.use(signInRoutes(services).routes());
   provider.use(accountRoutes(services).routes());
-  if (services.mailer instanceof DevMailbox) provider.use(devMailboxRoutes(services.mailer).routes());
+  // The dev mailbox holds sign-in codes: served only when the issuer itself is this machine, so a
+  // server behind a reverse proxy (where every client looks like loopback) never exposes it.
+  if (services.mailer instanceof DevMailbox && isLocalIssuer(config.issuer)) provider.use(devMailboxRoutes(services.mailer).routes());
   provider.use(kindeAuthorizationRequest);
   provider.use(prefillUserCode);
   provider.use(limitWrongUserCodes(db, services.masterKey.derive('user-code-attempts')));
@@ -219,6 +225,9 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
 
     const url = `${config.tls ? 'https' : 'http'}://localhost:${port}`;
     logger.info({ url, issuer: config.issuer, database: store.dialect, at: clock.now() }, 'Gatehouse is listening');
+    if (services.mailer instanceof DevMailbox && !isLocalIssuer(config.issuer)) {
+      logger.warn('SMTP_URL is not set and the issuer is not this machine: emails cannot be delivered (the dev mailbox is only served on localhost)');
+    }
     if (!config.bootstrapClient) {
       logger.info('no management client configured: set GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET to use /api/v1 (README, "First steps")');
     }

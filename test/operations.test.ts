@@ -133,6 +133,14 @@ for (const database of testDatabases()) {
       });
       assert.ok(tokens.access_token);
       assert.equal((await fetch(`${server.url}/dev/mailbox`)).status, 404, 'not served when SMTP is configured');
+      const db = await database.create();
+      drops.push(db.drop);
+      const proxied = await startTestServer({ databaseUrl: db.url, env: { ISSUER_URL: 'https://auth.example.test' }, logger: pino({ level: 'silent' }) });
+      try {
+        assert.equal((await fetch(`${proxied.url}/dev/mailbox`)).status, 404, 'not served when the issuer is not this machine (e.g. behind a proxy)');
+      } finally {
+        await proxied.close();
+      }
     });
 
     it('says plainly on the page when an email cannot be sent, and audits it', async () => {
