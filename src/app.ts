@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
+import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import pino, { type Logger } from 'pino';
 import { clock } from './clock.ts';
@@ -80,6 +81,15 @@ async function ensureBootstrapClient(store: Store, config: Config): Promise<void
   await setApplicationAuthorization(store.db, managementApi.id, id, true);
 }
 
+/**
+ * Runs a router only for its own paths: the engine's hot endpoints (token, JWKS) then skip matching
+ * against a hundred management routes on every request.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a router's middleware wants its own context type
+function under(prefix: string, middleware: (ctx: any, next: Koa.Next) => Promise<unknown>): Koa.Middleware {
+  return (ctx, next) => (ctx.path.startsWith(prefix) ? middleware(ctx, next) : next());
+}
+
 function isLocalIssuer(issuer: string): boolean {
   return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(issuer).hostname);
 }
@@ -108,10 +118,10 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(credentialedCors(db));
   provider.use(routes.routes());
-  provider.use(managementRoutes(services).routes());
-  provider.use(accountApiRoutes(services).routes());
-  provider.use(signInRoutes(services).routes());
-  provider.use(accountRoutes(services).routes());
+  provider.use(under('/api/', managementRoutes(services).routes()));
+  provider.use(under('/account_api/', accountApiRoutes(services).routes()));
+  provider.use(under('/interaction/', signInRoutes(services).routes()));
+  provider.use(under('/account/', accountRoutes(services).routes()));
   // The dev mailbox holds sign-in codes: served only when the issuer itself is this machine, so a
   // server behind a reverse proxy (where every client looks like loopback) never exposes it.
   if (services.mailer instanceof DevMailbox && isLocalIssuer(config.issuer)) provider.use(devMailboxRoutes(services.mailer).routes());
