@@ -1,23 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import { disableConnection, enableConnection, listConnections } from '../src/domain/connections.ts';
 import { updateApplication } from '../src/domain/applications.ts';
 import { launchBrowser } from './support/browser.ts';
+import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
 import { testDatabases } from './support/databases.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { codeIn, TestSmtp } from './support/smtp.ts';
-
-/** The application's side: a callback page that just says it was reached. */
-async function startCallbackApp(): Promise<{ server: Server; callback: string }> {
-  const server = createServer((_req, res) => res.end('<!doctype html><title>App</title><p>Signed in</p>'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, callback: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback` };
-}
 
 function pkcePair() {
   const verifier = randomBytes(32).toString('base64url');
@@ -29,7 +21,7 @@ for (const database of testDatabases()) {
     let server: TestServer;
     let smtp: TestSmtp;
     let browser: Browser;
-    let app: { server: Server; callback: string };
+    let app: CallbackApp;
     let drop: () => Promise<void>;
 
     before(async () => {
@@ -43,7 +35,7 @@ for (const database of testDatabases()) {
       await browser?.close();
       await server?.close();
       await smtp?.stop();
-      app?.server.close();
+      app?.close();
       await drop?.();
     });
 

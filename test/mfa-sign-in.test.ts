@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as OTPAuth from 'otpauth';
@@ -12,6 +10,7 @@ import { createRole } from '../src/domain/roles.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
 import { launchBrowser } from './support/browser.ts';
+import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
 import { testDatabases } from './support/databases.ts';
 import { FormDriver } from './support/form-driver.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
@@ -25,16 +24,15 @@ for (const database of testDatabases()) {
     let server: TestServer;
     let smtp: TestSmtp;
     let browser: Browser;
-    let appServer: Server;
+    let appServer: CallbackApp;
     let callback: string;
     let drop: () => Promise<void>;
     let app: { id: string; secret?: string };
 
     before(async () => {
       [smtp, browser] = await Promise.all([new TestSmtp().start(), launchBrowser()]);
-      appServer = createServer((_req, res) => res.end('<!doctype html><title>App</title>'));
-      await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
-      callback = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}/callback`;
+      appServer = await startCallbackApp();
+      callback = appServer.callback;
       const db = await database.create();
       drop = db.drop;
       server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url } });

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { setPassword } from '../src/domain/passwords.ts';
@@ -9,6 +7,7 @@ import { testDatabases } from './support/databases.ts';
 import { codeIn as smsCodeIn, FakeTwilio } from './support/fake-twilio.ts';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from './support/browser.ts';
+import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { TestSmtp } from './support/smtp.ts';
 
@@ -20,14 +19,13 @@ for (const database of testDatabases()) {
     let twilio: FakeTwilio;
     let drop: () => Promise<void>;
     let browser: Browser;
-    let appServer: Server;
+    let appServer: CallbackApp;
     let CALLBACK: string;
 
     before(async () => {
       [smtp, twilio, browser] = await Promise.all([new TestSmtp().start(), new FakeTwilio().start(), launchBrowser()]);
-      appServer = createServer((_req, res) => res.end('<!doctype html><title>App</title>'));
-      await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
-      CALLBACK = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}/callback`;
+      appServer = await startCallbackApp();
+      CALLBACK = appServer.callback;
       const db = await database.create();
       drop = db.drop;
       server = await startTestServer({

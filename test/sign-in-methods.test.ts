@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from './support/browser.ts';
+import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
 import { testDatabases } from './support/databases.ts';
 import { codeIn as smsCodeIn, FakeTwilio } from './support/fake-twilio.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
@@ -21,15 +20,14 @@ for (const database of testDatabases()) {
     let smtp: TestSmtp;
     let twilio: FakeTwilio;
     let browser: Browser;
-    let callbackServer: Server;
+    let callbackServer: CallbackApp;
     let callback: string;
     let drop: () => Promise<void>;
 
     before(async () => {
       [smtp, twilio, browser] = await Promise.all([new TestSmtp().start(), new FakeTwilio().start(), launchBrowser()]);
-      callbackServer = createServer((_req, res) => res.end('<!doctype html><title>App</title><p>Signed in</p>'));
-      await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
-      callback = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/callback`;
+      callbackServer = await startCallbackApp();
+      callback = callbackServer.callback;
       const db = await database.create();
       drop = db.drop;
       server = await startTestServer({
