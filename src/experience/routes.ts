@@ -25,22 +25,18 @@ import {
 import { field } from '../http/forms.ts';
 import type { Services } from '../services.ts';
 import { emailProblem, type Identifier, parseIdentifier, parseLoginHint } from './identifiers.ts';
-import { csrfToken, type Interaction, interactionUrl, loadFormPost, loadInteraction, showMessage } from './interaction.ts';
+import { type Interaction, interactionUrl, loadFormPost, loadInteraction, showMessage } from './interaction.ts';
 import { amrFor, offeredIdentityTypes } from './methods.ts';
-import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
-import { renderPage } from './render.ts';
-import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } from './pages/mfa.tsx';
+import { renderStep } from './step-pages.ts';
 import { mfaSteps } from './mfa-steps.ts';
 import { mfaForSignIn } from '../domain/mfa.ts';
 import { chooseOrganization } from './organization-choice.ts';
-import { OrganizationSwitcherPage } from './pages/organizations.tsx';
 import { findOrganization, organizationsOf, touchMembership } from '../domain/organizations.ts';
 import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { rememberGrantOrganization } from '../protocol/grant-organizations.ts';
 import { GRANT_LIFETIME_SECONDS, ORGANIZATION_PROMPT_REASON } from '../protocol/interaction-policy.ts';
 import { endFlow, loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
 import { type DeviceConsent, deviceConsentFor, grantDeviceConsent } from './device-consent.ts';
-import { DeviceConsentPage } from './pages/device.tsx';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
 export const RESEND_COOL_DOWN_MS = 30_000;
@@ -59,117 +55,7 @@ export function signInRoutes(services: Services): Router {
   const { db } = services;
   const defaultCountry = () => services.config.defaultPhoneCountry;
   const mfa = mfaSteps({ services, goTo, afterSecondStep, deliverCode, lockedMessage: LOCKED_MESSAGE });
-
-  async function render(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
-    const { uid, app } = interaction;
-    const common = { csrf: csrfToken(services, uid), appName: app.name, error: state.error, notice: state.notice };
-    const types = offeredIdentityTypes(interaction.methods);
-    switch (state.step) {
-      case 'identify': {
-        const registering = state.registering === true;
-        return renderPage(
-          ctx,
-          IdentifyPage({
-            ...common,
-            action: interactionUrl(uid, 'identify'),
-            registering,
-            types,
-            value: state.identifier,
-            switchUrl: interactionUrl(uid, registering ? 'sign-in' : 'register'),
-            showSwitch: registering ? app.showSignInLink : interaction.policy.allowSelfSignUp,
-          }),
-        );
-      }
-      case 'register': {
-        const type = state.identifierType!;
-        return renderPage(
-          ctx,
-          RegisterPage({
-            ...common,
-            action: interactionUrl(uid, 'register'),
-            identifierType: type,
-            identifier: state.identifier ?? '',
-            askForNames: app.askForNames,
-            askForEmail: type === 'username',
-            askForPassword: interaction.methods[type]?.verification === 'password',
-            askMarketingConsent: app.askMarketingConsent,
-            firstName: state.firstName,
-            lastName: state.lastName,
-            email: state.email,
-            changeUrl: interactionUrl(uid, 'register'),
-            signInUrl: app.showSignInLink ? interactionUrl(uid, 'sign-in') : undefined,
-          }),
-        );
-      }
-      case 'password':
-        return renderPage(
-          ctx,
-          PasswordPage({
-            ...common,
-            action: interactionUrl(uid, 'password'),
-            identifier: state.identifier ?? '',
-            identifierType: state.identifierType ?? 'email',
-            forgotUrl: interactionUrl(uid, 'forgot'),
-            changeUrl: interactionUrl(uid, 'sign-in'),
-          }),
-        );
-      case 'code':
-        return renderPage(
-          ctx,
-          CodePage({
-            ...common,
-            action: interactionUrl(uid, 'code'),
-            channel: state.codeChannel ?? 'email',
-            destination: state.codeDestination ?? '',
-            resendUrl: interactionUrl(uid, 'resend'),
-            changeUrl: interactionUrl(uid, state.registering ? 'register' : 'sign-in'),
-          }),
-        );
-      case 'mfa_choose':
-        return renderPage(ctx, MfaChoosePage({ ...common, action: interactionUrl(uid, 'mfa/choose'), factors: state.mfaFactors ?? [], skippable: state.mfaSkippable === true }));
-      case 'mfa_totp':
-        return renderPage(ctx, TotpEnrolPage({ ...common, action: interactionUrl(uid, 'mfa/totp'), qrCodeDataUrl: state.totpQrCode ?? '', secret: state.totpSecret ?? '' }));
-      case 'mfa_challenge':
-        return renderPage(
-          ctx,
-          MfaChallengePage({
-            ...common,
-            action: interactionUrl(uid, 'mfa/verify'),
-            switchAction: interactionUrl(uid, 'mfa/switch'),
-            factor: state.mfaUsing ?? 'totp',
-            destination: state.codeDestination,
-            others: state.mfaEnrolling || state.mfaUsing === 'recovery' ? [] : [{ value: 'recovery', label: 'Use a recovery code' }],
-          }),
-        );
-      case 'mfa_done':
-        return renderPage(ctx, RecoveryCodesPage({ ...common, action: interactionUrl(uid, 'mfa/done'), codes: [] }));
-      case 'organization':
-        return renderPage(ctx, OrganizationSwitcherPage({ csrf: common.csrf, appName: app.name, action: interactionUrl(uid, 'organization'), organizations: state.organizations ?? [] }));
-      case 'new_password':
-        return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier ?? '', reason: state.newPasswordReason ?? 'reset' }));
-      case 'consent': {
-        if (!state.userId || !state.organizationCode) return render(ctx, interaction, { step: 'identify' });
-        const consent = await deviceConsentFor(db, interaction.params, app.id, state.userId, state.organizationCode);
-        return renderPage(
-          ctx,
-          DeviceConsentPage({
-            csrf: common.csrf,
-            action: interactionUrl(uid, 'consent'),
-            appName: app.name,
-            userCode: await userCodeOf(interaction),
-            scopes: consent.openIdScopes,
-            audiences: consent.audiences,
-          }),
-        );
-      }
-    }
-  }
-
-  /** The code the device shows, for the person to compare (RFC 8628 §5.4). */
-  async function userCodeOf(interaction: Interaction): Promise<string> {
-    const code = interaction.deviceCode ? await services.provider().DeviceCode.find(interaction.deviceCode, { ignoreExpiration: true }) : undefined;
-    return code?.userCode ?? '';
-  }
+  const render = (ctx: Context, interaction: Interaction, state: SignInState) => renderStep(services, ctx, interaction, state);
 
   /** Saves the next state and answers with a redirect to the page (POST → 303 → GET). */
   async function goTo(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {

@@ -1,0 +1,123 @@
+import type { Context } from 'koa';
+import type { Services } from '../services.ts';
+import { deviceConsentFor } from './device-consent.ts';
+import { csrfToken, type Interaction, interactionUrl } from './interaction.ts';
+import { offeredIdentityTypes } from './methods.ts';
+import { DeviceConsentPage } from './pages/device.tsx';
+import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } from './pages/mfa.tsx';
+import { OrganizationSwitcherPage } from './pages/organizations.tsx';
+import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
+import { renderPage } from './render.ts';
+import type { SignInState } from './sign-in-flow.ts';
+
+/** The page for where a person is in the sign-in (DESIGN.md §4): one state, one page. */
+export async function renderStep(services: Services, ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
+  const { uid, app } = interaction;
+  const common = { csrf: csrfToken(services, uid), appName: app.name, error: state.error, notice: state.notice };
+  const types = offeredIdentityTypes(interaction.methods);
+  switch (state.step) {
+    case 'identify': {
+      const registering = state.registering === true;
+      return renderPage(
+        ctx,
+        IdentifyPage({
+          ...common,
+          action: interactionUrl(uid, 'identify'),
+          registering,
+          types,
+          value: state.identifier,
+          switchUrl: interactionUrl(uid, registering ? 'sign-in' : 'register'),
+          showSwitch: registering ? app.showSignInLink : interaction.policy.allowSelfSignUp,
+        }),
+      );
+    }
+    case 'register': {
+      const type = state.identifierType!;
+      return renderPage(
+        ctx,
+        RegisterPage({
+          ...common,
+          action: interactionUrl(uid, 'register'),
+          identifierType: type,
+          identifier: state.identifier ?? '',
+          askForNames: app.askForNames,
+          askForEmail: type === 'username',
+          askForPassword: interaction.methods[type]?.verification === 'password',
+          askMarketingConsent: app.askMarketingConsent,
+          firstName: state.firstName,
+          lastName: state.lastName,
+          email: state.email,
+          changeUrl: interactionUrl(uid, 'register'),
+          signInUrl: app.showSignInLink ? interactionUrl(uid, 'sign-in') : undefined,
+        }),
+      );
+    }
+    case 'password':
+      return renderPage(
+        ctx,
+        PasswordPage({
+          ...common,
+          action: interactionUrl(uid, 'password'),
+          identifier: state.identifier ?? '',
+          identifierType: state.identifierType ?? 'email',
+          forgotUrl: interactionUrl(uid, 'forgot'),
+          changeUrl: interactionUrl(uid, 'sign-in'),
+        }),
+      );
+    case 'code':
+      return renderPage(
+        ctx,
+        CodePage({
+          ...common,
+          action: interactionUrl(uid, 'code'),
+          channel: state.codeChannel ?? 'email',
+          destination: state.codeDestination ?? '',
+          resendUrl: interactionUrl(uid, 'resend'),
+          changeUrl: interactionUrl(uid, state.registering ? 'register' : 'sign-in'),
+        }),
+      );
+    case 'mfa_choose':
+      return renderPage(ctx, MfaChoosePage({ ...common, action: interactionUrl(uid, 'mfa/choose'), factors: state.mfaFactors ?? [], skippable: state.mfaSkippable === true }));
+    case 'mfa_totp':
+      return renderPage(ctx, TotpEnrolPage({ ...common, action: interactionUrl(uid, 'mfa/totp'), qrCodeDataUrl: state.totpQrCode ?? '', secret: state.totpSecret ?? '' }));
+    case 'mfa_challenge':
+      return renderPage(
+        ctx,
+        MfaChallengePage({
+          ...common,
+          action: interactionUrl(uid, 'mfa/verify'),
+          switchAction: interactionUrl(uid, 'mfa/switch'),
+          factor: state.mfaUsing ?? 'totp',
+          destination: state.codeDestination,
+          others: state.mfaEnrolling || state.mfaUsing === 'recovery' ? [] : [{ value: 'recovery', label: 'Use a recovery code' }],
+        }),
+      );
+    case 'mfa_done':
+      return renderPage(ctx, RecoveryCodesPage({ ...common, action: interactionUrl(uid, 'mfa/done'), codes: [] }));
+    case 'organization':
+      return renderPage(ctx, OrganizationSwitcherPage({ csrf: common.csrf, appName: app.name, action: interactionUrl(uid, 'organization'), organizations: state.organizations ?? [] }));
+    case 'new_password':
+      return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier ?? '', reason: state.newPasswordReason ?? 'reset' }));
+    case 'consent': {
+      if (!state.userId || !state.organizationCode) return renderStep(services, ctx, interaction, { step: 'identify' });
+      const consent = await deviceConsentFor(services.db, interaction.params, app.id, state.userId, state.organizationCode);
+      return renderPage(
+        ctx,
+        DeviceConsentPage({
+          csrf: common.csrf,
+          action: interactionUrl(uid, 'consent'),
+          appName: app.name,
+          userCode: await userCodeOf(services, interaction),
+          scopes: consent.openIdScopes,
+          audiences: consent.audiences,
+        }),
+      );
+    }
+  }
+}
+
+/** The code the device shows, for the person to compare (RFC 8628 §5.4). */
+async function userCodeOf(services: Services, interaction: Interaction): Promise<string> {
+  const code = interaction.deviceCode ? await services.provider().DeviceCode.find(interaction.deviceCode, { ignoreExpiration: true }) : undefined;
+  return code?.userCode ?? '';
+}
