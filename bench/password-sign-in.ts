@@ -32,6 +32,7 @@ import { verify } from '@node-rs/argon2';
 import SQLite from 'better-sqlite3';
 import { type Gatehouse, startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { machineBusySeconds, numberFromEnv } from './support.ts';
 import { createApplication, updateApplication } from '../src/domain/applications.ts';
 import { applicationConnections, disableConnection, enableConnection, listConnections } from '../src/domain/connections.ts';
 import { ARGON2_OPTIONS, setPassword } from '../src/domain/passwords.ts';
@@ -41,13 +42,6 @@ const TARGET_RATIO = 0.85;
 const CALLBACK = 'https://app.bench.example/callback';
 const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
-  return value;
-}
 
 const options = {
   verifySeconds: numberFromEnv('BENCH_VERIFY_SECONDS', 5),
@@ -146,15 +140,6 @@ interface CpuMark {
   at: number;
 }
 
-function machineBusySeconds(): number | undefined {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-    return [user, nice, system, irq, softirq, steal].reduce<number>((a, b) => a + (b ?? 0), 0) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 function threadSeconds(tid: number): number | undefined {
   try {

@@ -29,18 +29,12 @@ import { CompactSign, decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import pg from 'pg';
 import { type Gatehouse, startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { machineBusySeconds, numberFromEnv } from './support.ts';
 
 const TARGET_RATIO = 0.8;
 const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
 const BOOTSTRAP = { id: 'bench-m2m-client', secret: 'BenchSecret0123456789abcdefghijklmnopqrstuvwxyzAB' };
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
-  return value;
-}
 
 const options = {
   signSeconds: numberFromEnv('BENCH_SIGN_SECONDS', 5),
@@ -201,16 +195,6 @@ function postgresServerSeconds(): number {
   return ticks / 100;
 }
 
-function machineBusySeconds(): number | undefined {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-    const busy = [user, nice, system, irq, softirq, steal].reduce<number>((a, b) => a + (b ?? 0), 0);
-    return busy / 100; // USER_HZ
-  } catch {
-    return undefined;
-  }
-}
 
 let watchPostgres = false;
 

@@ -5,7 +5,7 @@ import { featureFlagsFor } from '../src/domain/feature-flags.ts';
 import { findOrganization } from '../src/domain/organizations.ts';
 import { memberAccess } from '../src/domain/roles.ts';
 import { testDatabases } from './support/databases.ts';
-import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
+import { assertKindeError, serverForSuite, type TestServer, newPermission, newRole } from './support/server.ts';
 
 const UNKNOWN_ORG = 'org_00000000000';
 const UNKNOWN_USER = 'kp_00000000000000000000000000000000';
@@ -50,17 +50,6 @@ for (const database of testDatabases()) {
       return body.id;
     }
 
-    async function newRole(key: string, extra: Record<string, unknown> = {}): Promise<string> {
-      const { status, body } = await server.api('POST', '/roles', { key, name: `Role ${key}`, ...extra });
-      assert.equal(status, 201, JSON.stringify(body));
-      return body.role.id;
-    }
-
-    async function newPermission(key: string): Promise<string> {
-      const { status, body } = await server.api('POST', '/permissions', { key, name: `Permission ${key}` });
-      assert.equal(status, 201, JSON.stringify(body));
-      return body.permission.id;
-    }
 
     describe('organizations', () => {
       it('creates an organization and answers in Kinde’s shapes', async () => {
@@ -193,9 +182,9 @@ for (const database of testDatabases()) {
     describe('members', () => {
       it('adds people with roles and permissions, and lists them as organization_users', async () => {
         const code = await newOrganization('Members Inc');
-        await newRole('org-admin');
-        await newRole('org-default', { is_default_role: true });
-        await newPermission('members:invite');
+        await newRole(server, 'org-admin');
+        await newRole(server, 'org-default', { is_default_role: true });
+        await newPermission(server, 'members:invite');
         const [ann, bob] = [await newUser(), await newUser()];
 
         const added = await server.api('POST', `/organizations/${code}/users`, {
@@ -252,7 +241,7 @@ for (const database of testDatabases()) {
       it('refuses an unknown person, role, permission or organization, adding nobody', async () => {
         const code = await newOrganization('Careful');
         const known = await newUser();
-        await newRole('careful-role');
+        await newRole(server, 'careful-role');
         const before = await count('organization_members');
         assertKindeError(await server.api('POST', `/organizations/${code}/users`, { users: [{ id: known }, { id: UNKNOWN_USER }] }), 404, 'USER_INVALID');
         assertKindeError(await server.api('POST', `/organizations/${code}/users`, { users: [{ id: known, roles: ['careful-role', 'no-such-role'] }] }), 404, 'ROLE_INVALID');
@@ -266,8 +255,8 @@ for (const database of testDatabases()) {
 
       it('adds, updates and removes in one PATCH', async () => {
         const code = await newOrganization('Patchwork');
-        await newRole('patch-a');
-        await newRole('patch-b');
+        await newRole(server, 'patch-a');
+        await newRole(server, 'patch-b');
         const [stay, leave, join] = [await newUser(), await newUser(), await newUser()];
         await server.api('POST', `/organizations/${code}/users`, { users: [{ id: stay, roles: ['patch-a'] }, { id: leave }] });
         const patched = await server.api('PATCH', `/organizations/${code}/users`, {
@@ -300,7 +289,7 @@ for (const database of testDatabases()) {
         const code = await newOrganization('Role play');
         const member = await newUser();
         const stranger = await newUser();
-        const role = await newRole('role-play');
+        const role = await newRole(server, 'role-play');
         await server.api('POST', `/organizations/${code}/users`, { users: [{ id: member, roles: [] }] });
         assert.deepEqual((await server.api('GET', `/organizations/${code}/users/${member}/roles`)).body, { code: 'OK', message: 'Success', roles: [] });
 
@@ -319,9 +308,9 @@ for (const database of testDatabases()) {
       it('gives and takes a member’s permissions, and shows where they come from', async () => {
         const code = await newOrganization('Permits');
         const member = await newUser();
-        const direct = await newPermission('permits:direct');
-        const viaRole = await newPermission('permits:role');
-        const role = await newRole('permit-holder');
+        const direct = await newPermission(server, 'permits:direct');
+        const viaRole = await newPermission(server, 'permits:role');
+        const role = await newRole(server, 'permit-holder');
         await server.api('PATCH', `/roles/${role}/permissions`, { permissions: [{ id: viaRole }] });
         await server.api('POST', `/organizations/${code}/users`, { users: [{ id: member, roles: ['permit-holder'] }] });
 
@@ -346,7 +335,7 @@ for (const database of testDatabases()) {
 
       it('adds a user created with organization_code to that organization, and refuses an unknown one', async () => {
         const code = await newOrganization('Born here');
-        await newRole('born-default', { is_default_role: true });
+        await newRole(server, 'born-default', { is_default_role: true });
         const id = await newUser({ organization_code: code });
         assert.deepEqual((await server.api('GET', `/user?id=${id}`)).body.organizations, [code]);
         assert.deepEqual((await server.api('GET', `/organizations/${code}/users/${id}/roles`)).body.roles.map((r: any) => r.key).includes('born-default'), true);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { testDatabases } from './support/databases.ts';
-import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
+import { assertKindeError, serverForSuite, type TestServer, newPermission, newRole } from './support/server.ts';
 
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -27,17 +27,6 @@ for (const database of testDatabases()) {
     const count = async (table: 'roles' | 'permissions' | 'role_permissions') =>
       Number((await server.services.db.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
 
-    async function newRole(key: string, extra: Record<string, unknown> = {}): Promise<string> {
-      const { status, body } = await server.api('POST', '/roles', { key, name: `Role ${key}`, ...extra });
-      assert.equal(status, 201, JSON.stringify(body));
-      return body.role.id;
-    }
-
-    async function newPermission(key: string): Promise<string> {
-      const { status, body } = await server.api('POST', '/permissions', { key, name: `Permission ${key}` });
-      assert.equal(status, 201, JSON.stringify(body));
-      return body.permission.id;
-    }
 
     describe('roles', () => {
       it('creates a role (201 with its id) and answers in Kinde’s role shape', async () => {
@@ -60,7 +49,7 @@ for (const database of testDatabases()) {
       });
 
       it('pages roles with page_size and next_token', async () => {
-        for (const key of ['page-a', 'page-b', 'page-c']) await newRole(key);
+        for (const key of ['page-a', 'page-b', 'page-c']) await newRole(server, key);
         const all = await everything('/roles', 'roles');
         const first = await server.api('GET', '/roles?page_size=2');
         assert.equal(first.body.roles.length, 2);
@@ -74,7 +63,7 @@ for (const database of testDatabases()) {
       });
 
       it('refuses a duplicate key with 409, writing nothing', async () => {
-        await newRole('unique-role');
+        await newRole(server, 'unique-role');
         const before = await count('roles');
         assertKindeError(await server.api('POST', '/roles', { key: 'unique-role', name: 'Again' }), 409, 'ROLE_EXISTS');
         assert.equal(await count('roles'), before);
@@ -97,8 +86,8 @@ for (const database of testDatabases()) {
       });
 
       it('updates and deletes a role; unknown roles answer 404', async () => {
-        const id = await newRole('editor');
-        await newRole('taken');
+        const id = await newRole(server, 'editor');
+        await newRole(server, 'taken');
         const updated = await server.api('PATCH', `/roles/${id}`, { key: 'chief-editor', name: 'Chief editor', description: 'Edits', is_default_role: true });
         assert.equal(updated.status, 200, JSON.stringify(updated.body));
         assert.equal(updated.body.code, 'OK');
@@ -149,7 +138,7 @@ for (const database of testDatabases()) {
       });
 
       it('pages permissions across two pages', async () => {
-        for (const key of ['p:1', 'p:2', 'p:3']) await newPermission(key);
+        for (const key of ['p:1', 'p:2', 'p:3']) await newPermission(server, key);
         const all = await everything('/permissions', 'permissions');
         assert.ok(all.length >= 3);
         const first = await server.api('GET', '/permissions?page_size=2');
@@ -159,8 +148,8 @@ for (const database of testDatabases()) {
       });
 
       it('refuses a duplicate key with 409 and bad input with 400, writing nothing', async () => {
-        await newPermission('write:reports');
-        const other = await newPermission('delete:reports');
+        await newPermission(server, 'write:reports');
+        const other = await newPermission(server, 'delete:reports');
         const before = await count('permissions');
         assertKindeError(await server.api('POST', '/permissions', { key: 'write:reports', name: 'Again' }), 409, 'PERMISSION_EXISTS');
         for (const body of [{}, { key: 'x y', name: 'Spaced' }, { key: 'ok', name: '' }, { key: ['list'], name: 'List' }]) {
@@ -173,8 +162,8 @@ for (const database of testDatabases()) {
 
     describe('a role’s permissions', () => {
       it('adds and removes permissions in one PATCH and lists them page by page', async () => {
-        const role = await newRole('auditor');
-        const [a, b, c] = [await newPermission('audit:a'), await newPermission('audit:b'), await newPermission('audit:c')];
+        const role = await newRole(server, 'auditor');
+        const [a, b, c] = [await newPermission(server, 'audit:a'), await newPermission(server, 'audit:b'), await newPermission(server, 'audit:c')];
         const patched = await server.api('PATCH', `/roles/${role}/permissions`, { permissions: [{ id: a }, { id: b }, { id: c }] });
         assert.equal(patched.status, 200, JSON.stringify(patched.body));
         assert.deepEqual(patched.body, { code: 'OK', message: 'Success', permissions_added: [a, b, c], permissions_removed: [] });
@@ -195,8 +184,8 @@ for (const database of testDatabases()) {
       });
 
       it('refuses an unknown role or permission, or a bad operation, changing nothing', async () => {
-        const role = await newRole('careful');
-        const known = await newPermission('careful:read');
+        const role = await newRole(server, 'careful');
+        const known = await newPermission(server, 'careful:read');
         const before = await count('role_permissions');
         assertKindeError(await server.api('PATCH', `/roles/${role}/permissions`, { permissions: [{ id: known }, { id: UNKNOWN_ID }] }), 404, 'PERMISSION_INVALID');
         assertKindeError(await server.api('PATCH', `/roles/${role}/permissions`, { permissions: [{ id: known, operation: 'remove' }] }), 400);

@@ -115,3 +115,17 @@ export function assertKindeError(response: { status: number; body: any }, status
   assert.equal(typeof response.body.errors[0].message, 'string');
   if (code) assert.equal(response.body.errors[0].code, code);
 }
+
+/** Creates a role through the management API; returns its id. */
+export async function newRole(server: TestServer, key: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const { status, body } = await server.api('POST', '/roles', { key, name: `Role ${key}`, ...extra });
+  assert.equal(status, 201, JSON.stringify(body));
+  return body.role.id;
+}
+
+/** Creates a permission through the management API; returns its id. */
+export async function newPermission(server: TestServer, key: string): Promise<string> {
+  const { status, body } = await server.api('POST', '/permissions', { key, name: `Permission ${key}` });
+  assert.equal(status, 201, JSON.stringify(body));
+  return body.permission.id;
+}
