@@ -17,6 +17,7 @@
 // The child answers { type: 'phase', name, event: 'start'|'end', cpuMicros } at each phase boundary,
 // then { type: 'result', phases } or { type: 'error', error } and exits.
 import { Agent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -42,9 +43,10 @@ class Jar {
   }
 }
 
-// Two HTTP clients: node:http with a keep-alive agent (the default: about 1.0 ms of load-generator CPU
-// per sign-in, against 2.5 ms with fetch, and that CPU comes out of the same 2 cores as the server's),
-// and the global fetch (undici), selected with client: 'fetch' (BENCH_CLIENT=fetch).
+// Three HTTP clients: raw sockets (`RawConnection` below, client: 'socket', the bench's default),
+// node:http with a keep-alive agent ('http': about twice the load-generator CPU per sign-in) and the
+// global fetch ('fetch', undici: about 2.5× node:http). That CPU comes out of the same 2 cores as the
+// server's.
 const agent = new Agent({ keepAlive: true });
 
 function viaHttp(url, method, headers, body) {
@@ -61,6 +63,103 @@ function viaHttp(url, method, headers, body) {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * The cheapest client: one keep-alive socket per virtual user, requests written by hand and
+ * responses parsed just enough (status, Location, Set-Cookie, a Content-Length or chunked body).
+ * On 2 cores every microsecond the load generator spends is taken from the server, so this is the
+ * default; node:http costs about twice as much per request.
+ */
+export class RawConnection {
+  #socket;
+  #pending = null;
+  #buffer = Buffer.alloc(0);
+
+  constructor(origin) {
+    const url = new URL(origin);
+    this.host = url.host;
+    this.#socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
+    this.#socket.on('data', (chunk) => this.#received(chunk));
+    this.#socket.on('error', (error) => this.#fail(error));
+    this.#socket.on('close', () => this.#fail(new Error('the server closed the connection')));
+  }
+
+  request(method, pathAndQuery, headers, body) {
+    if (this.#pending) return Promise.reject(new Error('one request at a time on a RawConnection'));
+    let head = `${method} ${pathAndQuery} HTTP/1.1\r\nhost: ${this.host}\r\n`;
+    for (const [name, value] of Object.entries(headers)) if (value) head += `${name}: ${value}\r\n`;
+    if (body !== undefined) head += `content-length: ${Buffer.byteLength(body)}\r\n`;
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#socket.write(body === undefined ? `${head}\r\n` : `${head}\r\n${body}`);
+    });
+  }
+
+  close() {
+    this.#socket.removeAllListeners('close');
+    this.#socket.destroy();
+  }
+
+  #fail(error) {
+    const pending = this.#pending;
+    this.#pending = null;
+    pending?.reject(error);
+  }
+
+  #received(chunk) {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    const end = this.#buffer.indexOf('\r\n\r\n');
+    if (end < 0 || !this.#pending) return;
+    const lines = this.#buffer.toString('latin1', 0, end).split('\r\n');
+    const status = Number(lines[0].slice(9, 12));
+    let location = null;
+    let length = -1;
+    let chunked = false;
+    const setCookies = [];
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      if (name === 'set-cookie') setCookies.push(value);
+      else if (name === 'location') location = value;
+      else if (name === 'content-length') length = Number(value);
+      else if (name === 'transfer-encoding') chunked = /chunked/i.test(value);
+    }
+    const bodyStart = end + 4;
+    let text;
+    let consumed;
+    if (chunked) {
+      const decoded = dechunk(this.#buffer, bodyStart);
+      if (!decoded) return;
+      ({ text, consumed } = decoded);
+    } else {
+      const size = Math.max(0, length);
+      if (this.#buffer.length < bodyStart + size) return;
+      text = this.#buffer.toString('utf8', bodyStart, bodyStart + size);
+      consumed = bodyStart + size;
+    }
+    this.#buffer = this.#buffer.subarray(consumed);
+    const pending = this.#pending;
+    this.#pending = null;
+    pending.resolve({ status, location, setCookies, text });
+  }
+}
+
+/** A chunked body from `start`, or undefined until the last chunk has arrived. */
+function dechunk(buffer, start) {
+  const parts = [];
+  let at = start;
+  for (;;) {
+    const lineEnd = buffer.indexOf('\r\n', at);
+    if (lineEnd < 0) return undefined;
+    const size = parseInt(buffer.toString('latin1', at, lineEnd), 16);
+    if (buffer.length < lineEnd + 2 + size + 2) return undefined;
+    if (size === 0) return { text: Buffer.concat(parts).toString('utf8'), consumed: lineEnd + 4 };
+    parts.push(buffer.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
 }
 
 async function viaFetch(url, method, headers, body) {
@@ -81,7 +180,7 @@ const excerpt = (text) => text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').tri
 /**
  * One password sign-in. `ctx`: { origin (where to connect), issuerOrigin (what the server writes in
  * absolute Locations), query (authorization request parameters, without state), email, password,
- * client? ('http' default, or 'fetch'),
+ * client? ('http' default, 'fetch', or 'socket' with connection: a RawConnection to `origin`),
  * onStep?(name) called and awaited before each step, timings? (array: ms per step, in STEPS order) }.
  * Returns the authorization code.
  */
@@ -94,7 +193,9 @@ export async function passwordSignIn(ctx) {
     if (url.origin === ctx.issuerOrigin) return new URL(url.pathname + url.search, ctx.origin);
     return url;
   };
-  const send = ctx.client === 'fetch' ? viaFetch : viaHttp;
+  const connection = ctx.client === 'socket' ? ctx.connection : undefined;
+  const viaSocket = (url, method, headers, body) => connection.request(method, url.pathname + url.search, headers, body);
+  const send = connection ? viaSocket : ctx.client === 'fetch' ? viaFetch : viaHttp;
   async function request(step, url, init = {}) {
     const response = await send(url, init.method ?? 'GET', { ...(init.headers ?? {}), cookie: jar.header() }, init.body);
     jar.remember(response.setCookies);
@@ -172,6 +273,9 @@ function summarise(latencies) {
   return { count: sorted.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length) };
 }
 
+/** A raw socket for one virtual user (it carries one request at a time), when that client is chosen. */
+const connectionFor = (message) => (message.client === 'socket' ? new RawConnection(message.origin) : undefined);
+
 async function runFlows(message, seconds) {
   const base = { origin: message.origin, issuerOrigin: message.issuerOrigin, query: message.query, client: message.client };
   const deadline = performance.now() + seconds * 1000;
@@ -180,14 +284,19 @@ async function runFlows(message, seconds) {
   let n = 0;
   const started = performance.now();
   const vu = async (index) => {
-    for (let i = 0; performance.now() < deadline; i++) {
-      const user = message.users[(index + i * message.vus) % message.users.length];
-      const timings = [];
-      const t0 = performance.now();
-      await passwordSignIn({ ...base, email: user.email, password: user.password, timings });
-      totals.push(performance.now() - t0);
-      timings.forEach((ms, s) => steps[s].push(ms));
-      n++;
+    const connection = connectionFor(message);
+    try {
+      for (let i = 0; performance.now() < deadline; i++) {
+        const user = message.users[(index + i * message.vus) % message.users.length];
+        const timings = [];
+        const t0 = performance.now();
+        await passwordSignIn({ ...base, connection, email: user.email, password: user.password, timings });
+        totals.push(performance.now() - t0);
+        timings.forEach((ms, s) => steps[s].push(ms));
+        n++;
+      }
+    } finally {
+      connection?.close();
     }
   };
   await Promise.all(Array.from({ length: message.vus }, (_, i) => vu(i)));
@@ -214,8 +323,10 @@ async function runPasswordStep(message, phase) {
       const resumeGate = new Promise((r) => (flow.releaseResume = r));
       const atPassword = new Promise((r) => (flow.atPassword = r));
       flow.answered = new Promise((r) => (flow.atResume = r));
+      const connection = connectionFor(message);
       flow.done = passwordSignIn({
         ...base,
+        connection,
         email: user.email,
         password: user.password,
         timings: flow.timings,
@@ -230,7 +341,7 @@ async function runPasswordStep(message, phase) {
           }
         },
       });
-      flow.done.catch(() => {}); // awaited (and rethrown) below; this only avoids an early unhandled rejection
+      flow.done.catch(() => {}).finally(() => connection?.close()); // awaited (and rethrown) below; this only avoids an early unhandled rejection
       flows.push(flow);
       await Promise.race([atPassword, flow.done]);
     }

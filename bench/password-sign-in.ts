@@ -18,7 +18,7 @@
  * Knobs (environment): BENCH_VERIFY_SECONDS (5 per in-flight level), BENCH_IN_FLIGHT (1,2,4),
  * BENCH_VUS (8), BENCH_USERS (16), BENCH_WARMUP (3), BENCH_DURATION (10), BENCH_STEP_FLOWS (400; 0
  * skips step 3), BENCH_CENSUS_SIGNINS (20 sequential sign-ins whose SQL is counted), BENCH_SKIP_VERIFY=1,
- * BENCH_CLIENT=http|fetch (the load generator's HTTP client; http).
+ * BENCH_CLIENT=socket|http|fetch (the load generator's HTTP client; socket).
  * See docs/benchmarks.md.
  */
 import { fork } from 'node:child_process';
@@ -53,9 +53,9 @@ const options = {
   stepFlows: numberFromEnv('BENCH_STEP_FLOWS', 400),
   censusSignIns: numberFromEnv('BENCH_CENSUS_SIGNINS', 20),
   skipVerify: process.env.BENCH_SKIP_VERIFY === '1',
-  client: (process.env.BENCH_CLIENT ?? 'http') as 'http' | 'fetch',
+  client: (process.env.BENCH_CLIENT ?? 'socket') as 'socket' | 'http' | 'fetch',
 };
-if (options.client !== 'http' && options.client !== 'fetch') throw new Error('BENCH_CLIENT must be http or fetch');
+if (!['socket', 'http', 'fetch'].includes(options.client)) throw new Error('BENCH_CLIENT must be socket, http or fetch');
 
 // ---------------------------------------------------------------------------------------------------
 // The flow driver lives in bench/password-loadgen.mjs (plain JavaScript, also the child process).
@@ -84,7 +84,7 @@ interface SignInContext {
   origin: string;
   issuerOrigin: string;
   query: Record<string, string>;
-  client?: 'http' | 'fetch';
+  client?: 'socket' | 'http' | 'fetch';
   email: string;
   password: string;
   onStep?: (step: string) => unknown;
@@ -330,7 +330,7 @@ async function main(): Promise<number> {
     if (pool < cpus().length) {
       console.log(`NOTE: UV_THREADPOOL_SIZE=${pool} < ${cpus().length} CPUs caps the raw verify rate too, so the ratio below overstates; compare with a default-pool run's raw rate.`);
     }
-    console.log(`database: sqlite; ${options.vus} virtual users over ${users.length} users; load generator: bench/password-loadgen.mjs in a child process (${options.client === 'http' ? 'node:http, keep-alive' : 'fetch'})`);
+    console.log(`database: sqlite; ${options.vus} virtual users over ${users.length} users; load generator: bench/password-loadgen.mjs in a child process (${{ socket: 'raw keep-alive sockets', http: 'node:http, keep-alive', fetch: 'fetch' }[options.client]})`);
     console.log('');
 
     // SQL per sign-in, and unloaded latency per step: sequential sign-ins in this process.

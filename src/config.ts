@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_ARGON2_LANES } from './crypto/argon2-lanes.ts';
 import { type CountryCode, phoneCountry } from './domain/phone-numbers.ts';
 
 /**
@@ -19,6 +20,8 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   masterKey: string | undefined;
   logLevel: string;
+  /** Threads that run argon2 (src/crypto/argon2-lanes.ts); by default one per core less one. */
+  hashingThreads: number;
   /** Dev mailbox page and message logging: on when no SMTP server is configured. */
   devMailbox: boolean;
   /** The business's own Twilio account for SMS codes (spec §014); without it SMS go to the dev mailbox. */
@@ -66,6 +69,7 @@ const variables = {
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
   GATEHOUSE_MASTER_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)').optional(),
+  GATEHOUSE_HASHING_THREADS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be AC followed by 32 hex digits (Account SID in the Twilio console)').optional(),
   TWILIO_AUTH_TOKEN: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be the 32 hex digit Auth Token from the Twilio console').optional(),
@@ -144,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tls,
     masterKey: vars.GATEHOUSE_MASTER_KEY,
     logLevel: vars.LOG_LEVEL,
+    hashingThreads: vars.GATEHOUSE_HASHING_THREADS ?? DEFAULT_ARGON2_LANES,
     devMailbox: vars.SMTP_URL === undefined,
     twilio: twilioSettings(vars),
     defaultPhoneCountry: vars.DEFAULT_PHONE_COUNTRY,

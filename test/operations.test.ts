@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -29,6 +29,8 @@ describe('configuration', () => {
     [{ GATEHOUSE_BOOTSTRAP_CLIENT_ID: 'admin-client', GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: 'too-short' }, 'GATEHOUSE_BOOTSTRAP_CLIENT_SECRET'],
     [{ TLS_CERT_FILE: '/tmp/cert.pem' }, 'TLS_KEY_FILE'],
     [{ GATEHOUSE_MASTER_KEY: 'not-a-key' }, 'GATEHOUSE_MASTER_KEY'],
+    [{ GATEHOUSE_HASHING_THREADS: '0' }, 'GATEHOUSE_HASHING_THREADS'],
+    [{ GATEHOUSE_HASHING_THREADS: '1.5' }, 'GATEHOUSE_HASHING_THREADS'],
   ];
   for (const [env, variable] of cases) {
     it(`names ${variable} when ${Object.keys(env).join(' and ')} is wrong`, () => {
@@ -42,6 +44,8 @@ describe('configuration', () => {
     assert.equal(config.issuer, 'http://localhost:3000');
     assert.equal(config.databaseUrl, 'sqlite:./data/gatehouse.sqlite');
     assert.equal(config.devMailbox, true);
+    assert.equal(config.hashingThreads, Math.max(1, availableParallelism() - 1));
+    assert.equal(loadConfig({ GATEHOUSE_HASHING_THREADS: '3' }).hashingThreads, 3);
   });
 
   it('stops start-up with one line naming the variable', async () => {

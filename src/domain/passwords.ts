@@ -1,10 +1,8 @@
 import { createHash, pbkdf2 as pbkdf2Callback, timingSafeEqual } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
-import { hash, verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { clock } from '../clock.ts';
-import { Semaphore } from '../concurrency.ts';
+import { argon2Hash, argon2Verify } from '../crypto/argon2-lanes.ts';
 import { safeEqual } from '../crypto/secrets.ts';
 import type { Db, Tx } from '../store/db.ts';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from './common-passwords.ts';
@@ -31,19 +29,12 @@ export function passwordProblem(password: string): string | undefined {
  */
 export const ARGON2_OPTIONS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-/**
- * One argon2 computation per core, less one kept for the event loop. More at once would only queue
- * on the thread pool, take the event loop's core and slow each other down (their 19 MiB working sets
- * contend for memory bandwidth), and a burst of sign-ins could claim 19 MiB each without bound.
- */
-const argon2Slots = new Semaphore(Math.max(1, availableParallelism() - 1));
-
 export function hashPassword(password: string): Promise<string> {
-  return argon2Slots.run(() => hash(password, ARGON2_OPTIONS));
+  return argon2Hash(password, ARGON2_OPTIONS);
 }
 
 function verifyArgon2(stored: string, password: string): Promise<boolean> {
-  return argon2Slots.run(() => verify(stored, password)).catch(() => false);
+  return argon2Verify(stored, password).catch(() => false);
 }
 
 /** Algorithms a password hash can be imported in (Kinde's `hashing_method`, plus argon2). */

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { hashSync } from '@node-rs/argon2';
+import { argon2Hash, argon2Verify, DEFAULT_ARGON2_LANES, useArgon2Lanes } from '../src/crypto/argon2-lanes.ts';
+
+// Small parameters: these tests are about the lanes, not the cost of a hash.
+const CHEAP = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+describe('argon2 lanes', () => {
+  after(() => useArgon2Lanes(DEFAULT_ARGON2_LANES));
+
+  it('hashes as argon2id with the parameters given, and verifies what it hashed', async () => {
+    const stored = await argon2Hash('correct horse battery staple', CHEAP);
+    assert.match(stored, /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
+    assert.equal(await argon2Verify(stored, 'correct horse battery staple'), true);
+    assert.equal(await argon2Verify(stored, 'Correct horse battery staple'), false);
+  });
+
+  it('verifies a hash made elsewhere with other parameters (they are read from the hash)', async () => {
+    const stored = hashSync('imported secret', { memoryCost: 2048, timeCost: 2, parallelism: 1 });
+    assert.equal(await argon2Verify(stored, 'imported secret'), true);
+  });
+
+  it('rejects what is not an argon2 hash, and keeps working afterwards', async () => {
+    await assert.rejects(argon2Verify('$2a$10$notargon', 'x'), /argon2/);
+    const stored = await argon2Hash('still fine', CHEAP);
+    assert.equal(await argon2Verify(stored, 'still fine'), true);
+  });
+
+  it('answers every job when many are queued over several lanes, each with its own result', async () => {
+    useArgon2Lanes(3);
+    const passwords = Array.from({ length: 24 }, (_, i) => `password number ${i}`);
+    const hashes = await Promise.all(passwords.map((password) => argon2Hash(password, CHEAP)));
+    assert.equal(new Set(hashes).size, passwords.length);
+    const checks = await Promise.all(passwords.map((password, i) => argon2Verify(hashes[(i + 1) % hashes.length]!, password)));
+    assert.deepEqual(checks, passwords.map(() => false));
+    const rights = await Promise.all(passwords.map((password, i) => argon2Verify(hashes[i]!, password)));
+    assert.deepEqual(rights, passwords.map(() => true));
+  });
+
+  it('finishes the queued work of lanes it stops using when the count shrinks', async () => {
+    useArgon2Lanes(3);
+    const stored = await argon2Hash('shrinking', CHEAP);
+    const inFlight = Array.from({ length: 12 }, () => argon2Verify(stored, 'shrinking'));
+    useArgon2Lanes(1);
+    assert.deepEqual(await Promise.all(inFlight), inFlight.map(() => true));
+    assert.equal(await argon2Verify(stored, 'shrinking'), true);
+  });
+});
