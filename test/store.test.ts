@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clock } from '../src/clock.ts';
 import { databaseAdapter, deleteExpiredModels } from '../src/protocol/adapter.ts';
-import { migrateToLatest, openStore, type Store } from '../src/store/db.ts';
+import { sql } from 'kysely';
+import { inTransaction, migrateToLatest, openStore, type Store } from '../src/store/db.ts';
+import { cached } from '../src/store/read-cache.ts';
 import { testDatabases } from './support/databases.ts';
 
 for (const database of testDatabases()) {
@@ -55,6 +57,59 @@ for (const database of testDatabases()) {
       assert.equal(await codes.find('c1'), undefined);
       assert.equal(await refresh.find('r1'), undefined);
       assert.ok(await refresh.find('r2'));
+    });
+  });
+}
+
+for (const database of testDatabases()) {
+  describe(`configuration read cache (${database.name})`, () => {
+    let store: Store;
+    let drop: () => Promise<void>;
+
+    before(async () => {
+      const db = await database.create();
+      drop = db.drop;
+      store = openStore(db.url);
+      await migrateToLatest(store.db);
+    });
+
+    after(async () => {
+      await store?.close();
+      await drop?.();
+    });
+
+    const settingRead = (key: string) =>
+      cached(store.db, 'test-settings', key, async () => (await store.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst())?.value);
+
+    it('answers from memory until configuration is written through the store', async () => {
+      await store.db.insertInto('settings').values({ key: 'cache-a', value: '"one"' }).execute();
+      assert.equal(await settingRead('cache-a'), '"one"');
+      // Another replica's write: not seen through this store's watcher, so the cached value stays.
+      await sql`update settings set value = '"two"' where key = 'cache-a'`.execute(store.db);
+      assert.equal(await settingRead('cache-a'), '"one"');
+      await store.db.updateTable('settings').set({ value: '"three"' }).where('key', '=', 'cache-a').execute();
+      assert.equal(await settingRead('cache-a'), '"three"');
+    });
+
+    it('forgets, at commit, what was cached while a transaction was writing configuration', async () => {
+      await store.db.insertInto('settings').values({ key: 'cache-b', value: '"old"' }).execute();
+      assert.equal(await settingRead('cache-b'), '"old"');
+      await inTransaction(store.db, async (tx) => {
+        await tx.updateTable('settings').set({ value: '"new"' }).where('key', '=', 'cache-b').execute();
+        // SQLite has one connection (it waits for the commit); PostgreSQL reads the committed "old".
+        if (database.name === 'postgres') assert.equal(await settingRead('cache-b'), '"old"');
+      });
+      assert.equal(await settingRead('cache-b'), '"new"');
+    });
+
+    it('keeps the cache through transactions that write no configuration', async () => {
+      await store.db.insertInto('settings').values({ key: 'cache-c', value: '"kept"' }).execute();
+      assert.equal(await settingRead('cache-c'), '"kept"');
+      await sql`update settings set value = '"elsewhere"' where key = 'cache-c'`.execute(store.db);
+      await inTransaction(store.db, async (tx) => {
+        await tx.insertInto('audit_events').values({ id: 'ev_cache_test', type: 'test', actor: null, subject: null, data: '{}', created_at: Date.now() }).execute();
+      });
+      assert.equal(await settingRead('cache-c'), '"kept"');
     });
   });
 }

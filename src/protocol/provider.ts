@@ -1,3 +1,4 @@
+import { CookieSignatures } from '../crypto/cookie-signatures.ts';
 import Provider, { type Configuration, type KoaContextWithOIDC, errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import type { KeySet } from '../domain/signing-keys.ts';
@@ -49,7 +50,8 @@ export function createProvider(options: ProviderOptions): Provider {
     findAccount: accountFinder(db),
     jwks: { keys: options.keys.privateKeys as never },
     cookies: {
-      keys: options.cookieKeys,
+      // An object with Keygrip's methods is taken as is (oidc-provider and `cookies` both allow it).
+      keys: new CookieSignatures(options.cookieKeys) as never,
       long: { signed: true, sameSite: 'lax', httpOnly: true },
       short: { signed: true, sameSite: 'lax', httpOnly: true },
     },

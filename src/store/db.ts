@@ -5,7 +5,7 @@ import { Kysely, type KyselyPlugin, Migrator, PostgresDialect, SqliteDialect, ty
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { migrationProvider } from './migrations.ts';
-import { configurationWatcher, invalidateCaches } from './read-cache.ts';
+import { cacheGeneration, configurationWatcher, invalidateCaches } from './read-cache.ts';
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -94,8 +94,11 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 
 /** Every write that touches more than one row goes through here (DESIGN.md §1). */
 export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  const before = cacheGeneration(db);
   const result = await db.transaction().execute(work);
-  invalidateCaches(db);
+  // Configuration written inside: a read outside the transaction may have cached what it replaced
+  // before the commit, so forget again now. Sign-ins write no configuration and keep the caches.
+  if (cacheGeneration(db) !== before) invalidateCaches(db);
   return result;
 }
 

@@ -56,6 +56,11 @@ export function configurationWatcher(): { plugin: KyselyPlugin; attach(db: objec
   return { plugin, attach: (db) => generations.set(db, generation) };
 }
 
+/** Moves on each time configuration is written through this store (undefined: not cached at all). */
+export function cacheGeneration(owner: object): number | undefined {
+  return generations.get(owner)?.value;
+}
+
 /** Forget cached configuration now (a transaction that wrote some has just committed). */
 export function invalidateCaches(owner: object): void {
   const generation = generations.get(owner);
