@@ -419,7 +419,11 @@ export async function mfaForSignIn(
 ): Promise<MfaForSignIn> {
   const environment = (await environmentPolicy(db)).mfa;
   const organization = input.organizationCode === undefined ? undefined : await organizationMfaPolicy(db, input.organizationCode);
-  const userRoleKeys = input.organizationCode === undefined ? [] : ((await memberRoleKeys(db, input.organizationCode, [input.userId])).get(input.userId) ?? []);
+  // Roles matter only to exempt someone, so they are read only when the organization exempts some.
+  const userRoleKeys =
+    input.organizationCode !== undefined && organization && organization.exemptRoleKeys.length > 0
+      ? ((await memberRoleKeys(db, input.organizationCode, [input.userId])).get(input.userId) ?? [])
+      : [];
   const connection = input.connectionId === undefined ? undefined : await findConnection(db, input.connectionId);
   const resolved = resolveMfaRequirement({
     environment,
