@@ -276,6 +276,7 @@ function summarise(latencies) {
 /** A raw socket for one virtual user (it carries one request at a time), when that client is chosen. */
 const connectionFor = (message) => (message.client === 'socket' ? new RawConnection(message.origin) : undefined);
 
+/** Sign-ins for `seconds`, with their raw latencies (summarised by `combineFlows`). */
 async function runFlows(message, seconds) {
   const base = { origin: message.origin, issuerOrigin: message.issuerOrigin, query: message.query, client: message.client };
   const deadline = performance.now() + seconds * 1000;
@@ -300,8 +301,21 @@ async function runFlows(message, seconds) {
     }
   };
   await Promise.all(Array.from({ length: message.vus }, (_, i) => vu(i)));
-  const elapsed = (performance.now() - started) / 1000;
-  return { signIns: n, seconds: elapsed, perSecond: n / elapsed, latency: summarise(totals), steps: Object.fromEntries(STEPS.map((s, i) => [s, summarise(steps[i])])) };
+  return { signIns: n, seconds: (performance.now() - started) / 1000, totals, steps };
+}
+
+/** One phase's figures from one or more runs of `runFlows` (`rounds` keeps each run's rate). */
+function combineFlows(runs) {
+  const signIns = runs.reduce((a, r) => a + r.signIns, 0);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  return {
+    signIns,
+    seconds,
+    perSecond: signIns / seconds,
+    latency: summarise(runs.flatMap((r) => r.totals)),
+    steps: Object.fromEntries(STEPS.map((s, i) => [s, summarise(runs.flatMap((r) => r.steps[i]))])),
+    rounds: runs.map((r) => ({ signIns: r.signIns, seconds: r.seconds, perSecond: r.signIns / r.seconds })),
+  };
 }
 
 /**
@@ -379,12 +393,22 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       const phases = {};
       if (message.warmupSeconds > 0) {
         phase('warm-up', 'start');
-        phases['warm-up'] = await runFlows(message, message.warmupSeconds);
+        phases['warm-up'] = combineFlows([await runFlows(message, message.warmupSeconds)]);
         phase('warm-up', 'end');
       }
-      phase('sign-ins', 'start');
-      phases['sign-ins'] = await runFlows(message, message.durationSeconds);
-      phase('sign-ins', 'end');
+      // Rounds: after each, the parent measures the raw verify rate while this process waits, so
+      // both rates are taken under the same machine conditions (its speed drifts).
+      const rounds = Math.max(1, message.rounds ?? 1);
+      const runs = [];
+      for (let round = 1; round <= rounds; round++) {
+        phase(`sign-ins ${round}`, 'start');
+        runs.push(await runFlows(message, message.durationSeconds / rounds));
+        phase(`sign-ins ${round}`, 'end');
+        const resumed = new Promise((resolve) => process.once('message', resolve));
+        process.send({ type: 'round', round });
+        await resumed;
+      }
+      phases['sign-ins'] = combineFlows(runs);
       if (message.stepFlows > 0) phases['password-step'] = await runPasswordStep(message, phase);
       process.send({ type: 'result', phases }, () => process.exit(0));
     } catch (error) {

@@ -3,24 +3,25 @@
  *
  * In one run it measures
  *   1. the raw argon2id verify rate of a real stored hash (ARGON2_OPTIONS from src/domain/passwords.ts:
- *      19 MiB, t=2, p=1), twice:
- *      a. on Gatehouse's hashing lanes (src/crypto/argon2-lanes.ts, cores − 1 threads), every lane kept
- *         busy, nothing else running: the hashing capacity the server has. **The denominator.**
- *      b. on every core: one lane per core, and @node-rs/argon2 `verify` on libuv's pool with 1, 2 and 4
- *         in flight; the best is the machine's whole argon2 capacity, printed with its own ratio for
- *         reference;
+ *      19 MiB, t=2, p=1) on every core: one lane per core (src/crypto/argon2-lanes.ts), and
+ *      @node-rs/argon2 `verify` on libuv's pool with 1, 2 and 4 in flight; the best is the machine's
+ *      whole argon2 capacity, printed with its own ratio for reference;
  *   2. complete password sign-ins per second on a Gatehouse started in this process (SQLite in a temp
  *      dir), driven over loopback by bench/password-loadgen.mjs in a child process: N virtual users,
  *      each looping over the full hosted-page flow (authorize → identify → password page → password
  *      POST → resume → callback with ?code) with a fresh cookie jar; any flow that does not end with a
- *      code fails the run;
+ *      code fails the run. The measured time is split into rounds (BENCH_ROUNDS); after each round the
+ *      load pauses and the raw verify rate on Gatehouse's hashing lanes (cores − 1 threads, every lane
+ *      kept busy, nothing else running: the hashing capacity the server has) is measured for as long.
+ *      Those interleaved raw windows are **the denominator**: the machine's speed drifts by ±10% within
+ *      a minute, and interleaving exposes both rates to the same drift;
  *   3. the password POST alone: flows brought to the password page beforehand, then their POSTs fired
  *      by the same N workers;
- * and prints raw verifies/s, sign-ins/s, their ratio (target ≥ 0.85 against 1a), latency, a per-step breakdown,
+ * and prints raw verifies/s, sign-ins/s, their ratio (target ≥ 0.85 against the lanes' rate), latency, a per-step breakdown,
  * CPU accounting per sign-in, SQL statements per sign-in and a CPU noise check.
  *
  * Knobs (environment): BENCH_VERIFY_SECONDS (5 per in-flight level), BENCH_IN_FLIGHT (1,2,4),
- * BENCH_VUS (8), BENCH_USERS (16), BENCH_WARMUP (3), BENCH_DURATION (10), BENCH_STEP_FLOWS (400; 0
+ * BENCH_VUS (8), BENCH_USERS (16), BENCH_WARMUP (3), BENCH_DURATION (20 s of sign-ins in all), BENCH_ROUNDS (5), BENCH_STEP_FLOWS (400; 0
  * skips step 3), BENCH_CENSUS_SIGNINS (20 sequential sign-ins whose SQL is counted), BENCH_SKIP_VERIFY=1,
  * BENCH_CLIENT=socket|http|fetch (the load generator's HTTP client; socket).
  * See docs/benchmarks.md.
@@ -54,7 +55,8 @@ const options = {
   vus: numberFromEnv('BENCH_VUS', 8),
   users: numberFromEnv('BENCH_USERS', 16),
   warmupSeconds: numberFromEnv('BENCH_WARMUP', 3),
-  durationSeconds: numberFromEnv('BENCH_DURATION', 10),
+  durationSeconds: numberFromEnv('BENCH_DURATION', 20),
+  rounds: numberFromEnv('BENCH_ROUNDS', 5),
   stepFlows: numberFromEnv('BENCH_STEP_FLOWS', 400),
   censusSignIns: numberFromEnv('BENCH_CENSUS_SIGNINS', 20),
   skipVerify: process.env.BENCH_SKIP_VERIFY === '1',
@@ -76,6 +78,7 @@ interface FlowPhase {
   signIns: number;
   seconds: number;
   perSecond: number;
+  rounds: Array<{ signIns: number; seconds: number; perSecond: number }>;
   latency: Summary;
   steps: Record<string, Summary>;
 }
@@ -218,6 +221,13 @@ async function measureVerify(via: VerifyResult['via'], hash: string, password: s
   return { via, inFlight, verifies, seconds: elapsed, perSecond: verifies / elapsed, cpu: cpuSpan(start, end) };
 }
 
+/** Several measurement windows as one: all their verifies over all their time. */
+function pooledVerify(windows: readonly VerifyResult[]): VerifyResult {
+  const verifies = windows.reduce((a, w) => a + w.verifies, 0);
+  const seconds = windows.reduce((a, w) => a + w.seconds, 0);
+  return { ...windows[0]!, verifies, seconds, perSecond: verifies / seconds, cpu: joinSpans(windows.map((w) => w.cpu))! };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Steps 2 and 3: the load generator child.
 
@@ -236,14 +246,24 @@ interface LoadResult {
   marks: Map<string, PhaseMarks>;
 }
 
-function runLoad(message: Record<string, unknown>): Promise<LoadResult> {
+/** `onRound` runs while the load generator waits between rounds of sign-ins. */
+function runLoad(message: Record<string, unknown>, onRound: (round: number) => Promise<void>): Promise<LoadResult> {
   // Bare node (no tsx loader) for the child: it runs plain JavaScript only.
   const child = fork(loadgenPath, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const marks = new Map<string, PhaseMarks>();
   return new Promise((resolve, reject) => {
     let settled = false;
-    child.on('message', (m: { type: string; name?: string; event?: string; cpuMicros?: number; phases?: LoadResult['phases']; error?: string }) => {
-      if (m.type === 'phase' && m.name) {
+    child.on('message', (m: { type: string; name?: string; event?: string; cpuMicros?: number; phases?: LoadResult['phases']; error?: string; round?: number }) => {
+      if (m.type === 'round') {
+        onRound(m.round ?? 0).then(
+          () => child.send({ type: 'resume' }),
+          (error: unknown) => {
+            settled = true;
+            child.kill();
+            reject(error);
+          },
+        );
+      } else if (m.type === 'phase' && m.name) {
         const mark = marks.get(m.name) ?? {};
         marks.set(m.name, mark);
         if (m.event === 'start') {
@@ -277,6 +297,15 @@ function phaseSpan(marks: Map<string, PhaseMarks>, name: string): CpuSpan | unde
   const m = marks.get(name);
   if (!m?.start || !m.end) return undefined;
   return cpuSpan(m.start, m.end, (m.childEnd ?? 0) - (m.childStart ?? 0));
+}
+
+/** Several spans as one: each figure averaged over their combined wall time. */
+function joinSpans(spans: readonly CpuSpan[]): CpuSpan | undefined {
+  if (spans.length === 0) return undefined;
+  const wall = spans.reduce((a, s) => a + s.wall, 0);
+  const mean = (pick: (s: CpuSpan) => number | undefined) =>
+    spans.some((s) => pick(s) === undefined) ? undefined : spans.reduce((a, s) => a + pick(s)! * s.wall, 0) / wall;
+  return { wall, own: mean((s) => s.own)!, main: mean((s) => s.main), others: mean((s) => s.others), child: mean((s) => s.child)!, foreign: mean((s) => s.foreign) };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -368,18 +397,13 @@ async function main(): Promise<number> {
     const noise: string[] = [];
     const noisy: string[] = [];
     const verifies: VerifyResult[] = [];
-    let lanes: VerifyResult | undefined;
+    const laneRounds: VerifyResult[] = [];
     const lanesInUse = config.hashingThreads;
     const show = (label: string, r: VerifyResult) =>
       console.log(`   ${label}: ${fmt(r.perSecond, 1)} verifies/s (this process ${r.cpu.own.toFixed(2)} cores: main thread ${r.cpu.main?.toFixed(2) ?? '?'}, other threads ${r.cpu.others?.toFixed(2) ?? '?'})`);
     if (!options.skipVerify) {
-      await measureVerify('lanes', stored.password_hash, users[0]!.password, 2 * lanesInUse, 1); // warm-up
-      console.log(`1a. raw argon2id verify on Gatehouse's ${lanesInUse} hashing lane(s), ${2 * lanesInUse} in flight, ${options.verifySeconds} s…`);
-      lanes = await measureVerify('lanes', stored.password_hash, users[0]!.password, 2 * lanesInUse, options.verifySeconds);
-      noise.push(describeNoise(`raw verify, ${lanesInUse} lane(s)`, lanes.cpu, noisy));
-      show(`${lanesInUse} lane(s)`, lanes);
       const cores = cpus().length;
-      console.log(`1b. raw argon2id verify on every core: ${cores} lanes, then @node-rs/argon2 \`verify\` on libuv's pool; ${options.verifySeconds} s each…`);
+      console.log(`1. raw argon2id verify on every core: ${cores} lanes, then @node-rs/argon2 \`verify\` on libuv's pool; ${options.verifySeconds} s each…`);
       if (cores !== lanesInUse) {
         useArgon2Lanes(cores);
         await measureVerify('lanes', stored.password_hash, users[0]!.password, 2 * cores, 1); // warm-up
@@ -401,17 +425,25 @@ async function main(): Promise<number> {
 
     // 2 + 3. Sign-ins under load.
     console.log(
-      `2. full password sign-ins, ${options.vus} virtual users, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s` +
+      `2. full password sign-ins, ${options.vus} virtual users, ${options.warmupSeconds} s warm-up + ${options.rounds} rounds of ${fmt(options.durationSeconds / options.rounds, 1)} s, ` +
+        `each followed by as long a raw verify on the ${lanesInUse} hashing lane(s)` +
         (options.stepFlows > 0 ? `; 3. the password POST alone, ${options.stepFlows} prepared flows…` : '…'),
     );
-    const load = await runLoad({ ...base, users: users.map(({ email, password }) => ({ email, password })), vus: options.vus, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, stepFlows: options.stepFlows });
+    const load = await runLoad({ ...base, users: users.map(({ email, password }) => ({ email, password })), vus: options.vus, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, rounds: options.rounds, stepFlows: options.stepFlows }, async (round) => {
+      if (options.skipVerify) return;
+      const r = await measureVerify('lanes', stored.password_hash, users[0]!.password, 2 * lanesInUse, options.durationSeconds / options.rounds);
+      laneRounds.push(r);
+      noise.push(describeNoise(`raw verify on the lanes, round ${round}`, r.cpu, noisy));
+    });
     const signIns = load.phases['sign-ins'];
     const step = load.phases['password-step'];
-    const signInSpan = phaseSpan(load.marks, 'sign-ins');
+    const roundNames = signIns.rounds.map((_, i) => `sign-ins ${i + 1}`);
+    const signInSpan = joinSpans(roundNames.map((name) => phaseSpan(load.marks, name)).filter((span): span is CpuSpan => span !== undefined));
+    const lanes = laneRounds.length > 0 ? pooledVerify(laneRounds) : undefined;
     const stepSpan = phaseSpan(load.marks, 'password-step');
-    for (const name of ['warm-up', 'sign-ins', 'password-step prepare', 'password-step']) {
+    for (const name of ['warm-up', ...roundNames, 'password-step prepare', 'password-step']) {
       const span = phaseSpan(load.marks, name);
-      if (span) noise.push(describeNoise(name, span, noisy, name === 'sign-ins' || name === 'password-step'));
+      if (span) noise.push(describeNoise(name, span, noisy, name.startsWith('sign-ins') || name === 'password-step'));
     }
     console.log(`   ${fmt(signIns.perSecond, 1)} sign-ins/s (${signIns.signIns} in ${signIns.seconds.toFixed(1)} s), latency p50 ${ms(signIns.latency.p50)} ms, p99 ${ms(signIns.latency.p99)} ms, max ${ms(signIns.latency.max)} ms`);
     if (step) console.log(`   password POST alone: ${fmt(step.perSecond, 1)} POSTs/s (${step.posts} in ${step.seconds.toFixed(1)} s), latency p50 ${ms(step.latency.p50)} ms, p99 ${ms(step.latency.p99)} ms`);
@@ -424,7 +456,7 @@ async function main(): Promise<number> {
     const ratio = lanes ? signIns.perSecond / lanes.perSecond : undefined;
     console.log('| measurement | value |');
     console.log('| --- | --- |');
-    if (lanes) console.log(`| raw argon2id verifies/s on the ${lanesInUse} hashing lane(s) (**the denominator**) | ${fmt(lanes.perSecond, 1)} |`);
+    if (lanes) console.log(`| raw argon2id verifies/s on the ${lanesInUse} hashing lane(s), interleaved with the sign-ins (**the denominator**) | ${fmt(lanes.perSecond, 1)} |`);
     for (const r of verifies) {
       const how = r.via === 'lanes' ? `${r.inFlight / 2} lanes` : `libuv's pool, ${r.inFlight} in flight`;
       console.log(`| raw argon2id verifies/s on every core, ${how}${r === best ? ' (best)' : ''} | ${fmt(r.perSecond, 1)} |`);
@@ -436,6 +468,10 @@ async function main(): Promise<number> {
       if (step) console.log(`| ratio password POSTs/s ÷ raw verifies/s on the hashing lanes | ${(step.perSecond / lanes.perSecond).toFixed(2)} |`);
     }
     if (best) console.log(`| ratio sign-ins/s ÷ raw verifies/s on every core (reference) | ${(signIns.perSecond / best.perSecond).toFixed(2)} |`);
+    if (laneRounds.length === signIns.rounds.length && laneRounds.length > 1) {
+      const perRound = signIns.rounds.map((r, i) => r.perSecond / laneRounds[i]!.perSecond);
+      console.log(`| ratio per round (sign-ins ÷ the raw window after it) | ${perRound.map((x) => x.toFixed(2)).join(', ')} |`);
+    }
     console.log(`| sign-in latency p50 / p99 | ${ms(signIns.latency.p50)} ms / ${ms(signIns.latency.p99)} ms |`);
     console.log(`| SQL statements per sign-in | ${fmt(totalStatements / censusRuns, 1)} |`);
     console.log('');
@@ -463,7 +499,8 @@ async function main(): Promise<number> {
     };
     if (lanes) account(`raw verify (${lanesInUse} lane(s))`, lanes.cpu, lanes.perSecond);
     if (best) account(`raw verify (every core, best: ${best.via === 'lanes' ? `${best.inFlight / 2} lanes` : `pool, ${best.inFlight} in flight`})`, best.cpu, best.perSecond);
-    account('sign-ins', signInSpan, signIns.perSecond, load.marks.get('sign-ins')?.elu);
+    const elus = roundNames.map((name) => load.marks.get(name)?.elu).filter((x): x is number => x !== undefined);
+    account('sign-ins', signInSpan, signIns.perSecond, elus.length > 0 ? elus.reduce((a, b) => a + b, 0) / elus.length : undefined);
     if (step) account('password POST alone', stepSpan, step.perSecond, load.marks.get('password-step')?.elu);
     if (best?.cpu.own && signInSpan && Number(process.env.UV_THREADPOOL_SIZE || 4) >= cpus().length) {
       const verifyCpu = best.cpu.own / best.perSecond;
