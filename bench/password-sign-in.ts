@@ -3,7 +3,7 @@
  *
  * In one run it measures
  *   1. the raw argon2id verify rate of a real stored hash (ARGON2_OPTIONS from src/domain/passwords.ts:
- *      19 MiB, t=2, p=1) on every core: one lane per core (src/crypto/argon2-lanes.ts), and
+ *      19 MiB, t=2, p=1) on every core: one lane per core (src/crypto/hashing-lanes.ts), and
  *      @node-rs/argon2 `verify` on libuv's pool with 1, 2 and 4 in flight; the best is the machine's
  *      whole argon2 capacity, printed with its own ratio for reference;
  *   2. complete password sign-ins per second on a Gatehouse started in this process (SQLite in a temp
@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { verify } from '@node-rs/argon2';
-import { argon2Verify, useArgon2Lanes } from '../src/crypto/argon2-lanes.ts';
+import { argon2Verify, useHashingLanes } from '../src/crypto/hashing-lanes.ts';
 import SQLite from 'better-sqlite3';
 import { type Gatehouse, startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -405,10 +405,10 @@ async function main(): Promise<number> {
       const cores = cpus().length;
       console.log(`1. raw argon2id verify on every core: ${cores} lanes, then @node-rs/argon2 \`verify\` on libuv's pool; ${options.verifySeconds} s each…`);
       if (cores !== lanesInUse) {
-        useArgon2Lanes(cores);
+        useHashingLanes(cores);
         await measureVerify('lanes', stored.password_hash, users[0]!.password, 2 * cores, 1); // warm-up
         const everyCore = await measureVerify('lanes', stored.password_hash, users[0]!.password, 2 * cores, options.verifySeconds);
-        useArgon2Lanes(lanesInUse);
+        useHashingLanes(lanesInUse);
         verifies.push(everyCore);
         noise.push(describeNoise(`raw verify, ${cores} lanes`, everyCore.cpu, noisy));
         show(`${cores} lanes`, everyCore);

@@ -1,4 +1,4 @@
-import { useArgon2Lanes } from './crypto/argon2-lanes.ts';
+import { useHashingLanes } from './crypto/hashing-lanes.ts';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -156,7 +156,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
   // With PORT=0 (tests, several local replicas) the issuer follows the port actually bound.
   const config: Config = configured.issuerFromPort ? { ...configured, issuer: `${configured.tls ? 'https' : 'http'}://localhost:${port}` } : configured;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] });
-  useArgon2Lanes(config.hashingThreads);
+  useHashingLanes(config.hashingThreads);
   const store = openStore(config.databaseUrl, { onConnectionError: (err) => logger.warn({ err }, 'a database connection failed; the pool replaces it') });
   try {
     await migrateToLatest(store.db);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_ARGON2_LANES } from './crypto/argon2-lanes.ts';
+import { DEFAULT_HASHING_LANES } from './crypto/hashing-lanes.ts';
 import { type CountryCode, phoneCountry } from './domain/phone-numbers.ts';
 
 /**
@@ -20,7 +20,7 @@ export interface Config {
   tls: { certFile: string; keyFile: string } | undefined;
   masterKey: string | undefined;
   logLevel: string;
-  /** Threads that run argon2 (src/crypto/argon2-lanes.ts); by default one per core less one. */
+  /** Threads that run argon2 (src/crypto/hashing-lanes.ts); by default one per core less one. */
   hashingThreads: number;
   /** Dev mailbox page and message logging: on when no SMTP server is configured. */
   devMailbox: boolean;
@@ -148,7 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tls,
     masterKey: vars.GATEHOUSE_MASTER_KEY,
     logLevel: vars.LOG_LEVEL,
-    hashingThreads: vars.GATEHOUSE_HASHING_THREADS ?? DEFAULT_ARGON2_LANES,
+    hashingThreads: vars.GATEHOUSE_HASHING_THREADS ?? DEFAULT_HASHING_LANES,
     devMailbox: vars.SMTP_URL === undefined,
     twilio: twilioSettings(vars),
     defaultPhoneCountry: vars.DEFAULT_PHONE_COUNTRY,

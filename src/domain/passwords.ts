@@ -1,8 +1,7 @@
 import { createHash, pbkdf2 as pbkdf2Callback, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import bcrypt from 'bcryptjs';
 import { clock } from '../clock.ts';
-import { argon2Hash, argon2Verify } from '../crypto/argon2-lanes.ts';
+import { argon2Hash, argon2Verify, bcryptVerify } from '../crypto/hashing-lanes.ts';
 import { safeEqual } from '../crypto/secrets.ts';
 import type { Db, Tx } from '../store/db.ts';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from './common-passwords.ts';
@@ -98,7 +97,7 @@ async function matchesImported(method: string, stored: string, params: HashParam
   const salted = () => (params.saltPosition === 'suffix' ? password + (params.salt ?? '') : (params.salt ?? '') + password);
   switch (method) {
     case 'bcrypt':
-      return bcrypt.compare(password, stored);
+      return bcryptVerify(stored, password).catch(() => false);
     case 'argon2':
       return verifyArgon2(stored, password);
     case 'sha256':

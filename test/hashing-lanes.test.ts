@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { hashSync } from '@node-rs/argon2';
-import { argon2Hash, argon2Verify, DEFAULT_ARGON2_LANES, useArgon2Lanes } from '../src/crypto/argon2-lanes.ts';
+import bcrypt from 'bcryptjs';
+import { argon2Hash, argon2Verify, bcryptVerify, DEFAULT_HASHING_LANES, useHashingLanes } from '../src/crypto/hashing-lanes.ts';
 
 // Small parameters: these tests are about the lanes, not the cost of a hash.
 const CHEAP = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
 
-describe('argon2 lanes', () => {
-  after(() => useArgon2Lanes(DEFAULT_ARGON2_LANES));
+describe('hashing lanes', () => {
+  after(() => useHashingLanes(DEFAULT_HASHING_LANES));
 
   it('hashes as argon2id with the parameters given, and verifies what it hashed', async () => {
     const stored = await argon2Hash('correct horse battery staple', CHEAP);
@@ -27,8 +28,15 @@ describe('argon2 lanes', () => {
     assert.equal(await argon2Verify(stored, 'still fine'), true);
   });
 
+  it('checks imported bcrypt hashes ($2a$ and $2b$) off the event loop', async () => {
+    const stored = bcrypt.hashSync('imported from auth0', 4);
+    assert.equal(await bcryptVerify(stored, 'imported from auth0'), true);
+    assert.equal(await bcryptVerify(stored.replace(/^\$2b\$/, '$2a$'), 'imported from auth0'), true);
+    assert.equal(await bcryptVerify(stored, 'imported from okta'), false);
+  });
+
   it('answers every job when many are queued over several lanes, each with its own result', async () => {
-    useArgon2Lanes(3);
+    useHashingLanes(3);
     const passwords = Array.from({ length: 24 }, (_, i) => `password number ${i}`);
     const hashes = await Promise.all(passwords.map((password) => argon2Hash(password, CHEAP)));
     assert.equal(new Set(hashes).size, passwords.length);
@@ -39,10 +47,10 @@ describe('argon2 lanes', () => {
   });
 
   it('finishes the queued work of lanes it stops using when the count shrinks', async () => {
-    useArgon2Lanes(3);
+    useHashingLanes(3);
     const stored = await argon2Hash('shrinking', CHEAP);
     const inFlight = Array.from({ length: 12 }, () => argon2Verify(stored, 'shrinking'));
-    useArgon2Lanes(1);
+    useHashingLanes(1);
     assert.deepEqual(await Promise.all(inFlight), inFlight.map(() => true));
     assert.equal(await argon2Verify(stored, 'shrinking'), true);
   });

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
- * argon2 runs on threads of its own ("lanes"), one per core less one kept for the event loop, and
+ * Password hashing (argon2, and bcrypt for imported hashes) runs on threads of its own ("lanes"), one per core less one kept for the event loop, and
  * never on libuv's shared pool. On that pool (4 threads) a burst of sign-ins would queue the token
  * endpoint's RSA signatures, file reads and DNS behind 19 MiB hashes, and take the event loop's core.
  * Each lane takes the next queued job the moment one ends, so a busy event loop never leaves a lane
@@ -13,11 +13,14 @@ import { Worker } from 'node:worker_threads';
  * `lanes × 19 MiB` is in use however many sign-ins arrive at once. GATEHOUSE_HASHING_THREADS overrides
  * the count, for a container whose CPU quota is smaller than the cores it can see.
  */
-export const DEFAULT_ARGON2_LANES = Math.max(1, availableParallelism() - 1);
+export const DEFAULT_HASHING_LANES = Math.max(1, availableParallelism() - 1);
 
-let laneCount = DEFAULT_ARGON2_LANES;
+let laneCount = DEFAULT_HASHING_LANES;
 
-type Job = { op: 'hash'; password: string; options: Argon2Options } | { op: 'verify'; stored: string; password: string };
+type Job =
+  | { op: 'argon2-hash'; password: string; options: Argon2Options }
+  | { op: 'argon2-verify'; stored: string; password: string }
+  | { op: 'bcrypt-verify'; stored: string; password: string };
 
 export interface Argon2Options {
   memoryCost: number;
@@ -26,12 +29,18 @@ export interface Argon2Options {
 }
 
 // CommonJS evaluated inside the worker, so it runs the same under tsx, node or a bundler.
-const workerSource = (argon2Path: string) => `
+const workerSource = (argon2Path: string, bcryptPath: string) => `
 const { parentPort } = require('node:worker_threads');
 const argon2 = require(${JSON.stringify(argon2Path)});
+const bcrypt = require(${JSON.stringify(bcryptPath)});
+const run = {
+  'argon2-hash': (job) => argon2.hashSync(job.password, job.options),
+  'argon2-verify': (job) => argon2.verifySync(job.stored, job.password),
+  'bcrypt-verify': (job) => bcrypt.compareSync(job.password, job.stored),
+};
 parentPort.on('message', ({ id, job }) => {
   try {
-    const value = job.op === 'hash' ? argon2.hashSync(job.password, job.options) : argon2.verifySync(job.stored, job.password);
+    const value = run[job.op](job);
     parentPort.postMessage({ id, value });
   } catch (error) {
     parentPort.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
@@ -95,14 +104,15 @@ let source: string | undefined;
 const lanes: Lane[] = [];
 
 /** How many threads hash from now on (start-up sets GATEHOUSE_HASHING_THREADS here). */
-export function useArgon2Lanes(count: number): void {
+export function useHashingLanes(count: number): void {
   laneCount = Math.max(1, Math.floor(count));
   for (const surplus of lanes.splice(laneCount)) surplus.retire();
 }
 
 /** The lane with the shortest queue; lanes start on first use and again after a crash. */
 function leastBusyLane(): Lane {
-  source ??= workerSource(createRequire(import.meta.url).resolve('@node-rs/argon2'));
+  const resolve = createRequire(import.meta.url).resolve;
+  source ??= workerSource(resolve('@node-rs/argon2'), resolve('bcryptjs'));
   while (lanes.length < laneCount) {
     lanes.push(
       new Lane(source, (gone) => {
@@ -115,10 +125,18 @@ function leastBusyLane(): Lane {
 }
 
 export function argon2Hash(password: string, options: Argon2Options): Promise<string> {
-  return leastBusyLane().run({ op: 'hash', password, options });
+  return leastBusyLane().run({ op: 'argon2-hash', password, options });
 }
 
 /** Rejects when `stored` is not an argon2 hash. */
 export function argon2Verify(stored: string, password: string): Promise<boolean> {
-  return leastBusyLane().run({ op: 'verify', stored, password });
+  return leastBusyLane().run({ op: 'argon2-verify', stored, password });
+}
+
+/**
+ * Imported bcrypt hashes (bcryptjs is plain JavaScript: at cost 10 a check is ~50–100 ms of CPU, which
+ * on the event loop would stall every other request).
+ */
+export function bcryptVerify(stored: string, password: string): Promise<boolean> {
+  return leastBusyLane().run({ op: 'bcrypt-verify', stored, password });
 }
