@@ -3,8 +3,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
- * Password hashing (argon2, and bcrypt for imported hashes) runs on threads of its own ("lanes"), one per core less one kept for the event loop, and
- * never on libuv's shared pool. On that pool (4 threads) a burst of sign-ins would queue the token
+ * Password hashing (argon2, and bcrypt for imported hashes) runs on threads of its own ("lanes"), one
+ * per core less one kept for the event loop, and never on libuv's shared pool. On that pool (4 threads) a burst of sign-ins would queue the token
  * endpoint's RSA signatures, file reads and DNS behind 19 MiB hashes, and take the event loop's core.
  * Each lane takes the next queued job the moment one ends, so a busy event loop never leaves a lane
  * idle between two hashes (with a semaphore on the main thread, it did: the next verify could only
