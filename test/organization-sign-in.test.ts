@@ -162,6 +162,24 @@ for (const database of testDatabases()) {
       assert.equal(decodeJwt(refreshed.access_token).org_code, undefined);
     });
 
+    it('forgets which grants spoke for an organization when it is deleted; their tokens carry no organization', async () => {
+      const doomed = await createOrganization(db(), { name: 'Doomed' });
+      await member('doomed@example.test', doomed.code);
+      const tokens = await tokensFrom((await signIn('doomed@example.test', { org_code: doomed.code })).callback);
+      assert.equal(tokens.access.org_code, doomed.code);
+      const remembered = () => db().selectFrom('grant_organizations').select('grant_id').where('organization_code', '=', doomed.code).execute();
+      assert.equal((await remembered()).length, 1);
+
+      assert.equal((await server.api('DELETE', `/organization/${doomed.code}`)).status, 200);
+      assert.deepEqual(await remembered(), []);
+      const refreshed = await fetch(`${server.url}/oauth2/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: app.id, client_secret: app.secret! }),
+      });
+      assert.equal(refreshed.status, 200);
+      assert.equal(decodeJwt(((await refreshed.json()) as { access_token: string }).access_token).org_code, undefined);
+    });
+
     it('shows the organization switcher to a member of several, unless the environment signs them in to the most recent', async () => {
       const first = await createOrganization(db(), { name: 'First Co' });
       const second = await createOrganization(db(), { name: 'Second Co' });

@@ -5,7 +5,7 @@ import type { Browser } from 'playwright-core';
 import { clock } from '../src/clock.ts';
 import { updateApplication } from '../src/domain/applications.ts';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
-import { addMember, createOrganization, updateOrganizationSessionPolicy } from '../src/domain/organizations.ts';
+import { addMember, createOrganization, organizationsOf, updateOrganizationSessionPolicy } from '../src/domain/organizations.ts';
 import { createUser, findUserByIdentity } from '../src/domain/users.ts';
 import { launchBrowser } from './support/browser.ts';
 import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
@@ -173,10 +173,21 @@ for (const database of testDatabases()) {
       const laptop = await signInWithDriver('many@example.test');
       const phone = await signInWithDriver('many@example.test');
       const user = (await findUserByIdentity(db(), 'email', 'many@example.test'))!;
-      const listed = await server.api<{ sessions: Array<{ user_id: string; session_id: string; started_on: string }> }>('GET', `/users/${user.id}/sessions`);
+      const listed = await server.api<{ sessions: Array<{ user_id: string; session_id: string; started_on: string; client_id: string | null; org_code: string | null }> }>(
+        'GET',
+        `/users/${user.id}/sessions`,
+      );
       assert.equal(listed.status, 200);
       assert.equal(listed.body.sessions.length, 2);
       assert.ok(listed.body.sessions.every((s) => s.user_id === user.id && s.started_on));
+      const [organization] = await organizationsOf(db(), user.id);
+      assert.deepEqual(
+        listed.body.sessions.map((s) => [s.client_id, s.org_code]),
+        [
+          [first.id, organization!.code],
+          [first.id, organization!.code],
+        ],
+      );
 
       assert.equal((await server.api('DELETE', `/users/${user.id}/sessions`)).status, 200);
       assert.equal(await silent(laptop), false);

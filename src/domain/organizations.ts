@@ -263,12 +263,16 @@ export async function updateOrganization(db: Db, code: string, patch: Organizati
   });
 }
 
-/** Members, their roles and permissions, flag overrides and the connection set go with it (the schema cascades). */
+/** Members, their roles and permissions, flag overrides and the connection set go with it (the schema cascades), and so do the grants' links to it. */
 export async function deleteOrganization(db: Db, code: string): Promise<void> {
   const organization = await requireOrganization(db, code);
   assertThat(!organization.isDefault, 'DEFAULT_ORGANIZATION', 'The default organization cannot be deleted');
   if (organization.policy.allowRegistrations) await assertAnotherOrganizationOpen(db, code);
-  await db.deleteFrom('organizations').where('code', '=', code).where('is_default', '=', 0).execute();
+  await inTransaction(db, async (tx) => {
+    // Grants remember their organization by code (the engine's rows have no foreign keys to follow).
+    await tx.deleteFrom('grant_organizations').where('organization_code', '=', code).execute();
+    await tx.deleteFrom('organizations').where('code', '=', code).where('is_default', '=', 0).execute();
+  });
 }
 
 /**

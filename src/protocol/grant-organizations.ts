@@ -12,6 +12,13 @@ export async function organizationOfGrant(db: Db, grantId: string | undefined): 
   return row?.organization_code;
 }
 
+/** The organization of each of these grants that has one. */
+export async function organizationsOfGrants(db: Db, grantIds: readonly string[]): Promise<Map<string, string>> {
+  if (grantIds.length === 0) return new Map();
+  const rows = await db.selectFrom('grant_organizations').select(['grant_id', 'organization_code']).where('grant_id', 'in', [...grantIds]).execute();
+  return new Map(rows.map((row) => [row.grant_id, row.organization_code]));
+}
+
 export async function rememberGrantOrganization(db: Db, grantId: string, organizationCode: string, lifetimeSeconds: number): Promise<void> {
   const row = { organization_code: organizationCode, expires_at: clock.now() + lifetimeSeconds * 1000 };
   await db
