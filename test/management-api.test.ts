@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
+import { ensureManagementApi, MANAGEMENT_SCOPES } from '../src/domain/apis.ts';
+import { ROUTE_SCOPES } from '../src/management/scopes.ts';
 import { testDatabases } from './support/databases.ts';
 import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
 
@@ -70,9 +72,74 @@ for (const database of testDatabases()) {
         assertKindeError({ status: refused.status, body: await refused.json() }, 403);
       });
 
+      it('lets a token do only what its scopes allow: a read:users token reads users and changes nothing', async () => {
+        const app = await createApp('m2m', 'User directory reader');
+        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
+        const issued = await fetch(`${server.url}/oauth2/token`, {
+          method: 'POST',
+          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret!, audience: `${server.services.config.issuer}/api`, scope: 'read:users' }),
+        });
+        assert.equal(issued.status, 200);
+        const accessToken = ((await issued.json()) as { access_token: string }).access_token;
+        assert.deepEqual(decodeJwt(accessToken).scp, ['read:users']);
+        const call = async (method: string, path: string, body?: unknown) => {
+          const response = await fetch(`${server.url}/api/v1${path}`, {
+            method,
+            headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          return { status: response.status, body: (await response.json()) as any };
+        };
+
+        assert.equal((await call('GET', '/users')).status, 200);
+        const usersBefore = (await all('/users', 'users')).length;
+        const refused = await call('POST', '/user', { identities: [{ type: 'email', details: { email: 'scoped@example.test' } }] });
+        assertKindeError(refused, 403, 'INSUFFICIENT_SCOPE');
+        assert.match(refused.body.errors[0].message, /create:users/);
+        assert.equal((await all('/users', 'users')).length, usersBefore, 'nothing was created');
+        assertKindeError(await call('GET', '/organizations'), 403, 'INSUFFICIENT_SCOPE');
+        assertKindeError(await call('PUT', `/users/${(await all('/users', 'users'))[0]?.id ?? 'kp_x'}/password`, { password: 'a new passphrase' }), 403, 'INSUFFICIENT_SCOPE');
+        assertKindeError(await call('GET', '/no-such-thing'), 404, 'ROUTE_NOT_FOUND');
+      });
+
+      it('issues only the scopes the API has, and says so (RFC 6749 §3.3: the server may narrow the request)', async () => {
+        const app = await createApp('m2m', 'Greedy client');
+        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
+        const response = await fetch(`${server.url}/oauth2/token`, {
+          method: 'POST',
+          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret!, audience: `${server.services.config.issuer}/api`, scope: 'read:users admin:everything' }),
+        });
+        assert.equal(response.status, 200);
+        const body = (await response.json()) as { access_token: string; scope: string };
+        assert.equal(body.scope, 'read:users');
+        assert.deepEqual(decodeJwt(body.access_token).scp, ['read:users']);
+      });
+
       it('answers 404 ROUTE_NOT_FOUND for an unknown route', async () => {
         assertKindeError(await server.api('GET', '/no-such-thing'), 404, 'ROUTE_NOT_FOUND');
         assertKindeError(await server.api('PUT', '/applications'), 404, 'ROUTE_NOT_FOUND');
+      });
+    });
+
+    describe('management scopes', () => {
+      it('has one catalogue: every scope guards some route, and the management API offers exactly those', async () => {
+        const used = new Set(Object.values(ROUTE_SCOPES));
+        assert.deepEqual(MANAGEMENT_SCOPES.filter((scope) => !used.has(scope)), []);
+        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+        const offered = (await server.api('GET', `/apis/${managementApi.id}/scopes`)).body.scopes.map((scope: { key: string }) => scope.key);
+        assert.deepEqual([...offered].sort(), [...MANAGEMENT_SCOPES].sort());
+      });
+
+      it('gives a management API made by an older version the scopes added since, at start-up', async () => {
+        const db = server.services.db;
+        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+        await db.deleteFrom('api_scopes').where('api_id', '=', managementApi.id).where('key', 'in', ['read:user_sessions', 'delete:user_sessions']).execute();
+        await ensureManagementApi(db, server.services.config.issuer);
+        const keys = (await db.selectFrom('api_scopes').select('key').where('api_id', '=', managementApi.id).execute()).map((row) => row.key);
+        assert.ok(keys.includes('read:user_sessions') && keys.includes('delete:user_sessions'));
+        assert.equal(keys.length, MANAGEMENT_SCOPES.length);
       });
     });
 

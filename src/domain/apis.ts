@@ -5,15 +5,37 @@ import { cached } from '../store/read-cache.ts';
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import { DomainError } from './errors.ts';
 
-/** Scopes of Gatehouse's own management API, as Kinde names them. */
+/**
+ * Scopes of Gatehouse's own management API, one per kind of resource and action, named as Kinde names
+ * them where Kinde documents the name (src/management/scopes.ts says which route needs which; a test
+ * checks that each one guards some route). A scope dropped from this list stays in older databases.
+ */
 export const MANAGEMENT_SCOPES = [
   'read:users', 'create:users', 'update:users', 'delete:users',
+  'update:user_passwords', 'update:user_refresh_claims',
+  'read:user_identities', 'create:user_identities', 'read:identities', 'update:identities', 'delete:identities',
+  'read:user_mfa', 'delete:user_mfa', 'read:user_sessions', 'delete:user_sessions',
+  'update:user_feature_flags', 'delete:user_feature_flags',
+  'read:organizations', 'create:organizations', 'update:organizations', 'delete:organizations',
+  'read:organization_users', 'create:organization_users', 'update:organization_users', 'delete:organization_users',
+  'read:organization_user_roles', 'create:organization_user_roles', 'delete:organization_user_roles',
+  'read:organization_user_permissions', 'create:organization_user_permissions', 'delete:organization_user_permissions',
+  'read:organization_user_mfa', 'delete:organization_user_mfa',
+  'read:organization_connections', 'create:organization_connections', 'delete:organization_connections',
+  'read:organization_feature_flags', 'update:organization_feature_flags', 'delete:organization_feature_flags',
+  'read:roles', 'create:roles', 'update:roles', 'delete:roles',
+  'read:role_permissions', 'update:role_permissions', 'delete:role_permissions',
+  'read:permissions', 'create:permissions', 'update:permissions', 'delete:permissions',
+  'create:feature_flags', 'update:feature_flags', 'delete:feature_flags', 'read:environment_feature_flags',
+  'read:environments', 'update:environments', 'read:mfa', 'update:mfa',
   'read:applications', 'create:applications', 'update:applications', 'delete:applications',
   'read:application_connections', 'create:application_connections', 'delete:application_connections',
-  'read:connections', 'create:connections', 'update:connections', 'delete:connections',
+  'read:connections',
   'read:apis', 'create:apis', 'update:apis', 'delete:apis',
-  'read:api_scopes', 'create:api_scopes', 'update:api_scopes', 'delete:api_scopes',
+  'read:api_scopes', 'create:api_scopes', 'delete:api_scopes',
 ] as const;
+
+export type ManagementScope = (typeof MANAGEMENT_SCOPES)[number];
 
 export interface Api {
   id: string;
@@ -44,13 +66,28 @@ export function managementAudience(issuer: string): string {
 export async function ensureManagementApi(db: Db, issuer: string): Promise<Api> {
   const audience = managementAudience(issuer);
   const existing = await findApiByAudience(db, audience);
-  if (existing) return existing;
+  if (existing) {
+    await addMissingScopes(db, existing.id, MANAGEMENT_SCOPES);
+    return existing;
+  }
   try {
     return await createApi(db, { name: 'Gatehouse Management API', audience, isManagementApi: true, scopes: [...MANAGEMENT_SCOPES] });
   } catch (error) {
     // Another replica created it first.
     if (error instanceof DomainError && error.code === 'API_EXISTS') return (await findApiByAudience(db, audience))!;
     throw error;
+  }
+}
+
+/** A database made by an older Gatehouse gains the scopes added since (replicas may race: the unique key settles it). */
+async function addMissingScopes(db: Db, apiId: string, keys: readonly string[]): Promise<void> {
+  const present = new Set((await db.selectFrom('api_scopes').select('key').where('api_id', '=', apiId).execute()).map((row) => row.key));
+  for (const key of keys.filter((k) => !present.has(k))) {
+    await db
+      .insertInto('api_scopes')
+      .values({ id: newId.scope(), api_id: apiId, key, description: null })
+      .onConflict((oc) => oc.columns(['api_id', 'key']).doNothing())
+      .execute();
   }
 }
 

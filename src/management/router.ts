@@ -11,12 +11,16 @@ import { mfaRoutes } from './mfa.ts';
 import { organizationRoutes } from './organizations.ts';
 import { passwordRoutes } from './passwords.ts';
 import { roleRoutes } from './roles.ts';
+import { guardRoutesWithScopes } from './scopes.ts';
 import { sessionRoutes } from './sessions.ts';
 import { userRoutes } from './users.ts';
 
+const PREFIX = '/api/v1';
+const CATCH_ALL = '/{*rest}';
+
 /** The management API at `/api/v1`, in Kinde's shapes (contract doc, "Management API"). */
 export function managementRoutes(services: Services): Router {
-  const router = new Router({ prefix: '/api/v1' });
+  const router = new Router({ prefix: PREFIX });
   router.use(managementAuth(services));
   applicationRoutes(router, services);
   connectionRoutes(router, services);
@@ -30,6 +34,7 @@ export function managementRoutes(services: Services): Router {
   featureFlagRoutes(router, services);
   sessionRoutes(router, services);
   mfaRoutes(router, services);
-  router.all('/{*rest}', notFound);
+  router.all(CATCH_ALL, notFound);
+  guardRoutesWithScopes(router, PREFIX, new Set([CATCH_ALL]));
   return router;
 }
