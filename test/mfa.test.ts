@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import jsqr from 'jsqr';
 import { Secret, TOTP } from 'otpauth';
@@ -214,7 +214,7 @@ for (const database of testDatabases()) {
         for (let attempt = 1; attempt <= 4; attempt++) assert.equal(await verifyTotp(db(), master, userId, wrong), 'wrong', `attempt ${attempt}`);
         assert.equal(await verifyTotp(db(), master, userId, wrong), 'locked');
         assert.equal(await verifyTotp(db(), master, userId, appCode(secret)), 'locked', 'not even the right code while locked');
-        assert.equal(await useRecoveryCode(db(), userId, recoveryCodes[0]!), 'locked', 'nor a recovery code');
+        assert.equal(await useRecoveryCode(db(), master, userId, recoveryCodes[0]!), 'locked', 'nor a recovery code');
         assert.equal(await remainingRecoveryCodes(db(), userId), 10, 'and the refused recovery code is not spent');
         const failed = await db().selectFrom('users').select('failed_sign_ins').where('id', '=', userId).executeTakeFirstOrThrow();
         assert.equal(failed.failed_sign_ins, 5, 'the same counter as wrong passwords');
@@ -228,8 +228,8 @@ for (const database of testDatabases()) {
         await updateEnvironmentPolicy(db(), { attackProtection: { maxAttempts: 2 } });
         try {
           const { userId } = await withAuthenticator();
-          assert.equal(await useRecoveryCode(db(), userId, 'AAAAA-AAAAA'), 'wrong');
-          assert.equal(await useRecoveryCode(db(), userId, 'AAAAA-AAAAA'), 'locked');
+          assert.equal(await useRecoveryCode(db(), master, userId, 'AAAAA-AAAAA'), 'wrong');
+          assert.equal(await useRecoveryCode(db(), master, userId, 'AAAAA-AAAAA'), 'locked');
         } finally {
           await updateEnvironmentPolicy(db(), { attackProtection: { maxAttempts: 5 } });
         }
@@ -240,16 +240,39 @@ for (const database of testDatabases()) {
       it('takes a recovery code once, in place of a factor', async () => {
         const { userId, recoveryCodes } = await withAuthenticator();
         const [first, second] = recoveryCodes;
-        assert.equal(await useRecoveryCode(db(), userId, first!), 'accepted');
-        assert.equal(await useRecoveryCode(db(), userId, first!), 'wrong', 'a spent code fails the second time');
-        assert.equal(await useRecoveryCode(db(), userId, ` ${second!.toLowerCase().replace('-', '')} `), 'accepted', 'case, spaces and the dash do not matter');
+        assert.equal(await useRecoveryCode(db(), master, userId, first!), 'accepted');
+        assert.equal(await useRecoveryCode(db(), master, userId, first!), 'wrong', 'a spent code fails the second time');
+        assert.equal(await useRecoveryCode(db(), master, userId, ` ${second!.toLowerCase().replace('-', '')} `), 'accepted', 'case, spaces and the dash do not matter');
         assert.equal(await remainingRecoveryCodes(db(), userId), 8);
+        await clearFailedAttempts(db(), userId);
+      });
+
+      it('stores codes keyed outside the database: a copy of the rows and another key get nowhere', async () => {
+        const { userId, recoveryCodes } = await withAuthenticator();
+        const stored = (await db().selectFrom('recovery_codes').select('code_hash').where('user_id', '=', userId).execute()).map((row) => row.code_hash);
+        const unkeyed = createHash('sha256').update(`${userId}:${recoveryCodes[0]!.replace('-', '')}`).digest('hex');
+        assert.equal(stored.length, 10);
+        assert.ok(!stored.includes(unkeyed), 'not a plain digest anyone with the rows could test guesses against');
+        assert.equal(await useRecoveryCode(db(), new MasterKey(randomBytes(32)), userId, recoveryCodes[0]!), 'wrong', 'another installation’s key');
+        assert.equal(await useRecoveryCode(db(), master, userId, recoveryCodes[0]!), 'accepted');
+        await clearFailedAttempts(db(), userId);
+      });
+
+      it('still takes a code stored the earlier way (plain SHA-256), once', async () => {
+        const { userId } = await withAuthenticator();
+        const legacy = 'ABCDE-FGHJK';
+        await db()
+          .insertInto('recovery_codes')
+          .values({ id: `rc_legacy_${userId}`, user_id: userId, code_hash: createHash('sha256').update(`${userId}:ABCDEFGHJK`).digest('hex'), used_at: null, created_at: clock.now() })
+          .execute();
+        assert.equal(await useRecoveryCode(db(), master, userId, legacy), 'accepted');
+        assert.equal(await useRecoveryCode(db(), master, userId, legacy), 'wrong');
         await clearFailedAttempts(db(), userId);
       });
 
       it('spends a code submitted twice at once only once', async () => {
         const { userId, recoveryCodes } = await withAuthenticator();
-        const results = await Promise.all([useRecoveryCode(db(), userId, recoveryCodes[0]!), useRecoveryCode(db(), userId, recoveryCodes[0]!)]);
+        const results = await Promise.all([useRecoveryCode(db(), master, userId, recoveryCodes[0]!), useRecoveryCode(db(), master, userId, recoveryCodes[0]!)]);
         assert.deepEqual(results.sort(), ['accepted', 'wrong']);
         await clearFailedAttempts(db(), userId);
       });
@@ -257,26 +280,26 @@ for (const database of testDatabases()) {
       it('takes only the person’s own codes', async () => {
         const ann = await withAuthenticator();
         const bob = await withAuthenticator();
-        assert.equal(await useRecoveryCode(db(), bob.userId, ann.recoveryCodes[0]!), 'wrong');
+        assert.equal(await useRecoveryCode(db(), master, bob.userId, ann.recoveryCodes[0]!), 'wrong');
         assert.equal(await remainingRecoveryCodes(db(), ann.userId), 10);
         await clearFailedAttempts(db(), bob.userId);
       });
 
       it('regenerating gives ten new codes and the old ones stop working', async () => {
         const { userId, recoveryCodes } = await withAuthenticator();
-        await useRecoveryCode(db(), userId, recoveryCodes[0]!);
-        const fresh = await regenerateRecoveryCodes(db(), userId);
+        await useRecoveryCode(db(), master, userId, recoveryCodes[0]!);
+        const fresh = await regenerateRecoveryCodes(db(), master, userId);
         assert.equal(fresh.length, 10);
         assert.equal(fresh.filter((code) => recoveryCodes.includes(code)).length, 0);
         assert.equal(await remainingRecoveryCodes(db(), userId), 10);
-        assert.equal(await useRecoveryCode(db(), userId, recoveryCodes[1]!), 'wrong', 'an old, unused code');
-        assert.equal(await useRecoveryCode(db(), userId, fresh[0]!), 'accepted');
+        assert.equal(await useRecoveryCode(db(), master, userId, recoveryCodes[1]!), 'wrong', 'an old, unused code');
+        assert.equal(await useRecoveryCode(db(), master, userId, fresh[0]!), 'accepted');
         await clearFailedAttempts(db(), userId);
       });
 
       it('gives recovery codes only to people who have set up MFA', async () => {
         const userId = await newUser();
-        await assert.rejects(regenerateRecoveryCodes(db(), userId), isDomainError('MFA_NOT_ENROLLED', 409));
+        await assert.rejects(regenerateRecoveryCodes(db(), master, userId), isDomainError('MFA_NOT_ENROLLED', 409));
       });
     });
 
@@ -291,8 +314,8 @@ for (const database of testDatabases()) {
         const destination = codeFactorDestination(factor);
         assert.deepEqual(destination, { channel: 'email', to: `person${people}@acme.test` });
         const sent = await codes.issue('mfa', destination.to);
-        assert.deepEqual(await confirmCodeEnrolment(db(), codes, factor.id, sent.challengeId, sent.code === '000000' ? '111111' : '000000'), { verified: false, reason: 'wrong' });
-        const confirmed = await confirmCodeEnrolment(db(), codes, factor.id, sent.challengeId, sent.code);
+        assert.deepEqual(await confirmCodeEnrolment(db(), master, codes, factor.id, sent.challengeId, sent.code === '000000' ? '111111' : '000000'), { verified: false, reason: 'wrong' });
+        const confirmed = await confirmCodeEnrolment(db(), master, codes, factor.id, sent.challengeId, sent.code);
         assert.ok(confirmed.verified);
         assert.equal(confirmed.recoveryCodes?.length, 10, 'the first factor brings recovery codes');
 
@@ -308,7 +331,7 @@ for (const database of testDatabases()) {
         const userId = await newUser();
         const factor = await enrolCodeFactor(db(), userId, 'email', `person${people}@acme.test`);
         const first = await codes.issue('mfa', factor.destination!);
-        await confirmCodeEnrolment(db(), codes, factor.id, first.challengeId, first.code);
+        await confirmCodeEnrolment(db(), master, codes, factor.id, first.challengeId, first.code);
         for (let round = 0; round < 2; round++) {
           const sent = await codes.issue('mfa', factor.destination!);
           const wrong = sent.code === '000000' ? '111111' : '000000';
@@ -326,10 +349,10 @@ for (const database of testDatabases()) {
         const factor = await enrolCodeFactor(db(), userId, 'sms', '+61466043123');
         assert.deepEqual(codeFactorDestination(factor), { channel: 'sms', to: '+61466043123' });
         const sent = await codes.issue('mfa', factor.destination!);
-        const confirmed = await confirmCodeEnrolment(db(), codes, factor.id, sent.challengeId, sent.code);
+        const confirmed = await confirmCodeEnrolment(db(), master, codes, factor.id, sent.challengeId, sent.code);
         assert.ok(confirmed.verified);
         assert.equal(confirmed.recoveryCodes, undefined);
-        assert.equal(await useRecoveryCode(db(), userId, recoveryCodes[0]!), 'accepted', 'the first set still works');
+        assert.equal(await useRecoveryCode(db(), master, userId, recoveryCodes[0]!), 'accepted', 'the first set still works');
       });
 
       it('refuses destinations that are not an email address or an E.164 number', async () => {
@@ -352,7 +375,7 @@ for (const database of testDatabases()) {
         const { userId, factorId } = await withAuthenticator();
         const email = await enrolCodeFactor(db(), userId, 'email', `person${people}@acme.test`);
         const sent = await codes.issue('mfa', email.destination!);
-        await confirmCodeEnrolment(db(), codes, email.id, sent.challengeId, sent.code);
+        await confirmCodeEnrolment(db(), master, codes, email.id, sent.challengeId, sent.code);
 
         await resetMfa(db(), userId, factorId);
         assert.deepEqual((await listFactors(db(), userId)).map((factor) => factor.id), [email.id]);
@@ -369,7 +392,7 @@ for (const database of testDatabases()) {
         await resetMfa(db(), userId);
         assert.deepEqual(await listFactors(db(), userId), []);
         assert.equal(await remainingRecoveryCodes(db(), userId), 0);
-        assert.equal(await useRecoveryCode(db(), userId, recoveryCodes[0]!), 'wrong');
+        assert.equal(await useRecoveryCode(db(), master, userId, recoveryCodes[0]!), 'wrong');
         await clearFailedAttempts(db(), userId);
 
         const again = await startTotpEnrolment(db(), master, userId, 'Acme');

@@ -3,7 +3,7 @@ import QRCode from 'qrcode';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
-import { randomString, sha256Hex } from '../crypto/secrets.ts';
+import { hmacHex, randomString, sha256Hex } from '../crypto/secrets.ts';
 import { type Db, inTransaction, isForeignKeyViolation, type Tx } from '../store/db.ts';
 import type { MfaFactorsTable } from '../store/schema.ts';
 import { lockStatus, recordFailedAttempt } from './attack-protection.ts';
@@ -89,7 +89,7 @@ async function lockPerson(tx: Tx, userId: string): Promise<void> {
  * Marks a factor proven and, when the person had no other proven factor, gives them a fresh set of
  * recovery codes (section 052: "offered a set of recovery codes" when they first set up MFA).
  */
-async function markVerified(db: Db, row: MfaFactorsTable, set: { last_used_step?: number }): Promise<EnrolmentResult> {
+async function markVerified(db: Db, master: MasterKey, row: MfaFactorsTable, set: { last_used_step?: number }): Promise<EnrolmentResult> {
   return inTransaction(db, async (tx) => {
     await lockPerson(tx, row.user_id);
     if (row.type === 'totp') {
@@ -99,7 +99,7 @@ async function markVerified(db: Db, row: MfaFactorsTable, set: { last_used_step?
     const updated = await tx.updateTable('mfa_factors').set({ ...set, is_verified: 1 }).where('id', '=', row.id).where('is_verified', '=', 0).executeTakeFirst();
     assertThat(updated.numUpdatedRows === 1n, 'MFA_FACTOR_VERIFIED', 'This factor is already set up', 409);
     const others = await tx.selectFrom('mfa_factors').select('id').where('user_id', '=', row.user_id).where('is_verified', '=', 1).where('id', '!=', row.id).executeTakeFirst();
-    const recoveryCodes = others === undefined ? await replaceRecoveryCodes(tx, row.user_id) : undefined;
+    const recoveryCodes = others === undefined ? await replaceRecoveryCodes(tx, master, row.user_id) : undefined;
     await recordAudit(tx, { type: 'user.mfa_enrolled', actor: row.user_id, subject: row.user_id, data: { factor_id: row.id, factor_type: row.type } });
     return { verified: true, factor: toFactor({ ...row, ...set, is_verified: 1 }), recoveryCodes };
   });
@@ -207,7 +207,7 @@ export async function confirmTotpEnrolment(db: Db, master: MasterKey, factorId: 
   assertThat(row.is_verified === 0, 'MFA_FACTOR_VERIFIED', 'This factor is already set up', 409);
   const step = matchingStep(master, row, code);
   if (step === undefined) return { verified: false, reason: 'wrong' };
-  return markVerified(db, row, { last_used_step: step });
+  return markVerified(db, master, row, { last_used_step: step });
 }
 
 /**
@@ -295,13 +295,13 @@ export async function findFactor(db: Db | Tx, factorId: string): Promise<MfaFact
 }
 
 /** Finishes setting up an email or SMS factor with the code sent to it. */
-export async function confirmCodeEnrolment(db: Db, codes: OneTimeCodes, factorId: string, challengeId: string, code: string): Promise<EnrolmentResult> {
+export async function confirmCodeEnrolment(db: Db, master: MasterKey, codes: OneTimeCodes, factorId: string, challengeId: string, code: string): Promise<EnrolmentResult> {
   const row = await requireFactor(db, factorId);
   if (row.type === 'totp') throw factorNotFound();
   assertThat(row.is_verified === 0, 'MFA_FACTOR_VERIFIED', 'This factor is already set up', 409);
   const check = await codes.check(challengeId, 'mfa', code);
   if (check !== 'accepted') return { verified: false, reason: check === 'wrong' ? 'wrong' : 'expired' };
-  return markVerified(db, row, {});
+  return markVerified(db, master, row, {});
 }
 
 /**
@@ -335,11 +335,11 @@ export const RECOVERY_CODE_COUNT = 10;
 const RECOVERY_ALPHABET = 'ABCDEFGHJKMNPQRSTWXYZ23456789';
 
 /**
- * `XXXXX-XXXXX`: ten random symbols of 29, about 48.6 bits per code. Stored as SHA-256 bound to the
+ * `XXXXX-XXXXX`: ten random symbols of 29, about 48.6 bits per code. Stored as an HMAC bound to the
  * person, not argon2: these are random machine-made secrets, not human-chosen passwords, so there is no
  * dictionary to slow down, and a plain digest lets a code be found and spent in one indexed, atomic
  * update (argon2 would need a hash per unused code per attempt). Online guessing is bounded by the
- * account lockout; offline, a leaked digest still leaves the password (argon2) to crack.
+ * account lockout; offline, the key lives outside the database (`recoveryCodeDigest`).
  */
 function newRecoveryCode(): string {
   const symbols = randomString(10, RECOVERY_ALPHABET);
@@ -347,42 +347,53 @@ function newRecoveryCode(): string {
 }
 
 /** Case, spaces and dashes do not matter when typing a code back. */
-function recoveryCodeHash(userId: string, code: string): string {
-  return sha256Hex(`${userId}:${code.toUpperCase().replace(/[\s-]/g, '')}`);
+const typed = (userId: string, code: string) => `${userId}:${code.toUpperCase().replace(/[\s-]/g, '')}`;
+
+/**
+ * Keyed with a key derived from the master key, which the database never holds: a copy of the
+ * database alone gives nothing to guess codes against offline.
+ */
+function recoveryCodeDigest(master: MasterKey, userId: string, code: string): string {
+  return hmacHex(master.derive('recovery-codes'), typed(userId, code));
 }
 
-async function replaceRecoveryCodes(tx: Tx, userId: string): Promise<string[]> {
+/** How codes issued before 2026-11-29 (session 2) were stored; they keep working until spent or replaced. */
+function legacyRecoveryCodeDigest(userId: string, code: string): string {
+  return sha256Hex(typed(userId, code));
+}
+
+async function replaceRecoveryCodes(tx: Tx, master: MasterKey, userId: string): Promise<string[]> {
   const codes = new Set<string>();
   while (codes.size < RECOVERY_CODE_COUNT) codes.add(newRecoveryCode());
   const now = clock.now();
   await tx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
   await tx
     .insertInto('recovery_codes')
-    .values([...codes].map((code) => ({ id: newId.recoveryCode(), user_id: userId, code_hash: recoveryCodeHash(userId, code), used_at: null, created_at: now })))
+    .values([...codes].map((code) => ({ id: newId.recoveryCode(), user_id: userId, code_hash: recoveryCodeDigest(master, userId, code), used_at: null, created_at: now })))
     .execute();
   return [...codes];
 }
 
 /** A new set of ten for a person who has MFA set up; every earlier code stops working. Shown once. */
-export async function regenerateRecoveryCodes(db: Db, userId: string): Promise<string[]> {
+export async function regenerateRecoveryCodes(db: Db, master: MasterKey, userId: string): Promise<string[]> {
   return inTransaction(db, async (tx) => {
     await lockPerson(tx, userId);
     const proven = await tx.selectFrom('mfa_factors').select('id').where('user_id', '=', userId).where('is_verified', '=', 1).executeTakeFirst();
     assertThat(proven !== undefined, 'MFA_NOT_ENROLLED', 'Recovery codes are given to people who have set up MFA', 409);
-    const codes = await replaceRecoveryCodes(tx, userId);
+    const codes = await replaceRecoveryCodes(tx, master, userId);
     await recordAudit(tx, { type: 'user.mfa_recovery_codes_regenerated', actor: userId, subject: userId });
     return codes;
   });
 }
 
 /** Spends a recovery code in place of any factor: the update that marks it used is the check, so it works once. */
-export async function useRecoveryCode(db: Db, userId: string, code: string): Promise<RecoveryCodeCheck> {
+export async function useRecoveryCode(db: Db, master: MasterKey, userId: string, code: string): Promise<RecoveryCodeCheck> {
   if ((await lockStatus(db, userId)).locked) return 'locked';
   const spent = await db
     .updateTable('recovery_codes')
     .set({ used_at: clock.now() })
     .where('user_id', '=', userId)
-    .where('code_hash', '=', recoveryCodeHash(userId, code))
+    .where('code_hash', 'in', [recoveryCodeDigest(master, userId, code), legacyRecoveryCodeDigest(userId, code)])
     .where('used_at', 'is', null)
     .executeTakeFirst();
   if (spent.numUpdatedRows !== 1n) return failed(db, userId);

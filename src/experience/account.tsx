@@ -56,7 +56,7 @@ export function accountRoutes(services: Services): Router {
       renderPage(ctx, MessagePage({ title: 'Please try again', message: 'This form was not sent from the recovery codes page, so we did not act on it.', backUrl: '/account/recovery-codes', backLabel: 'Back' }));
       return;
     }
-    const codes = await regenerateRecoveryCodes(services.db, session.accountId);
+    const codes = await regenerateRecoveryCodes(services.db, services.masterKey, session.accountId);
     renderPage(ctx, RecoveryCodesPage({ csrf: csrfFor(session.uid), codes }));
   });
 

@@ -112,10 +112,10 @@ export function mfaSteps(kit: MfaKit) {
       const code = (field(form, 'code') ?? '').trim();
       let outcome: 'accepted' | 'wrong' | 'replayed' | 'expired' | 'locked';
       let recoveryCodes: string[] | undefined;
-      if (state.mfaUsing === 'recovery') outcome = await useRecoveryCode(db, userId, code);
+      if (state.mfaUsing === 'recovery') outcome = await useRecoveryCode(db, services.masterKey, userId, code);
       else if (state.mfaUsing === 'totp') outcome = await verifyTotp(db, services.masterKey, userId, code);
       else if (state.mfaEnrolling && state.mfaFactorId && state.mfaChallengeId) {
-        const result = await confirmCodeEnrolment(db, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
+        const result = await confirmCodeEnrolment(db, services.masterKey, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
         outcome = result.verified ? 'accepted' : result.reason;
         recoveryCodes = result.verified ? result.recoveryCodes : undefined;
       } else if (state.mfaFactorId && state.mfaChallengeId) outcome = await verifyCodeFactor(db, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
