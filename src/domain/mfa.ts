@@ -180,8 +180,23 @@ export async function startTotpEnrolment(db: Db, master: MasterKey, userId: stri
       })
       .execute();
   });
+  return enrolmentToShow(factorId, secret, issuerLabel, user);
+}
+
+async function enrolmentToShow(factorId: string, secret: Secret, issuerLabel: string, user: User): Promise<TotpEnrolment> {
   const otpauthUri = new TOTP({ ...TOTP_PARAMETERS, issuer: issuerLabel, label: accountLabel(user), secret }).toString();
   return { factorId, secret: secret.base32, otpauthUri, qrCodeDataUrl: await QRCode.toDataURL(otpauthUri) };
+}
+
+/**
+ * An enrolment started but not yet confirmed, to show again (the page is reloaded, or re-rendered with
+ * an error). The secret is read from its sealed copy, so no other place needs to keep it.
+ */
+export async function pendingTotpEnrolment(db: Db, master: MasterKey, factorId: string, issuerLabel: string): Promise<TotpEnrolment | undefined> {
+  const row = await db.selectFrom('mfa_factors').selectAll().where('id', '=', factorId).where('type', '=', 'totp').where('is_verified', '=', 0).executeTakeFirst();
+  if (!row?.secret_sealed) return undefined;
+  const user = await requireUser(db, row.user_id);
+  return enrolmentToShow(factorId, Secret.fromBase32(master.open(row.secret_sealed, secretContext(row.id))), issuerLabel, user);
 }
 
 /** Apps show codes in groups (`123 456`); anything but six digits after that can never be right. */

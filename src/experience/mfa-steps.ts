@@ -67,7 +67,7 @@ export function mfaSteps(kit: MfaKit) {
 
   /** After the first factor is proven: the recovery codes, once, on this response only (never stored in the flow). */
   async function showRecoveryCodes(ctx: Context, interaction: Interaction, state: SignInState, codes: string[]): Promise<void> {
-    await saveFlow(db, interaction.uid, { ...state, step: 'mfa_done', amr: mfaDone(state.amr ?? []), totpSecret: undefined, totpQrCode: undefined });
+    await saveFlow(db, interaction.uid, { ...state, step: 'mfa_done', amr: mfaDone(state.amr ?? []) });
     renderPage(ctx, RecoveryCodesPage({ csrf: csrfToken(services, interaction.uid), action: interactionUrl(interaction.uid, 'mfa/done'), codes }));
   }
 
@@ -82,7 +82,7 @@ export function mfaSteps(kit: MfaKit) {
       if (!(state.mfaFactors ?? []).includes(choice)) return kit.goTo(ctx, interaction, { ...state, error: 'Choose one of the options.' });
       if (choice === 'totp') {
         const enrolment = await startTotpEnrolment(db, services.masterKey, userId, services.businessName(interaction.policy));
-        return kit.goTo(ctx, interaction, { ...state, step: 'mfa_totp', mfaUsing: 'totp', mfaFactorId: enrolment.factorId, totpSecret: enrolment.secret, totpQrCode: enrolment.qrCodeDataUrl });
+        return kit.goTo(ctx, interaction, { ...state, step: 'mfa_totp', mfaUsing: 'totp', mfaFactorId: enrolment.factorId });
       }
       const user = await findUser(db, userId);
       const destination = user && primaryIdentity(user, choice === 'email' ? 'email' : 'phone');

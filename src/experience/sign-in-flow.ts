@@ -43,9 +43,6 @@ export interface SignInState {
   mfaChallengeId?: string;
   /** The first code of a new factor proves the enrolment. */
   mfaEnrolling?: boolean;
-  /** The authenticator-app key being enrolled (also sealed on the factor); gone when the flow ends. */
-  totpSecret?: string;
-  totpQrCode?: string;
   /** The organizations offered by the switcher. */
   organizations?: Array<{ code: string; name: string }>;
   /** The password was right; the code that follows only verifies the email. */

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Services } from '../services.ts';
 import { deviceConsentFor } from './device-consent.ts';
+import { pendingTotpEnrolment } from '../domain/mfa.ts';
 import { csrfToken, type Interaction, interactionUrl } from './interaction.ts';
 import { offeredIdentityTypes } from './methods.ts';
 import { DeviceConsentPage } from './pages/device.tsx';
@@ -78,8 +79,11 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
       );
     case 'mfa_choose':
       return renderPage(ctx, MfaChoosePage({ ...common, action: interactionUrl(uid, 'mfa/choose'), factors: state.mfaFactors ?? [], skippable: state.mfaSkippable === true }));
-    case 'mfa_totp':
-      return renderPage(ctx, TotpEnrolPage({ ...common, action: interactionUrl(uid, 'mfa/totp'), qrCodeDataUrl: state.totpQrCode ?? '', secret: state.totpSecret ?? '' }));
+    case 'mfa_totp': {
+      const enrolment = state.mfaFactorId ? await pendingTotpEnrolment(services.db, services.masterKey, state.mfaFactorId, services.businessName(interaction.policy)) : undefined;
+      if (!enrolment) return renderStep(services, ctx, interaction, { ...state, step: 'mfa_choose', error: 'Start setting up the authenticator app again.' });
+      return renderPage(ctx, TotpEnrolPage({ ...common, action: interactionUrl(uid, 'mfa/totp'), qrCodeDataUrl: enrolment.qrCodeDataUrl, secret: enrolment.secret }));
+    }
     case 'mfa_challenge':
       return renderPage(
         ctx,
