@@ -2,9 +2,10 @@
 // autocannon's own HTTP client work does not share the server's event loop. Plain JavaScript on
 // purpose: it starts with bare `node`, no tsx loader.
 //
-// Protocol: the parent sends one message { url, body, connections, warmupSeconds, durationSeconds };
-// the child answers { warmup, result, cpuMicros } (autocannon results, its own CPU time) or { error }
-// and exits.
+// Protocol: the parent sends { type: 'run', url, body, connections, seconds } as often as it likes
+// (the bench alternates load rounds with raw-signing windows); the child answers each with
+// { result, cpuMicros } (the autocannon result and its own CPU time during the run) or { error }.
+// { type: 'exit' } ends it.
 import autocannon from 'autocannon';
 
 function run(options) {
@@ -13,22 +14,22 @@ function run(options) {
   });
 }
 
-process.once('message', async (message) => {
+process.on('message', async (message) => {
+  if (message.type === 'exit') process.exit(0);
   const before = process.cpuUsage();
   try {
-    const request = {
+    const result = await run({
       url: message.url,
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: message.body,
       connections: message.connections,
       pipelining: 1,
-    };
-    const warmup = message.warmupSeconds > 0 ? await run({ ...request, duration: message.warmupSeconds }) : undefined;
-    const result = await run({ ...request, duration: message.durationSeconds });
+      duration: message.seconds,
+    });
     const cpu = process.cpuUsage(before);
-    process.send({ warmup, result, cpuMicros: cpu.user + cpu.system }, () => process.exit(0));
+    process.send({ result, cpuMicros: cpu.user + cpu.system });
   } catch (error) {
-    process.send({ error: String(error?.stack ?? error) }, () => process.exit(1));
+    process.send({ error: String(error?.stack ?? error) });
   }
 });

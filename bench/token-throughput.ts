@@ -6,11 +6,14 @@
  *      signs (jose CompactSign over a private JWK → WebCrypto), one await at a time, for a fixed time;
  *   2. client-credentials throughput of POST /oauth2/token on a Gatehouse started in this process
  *      (SQLite in a temp dir, or a fresh PostgreSQL database when DATABASE_URL=postgres://…), with
- *      autocannon over loopback, after a warm-up; every response must be a 200;
+ *      autocannon over loopback, after a warm-up; every response must be a 200. The measured time is
+ *      split into rounds (BENCH_ROUNDS), each followed by as long a window of step 1's raw signing:
+ *      the machine's speed drifts within a minute, and interleaving exposes both rates to it alike;
  * and prints both, their ratio (token req/s ÷ raw signs/s, target ≥ 0.8 on SQLite) and p50/p99.
  *
  * Knobs (environment): DATABASE_URL (postgres://… base URL to create a throw-away database under),
- * BENCH_SIGN_SECONDS (5), BENCH_DURATION (10), BENCH_WARMUP (3), BENCH_CONNECTIONS (10),
+ * BENCH_SIGN_SECONDS (3, the reference levels), BENCH_DURATION (15 s of load in all), BENCH_ROUNDS (5),
+ * BENCH_WARMUP (3), BENCH_CONNECTIONS (10),
  * BENCH_LOADGEN=child|inprocess (child), BENCH_SKIP_SIGN=1 (skip step 1, e.g. when profiling the
  * server alone), BENCH_CENSUS_REQUESTS (50 sequential requests whose SQL is counted),
  * BENCH_EXPERIMENT=stmt-cache|result-cache (SQLite what-ifs, see below; not Gatehouse as shipped).
@@ -37,8 +40,9 @@ const BOOTSTRAP = { id: 'bench-m2m-client', secret: 'BenchSecret0123456789abcdef
 
 
 const options = {
-  signSeconds: numberFromEnv('BENCH_SIGN_SECONDS', 5),
-  durationSeconds: numberFromEnv('BENCH_DURATION', 10),
+  signSeconds: numberFromEnv('BENCH_SIGN_SECONDS', 3),
+  durationSeconds: numberFromEnv('BENCH_DURATION', 15),
+  rounds: numberFromEnv('BENCH_ROUNDS', 5),
   warmupSeconds: numberFromEnv('BENCH_WARMUP', 3),
   connections: numberFromEnv('BENCH_CONNECTIONS', 10),
   censusRequests: numberFromEnv('BENCH_CENSUS_REQUESTS', 50),
@@ -297,11 +301,15 @@ function measureNodeSign(label: string, pem: string, header: Record<string, unkn
 // ---------------------------------------------------------------------------------------------------
 // Step 2: the token endpoint under load.
 
-interface LoadResults {
-  warmup: autocannon.Result | undefined;
+interface LoadRun {
   result: autocannon.Result;
   /** CPU the load generator itself used (µs) when it ran in a child process. */
   childCpuMicros: number;
+}
+
+interface LoadGenerator {
+  run(seconds: number): Promise<LoadRun>;
+  close(): void;
 }
 
 function runAutocannon(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -310,37 +318,29 @@ function runAutocannon(opts: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
-async function loadInProcess(url: string, body: string): Promise<LoadResults> {
-  const request: autocannon.Options = {
-    url,
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    connections: options.connections,
-    pipelining: 1,
-  };
-  const warmup = options.warmupSeconds > 0 ? await runAutocannon({ ...request, duration: options.warmupSeconds }) : undefined;
-  const result = await runAutocannon({ ...request, duration: options.durationSeconds });
-  return { warmup, result, childCpuMicros: 0 };
+function inProcessLoad(url: string, body: string): LoadGenerator {
+  const request: autocannon.Options = { url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, connections: options.connections, pipelining: 1 };
+  return { run: async (seconds) => ({ result: await runAutocannon({ ...request, duration: seconds }), childCpuMicros: 0 }), close: () => {} };
 }
 
-function loadInChild(url: string, body: string): Promise<LoadResults> {
+function childLoad(url: string, body: string): LoadGenerator {
   const script = fileURLToPath(new URL('./loadgen.mjs', import.meta.url));
   // Bare node (no tsx loader) for the child: it runs plain JavaScript only.
   const child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    child.once('message', (message: { warmup?: autocannon.Result; result?: autocannon.Result; cpuMicros?: number; error?: string }) => {
-      settled = true;
-      if (message.error || !message.result) reject(new Error(`load generator failed: ${message.error ?? 'no result'}`));
-      else resolve({ warmup: message.warmup, result: message.result, childCpuMicros: message.cpuMicros ?? 0 });
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (!settled) reject(new Error(`load generator exited with code ${code} before reporting`));
-    });
-    child.send({ url, body, connections: options.connections, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds });
-  });
+  return {
+    run: (seconds) =>
+      new Promise((resolve, reject) => {
+        const exited = (code: number | null) => reject(new Error(`load generator exited with code ${code} before reporting`));
+        child.once('exit', exited);
+        child.once('message', (message: { result?: autocannon.Result; cpuMicros?: number; error?: string }) => {
+          child.off('exit', exited);
+          if (message.error || !message.result) reject(new Error(`load generator failed: ${message.error ?? 'no result'}`));
+          else resolve({ result: message.result, childCpuMicros: message.cpuMicros ?? 0 });
+        });
+        child.send({ type: 'run', url, body, connections: options.connections, seconds });
+      }),
+    close: () => child.send({ type: 'exit' }),
+  };
 }
 
 /** Every response must be a 200: anything else (or a socket error/timeout) makes the run fail. */
@@ -407,10 +407,13 @@ async function main(): Promise<number> {
     console.log('');
 
     // 1. Raw signing, same header and payload shape as the sample token, fresh 2048-bit RSA key.
-    let primarySign: SignResult | undefined;
+    // The reference levels are measured here; the denominator (1 in flight) in windows between the
+    // load rounds below.
+    let signWindow: ((seconds: number) => Promise<SignResult>) | undefined;
     const references: SignResult[] = [];
     const noise: string[] = [];
     const noisy: string[] = [];
+    const primaryLabel = 'jose CompactSign (WebCrypto), 1 in flight';
     if (!options.skipSign) {
       const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       const jwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: String(sampleHeader.kid ?? 'bench'), alg: 'RS256' };
@@ -418,14 +421,10 @@ async function main(): Promise<number> {
       const payload = tokenLikePayload(samplePayload, issuer);
       const header = { ...sampleHeader, alg: 'RS256' };
       await measureJoseSign('warm-up', jwk, header, payload, 1, 1);
-      console.log(`1. raw RS256 signing (${options.signSeconds} s each)…`);
-      const signStart = cpuMark();
-      primarySign = await measureJoseSign('jose CompactSign (WebCrypto), 1 in flight', jwk, header, payload, options.signSeconds, 1);
-      noise.push(describeNoise('raw signing', foreignCores(signStart, cpuMark()), noisy));
-      console.log(`   ${primarySign.label}: ${fmt(primarySign.perSecond)} signs/s`);
-      const referenceSeconds = Math.min(3, options.signSeconds);
-      references.push(await measureJoseSign(`jose CompactSign (WebCrypto), ${options.connections} in flight`, jwk, header, payload, referenceSeconds, options.connections));
-      references.push(measureNodeSign('node:crypto sign (synchronous)', pem, header, payload, referenceSeconds));
+      signWindow = (seconds) => measureJoseSign(primaryLabel, jwk, header, payload, seconds, 1);
+      console.log(`1. raw RS256 signing, reference levels (${options.signSeconds} s each)…`);
+      references.push(await measureJoseSign(`jose CompactSign (WebCrypto), ${options.connections} in flight`, jwk, header, payload, options.signSeconds, options.connections));
+      references.push(measureNodeSign('node:crypto sign (synchronous)', pem, header, payload, options.signSeconds));
       for (const r of references) console.log(`   reference — ${r.label}: ${fmt(r.perSecond)} signs/s`);
     }
 
@@ -441,32 +440,62 @@ async function main(): Promise<number> {
     census.on = false;
     const totalStatements = [...census.statements.values()].reduce((a, b) => a + b, 0);
 
-    // 2. Token endpoint under load.
-    console.log(`2. POST /oauth2/token (client_credentials), ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s…`);
-    const loadStart = cpuMark();
-    const eluStart = performance.eventLoopUtilization();
-    const { warmup, result, childCpuMicros } = options.loadgen === 'child' ? await loadInChild(tokenUrl, body) : await loadInProcess(tokenUrl, body);
-    const loadEnd = cpuMark();
-    const elu = performance.eventLoopUtilization(eluStart).utilization;
-    noise.push(describeNoise('token endpoint load (warm-up + run)', foreignCores(loadStart, loadEnd, childCpuMicros), noisy));
-    const serverCores = (loadEnd.ownMicros - loadStart.ownMicros) / 1e6 / ((loadEnd.at - loadStart.at) / 1000);
-    noise.push(
-      `token endpoint load: event loop utilisation ${(elu * 100).toFixed(0)}% (100% = the one JavaScript thread is the bottleneck); ` +
-        `this process (server${options.loadgen === 'inprocess' ? ' + autocannon' : ''}) used ${serverCores.toFixed(2)} cores` +
-        (options.loadgen === 'child' ? `, the autocannon child ${(childCpuMicros / 1e6 / ((loadEnd.at - loadStart.at) / 1000)).toFixed(2)} cores` : '') +
-        (watchPostgres ? `, local PostgreSQL server processes ${postgresCores(loadStart, loadEnd).toFixed(2)} cores` : ''),
+    // 2. Token endpoint under load, in rounds, each followed by a raw signing window as long.
+    const roundSeconds = options.durationSeconds / Math.max(1, options.rounds);
+    console.log(
+      `2. POST /oauth2/token (client_credentials), ${options.connections} connections, ${options.warmupSeconds} s warm-up + ${options.rounds} rounds of ${fmt(roundSeconds, 1)} s` +
+        (signWindow ? ', each followed by as long a raw signing window (1 in flight)…' : '…'),
     );
-    if (profiling) {
-      // The measured run is the last `durationSeconds` before now; bench/analyze-profile.mjs keeps only
-      // the samples in this window (V8 profile timestamps and hrtime share the monotonic clock).
-      const endUs = Number(process.hrtime.bigint() / 1000n);
-      console.log(`   profile window (monotonic µs): ${endUs - Math.round(result.duration * 1e6)}-${endUs}`);
+    const load = options.loadgen === 'child' ? childLoad(tokenUrl, body) : inProcessLoad(tokenUrl, body);
+    const problems: string[] = [];
+    const rounds: Array<{ result: autocannon.Result; sign: SignResult | undefined; serverCores: number; childCores: number; elu: number; postgresCores: number }> = [];
+    try {
+      if (options.warmupSeconds > 0) problems.push(...statusProblems('warm-up', (await load.run(options.warmupSeconds)).result));
+      for (let round = 1; round <= Math.max(1, options.rounds); round++) {
+        const start = cpuMark();
+        const eluStart = performance.eventLoopUtilization();
+        const startUs = Number(process.hrtime.bigint() / 1000n);
+        const { result, childCpuMicros } = await load.run(roundSeconds);
+        const end = cpuMark();
+        const wall = (end.at - start.at) / 1000;
+        if (profiling) console.log(`   profile window round ${round} (monotonic µs): ${startUs}-${Number(process.hrtime.bigint() / 1000n)}`);
+        noise.push(describeNoise(`load round ${round}`, foreignCores(start, end, childCpuMicros), noisy));
+        problems.push(...statusProblems(`round ${round}`, result));
+        const signStart = cpuMark();
+        const sign = signWindow ? await signWindow(roundSeconds) : undefined;
+        if (sign) noise.push(describeNoise(`raw signing after round ${round}`, foreignCores(signStart, cpuMark()), noisy));
+        rounds.push({
+          result,
+          sign,
+          serverCores: (end.ownMicros - start.ownMicros) / 1e6 / wall,
+          childCores: childCpuMicros / 1e6 / wall,
+          elu: performance.eventLoopUtilization(eluStart).utilization,
+          postgresCores: watchPostgres ? postgresCores(start, end) : 0,
+        });
+      }
+    } finally {
+      load.close();
     }
-    const problems = [...(warmup ? statusProblems('warm-up', warmup) : []), ...statusProblems('measured run', result)];
-
-    const tokenRate = result.requests.average;
-    const ok = result.statusCodeStats?.['200']?.count ?? result['2xx'];
-    console.log(`   ${fmt(tokenRate)} req/s (${fmt(ok)} × 200 in ${result.duration.toFixed(1)} s), latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
+    const mean = (pick: (r: (typeof rounds)[number]) => number) => rounds.reduce((a, r) => a + pick(r), 0) / rounds.length;
+    noise.push(
+      `token endpoint load: event loop utilisation ${(mean((r) => r.elu) * 100).toFixed(0)}% (100% = the one JavaScript thread is the bottleneck); ` +
+        `this process (server${options.loadgen === 'inprocess' ? ' + autocannon' : ''}) used ${mean((r) => r.serverCores).toFixed(2)} cores` +
+        (options.loadgen === 'child' ? `, the autocannon child ${mean((r) => r.childCores).toFixed(2)} cores` : '') +
+        (watchPostgres ? `, local PostgreSQL server processes ${mean((r) => r.postgresCores).toFixed(2)} cores` : ''),
+    );
+    const ok = rounds.reduce((a, r) => a + (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']), 0);
+    const loadSeconds = rounds.reduce((a, r) => a + r.result.duration, 0);
+    const tokenRate = ok / loadSeconds;
+    const signs = rounds.flatMap((r) => (r.sign ? [r.sign] : []));
+    const primarySign: SignResult | undefined =
+      signs.length > 0
+        ? { label: `${primaryLabel}, interleaved`, signs: signs.reduce((a, w) => a + w.signs, 0), seconds: signs.reduce((a, w) => a + w.seconds, 0), perSecond: 0 }
+        : undefined;
+    if (primarySign) primarySign.perSecond = primarySign.signs / primarySign.seconds;
+    const p50s = rounds.map((r) => r.result.latency.p50).sort((a, b) => a - b);
+    const latency = { p50: p50s[Math.floor(p50s.length / 2)]!, p99: Math.max(...rounds.map((r) => r.result.latency.p99)), max: Math.max(...rounds.map((r) => r.result.latency.max)) };
+    console.log(`   ${fmt(tokenRate)} req/s (${fmt(ok)} × 200 in ${loadSeconds.toFixed(1)} s), latency p50 ${latency.p50} ms (median round), p99 ${latency.p99} ms (worst round), max ${latency.max} ms`);
+    if (primarySign) console.log(`   raw signing between the rounds: ${fmt(primarySign.perSecond)} signs/s`);
     console.log('');
 
     // 3. Report.
@@ -476,12 +505,16 @@ async function main(): Promise<number> {
     if (primarySign) console.log(`| raw RS256 signs/s (${primarySign.label}) | ${fmt(primarySign.perSecond)} |`);
     for (const r of references) console.log(`| reference: ${r.label} | ${fmt(r.perSecond)} |`);
     console.log(`| token endpoint req/s (${database.kind}, ${options.connections} conns, ${options.loadgen}${experiment === 'none' ? '' : `, EXPERIMENT ${experiment}`}) | ${fmt(tokenRate)} |`);
-    console.log(`| token endpoint latency p50 / p99 | ${result.latency.p50} ms / ${result.latency.p99} ms |`);
+    console.log(`| token endpoint latency p50 / p99 | ${latency.p50} ms / ${latency.p99} ms |`);
     console.log(`| SQL statements per token request | ${fmt(totalStatements / Math.max(1, options.censusRequests), 1)} |`);
     if (ratio !== undefined) {
       const verdict =
         database.kind === 'sqlite' ? `target ≥ ${TARGET_RATIO} on SQLite: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}` : `the ≥ ${TARGET_RATIO} target is for SQLite`;
-      console.log(`| ratio token req/s ÷ raw signs/s | **${ratio.toFixed(2)}** (${verdict}) |`);
+      console.log(`| ratio token req/s ÷ raw signs/s | **${ratio.toFixed(2)}** (${verdict}${noisy.length > 0 ? '; NOISY run, do not use' : ''}) |`);
+      if (rounds.every((r) => r.sign)) {
+        const perRound = rounds.map((r) => (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']) / r.result.duration / r.sign!.perSecond);
+        console.log(`| ratio per round (each round ÷ the signing window after it) | ${perRound.map((x) => x.toFixed(2)).join(', ')} |`);
+      }
     }
     console.log('');
     console.log('CPU during the run:');
@@ -497,7 +530,7 @@ async function main(): Promise<number> {
       console.error('');
       console.error('FAILED: not every response was a 200:');
       for (const p of problems) console.error(`  - ${p}`);
-      console.error(`  status codes seen: ${JSON.stringify(result.statusCodeStats ?? {})}`);
+      for (const [i, r] of rounds.entries()) console.error(`  round ${i + 1} status codes: ${JSON.stringify(r.result.statusCodeStats ?? {})}`);
       return 1;
     }
     return 0;

@@ -135,10 +135,10 @@ for (const database of testDatabases()) {
       it('gives a management API made by an older version the scopes added since, at start-up', async () => {
         const db = server.services.db;
         const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
-        await db.deleteFrom('api_scopes').where('api_id', '=', managementApi.id).where('key', 'in', ['read:user_sessions', 'delete:user_sessions']).execute();
+        await db.deleteFrom('api_scopes').where('api_id', '=', managementApi.id).where('key', 'in', ['read:roles', 'delete:roles']).execute();
         await ensureManagementApi(db, server.services.config.issuer);
         const keys = (await db.selectFrom('api_scopes').select('key').where('api_id', '=', managementApi.id).execute()).map((row) => row.key);
-        assert.ok(keys.includes('read:user_sessions') && keys.includes('delete:user_sessions'));
+        assert.ok(keys.includes('read:roles') && keys.includes('delete:roles'));
         assert.equal(keys.length, MANAGEMENT_SCOPES.length);
       });
     });

@@ -6,33 +6,26 @@ import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import { DomainError } from './errors.ts';
 
 /**
- * Scopes of Gatehouse's own management API, one per kind of resource and action, named as Kinde names
- * them where Kinde documents the name (src/management/scopes.ts says which route needs which; a test
- * checks that each one guards some route). A scope dropped from this list stays in older databases.
+ * Scopes of Gatehouse's own management API: read/create/update/delete per kind of resource, with
+ * sub-resources under their parent (a user's password, identities, sessions, MFA and flags under
+ * `users`; an organization's members, their roles, its connections and policies under
+ * `organizations`; a role's permissions under `roles`; feature flags and the environment only read
+ * and update). Kinde's catalogue is finer, but every scope rides twice in every default token
+ * (`scope` and `scp`): 80 of them made a management token 5 kB, and 38 already cost the token
+ * endpoint about 7% (docs/benchmarks.md). src/management/scopes.ts says which route needs which; a
+ * test checks that each one guards some route. A scope dropped from this list stays in older
+ * databases.
  */
 export const MANAGEMENT_SCOPES = [
   'read:users', 'create:users', 'update:users', 'delete:users',
-  'update:user_passwords', 'update:user_refresh_claims',
-  'read:user_identities', 'create:user_identities', 'read:identities', 'update:identities', 'delete:identities',
-  'read:user_mfa', 'delete:user_mfa', 'read:user_sessions', 'delete:user_sessions',
-  'update:user_feature_flags', 'delete:user_feature_flags',
   'read:organizations', 'create:organizations', 'update:organizations', 'delete:organizations',
-  'read:organization_users', 'create:organization_users', 'update:organization_users', 'delete:organization_users',
-  'read:organization_user_roles', 'create:organization_user_roles', 'delete:organization_user_roles',
-  'read:organization_user_permissions', 'create:organization_user_permissions', 'delete:organization_user_permissions',
-  'read:organization_user_mfa', 'delete:organization_user_mfa',
-  'read:organization_connections', 'create:organization_connections', 'delete:organization_connections',
-  'read:organization_feature_flags', 'update:organization_feature_flags', 'delete:organization_feature_flags',
   'read:roles', 'create:roles', 'update:roles', 'delete:roles',
-  'read:role_permissions', 'update:role_permissions', 'delete:role_permissions',
   'read:permissions', 'create:permissions', 'update:permissions', 'delete:permissions',
-  'create:feature_flags', 'update:feature_flags', 'delete:feature_flags', 'read:environment_feature_flags',
-  'read:environments', 'update:environments', 'read:mfa', 'update:mfa',
+  'read:feature_flags', 'update:feature_flags',
+  'read:environments', 'update:environments',
   'read:applications', 'create:applications', 'update:applications', 'delete:applications',
-  'read:application_connections', 'create:application_connections', 'delete:application_connections',
   'read:connections',
   'read:apis', 'create:apis', 'update:apis', 'delete:apis',
-  'read:api_scopes', 'create:api_scopes', 'delete:api_scopes',
 ] as const;
 
 export type ManagementScope = (typeof MANAGEMENT_SCOPES)[number];
@@ -222,6 +215,18 @@ export function audienceGrants(db: Db, applicationId: string, audiences: string[
     }
     return grants;
   });
+}
+
+const scopeLists = new WeakMap<AudienceGrant[], string[]>();
+
+/**
+ * Every scope of these grants, without repeats. Memoised on the grants, which come from the
+ * configuration cache, so a token request does not rebuild the list from dozens of scopes.
+ */
+export function grantedScopes(grants: AudienceGrant[]): string[] {
+  let scopes = scopeLists.get(grants);
+  if (!scopes) scopeLists.set(grants, (scopes = [...new Set(grants.flatMap((grant) => grant.scopes))]));
+  return scopes;
 }
 
 /**

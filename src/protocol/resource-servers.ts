@@ -1,5 +1,5 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
-import { audienceGrants } from '../domain/apis.ts';
+import { audienceGrants, grantedScopes } from '../domain/apis.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
 
@@ -18,10 +18,9 @@ export function resourceServerInfo(db: Db) {
     if ('refused' in grants) {
       throw new errors.InvalidTarget(`audience ${grants.refused} is not an API this application is authorized for`);
     }
-    const apiScopes = grants.flatMap((grant) => grant.scopes);
-    const scopes = client['gatehouse_type'] === 'm2m' ? apiScopes : [...USER_SCOPES, ...apiScopes];
+    const apiScopes = grantedScopes(grants);
     return {
-      scope: [...new Set(scopes)].join(' '),
+      scope: client['gatehouse_type'] === 'm2m' ? apiScopes.join(' ') : [...new Set([...USER_SCOPES, ...apiScopes])].join(' '),
       audience: resourceIndicator,
       accessTokenFormat: 'jwt',
       accessTokenTTL: typeof client['access_token_ttl'] === 'number' ? client['access_token_ttl'] : 86_400,
