@@ -1,0 +1,74 @@
+import type Router from '@koa/router';
+import { clock } from '../clock.ts';
+import { recordAudit } from '../domain/audit.ts';
+import { DomainError } from '../domain/errors.ts';
+import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../domain/users.ts';
+import { field } from '../http/forms.ts';
+import { loadFormPost } from './interaction.ts';
+import { amrFor } from './methods.ts';
+import { loadFlow } from './sign-in-flow.ts';
+import { identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from './sign-in-kit.ts';
+
+/** One-time codes by email or SMS: checking one, and sending another (sections 013–016). */
+export function codeSteps(router: Router, kit: SignInKit): void {
+  const { services, db, goTo, finish, sendCodeStep } = kit;
+
+  router.post('/resend', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'code' || !state.codePurpose || !state.codeDestination || !state.codeChannel) return goTo(ctx, interaction, { step: 'identify' });
+    const waitMs = (state.codeSentAt ?? 0) + RESEND_COOL_DOWN_MS - clock.now();
+    if (waitMs > 0) return goTo(ctx, interaction, { ...state, error: `Wait ${Math.ceil(waitMs / 1000)} seconds before asking for another code.`, notice: undefined });
+    const next = await sendCodeStep(interaction, state, state.codePurpose, { channel: state.codeChannel, to: state.codeDestination });
+    return goTo(ctx, interaction, next.error ? next : { ...next, notice: 'We sent a new code. Use the newest one.' });
+  });
+
+  router.post('/code', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'code' || !state.challengeId || !state.codePurpose || !state.identifierType || !state.identifier) {
+      return goTo(ctx, interaction, { step: 'identify' });
+    }
+    const outcome = await services.codes.check(state.challengeId, state.codePurpose, field(form, 'code') ?? '');
+    if (outcome === 'wrong') return goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the message and try again.', notice: undefined });
+    if (outcome !== 'accepted') {
+      const error = outcome === 'expired' ? 'That code has expired. Start again to get a new one.' : 'Too many wrong codes. Start again to get a new one.';
+      return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: state.identifier, error });
+    }
+    const amr = [amrFor('code', state.codeChannel ?? 'email')];
+
+    if (state.codePurpose === 'reset_password') return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'reset', error: undefined, notice: undefined });
+
+    if (state.codePurpose === 'sign_in' && state.userId) {
+      // The code proved the identity it was sent to.
+      const user = await findUser(db, state.userId);
+      const identity = user && (identityMatching(user, state.codeChannel === 'sms' ? 'phone' : 'email', state.codeDestination) ?? identityMatching(user, state.identifierType, state.identifier));
+      if (identity && !identity.isVerified) await markIdentityVerified(db, identity.id);
+      return finish(ctx, interaction, state.userId, state.verifiedPassword ? ['pwd', ...amr] : amr, identity?.id);
+    }
+
+    const identities: NewIdentity[] = [{ type: state.identifierType, value: state.identifier, isVerified: true, connectionId: interaction.methods[state.identifierType]?.connectionId ?? null }];
+    if (state.email) identities.push({ type: 'email', value: state.email, isVerified: true, connectionId: null });
+    let user: User;
+    try {
+      user = await createUser(db, {
+        firstName: state.firstName ?? null,
+        lastName: state.lastName ?? null,
+        identities,
+        passwordHash: state.pendingPasswordHash,
+        acceptsMarketing: state.acceptsMarketing,
+      });
+    } catch (error) {
+      // Two sign-ups raced for the same identifier (e.g. `Bob` and `bob`): the unique index let one win.
+      if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
+      const taken = state.identifierType === 'username' ? 'That username was just taken. Choose another.' : 'An account with these details was just created. Sign in instead.';
+      return goTo(ctx, interaction, { step: 'identify', registering: true, error: taken });
+    }
+    await recordAudit(db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id } });
+    return finish(ctx, interaction, user.id, state.pendingPasswordHash ? ['pwd', ...amr] : amr, user.identities[0]?.id);
+  });
+}

@@ -1,0 +1,98 @@
+import type Router from '@koa/router';
+import { hashPassword, passwordProblem } from '../domain/passwords.ts';
+import { findUserByIdentity } from '../domain/users.ts';
+import { field } from '../http/forms.ts';
+import { emailProblem, type Identifier, parseIdentifier, parseLoginHint } from './identifiers.ts';
+import { loadFormPost, loadInteraction } from './interaction.ts';
+import { offeredIdentityTypes } from './methods.ts';
+import { ORGANIZATION_PROMPT_REASON } from '../protocol/interaction-policy.ts';
+import { loadFlow, type SignInState } from './sign-in-flow.ts';
+import { type SignInKit } from './sign-in-kit.ts';
+
+/** Steps 1–2: the first page, identifying the person, and registering someone new. */
+export function identifySteps(router: Router, kit: SignInKit): void {
+  const { services, db, defaultCountry, render, goTo, continueToOrganization, sendCodeStep, signInExisting, selfSignUpClosed, proceedWith } = kit;
+
+  /**
+   * The first page. With `connection_id` and a `login_hint` for it, a custom sign-in screen already
+   * asked for the identity: go straight to its password or code (section 020).
+   */
+  router.get('/', async (ctx) => {
+    const interaction = await loadInteraction(ctx, services);
+    if (!interaction) return;
+    const saved = await loadFlow(db, interaction.uid);
+    if (saved) return render(ctx, interaction, saved);
+    // Already signed in; the engine only needs an organization decided (e.g. a new org_code), or a
+    // device needs the person's consent.
+    const onlyOrganization = interaction.promptReasons.every((reason) => reason === ORGANIZATION_PROMPT_REASON);
+    if (interaction.signedInUserId && (onlyOrganization || interaction.promptName === 'consent')) {
+      return continueToOrganization(ctx, interaction, interaction.signedInUserId, ['sso', ...interaction.signedInAmr.filter((value) => value === 'mfa')]);
+    }
+    const registering = interaction.params.start_page === 'registration';
+    const hint = parseLoginHint(interaction.params.login_hint, defaultCountry());
+    const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
+    const initial: SignInState = { step: 'identify', registering, identifierType: usableHint?.type, identifier: usableHint?.value };
+    if (usableHint && typeof interaction.params.connection_id === 'string') return proceedWith(ctx, interaction, usableHint, initial);
+    await render(ctx, interaction, initial);
+  });
+
+  router.get('/sign-in', async (ctx) => {
+    const interaction = await loadInteraction(ctx, services);
+    if (!interaction) return;
+    const previous = await loadFlow(db, interaction.uid);
+    await goTo(ctx, interaction, { step: 'identify', registering: false, identifier: previous?.identifier });
+  });
+
+  router.get('/register', async (ctx) => {
+    const interaction = await loadInteraction(ctx, services);
+    if (!interaction) return;
+    if (selfSignUpClosed(ctx, interaction)) return;
+    const previous = await loadFlow(db, interaction.uid);
+    await goTo(ctx, interaction, { step: 'identify', registering: true, identifier: previous?.identifier });
+  });
+
+  router.post('/identify', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = (await loadFlow(db, interaction.uid)) ?? { step: 'identify' };
+    const typed = field(form, 'identifier') ?? '';
+    const parsed = parseIdentifier(typed, offeredIdentityTypes(interaction.methods), defaultCountry());
+    if ('problem' in parsed) return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: typed.trim(), error: parsed.problem });
+    return proceedWith(ctx, interaction, parsed, { step: 'identify', registering: state.registering });
+  });
+
+  router.post('/register', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'register' || !state.identifierType || !state.identifier) return goTo(ctx, interaction, { step: 'identify', registering: true });
+    const identifier: Identifier = { type: state.identifierType, value: state.identifier };
+    const firstName = field(form, 'given_name')?.trim() || undefined;
+    const lastName = field(form, 'family_name')?.trim() || undefined;
+    const email = identifier.type === 'username' ? (field(form, 'email') ?? '').trim() : undefined;
+    const acceptsMarketing = interaction.app.askMarketingConsent && field(form, 'accepts_marketing') === 'yes';
+    const retry = (error: string) => goTo(ctx, interaction, { ...state, firstName, lastName, email, acceptsMarketing, error, notice: undefined });
+
+    if (interaction.app.askForNames && (!firstName || !lastName)) return retry('Enter your first and last name');
+    if ((firstName?.length ?? 0) > 100 || (lastName?.length ?? 0) > 100) return retry('Names can be at most 100 characters');
+    if (email !== undefined) {
+      const problem = emailProblem(email);
+      if (problem) return retry(problem);
+      if (await findUserByIdentity(db, 'email', email)) return retry('That email already belongs to another account. Sign in with it instead, or use another email.');
+    }
+    let pendingPasswordHash: string | undefined;
+    if (interaction.methods[identifier.type]?.verification === 'password') {
+      const problem = passwordProblem(field(form, 'password') ?? '');
+      if (problem) return retry(problem);
+      pendingPasswordHash = await hashPassword(field(form, 'password')!);
+    }
+    // Someone registered this identifier meanwhile (or it was never new): sign in instead (unified sign-up).
+    const existing = await findUserByIdentity(db, identifier.type, identifier.value);
+    if (existing) return goTo(ctx, interaction, await signInExisting(interaction, existing, identifier, { step: 'identify', registering: true }));
+    const next: SignInState = { ...state, firstName, lastName, email, acceptsMarketing, pendingPasswordHash, error: undefined };
+    const destination = identifier.type === 'phone' ? { channel: 'sms' as const, to: identifier.value } : { channel: 'email' as const, to: email ?? identifier.value };
+    return goTo(ctx, interaction, await sendCodeStep(interaction, next, 'sign_up', destination));
+  });
+}

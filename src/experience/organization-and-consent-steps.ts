@@ -1,0 +1,53 @@
+import type Router from '@koa/router';
+import type { InteractionResults } from 'oidc-provider';
+import { recordAudit } from '../domain/audit.ts';
+import { field } from '../http/forms.ts';
+import { loadFormPost } from './interaction.ts';
+import { organizationsOf } from '../domain/organizations.ts';
+import { endFlow, loadFlow } from './sign-in-flow.ts';
+import { deviceConsentFor } from './device-consent.ts';
+import { type SignInKit } from './sign-in-kit.ts';
+
+/** After the first factor: choosing among one's organizations, and a device's consent. */
+export function organizationAndConsentSteps(router: Router, kit: SignInKit): void {
+  const { services, db, goTo, organizationDecided, complete } = kit;
+
+  router.post('/organization', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'organization' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
+    const chosen = field(form, 'org_code');
+    const mine = await organizationsOf(db, state.userId);
+    if (!chosen || !mine.some((org) => org.code === chosen)) return goTo(ctx, interaction, { ...state, error: 'Choose one of your organizations.' });
+    return organizationDecided(ctx, interaction, state.userId, state.amr ?? [], chosen);
+  });
+
+  /**
+   * The device's consent (sections 027–028). Allow: the grant holds the OpenID scopes asked for and
+   * the audience scopes the person's roles give. Deny: the device's next poll gets `access_denied`.
+   */
+  router.post('/consent', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'consent' || !state.userId || !state.organizationCode || !interaction.deviceCode) return goTo(ctx, interaction, { step: 'identify' });
+    const decision = field(form, 'decision');
+    const audit = { actor: state.userId, subject: state.userId };
+    if (decision === 'allow') {
+      const consent = await deviceConsentFor(db, interaction.params, interaction.app.id, state.userId, state.organizationCode);
+      const scopes = [...consent.openIdScopes, ...consent.audiences.flatMap((audience) => audience.scopes)];
+      await recordAudit(db, { type: 'device.authorized', ...audit, data: { application_id: interaction.app.id, organization_code: state.organizationCode, scopes } });
+      return complete(ctx, interaction, state.userId, state.amr ?? [], state.organizationCode, consent);
+    }
+    if (decision !== 'deny') return goTo(ctx, interaction, state);
+    await recordAudit(db, { type: 'device.denied', ...audit, data: { application_id: interaction.app.id } });
+    await endFlow(db, interaction.uid);
+    const result: InteractionResults = { error: 'access_denied', error_description: 'the person did not allow the device' };
+    const redirectTo = await services.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    ctx.redirect(redirectTo);
+    ctx.status = 303;
+  });
+}

@@ -1,0 +1,72 @@
+import type Router from '@koa/router';
+import { clearFailedAttempts, lockStatus, recordFailedAttempt } from '../domain/attack-protection.ts';
+import { recordAudit } from '../domain/audit.ts';
+import { checkPassword, passwordProblem, setPassword } from '../domain/passwords.ts';
+import { findUser, updateUser } from '../domain/users.ts';
+import { field } from '../http/forms.ts';
+import { loadFormPost } from './interaction.ts';
+import { amrFor } from './methods.ts';
+import { loadFlow } from './sign-in-flow.ts';
+import { identityMatching, LOCKED_MESSAGE, type SignInKit } from './sign-in-kit.ts';
+
+/** Passwords: the password page, forgot password, and choosing a new one (sections 010–012). */
+export function passwordSteps(router: Router, kit: SignInKit): void {
+  const { services, db, goTo, finish, codeDestinationOf, sendCodeStep } = kit;
+
+  router.post('/password', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
+    const lock = await lockStatus(db, state.userId);
+    if (lock.locked) return goTo(ctx, interaction, { ...state, error: LOCKED_MESSAGE(lock.until), notice: undefined });
+    const check = await checkPassword(db, state.userId, field(form, 'password') ?? '');
+    if (check !== 'wrong') {
+      if (check === 'right_but_temporary') {
+        await clearFailedAttempts(db, state.userId);
+        return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'temporary', error: undefined });
+      }
+      const user = await findUser(db, state.userId);
+      const identity = user && identityMatching(user, state.identifierType, state.identifier);
+      // Section 004: an email is verified once; a password alone does not prove the person owns it.
+      if (identity?.type === 'email' && !identity.isVerified) {
+        await clearFailedAttempts(db, state.userId);
+        return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }));
+      }
+      return finish(ctx, interaction, state.userId, ['pwd'], identity?.id);
+    }
+    const after = await recordFailedAttempt(db, state.userId, interaction.policy.attackProtection);
+    await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: after.locked } });
+    return goTo(ctx, interaction, { ...state, error: after.locked ? LOCKED_MESSAGE(after.until) : 'That password is not right. Try again.', notice: undefined });
+  });
+
+  /** Forgot password (section 012): a code to the person's email, then a new password. */
+  router.post('/forgot', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction } = post;
+    const state = await loadFlow(db, interaction.uid);
+    const user = state?.userId ? await findUser(db, state.userId) : undefined;
+    if (!state || !user) return goTo(ctx, interaction, { step: 'identify' });
+    const destination = codeDestinationOf(user, state.identifierType ?? 'email');
+    if (!destination) return goTo(ctx, interaction, { ...state, error: 'This account has no email or phone to send a reset code to.' });
+    return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, error: undefined }, 'reset_password', destination));
+  });
+
+  router.post('/new-password', async (ctx) => {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return;
+    const { interaction, form } = post;
+    const state = await loadFlow(db, interaction.uid);
+    if (state?.step !== 'new_password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
+    const password = field(form, 'password') ?? '';
+    const problem = passwordProblem(password);
+    if (problem) return goTo(ctx, interaction, { ...state, error: problem });
+    await setPassword(db, state.userId, password);
+    await updateUser(db, state.userId, { isPasswordResetRequested: false });
+    await recordAudit(db, { type: 'user.password_changed', actor: state.userId, subject: state.userId, data: { application_id: interaction.app.id, reason: state.newPasswordReason } });
+    const amr = state.newPasswordReason === 'temporary' ? ['pwd'] : [amrFor('code', state.codeChannel ?? 'email')];
+    return finish(ctx, interaction, state.userId, amr);
+  });
+}

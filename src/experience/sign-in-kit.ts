@@ -1,0 +1,248 @@
+import type { Context } from 'koa';
+import type { InteractionResults } from 'oidc-provider';
+import { clock } from '../clock.ts';
+import { clearFailedAttempts } from '../domain/attack-protection.ts';
+import { recordAudit } from '../domain/audit.ts';
+import { sendCode } from '../domain/messaging/codes.ts';
+import type { CodePurpose } from '../domain/one-time-codes.ts';
+import { passwordStatus } from '../domain/passwords.ts';
+import { findUser, findUserByIdentity, type Identity, type IdentityType, normalizeIdentity, primaryIdentity, recordSignIn, type User } from '../domain/users.ts';
+import type { Services } from '../services.ts';
+import type { Identifier } from './identifiers.ts';
+import { type Interaction, interactionUrl, showMessage } from './interaction.ts';
+import { renderStep } from './step-pages.ts';
+import { mfaSteps } from './mfa-steps.ts';
+import { mfaForSignIn } from '../domain/mfa.ts';
+import { chooseOrganization } from './organization-choice.ts';
+import { findOrganization, touchMembership } from '../domain/organizations.ts';
+import { effectiveSessionPolicy } from '../domain/sessions.ts';
+import { rememberGrantOrganization } from '../protocol/grant-organizations.ts';
+import { GRANT_LIFETIME_SECONDS } from '../protocol/interaction-policy.ts';
+import { endFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
+import { type DeviceConsent, grantDeviceConsent } from './device-consent.ts';
+
+/** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
+export const RESEND_COOL_DOWN_MS = 30_000;
+
+export const LOCKED_MESSAGE = (until: number) =>
+  `Too many wrong attempts: this account is locked until ${new Date(until).toISOString().slice(11, 16)} UTC. Try again then, or reset your password.`;
+
+export function identityMatching(user: User, type: IdentityType | undefined, value: string | undefined): Identity | undefined {
+  if (!type || !value) return undefined;
+  const normalized = normalizeIdentity(type, value);
+  return user.identities.find((identity) => identity.type === type && normalizeIdentity(type, identity.value) === normalized);
+}
+
+/**
+ * What every step of the sign-in state machine (DESIGN.md §4) shares: moving to the next step, the
+ * code-sending path, and the steps after the first factor (organization, MFA, consent, completion).
+ * Each page's routes live in their own module (identify-steps, password-steps, code-steps, …).
+ */
+export function signInKit(services: Services) {
+  const { db } = services;
+  const defaultCountry = () => services.config.defaultPhoneCountry;
+  const mfa = mfaSteps({ services, goTo, afterSecondStep, deliverCode, lockedMessage: LOCKED_MESSAGE });
+  const render = (ctx: Context, interaction: Interaction, state: SignInState) => renderStep(services, ctx, interaction, state);
+
+  /** Saves the next state and answers with a redirect to the page (POST → 303 → GET). */
+  async function goTo(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
+    await saveFlow(db, interaction.uid, state);
+    ctx.redirect(interactionUrl(interaction.uid));
+    ctx.status = 303;
+  }
+
+  async function finish(ctx: Context, interaction: Interaction, userId: string, amr: string[], identityId?: string): Promise<void> {
+    await recordSignIn(db, userId, identityId);
+    await recordAudit(db, { type: 'user.authenticated', actor: userId, subject: userId, data: { application_id: interaction.app.id, amr } });
+    return continueToOrganization(ctx, interaction, userId, amr);
+  }
+
+  /** Step 8 of the state machine: the organization the tokens speak for, or the switcher. */
+  async function continueToOrganization(ctx: Context, interaction: Interaction, userId: string, amr: string[]): Promise<void> {
+    const user = await findUser(db, userId);
+    if (!user) return goTo(ctx, interaction, { step: 'identify' });
+    const { params } = interaction;
+    const choice = await chooseOrganization(
+      db,
+      user,
+      {
+        organizationCode: typeof params.org_code === 'string' ? params.org_code : undefined,
+        createOrganizationNamed: params.is_create_org === 'true' ? (typeof params.org_name === 'string' ? params.org_name : '') : undefined,
+      },
+      interaction.policy,
+    );
+    if ('refused' in choice) {
+      await endFlow(db, interaction.uid);
+      // Section 042: "We can't find your account" when the organization does not let this person in.
+      return showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
+    }
+    if ('switcher' in choice) return goTo(ctx, interaction, { step: 'organization', userId, amr, organizations: choice.switcher });
+    return organizationDecided(ctx, interaction, userId, amr, choice.organizationCode);
+  }
+
+  /**
+   * Step 7, once the organization is known (its MFA policy may apply, section 054): a second step
+   * when the policy asks for one and this sign-in has not done it yet (the SSO session remembers).
+   */
+  async function organizationDecided(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
+    if (!amr.includes('mfa')) {
+      const primaryChannel = amr.includes('sms') ? 'sms' : amr.includes('otp') ? 'email' : amr.includes('pwd') ? 'password' : 'other';
+      const need = await mfaForSignIn(db, { userId, organizationCode, primaryChannel });
+      const base: SignInState = { step: 'mfa_choose', userId, amr, organizationCode };
+      if (need.requirement !== 'none' && need.enrolled.length > 0) return goTo(ctx, interaction, await mfa.startChallenge(interaction, base, need.enrolled[0]!));
+      if (need.requirement === 'required' && need.factors.length === 0) {
+        await endFlow(db, interaction.uid);
+        return showMessage(ctx, 503, 'Two-step verification is not set up', 'This sign-in needs a second step, but none is available. Ask the administrator to turn on another factor.', interaction.app);
+      }
+      if (need.requirement !== 'none') return goTo(ctx, interaction, { ...base, mfaFactors: need.factors, mfaSkippable: need.requirement === 'optional' });
+    }
+    return afterSecondStep(ctx, interaction, userId, amr, organizationCode);
+  }
+
+  /** Step 9: a device waits for the person's consent; a browser sign-in is complete. */
+  async function afterSecondStep(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
+    if (interaction.deviceCode) return goTo(ctx, interaction, { step: 'consent', userId, amr, organizationCode });
+    return complete(ctx, interaction, userId, amr, organizationCode);
+  }
+
+  /** Ends the interaction with a grant that speaks for the chosen organization (and, for a device, holds what was allowed). */
+  async function complete(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string, consent?: DeviceConsent): Promise<void> {
+    // Only a whole sign-in (password and second step) resets the shared attempt counter.
+    await clearFailedAttempts(db, userId);
+    await touchMembership(db, organizationCode, userId);
+    const provider = services.provider();
+    const grant = new provider.Grant({ accountId: userId, clientId: interaction.app.id });
+    if (consent) grantDeviceConsent(grant, consent);
+    const grantId = await grant.save();
+    await rememberGrantOrganization(db, grantId, organizationCode, GRANT_LIFETIME_SECONDS);
+    await endFlow(db, interaction.uid);
+    const organization = await findOrganization(db, organizationCode);
+    const sessions = effectiveSessionPolicy(interaction.policy.sessions, interaction.app, organization?.sessionPolicy);
+    // A non-persistent session is a browser-session cookie: gone when the browser closes (section 048).
+    const result: InteractionResults = { login: { accountId: userId, amr, remember: sessions.persistent }, consent: { grantId } };
+    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    ctx.redirect(redirectTo);
+    ctx.status = 303;
+  }
+
+  /** Where a code for this person goes: their email, else their phone (a username has an email). */
+  function codeDestinationOf(user: User, preferred: IdentityType): { channel: 'email' | 'sms'; to: string } | undefined {
+    if (preferred === 'phone') {
+      const phone = primaryIdentity(user, 'phone');
+      if (phone) return { channel: 'sms', to: phone.value };
+    }
+    const email = primaryIdentity(user, 'email');
+    if (email) return { channel: 'email', to: email.value };
+    const phone = primaryIdentity(user, 'phone');
+    return phone ? { channel: 'sms', to: phone.value } : undefined;
+  }
+
+  /** The one code path (email or SMS); a failed send is said plainly and audited, never dropped. */
+  async function deliverCode(
+    interaction: Interaction,
+    state: SignInState,
+    purpose: CodePurpose,
+    destination: { channel: 'email' | 'sms'; to: string },
+  ): Promise<{ challengeId: string } | { error: string }> {
+    const { challengeId, code } = await services.codes.issue(purpose, destination.to);
+    try {
+      await sendCode(services.senders(interaction.policy), {
+        channel: destination.channel,
+        purpose,
+        to: destination.to,
+        code,
+        business: services.businessName(interaction.policy),
+        boundDomain: new URL(services.config.issuer).hostname,
+      });
+      return { challengeId };
+    } catch (error) {
+      services.logger.error({ err: error, purpose, channel: destination.channel }, 'sending a one-time code failed');
+      await recordAudit(db, { type: `${destination.channel === 'sms' ? 'sms' : 'email'}.send_failed`, subject: state.userId ?? null, data: { application_id: interaction.app.id, purpose } });
+      return { error: `We could not send the ${destination.channel === 'sms' ? 'text message' : 'email'} just now. Please try again in a moment.` };
+    }
+  }
+
+  async function sendCodeStep(
+    interaction: Interaction,
+    state: SignInState,
+    purpose: CodePurpose,
+    destination: { channel: 'email' | 'sms'; to: string },
+  ): Promise<SignInState> {
+    const sent = await deliverCode(interaction, state, purpose, destination);
+    if ('error' in sent) return { ...state, error: sent.error };
+    return {
+      ...state,
+      step: 'code',
+      challengeId: sent.challengeId,
+      codePurpose: purpose,
+      codeChannel: destination.channel,
+      codeDestination: destination.to,
+      codeSentAt: clock.now(),
+      error: undefined,
+      notice: undefined,
+    };
+  }
+
+  /** An identified, existing person: on to their password or a code, as the application's method says. */
+  async function signInExisting(interaction: Interaction, user: User, identifier: Identifier, base: SignInState): Promise<SignInState> {
+    const state: SignInState = { ...base, step: 'identify', identifierType: identifier.type, identifier: identifier.value, userId: user.id, registering: base.registering };
+    if (user.isSuspended) return { ...state, error: 'This account is suspended. Contact the application’s support team.' };
+    const verification = interaction.methods[identifier.type]?.verification;
+    const destination = codeDestinationOf(user, identifier.type);
+    if (verification === 'password') {
+      if (user.isPasswordResetRequested || !(await passwordStatus(db, user.id)).hasPassword) {
+        if (!destination) return { ...state, error: 'This account needs a new password, but has no email or phone to send a code to.' };
+        return sendCodeStep(interaction, { ...state, notice: undefined }, 'reset_password', destination);
+      }
+      return { ...state, step: 'password' };
+    }
+    if (!destination) return { ...state, error: 'This account has no email or phone to send a code to.' };
+    return sendCodeStep(interaction, state, 'sign_in', destination);
+  }
+
+  /** Section 021: with self sign-up off, unknown people are told to ask their administrator. */
+  function selfSignUpClosed(ctx: Context, interaction: Interaction): boolean {
+    if (interaction.policy.allowSelfSignUp) return false;
+    showMessage(ctx, 403, 'Ask your administrator for access', 'We could not find an account for you, and new accounts are created by an administrator. Ask them to invite you.', interaction.app);
+    return true;
+  }
+
+  /** A new identifier: collect what the application asks for, or send the code straight away. */
+  async function startRegistration(interaction: Interaction, identifier: Identifier, base: SignInState): Promise<SignInState> {
+    const state: SignInState = { ...base, step: 'register', identifierType: identifier.type, identifier: identifier.value, userId: undefined };
+    const { app } = interaction;
+    const needsDetails = app.askForNames || app.askMarketingConsent || identifier.type === 'username' || interaction.methods[identifier.type]?.verification === 'password';
+    if (needsDetails) return state;
+    return sendCodeStep(interaction, state, 'sign_up', { channel: identifier.type === 'phone' ? 'sms' : 'email', to: identifier.value });
+  }
+
+  async function proceedWith(ctx: Context, interaction: Interaction, identifier: Identifier, base: SignInState): Promise<void> {
+    const user = await findUserByIdentity(db, identifier.type, identifier.value);
+    if (user) return goTo(ctx, interaction, await signInExisting(interaction, user, identifier, base));
+    if (selfSignUpClosed(ctx, interaction)) return;
+    return goTo(ctx, interaction, await startRegistration(interaction, identifier, base));
+  }
+
+  return {
+    services,
+    db,
+    defaultCountry,
+    render,
+    mfa,
+    goTo,
+    finish,
+    continueToOrganization,
+    organizationDecided,
+    afterSecondStep,
+    complete,
+    codeDestinationOf,
+    deliverCode,
+    sendCodeStep,
+    signInExisting,
+    selfSignUpClosed,
+    startRegistration,
+    proceedWith,
+  };
+}
+
+export type SignInKit = ReturnType<typeof signInKit>;
