@@ -12,7 +12,7 @@ import { type Config, ConfigError } from './config.ts';
 import { MasterKey } from './crypto/master-key.ts';
 import { sha256Hex } from './crypto/secrets.ts';
 import { createApplication, findApplication } from './domain/applications.ts';
-import { ensureManagementApi, setApplicationAuthorization } from './domain/apis.ts';
+import { ensureManagementApi, grantEveryScope, setApplicationAuthorization } from './domain/apis.ts';
 import { ensureBuiltInConnections } from './domain/connections.ts';
 import { ensureDefaultOrganization } from './domain/organizations.ts';
 import { deleteExpiredSessionActivity } from './domain/sessions.ts';
@@ -80,6 +80,7 @@ async function ensureBootstrapClient(store: Store, config: Config): Promise<void
     await store.db.updateTable('applications').set({ client_secret_hash: sha256Hex(secret) }).where('id', '=', id).execute();
   }
   await setApplicationAuthorization(store.db, managementApi.id, id, true);
+  await grantEveryScope(store.db, managementApi.id, id);
 }
 
 /**

@@ -44,6 +44,30 @@ for (const database of testDatabases()) {
       return body.application as { id: string; client_id: string; client_secret?: string };
     }
 
+    /** Kinde's "add scope to API application", by scope key. */
+    async function giveScopes(apiId: string, applicationId: string, keys: string[]) {
+      const scopes = (await server.api('GET', `/apis/${apiId}/scopes`)).body.scopes as Array<{ id: string; key: string }>;
+      for (const key of keys) {
+        const scope = scopes.find((s) => s.key === key);
+        assert.ok(scope, `the API has ${key}`);
+        assert.equal((await server.api('POST', `/apis/${apiId}/applications/${applicationId}/scopes/${scope.id}`)).status, 200);
+      }
+    }
+
+    async function managementAdmin(name: string, scopes: string[]) {
+      const app = await createApp('m2m', name);
+      const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+      await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
+      await giveScopes(managementApi.id, app.id, scopes);
+      return { app, managementApi };
+    }
+
+    const tokenRequest = (app: { client_id: string; client_secret?: string }, extra: Record<string, string>) =>
+      fetch(`${server.url}/oauth2/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret!, audience: `${server.services.config.issuer}/api`, ...extra }),
+      });
+
     describe('authentication', () => {
       it('answers 403 without a bearer token', async () => {
         const response = await fetch(`${server.url}/api/v1/applications`);
@@ -61,9 +85,7 @@ for (const database of testDatabases()) {
       });
 
       it('stops accepting a token as soon as its application loses management access', async () => {
-        const app = await createApp('m2m', 'Short-lived admin');
-        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
-        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
+        const { app, managementApi } = await managementAdmin('Short-lived admin', ['read:applications']);
         const token = await clientCredentialsToken(app.client_id, app.client_secret!, `${server.services.config.issuer}/api`);
         const call = () => fetch(`${server.url}/api/v1/applications`, { headers: { authorization: `Bearer ${token.body.access_token}` } });
         assert.equal((await call()).status, 200);
@@ -73,13 +95,10 @@ for (const database of testDatabases()) {
       });
 
       it('lets a token do only what its scopes allow: a read:users token reads users and changes nothing', async () => {
-        const app = await createApp('m2m', 'User directory reader');
-        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
-        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
-        const issued = await fetch(`${server.url}/oauth2/token`, {
-          method: 'POST',
-          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret!, audience: `${server.services.config.issuer}/api`, scope: 'read:users' }),
-        });
+        const { app } = await managementAdmin('User directory reader', ['read:users', 'create:users']);
+        const everything = ((await (await tokenRequest(app, {})).json()) as { access_token: string }).access_token;
+        assert.deepEqual(decodeJwt(everything).scp, ['create:users', 'read:users'], 'asking for nothing gives every scope the application holds');
+        const issued = await tokenRequest(app, { scope: 'read:users' });
         assert.equal(issued.status, 200);
         const accessToken = ((await issued.json()) as { access_token: string }).access_token;
         assert.deepEqual(decodeJwt(accessToken).scp, ['read:users']);
@@ -103,14 +122,9 @@ for (const database of testDatabases()) {
         assertKindeError(await call('GET', '/no-such-thing'), 404, 'ROUTE_NOT_FOUND');
       });
 
-      it('issues only the scopes the API has, and says so (RFC 6749 §3.3: the server may narrow the request)', async () => {
-        const app = await createApp('m2m', 'Greedy client');
-        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
-        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
-        const response = await fetch(`${server.url}/oauth2/token`, {
-          method: 'POST',
-          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret!, audience: `${server.services.config.issuer}/api`, scope: 'read:users admin:everything' }),
-        });
+      it('issues only the scopes the application holds, and says so (RFC 6749 §3.3: the server may narrow the request)', async () => {
+        const { app } = await managementAdmin('Greedy client', ['read:users']);
+        const response = await tokenRequest(app, { scope: 'read:users delete:users admin:everything' });
         assert.equal(response.status, 200);
         const body = (await response.json()) as { access_token: string; scope: string };
         assert.equal(body.scope, 'read:users');
@@ -418,11 +432,19 @@ for (const database of testDatabases()) {
         assert.deepEqual(api.scopes.map((s: any) => s.key), ['read:invoices', 'write:invoices']);
         assert.deepEqual(api.applications, [{ id: app.id, name: 'Billing worker', type: 'Machine to machine (M2M)', is_active: true }]);
 
-        const token = await clientCredentialsToken(app.client_id, app.client_secret!, 'https://billing.example.test');
-        assert.equal(token.status, 200, JSON.stringify(token.body));
-        const claims = decodeJwt(token.body.access_token);
-        assert.deepEqual(claims.aud, ['https://billing.example.test']);
-        assert.deepEqual([...(claims.scp as string[])].sort(), ['read:invoices', 'write:invoices']);
+        const scopesNow = async () => {
+          const token = await clientCredentialsToken(app.client_id, app.client_secret!, 'https://billing.example.test');
+          assert.equal(token.status, 200, JSON.stringify(token.body));
+          const claims = decodeJwt(token.body.access_token);
+          assert.deepEqual(claims.aud, ['https://billing.example.test']);
+          return [...(claims.scp as string[])].sort();
+        };
+        assert.deepEqual(await scopesNow(), [], 'a new authorization holds no scope');
+        await giveScopes(apiId, app.id, ['read:invoices', 'write:invoices']);
+        assert.deepEqual(await scopesNow(), ['read:invoices', 'write:invoices']);
+        const write = scopes.body.scopes.find((s: any) => s.key === 'write:invoices');
+        assert.equal((await server.api('DELETE', `/apis/${apiId}/applications/${app.id}/scopes/${write.id}`)).status, 200);
+        assert.deepEqual(await scopesNow(), ['read:invoices']);
 
         const revoked = await server.api('PATCH', `/apis/${apiId}/applications`, { applications: [{ id: app.id, operation: 'delete' }] });
         assert.deepEqual(revoked.body.applications_disconnected, [app.id]);
@@ -479,6 +501,26 @@ for (const database of testDatabases()) {
         assert.deepEqual((await server.api('GET', `/apis/${apiId}`)).body.api.applications, []);
         assertKindeError(await server.api('PATCH', `/apis/${apiId}/applications`, { applications: [{ id: app.id, operation: 'remove' }] }), 400);
         assertKindeError(await server.api('PATCH', '/apis/unknown/applications', { applications: [{ id: app.id }] }), 404);
+      });
+
+      it('gives a scope only to an authorized application, and only one of that API\'s scopes', async () => {
+        const apiId = (await server.api('POST', '/apis', { name: 'Ledger', audience: 'urn:ledger' })).body.api.id;
+        const otherApiId = (await server.api('POST', '/apis', { name: 'Other', audience: 'urn:other' })).body.api.id;
+        const own = (await server.api('POST', `/apis/${apiId}/scopes`, { key: 'read:ledger' })).body.scope.id;
+        const foreign = (await server.api('POST', `/apis/${otherApiId}/scopes`, { key: 'read:other' })).body.scope.id;
+        const app = await createApp('m2m', 'Ledger reader');
+        const path = (api: string, application: string, scope: string) => `/apis/${api}/applications/${application}/scopes/${scope}`;
+        assertKindeError(await server.api('POST', path(apiId, app.id, own)), 404, 'APPLICATION_NOT_AUTHORIZED');
+        await server.api('PATCH', `/apis/${apiId}/applications`, { applications: [{ id: app.id }] });
+        assertKindeError(await server.api('POST', path(apiId, app.id, foreign)), 404, 'SCOPE_NOT_FOUND');
+        assertKindeError(await server.api('POST', path('unknown', app.id, own)), 404, 'API_NOT_FOUND');
+        const held = () => server.services.db.selectFrom('api_application_scopes').select('scope_id').where('application_id', '=', app.id).execute();
+        assert.deepEqual(await held(), [], 'nothing was given');
+        assert.equal((await server.api('POST', path(apiId, app.id, own))).status, 200);
+        assert.equal((await server.api('POST', path(apiId, app.id, own))).status, 200, 'giving it twice is harmless');
+        assert.deepEqual(await held(), [{ scope_id: own }]);
+        await server.api('PATCH', `/apis/${apiId}/applications`, { applications: [{ id: app.id, operation: 'delete' }] });
+        assert.deepEqual(await held(), [], 'revoking the authorization takes its scopes with it');
       });
     });
 

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
 import pino from 'pino';
-import { createApi, setApplicationAuthorization } from '../src/domain/apis.ts';
+import { createApi, grantEveryScope, setApplicationAuthorization } from '../src/domain/apis.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { testDatabases } from './support/databases.ts';
 import { FormDriver } from './support/form-driver.ts';
@@ -176,8 +176,10 @@ for (const database of testDatabases()) {
       const orders = await createApi(db, { name: 'Orders', audience: 'https://orders.example.test', scopes: ['read:orders'] });
       const billing = await createApi(db, { name: 'Billing', audience: 'https://billing.example.test', scopes: ['read:invoices'] });
       const machine = await server.createApplication({ type: 'm2m' });
-      await setApplicationAuthorization(db, orders.id, machine.id, true);
-      await setApplicationAuthorization(db, billing.id, machine.id, true);
+      for (const api of [orders, billing]) {
+        await setApplicationAuthorization(db, api.id, machine.id, true);
+        await grantEveryScope(db, api.id, machine.id);
+      }
       const token = async (audience: string[]) => {
         const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: machine.id, client_secret: machine.secret! });
         for (const value of audience) body.append('audience', value);

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clock } from '../src/clock.ts';
 import { databaseAdapter, deleteExpiredModels } from '../src/protocol/adapter.ts';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
+import { createApi, machineAudienceGrants, setApplicationAuthorization } from '../src/domain/apis.ts';
+import { createApplication } from '../src/domain/applications.ts';
+import { migrationProvider } from '../src/store/migrations.ts';
 import { inTransaction, migrateToLatest, openStore, type Store } from '../src/store/db.ts';
 import { cached } from '../src/store/read-cache.ts';
 import { testDatabases } from './support/databases.ts';
@@ -110,6 +113,36 @@ for (const database of testDatabases()) {
         await tx.insertInto('audit_events').values({ id: 'ev_cache_test', type: 'test', actor: null, subject: null, data: '{}', created_at: Date.now() }).execute();
       });
       assert.equal(await settingRead('cache-c'), '"kept"');
+    });
+  });
+}
+
+for (const database of testDatabases()) {
+  describe(`migration 0007: application scopes (${database.name})`, () => {
+    it('lets every authorization made before it keep every scope of its API; new ones hold none', async () => {
+      const created = await database.create();
+      const store = openStore(created.url);
+      try {
+        const migrator = new Migrator({ db: store.db, provider: migrationProvider });
+        const { error } = await migrator.migrateTo('0006_mfa');
+        assert.ifError(error);
+        const api = await createApi(store.db, { name: 'Orders', audience: 'https://orders.example.test', scopes: ['read:orders', 'write:orders'] });
+        const { application: before } = await createApplication(store.db, { name: 'Before', type: 'm2m' });
+        await setApplicationAuthorization(store.db, api.id, before.id, true);
+
+        await migrateToLatest(store.db);
+        const { application: after } = await createApplication(store.db, { name: 'After', type: 'm2m' });
+        await setApplicationAuthorization(store.db, api.id, after.id, true);
+        const held = async (applicationId: string) => {
+          const grants = await machineAudienceGrants(store.db, applicationId, ['https://orders.example.test']);
+          return 'refused' in grants ? grants : grants[0]!.scopes;
+        };
+        assert.deepEqual(await held(before.id), ['read:orders', 'write:orders']);
+        assert.deepEqual(await held(after.id), []);
+      } finally {
+        await store.close();
+        await created.drop();
+      }
     });
   });
 }

@@ -207,14 +207,65 @@ export function audienceGrants(db: Db, applicationId: string, audiences: string[
       .where('apis.audience', 'in', audiences)
       .orderBy('api_scopes.key')
       .execute();
-    const grants: AudienceGrant[] = [];
-    for (const audience of audiences) {
-      const ofAudience = rows.filter((row) => row.audience === audience);
-      if (!ofAudience.some((row) => row.application_id !== null)) return { refused: audience };
-      grants.push({ audience, scopes: ofAudience.flatMap((row) => (row.key === null ? [] : [row.key])) });
-    }
-    return grants;
+    return grantsByAudience(audiences, rows);
   });
+}
+
+/**
+ * What a machine-to-machine application may receive by client credentials: as `audienceGrants`, but
+ * only the scopes it was given (`setApplicationScope`), not every scope of the API. One query, cached.
+ */
+export function machineAudienceGrants(db: Db, applicationId: string, audiences: string[]): Promise<AudienceGrant[] | { refused: string }> {
+  if (audiences.length === 0) return Promise.resolve([]);
+  return cached(db, 'machine-audience-grants', `${applicationId} ${audiences.join(' ')}`, async () => {
+    const rows = await db
+      .selectFrom('apis')
+      .leftJoin('api_applications', (join) => join.onRef('api_applications.api_id', '=', 'apis.id').on('api_applications.application_id', '=', applicationId))
+      .leftJoin('api_application_scopes', (join) =>
+        join.onRef('api_application_scopes.api_id', '=', 'apis.id').on('api_application_scopes.application_id', '=', applicationId),
+      )
+      .leftJoin('api_scopes', 'api_scopes.id', 'api_application_scopes.scope_id')
+      .select(['apis.audience', 'api_applications.application_id', 'api_scopes.key'])
+      .where('apis.audience', 'in', audiences)
+      .orderBy('api_scopes.key')
+      .execute();
+    return grantsByAudience(audiences, rows);
+  });
+}
+
+function grantsByAudience(audiences: string[], rows: Array<{ audience: string; application_id: string | null; key: string | null }>): AudienceGrant[] | { refused: string } {
+  const grants: AudienceGrant[] = [];
+  for (const audience of audiences) {
+    const ofAudience = rows.filter((row) => row.audience === audience);
+    if (!ofAudience.some((row) => row.application_id !== null)) return { refused: audience };
+    grants.push({ audience, scopes: ofAudience.flatMap((row) => (row.key === null ? [] : [row.key])) });
+  }
+  return grants;
+}
+
+/**
+ * Gives an authorized application one of the API's scopes, or takes it back (Kinde's "add scope to
+ * API application"). Its next token carries the change; tokens already issued keep what they hold.
+ */
+export async function setApplicationScope(db: Db, apiId: string, applicationId: string, scopeId: string, granted: boolean): Promise<void> {
+  await requireApi(db, apiId);
+  const authorized = await db.selectFrom('api_applications').select('api_id').where('api_id', '=', apiId).where('application_id', '=', applicationId).executeTakeFirst();
+  if (!authorized) throw new DomainError('APPLICATION_NOT_AUTHORIZED', 'The application is not authorized for this API', 404);
+  const scope = await db.selectFrom('api_scopes').select('id').where('api_id', '=', apiId).where('id', '=', scopeId).executeTakeFirst();
+  if (!scope) throw new DomainError('SCOPE_NOT_FOUND', 'Scope not found', 404);
+  if (granted) {
+    await db.insertInto('api_application_scopes').values({ api_id: apiId, application_id: applicationId, scope_id: scopeId }).onConflict((oc) => oc.doNothing()).execute();
+  } else {
+    await db.deleteFrom('api_application_scopes').where('api_id', '=', apiId).where('application_id', '=', applicationId).where('scope_id', '=', scopeId).execute();
+  }
+}
+
+/** Every scope the API has now, for an application that must hold them all (the bootstrap client). */
+export async function grantEveryScope(db: Db, apiId: string, applicationId: string): Promise<void> {
+  const scopes = await db.selectFrom('api_scopes').select('id').where('api_id', '=', apiId).execute();
+  for (const { id } of scopes) {
+    await db.insertInto('api_application_scopes').values({ api_id: apiId, application_id: applicationId, scope_id: id }).onConflict((oc) => oc.doNothing()).execute();
+  }
 }
 
 const scopeLists = new WeakMap<AudienceGrant[], string[]>();

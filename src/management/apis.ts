@@ -10,6 +10,7 @@ import {
   listApis,
   listScopes,
   requireApi,
+  setApplicationScope,
   updateApiApplications,
 } from '../domain/apis.ts';
 import { type ApplicationType, findApplication } from '../domain/applications.ts';
@@ -116,5 +117,17 @@ export function apiRoutes(router: Router, services: Services): void {
       applications_connected: changes.filter((c) => c.authorized).map((c) => c.applicationId),
       applications_disconnected: changes.filter((c) => !c.authorized).map((c) => c.applicationId),
     };
+  });
+
+  // Kinde's "add scope to API application" / "delete API application scope": what a machine-to-machine
+  // application's client-credentials tokens may carry. A new authorization holds no scope.
+  router.post('/apis/:api_id/applications/:application_id/scopes/:scope_id', async (ctx) => {
+    await setApplicationScope(db, ctx.params.api_id!, ctx.params.application_id!, ctx.params.scope_id!, true);
+    ctx.body = OK;
+  });
+
+  router.delete('/apis/:api_id/applications/:application_id/scopes/:scope_id', async (ctx) => {
+    await setApplicationScope(db, ctx.params.api_id!, ctx.params.application_id!, ctx.params.scope_id!, false);
+    ctx.body = OK;
   });
 }

@@ -106,6 +106,8 @@ export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'GET /apis/:api_id': 'read:apis',
   'DELETE /apis/:api_id': 'delete:apis',
   'PATCH /apis/:api_id/applications': 'update:apis',
+  'POST /apis/:api_id/applications/:application_id/scopes/:scope_id': 'update:apis',
+  'DELETE /apis/:api_id/applications/:application_id/scopes/:scope_id': 'update:apis',
   'GET /apis/:api_id/scopes': 'read:apis',
   'POST /apis/:api_id/scopes': 'update:apis',
   'GET /apis/:api_id/scopes/:scope_id': 'read:apis',

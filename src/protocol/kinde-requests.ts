@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { audienceGrants, grantedScopes } from '../domain/apis.ts';
+import { audienceGrants, grantedScopes, machineAudienceGrants } from '../domain/apis.ts';
 import { environmentPolicy } from '../domain/environment.ts';
 import type { Db } from '../store/db.ts';
 import { audienceResource, parseAudienceParam } from './audiences.ts';
@@ -104,7 +104,7 @@ async function defaultClientCredentialsScope(db: Db, params: Params): Promise<vo
     delete params.scope;
     return;
   }
-  const grants = await audienceGrants(db, params.client_id, audiences);
+  const grants = await machineAudienceGrants(db, params.client_id, audiences);
   if ('refused' in grants) return;
   const scopes = grantedScopes(grants);
   if (scopes.length > 0) params.scope = scopes.join(' ');

@@ -1,5 +1,5 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
-import { audienceGrants, grantedScopes } from '../domain/apis.ts';
+import { audienceGrants, grantedScopes, machineAudienceGrants } from '../domain/apis.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
 
@@ -14,13 +14,15 @@ export function resourceServerInfo(db: Db) {
   return async (_ctx: KoaContextWithOIDC, resourceIndicator: string, client: { clientId: string; [key: string]: unknown }): Promise<ResourceServer> => {
     const audiences = audiencesOf(resourceIndicator);
     if (!audiences) throw new errors.InvalidTarget('unrecognised resource indicator; use the audience parameter');
-    const grants = await audienceGrants(db, client.clientId, audiences);
+    // A machine holds the scopes it was given; a person's token may carry any scope of the API.
+    const machine = client['gatehouse_type'] === 'm2m';
+    const grants = await (machine ? machineAudienceGrants : audienceGrants)(db, client.clientId, audiences);
     if ('refused' in grants) {
       throw new errors.InvalidTarget(`audience ${grants.refused} is not an API this application is authorized for`);
     }
     const apiScopes = grantedScopes(grants);
     return {
-      scope: client['gatehouse_type'] === 'm2m' ? apiScopes.join(' ') : [...new Set([...USER_SCOPES, ...apiScopes])].join(' '),
+      scope: machine ? apiScopes.join(' ') : [...new Set([...USER_SCOPES, ...apiScopes])].join(' '),
       audience: resourceIndicator,
       accessTokenFormat: 'jwt',
       accessTokenTTL: typeof client['access_token_ttl'] === 'number' ? client['access_token_ttl'] : 86_400,

@@ -375,6 +375,32 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('organizations').addColumn('mfa_policy', 'text').execute();
     },
   },
+  '0007_application_scopes': {
+    async up(db: Kysely<any>) {
+      // Which of an API's scopes each authorized machine-to-machine application may hold. Until now an
+      // authorization carried every scope: those keep them all, so nothing changes for them.
+      await db.schema
+        .createTable('api_application_scopes')
+        .addColumn('api_id', 'text', (c) => c.notNull())
+        .addColumn('application_id', 'text', (c) => c.notNull())
+        .addColumn('scope_id', 'text', (c) => c.notNull().references('api_scopes.id').onDelete('cascade'))
+        .addPrimaryKeyConstraint('api_application_scopes_pk', ['api_id', 'application_id', 'scope_id'])
+        .addForeignKeyConstraint('api_application_scopes_authorization', ['api_id', 'application_id'], 'api_applications', ['api_id', 'application_id'], (fk) =>
+          fk.onDelete('cascade'),
+        )
+        .execute();
+      await db
+        .insertInto('api_application_scopes')
+        .columns(['api_id', 'application_id', 'scope_id'])
+        .expression((eb: any) =>
+          eb
+            .selectFrom('api_applications')
+            .innerJoin('api_scopes', 'api_scopes.api_id', 'api_applications.api_id')
+            .select(['api_applications.api_id', 'api_applications.application_id', 'api_scopes.id']),
+        )
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

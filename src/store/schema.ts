@@ -66,6 +66,13 @@ export interface ApiApplicationsTable {
   application_id: string;
 }
 
+/** A scope an authorized machine-to-machine application may hold (Kinde: "add scope to API application"). */
+export interface ApiApplicationScopesTable {
+  api_id: string;
+  application_id: string;
+  scope_id: string;
+}
+
 export interface UsersTable {
   id: string;
   provided_id: string | null;
@@ -294,6 +301,7 @@ export interface Database {
   apis: ApisTable;
   api_scopes: ApiScopesTable;
   api_applications: ApiApplicationsTable;
+  api_application_scopes: ApiApplicationScopesTable;
   users: UsersTable;
   identities: IdentitiesTable;
   credentials: CredentialsTable;
