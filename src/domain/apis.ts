@@ -274,7 +274,7 @@ const scopeLists = new WeakMap<AudienceGrant[], string[]>();
  * Every scope of these grants, without repeats. Memoised on the grants, which come from the
  * configuration cache, so a token request does not rebuild the list from dozens of scopes.
  */
-export function grantedScopes(grants: AudienceGrant[]): string[] {
+export function scopesOfGrants(grants: AudienceGrant[]): string[] {
   let scopes = scopeLists.get(grants);
   if (!scopes) scopeLists.set(grants, (scopes = [...new Set(grants.flatMap((grant) => grant.scopes))]));
   return scopes;

@@ -3,7 +3,7 @@ import { isAuthorizedForManagementApi, managementAudience } from '../domain/apis
 import { DomainError } from '../domain/errors.ts';
 import { bearerToken } from '../protocol/access-tokens.ts';
 import type { Services } from '../services.ts';
-import { grantedScopes } from './scopes.ts';
+import { tokenScopes } from './scopes.ts';
 
 export function kindeError(ctx: Context, status: number, code: string, message: string): void {
   ctx.status = status;
@@ -21,7 +21,7 @@ export function managementAuth(services: Services) {
       return kindeError(ctx, 403, 'UNAUTHORIZED', 'A valid management API access token is required');
     }
     ctx.state.managementClient = client;
-    ctx.state.managementScopes = grantedScopes(claims ?? {});
+    ctx.state.managementScopes = tokenScopes(claims ?? {});
     ctx.set('Cache-Control', 'no-store');
     try {
       await next();

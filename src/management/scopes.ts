@@ -115,7 +115,7 @@ export const ROUTE_SCOPES: Record<string, ManagementScope> = {
 };
 
 /** The scopes of the management token of this request (set by `managementAuth`). */
-export function grantedScopes(claims: { scp?: unknown; scope?: unknown }): Set<string> {
+export function tokenScopes(claims: { scp?: unknown; scope?: unknown }): Set<string> {
   if (Array.isArray(claims.scp)) return new Set(claims.scp.filter((s): s is string => typeof s === 'string'));
   return new Set(typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : []);
 }

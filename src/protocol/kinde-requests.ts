@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { audienceGrants, grantedScopes, machineAudienceGrants } from '../domain/apis.ts';
+import { audienceGrants, scopesOfGrants, machineAudienceGrants } from '../domain/apis.ts';
 import { environmentPolicy } from '../domain/environment.ts';
 import type { Db } from '../store/db.ts';
 import { audienceResource, parseAudienceParam } from './audiences.ts';
@@ -106,7 +106,7 @@ async function defaultClientCredentialsScope(db: Db, params: Params): Promise<vo
   }
   const grants = await machineAudienceGrants(db, params.client_id, audiences);
   if ('refused' in grants) return;
-  const scopes = grantedScopes(grants);
+  const scopes = scopesOfGrants(grants);
   if (scopes.length > 0) params.scope = scopes.join(' ');
   else delete params.scope;
 }

@@ -1,5 +1,5 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
-import { audienceGrants, grantedScopes, machineAudienceGrants } from '../domain/apis.ts';
+import { audienceGrants, scopesOfGrants, machineAudienceGrants } from '../domain/apis.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
 
@@ -20,7 +20,7 @@ export function resourceServerInfo(db: Db) {
     if ('refused' in grants) {
       throw new errors.InvalidTarget(`audience ${grants.refused} is not an API this application is authorized for`);
     }
-    const apiScopes = grantedScopes(grants);
+    const apiScopes = scopesOfGrants(grants);
     return {
       scope: machine ? apiScopes.join(' ') : [...new Set([...USER_SCOPES, ...apiScopes])].join(' '),
       audience: resourceIndicator,
