@@ -5,9 +5,9 @@ import { kindeError } from './http.ts';
 
 /**
  * The scope each management route needs, by method and path (as registered, without `/api/v1`).
- * A token for the management API carries the scopes it was issued with (`scp`); an authorized
- * application gets every scope unless it asks for fewer (`scope=read:users`), so a service that only
- * reads users can hold a token that can do nothing else.
+ * A token for the management API carries the scopes it was issued with (`scp`): every scope its
+ * application was given (domain/apis.ts `setApplicationScope`), or fewer when it asks
+ * (`scope=read:users`), so a service that only reads users can hold a token that can do nothing else.
  */
 export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'GET /users': 'read:users',
