@@ -34,7 +34,7 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
         await clearFailedAttempts(db, state.userId);
         return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }));
       }
-      return finish(ctx, interaction, state.userId, ['pwd'], identity?.id);
+      return finish(ctx, interaction, state.userId, ['pwd'], identity?.id, user);
     }
     const after = await recordFailedAttempt(db, state.userId, interaction.policy.attackProtection);
     await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: after.locked } });

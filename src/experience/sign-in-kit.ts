@@ -51,15 +51,19 @@ export function signInKit(services: Services) {
     ctx.status = 303;
   }
 
-  async function finish(ctx: Context, interaction: Interaction, userId: string, amr: string[], identityId?: string): Promise<void> {
+  /**
+   * `user`, when given, saves reading it again: it must be current in what the organization step
+   * reads (identities and their verification, names); the sign-in counters recorded here do not matter.
+   */
+  async function finish(ctx: Context, interaction: Interaction, userId: string, amr: string[], identityId?: string, user?: User): Promise<void> {
     await recordSignIn(db, userId, identityId);
     await recordAudit(db, { type: 'user.authenticated', actor: userId, subject: userId, data: { application_id: interaction.app.id, amr } });
-    return continueToOrganization(ctx, interaction, userId, amr);
+    return continueToOrganization(ctx, interaction, userId, amr, user);
   }
 
   /** Step 8 of the state machine: the organization the tokens speak for, or the switcher. */
-  async function continueToOrganization(ctx: Context, interaction: Interaction, userId: string, amr: string[]): Promise<void> {
-    const user = await findUser(db, userId);
+  async function continueToOrganization(ctx: Context, interaction: Interaction, userId: string, amr: string[], known?: User): Promise<void> {
+    const user = known ?? (await findUser(db, userId));
     if (!user) return goTo(ctx, interaction, { step: 'identify' });
     const { params } = interaction;
     const choice = await chooseOrganization(
