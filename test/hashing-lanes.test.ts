@@ -23,7 +23,7 @@ describe('hashing lanes', () => {
   });
 
   it('rejects what is not an argon2 hash, and keeps working afterwards', async () => {
-    await assert.rejects(argon2Verify('$2a$10$notargon', 'x'), /argon2/);
+    await assert.rejects(argon2Verify('$2a$10$notargon', 'x'), /password hashing/);
     const stored = await argon2Hash('still fine', CHEAP);
     assert.equal(await argon2Verify(stored, 'still fine'), true);
   });

@@ -48,6 +48,13 @@ parentPort.on('message', ({ id, job }) => {
 });
 `;
 
+/** The thread died with work queued: not an answer about the password (never "wrong"), a failure. */
+export class HashingLaneStopped extends Error {
+  constructor(reason: string, cause?: unknown) {
+    super(`a password-hashing thread stopped: ${reason}`, { cause });
+  }
+}
+
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
@@ -60,22 +67,22 @@ class Lane {
   private retired = false;
 
   constructor(source: string, onExit: (lane: Lane) => void) {
-    this.worker = new Worker(source, { eval: true, name: 'argon2' });
+    this.worker = new Worker(source, { eval: true, name: 'password-hashing' });
     this.worker.unref();
     this.worker.on('message', ({ id, value, error }: { id: number; value?: unknown; error?: string }) => {
       const job = this.pending.get(id);
       this.pending.delete(id);
       if (this.pending.size === 0) this.idle();
       if (error === undefined) job?.resolve(value);
-      else job?.reject(new Error(`argon2: ${error}`));
+      else job?.reject(new Error(`password hashing: ${error}`));
     });
     const fail = (error: Error) => {
       for (const job of this.pending.values()) job.reject(error);
       this.pending.clear();
       onExit(this);
     };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`the argon2 thread stopped (exit code ${code})`)));
+    this.worker.on('error', (error) => fail(new HashingLaneStopped('it threw', error)));
+    this.worker.on('exit', (code) => fail(new HashingLaneStopped(`exit code ${code}`)));
   }
 
   /** Out of the rotation: ends once its queue is done. */
@@ -111,8 +118,10 @@ export function useHashingLanes(count: number): void {
 
 /** The lane with the shortest queue; lanes start on first use and again after a crash. */
 function leastBusyLane(): Lane {
-  const resolve = createRequire(import.meta.url).resolve;
-  source ??= workerSource(resolve('@node-rs/argon2'), resolve('bcryptjs'));
+  if (source === undefined) {
+    const { resolve } = createRequire(import.meta.url);
+    source = workerSource(resolve('@node-rs/argon2'), resolve('bcryptjs'));
+  }
   while (lanes.length < laneCount) {
     lanes.push(
       new Lane(source, (gone) => {

@@ -1,7 +1,7 @@
 import { createHash, pbkdf2 as pbkdf2Callback, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { clock } from '../clock.ts';
-import { argon2Hash, argon2Verify, bcryptVerify } from '../crypto/hashing-lanes.ts';
+import { argon2Hash, argon2Verify, bcryptVerify, HashingLaneStopped } from '../crypto/hashing-lanes.ts';
 import { safeEqual } from '../crypto/secrets.ts';
 import type { Db, Tx } from '../store/db.ts';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from './common-passwords.ts';
@@ -32,8 +32,14 @@ export function hashPassword(password: string): Promise<string> {
   return argon2Hash(password, ARGON2_OPTIONS);
 }
 
+/** A stored value that is not a hash of its kind never matches; a hashing thread that died is an error, not a wrong password. */
+const noMatchUnlessLaneStopped = (error: unknown): false => {
+  if (error instanceof HashingLaneStopped) throw error;
+  return false;
+};
+
 function verifyArgon2(stored: string, password: string): Promise<boolean> {
-  return argon2Verify(stored, password).catch(() => false);
+  return argon2Verify(stored, password).catch(noMatchUnlessLaneStopped);
 }
 
 /** Algorithms a password hash can be imported in (Kinde's `hashing_method`, plus argon2). */
@@ -97,7 +103,7 @@ async function matchesImported(method: string, stored: string, params: HashParam
   const salted = () => (params.saltPosition === 'suffix' ? password + (params.salt ?? '') : (params.salt ?? '') + password);
   switch (method) {
     case 'bcrypt':
-      return bcryptVerify(stored, password).catch(() => false);
+      return bcryptVerify(stored, password).catch(noMatchUnlessLaneStopped);
     case 'argon2':
       return verifyArgon2(stored, password);
     case 'sha256':
