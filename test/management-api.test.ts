@@ -4,7 +4,7 @@ import { decodeJwt } from 'jose';
 import { ensureManagementApi, MANAGEMENT_SCOPES } from '../src/domain/apis.ts';
 import { ROUTE_SCOPES } from '../src/management/scopes.ts';
 import { testDatabases } from './support/databases.ts';
-import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
+import { assertKindeError, BOOTSTRAP, serverForSuite, type TestServer } from './support/server.ts';
 
 const BUILT_IN_STRATEGIES = ['email:password', 'email:otp', 'phone:otp', 'username:password', 'username:otp'];
 
@@ -146,14 +146,25 @@ for (const database of testDatabases()) {
         assert.deepEqual([...offered].sort(), [...MANAGEMENT_SCOPES].sort());
       });
 
-      it('gives a management API made by an older version the scopes added since, at start-up', async () => {
+      it('gives a management API made by an older version the scopes added since, at start-up, and them to applications that held every scope', async () => {
         const db = server.services.db;
-        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+        const { app: partial, managementApi } = await managementAdmin('Partial admin', ['read:users']);
         await db.deleteFrom('api_scopes').where('api_id', '=', managementApi.id).where('key', 'in', ['read:roles', 'delete:roles']).execute();
         await ensureManagementApi(db, server.services.config.issuer);
         const keys = (await db.selectFrom('api_scopes').select('key').where('api_id', '=', managementApi.id).execute()).map((row) => row.key);
         assert.ok(keys.includes('read:roles') && keys.includes('delete:roles'));
         assert.equal(keys.length, MANAGEMENT_SCOPES.length);
+        const held = async (applicationId: string) =>
+          (
+            await db
+              .selectFrom('api_application_scopes')
+              .innerJoin('api_scopes', 'api_scopes.id', 'api_application_scopes.scope_id')
+              .select('api_scopes.key')
+              .where('api_application_scopes.application_id', '=', applicationId)
+              .execute()
+          ).map((row) => row.key);
+        assert.equal((await held(BOOTSTRAP.id)).length, MANAGEMENT_SCOPES.length, 'full access stays full access');
+        assert.deepEqual(await held(partial.id), ['read:users'], 'a partial grant is not widened');
       });
     });
 

@@ -72,15 +72,34 @@ export async function ensureManagementApi(db: Db, issuer: string): Promise<Api> 
   }
 }
 
-/** A database made by an older Gatehouse gains the scopes added since (replicas may race: the unique key settles it). */
+/**
+ * A database made by an older Gatehouse gains the scopes added since (replicas may race: the unique
+ * key settles it). An application that held every scope before keeps holding every scope: an
+ * administrator who gave it full access meant full access, and an upgrade should not take any away.
+ */
 async function addMissingScopes(db: Db, apiId: string, keys: readonly string[]): Promise<void> {
-  const present = new Set((await db.selectFrom('api_scopes').select('key').where('api_id', '=', apiId).execute()).map((row) => row.key));
-  for (const key of keys.filter((k) => !present.has(k))) {
+  const present = await db.selectFrom('api_scopes').select(['id', 'key']).where('api_id', '=', apiId).execute();
+  const missing = keys.filter((key) => !present.some((scope) => scope.key === key));
+  if (missing.length === 0) return;
+  const holders = await db
+    .selectFrom('api_application_scopes')
+    .select('application_id')
+    .where('api_id', '=', apiId)
+    .groupBy('application_id')
+    .having((eb) => eb.fn.countAll(), '=', present.length)
+    .execute();
+  for (const key of missing) {
     await db
       .insertInto('api_scopes')
       .values({ id: newId.scope(), api_id: apiId, key, description: null })
       .onConflict((oc) => oc.columns(['api_id', 'key']).doNothing())
       .execute();
+  }
+  const added = await db.selectFrom('api_scopes').select('id').where('api_id', '=', apiId).where('key', 'in', missing).execute();
+  for (const { application_id } of holders) {
+    for (const { id } of added) {
+      await db.insertInto('api_application_scopes').values({ api_id: apiId, application_id, scope_id: id }).onConflict((oc) => oc.doNothing()).execute();
+    }
   }
 }
 
