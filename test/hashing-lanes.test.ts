@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { hashSync } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
-import { argon2Hash, argon2Verify, bcryptVerify, DEFAULT_HASHING_LANES, useHashingLanes } from '../src/crypto/hashing-lanes.ts';
+import { argon2Hash, argon2Verify, bcryptVerify, DEFAULT_HASHING_LANES, HashingLaneStopped, stopHashingLanes, useHashingLanes } from '../src/crypto/hashing-lanes.ts';
 
 // Small parameters: these tests are about the lanes, not the cost of a hash.
 const CHEAP = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
@@ -44,6 +44,19 @@ describe('hashing lanes', () => {
     assert.deepEqual(checks, passwords.map(() => false));
     const rights = await Promise.all(passwords.map((password, i) => argon2Verify(hashes[i]!, password)));
     assert.deepEqual(rights, passwords.map(() => true));
+  });
+
+  it('rejects work queued on a thread that stops, as a failure rather than an answer, and starts afresh', async () => {
+    const stored = await argon2Hash('stopping', { memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+    const settled = Promise.allSettled(Array.from({ length: 6 }, () => argon2Verify(stored, 'stopping')));
+    await stopHashingLanes();
+    const outcomes = await settled;
+    assert.ok(outcomes.some((o) => o.status === 'rejected'), 'work still queued when the thread stopped');
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') assert.ok(outcome.reason instanceof HashingLaneStopped, String(outcome.reason));
+      else assert.equal(outcome.value, true);
+    }
+    assert.equal(await argon2Verify(stored, 'stopping'), true, 'a fresh thread takes the next job');
   });
 
   it('finishes the queued work of lanes it stops using when the count shrinks', async () => {

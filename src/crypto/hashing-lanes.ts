@@ -85,6 +85,11 @@ class Lane {
     this.worker.on('exit', (code) => fail(new HashingLaneStopped(`exit code ${code}`)));
   }
 
+  /** Ends now; what was queued is rejected (`HashingLaneStopped`). */
+  stop(): Promise<number> {
+    return this.worker.terminate();
+  }
+
   /** Out of the rotation: ends once its queue is done. */
   retire(): void {
     this.retired = true;
@@ -114,6 +119,14 @@ const lanes: Lane[] = [];
 export function useHashingLanes(count: number): void {
   laneCount = Math.max(1, Math.floor(count));
   for (const surplus of lanes.splice(laneCount)) surplus.retire();
+}
+
+/**
+ * Stops every hashing thread at once, for a process that is shutting down (idle threads never keep it
+ * alive anyway). Queued work is rejected; the next hash starts fresh threads.
+ */
+export async function stopHashingLanes(): Promise<void> {
+  await Promise.all(lanes.splice(0).map((lane) => lane.stop()));
 }
 
 /** The lane with the shortest queue; lanes start on first use and again after a crash. */
