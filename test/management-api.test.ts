@@ -441,7 +441,7 @@ for (const database of testDatabases()) {
         assert.equal(api.audience, 'https://billing.example.test');
         assert.equal(api.is_management_api, false);
         assert.deepEqual(api.scopes.map((s: any) => s.key), ['read:invoices', 'write:invoices']);
-        assert.deepEqual(api.applications, [{ id: app.id, name: 'Billing worker', type: 'Machine to machine (M2M)', is_active: true }]);
+        assert.deepEqual(api.applications, [{ id: app.id, name: 'Billing worker', type: 'Machine to machine (M2M)', is_active: true, scopes: [] }]);
 
         const scopesNow = async () => {
           const token = await clientCredentialsToken(app.client_id, app.client_secret!, 'https://billing.example.test');
@@ -453,6 +453,8 @@ for (const database of testDatabases()) {
         assert.deepEqual(await scopesNow(), [], 'a new authorization holds no scope');
         await giveScopes(apiId, app.id, ['read:invoices', 'write:invoices']);
         assert.deepEqual(await scopesNow(), ['read:invoices', 'write:invoices']);
+        const listed = (await server.api('GET', `/apis/${apiId}`)).body.api.applications[0].scopes.map((s: { key: string }) => s.key);
+        assert.deepEqual(listed, ['read:invoices', 'write:invoices'], 'GET /apis/{id} shows what each application holds');
         const write = scopes.body.scopes.find((s: any) => s.key === 'write:invoices');
         assert.equal((await server.api('DELETE', `/apis/${apiId}/applications/${app.id}/scopes/${write.id}`)).status, 200);
         assert.deepEqual(await scopesNow(), ['read:invoices']);

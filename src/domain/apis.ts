@@ -279,6 +279,20 @@ export async function setApplicationScope(db: Db, apiId: string, applicationId: 
   }
 }
 
+/** The scopes each authorized application holds on this API (`setApplicationScope`), by application id. */
+export async function applicationScopes(db: Db, apiId: string): Promise<Map<string, ApiScope[]>> {
+  const rows = await db
+    .selectFrom('api_application_scopes')
+    .innerJoin('api_scopes', 'api_scopes.id', 'api_application_scopes.scope_id')
+    .select(['api_application_scopes.application_id', 'api_scopes.id', 'api_scopes.key', 'api_scopes.description'])
+    .where('api_application_scopes.api_id', '=', apiId)
+    .orderBy('api_scopes.key')
+    .execute();
+  const held = new Map<string, ApiScope[]>();
+  for (const { application_id, ...scope } of rows) held.set(application_id, [...(held.get(application_id) ?? []), scope]);
+  return held;
+}
+
 /** Every scope the API has now, for an application that must hold them all (the bootstrap client). */
 export async function grantEveryScope(db: Db, apiId: string, applicationId: string): Promise<void> {
   const scopes = await db.selectFrom('api_scopes').select('id').where('api_id', '=', apiId).execute();

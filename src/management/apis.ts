@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   type Api,
   addScope,
+  applicationScopes,
   authorizedApplicationIds,
   createApi,
   deleteApi,
@@ -68,12 +69,16 @@ export function apiRoutes(router: Router, services: Services): void {
     const api = await requireApi(db, ctx.params.api_id!);
     const scopes = await listScopes(db, api.id);
     const applications = await Promise.all((await authorizedApplicationIds(db, api.id)).map((id) => findApplication(db, id)));
+    const held = await applicationScopes(db, api.id);
     ctx.body = {
       ...OK,
       api: {
         ...apiJson(api),
         scopes: scopes.map(({ id, key }) => ({ id, key })),
-        applications: applications.flatMap((app) => (app ? [{ id: app.id, name: app.name, type: TYPE_LABELS[app.type], is_active: true }] : [])),
+        // `scopes` on each application is a Gatehouse extension: what its client-credentials tokens may carry.
+        applications: applications.flatMap((app) =>
+          app ? [{ id: app.id, name: app.name, type: TYPE_LABELS[app.type], is_active: true, scopes: (held.get(app.id) ?? []).map(({ id, key }) => ({ id, key })) }] : [],
+        ),
       },
     };
   });
