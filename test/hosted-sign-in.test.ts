@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import { disableConnection, enableConnection, listConnections } from '../src/domain/connections.ts';
 import { updateApplication } from '../src/domain/applications.ts';
-import { launchBrowser } from './support/browser.ts';
-import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
+import type { CallbackApp } from './support/callback-app.ts';
+import { browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
 import { codeIn, TestSmtp } from './support/smtp.ts';
 
 function pkcePair() {
@@ -22,21 +22,9 @@ for (const database of testDatabases()) {
     let smtp: TestSmtp;
     let browser: Browser;
     let app: CallbackApp;
-    let drop: () => Promise<void>;
 
-    before(async () => {
-      [smtp, browser, app] = await Promise.all([new TestSmtp().start(), launchBrowser(), startCallbackApp()]);
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url } });
-    });
-
-    after(async () => {
-      await browser?.close();
-      await server?.close();
-      await smtp?.stop();
-      app?.close();
-      await drop?.();
+    browserSuite(database, (suite) => {
+      ({ server, smtp, browser, app } = suite);
     });
 
     let lastVerifier = '';

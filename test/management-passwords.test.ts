@@ -5,7 +5,7 @@ import { hashSync as argon2Hash } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { verifyPassword } from '../src/domain/passwords.ts';
 import { testDatabases } from './support/databases.ts';
-import { assertKindeError, serverForSuite, type TestServer } from './support/server.ts';
+import { serverForSuite, type TestServer } from './support/server.ts';
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as OTPAuth from 'otpauth';
 import type { Browser, Page } from 'playwright-core';
@@ -9,11 +9,10 @@ import { addMember, createOrganization, updateOrganizationMfaPolicy } from '../s
 import { createRole } from '../src/domain/roles.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
-import { launchBrowser } from './support/browser.ts';
-import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
+import { browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
 import { FormDriver } from './support/form-driver.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
 import { codeIn, TestSmtp } from './support/smtp.ts';
 
 const totpFor = (secret: string, at = clock.now()) =>
@@ -24,28 +23,13 @@ for (const database of testDatabases()) {
     let server: TestServer;
     let smtp: TestSmtp;
     let browser: Browser;
-    let appServer: CallbackApp;
     let callback: string;
-    let drop: () => Promise<void>;
     let app: { id: string; secret?: string };
 
-    before(async () => {
-      [smtp, browser] = await Promise.all([new TestSmtp().start(), launchBrowser()]);
-      appServer = await startCallbackApp();
-      callback = appServer.callback;
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url } });
+    browserSuite(database, async (suite) => {
+      ({ server, smtp, browser } = suite);
+      callback = suite.app.callback;
       app = await server.createApplication({ type: 'reg', redirectUrls: [callback] });
-    });
-
-    after(async () => {
-      clock.reset();
-      await browser?.close();
-      await server?.close();
-      await smtp?.stop();
-      appServer?.close();
-      await drop?.();
     });
 
     const db = () => server.services.db;

@@ -1,47 +1,31 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
+import { browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
 import { codeIn as smsCodeIn, FakeTwilio } from './support/fake-twilio.ts';
 import type { Browser } from 'playwright-core';
-import { launchBrowser } from './support/browser.ts';
-import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
-import { TestSmtp } from './support/smtp.ts';
+import type { TestServer } from './support/server.ts';
 
 
 for (const database of testDatabases()) {
   describe(`an SMS second step through Twilio (${database.name})`, () => {
     let server: TestServer;
-    let smtp: TestSmtp;
     let twilio: FakeTwilio;
-    let drop: () => Promise<void>;
     let browser: Browser;
-    let appServer: CallbackApp;
     let CALLBACK: string;
 
-    before(async () => {
-      [smtp, twilio, browser] = await Promise.all([new TestSmtp().start(), new FakeTwilio().start(), launchBrowser()]);
-      appServer = await startCallbackApp();
-      CALLBACK = appServer.callback;
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({
-        databaseUrl: db.url,
-        env: { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: twilio.accountSid, TWILIO_AUTH_TOKEN: twilio.authToken, TWILIO_FROM_NUMBER: '+15005550006', TWILIO_API_BASE_URL: twilio.baseUrl },
-      });
-    });
-
-    after(async () => {
-      await browser?.close();
-      appServer?.close();
-      await server?.close();
-      await smtp?.stop();
-      await twilio?.stop();
-      await drop?.();
-    });
+    browserSuite(
+      database,
+      (suite) => {
+        ({ server, browser } = suite);
+        twilio = suite.twilio!;
+        CALLBACK = suite.app.callback;
+      },
+      { twilio: true },
+    );
 
     it('enrols the phone as a second step after a password, then remembers it for the SSO session', async () => {
       const db = server.services.db;

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt, type JWTPayload } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { clock } from '../src/clock.ts';
@@ -11,9 +9,9 @@ import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { addMember, createOrganization, findOrganization, isMember, organizationsOf, setOrganizationConnection } from '../src/domain/organizations.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
-import { launchBrowser } from './support/browser.ts';
+import { browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
 import { codeIn, TestSmtp } from './support/smtp.ts';
 
 /**
@@ -26,33 +24,12 @@ for (const database of testDatabases()) {
     let server: TestServer;
     let smtp: TestSmtp;
     let browser: Browser;
-    let appServer: Server;
     let callback: string;
     let homepage: string;
-    let drop: () => Promise<void>;
 
-    before(async () => {
-      [smtp, browser] = await Promise.all([new TestSmtp().start(), launchBrowser()]);
-      appServer = createServer((req, res) => {
-        res.setHeader('content-type', 'text/html; charset=utf-8');
-        res.end(req.url?.startsWith('/home') ? '<!doctype html><title>App home</title><h1>Welcome to the app</h1>' : '<!doctype html><title>App</title><p>Signed in</p>');
-      });
-      await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
-      const origin = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
-      callback = `${origin}/callback`;
-      homepage = `${origin}/home`;
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url } });
-    });
-
-    after(async () => {
-      clock.reset();
-      await browser?.close();
-      await server?.close();
-      await smtp?.stop();
-      appServer?.close();
-      await drop?.();
+    browserSuite(database, (suite) => {
+      ({ server, smtp, browser } = suite);
+      ({ callback, homepage } = suite.app);
     });
 
     const db = () => server.services.db;

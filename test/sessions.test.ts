@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { Browser } from 'playwright-core';
 import { clock } from '../src/clock.ts';
@@ -7,11 +7,10 @@ import { updateApplication } from '../src/domain/applications.ts';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { addMember, createOrganization, organizationsOf, updateOrganizationSessionPolicy } from '../src/domain/organizations.ts';
 import { createUser, findUserByIdentity } from '../src/domain/users.ts';
-import { launchBrowser } from './support/browser.ts';
-import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
+import { browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
 import { FormDriver } from './support/form-driver.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
 import { codeIn, TestSmtp } from './support/smtp.ts';
 
 for (const database of testDatabases()) {
@@ -19,30 +18,15 @@ for (const database of testDatabases()) {
     let server: TestServer;
     let smtp: TestSmtp;
     let browser: Browser;
-    let appServer: CallbackApp;
     let callback: string;
-    let drop: () => Promise<void>;
     let first: { id: string; secret?: string };
     let second: { id: string; secret?: string };
 
-    before(async () => {
-      [smtp, browser] = await Promise.all([new TestSmtp().start(), launchBrowser()]);
-      appServer = await startCallbackApp();
-      callback = appServer.callback;
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url } });
+    browserSuite(database, async (suite) => {
+      ({ server, smtp, browser } = suite);
+      callback = suite.app.callback;
       first = await server.createApplication({ type: 'reg', name: 'First app', redirectUrls: [callback] });
       second = await server.createApplication({ type: 'reg', name: 'Second app', redirectUrls: [callback] });
-    });
-
-    after(async () => {
-      clock.reset();
-      await browser?.close();
-      await server?.close();
-      await smtp?.stop();
-      appServer?.close();
-      await drop?.();
     });
 
     const db = () => server.services.db;

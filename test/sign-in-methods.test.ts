@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from './support/browser.ts';
-import { type CallbackApp, startCallbackApp } from './support/callback-app.ts';
+import { browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
 import { codeIn as smsCodeIn, FakeTwilio } from './support/fake-twilio.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import type { TestServer } from './support/server.ts';
 import { codeIn, TestSmtp } from './support/smtp.ts';
 
 /**
@@ -20,37 +19,17 @@ for (const database of testDatabases()) {
     let smtp: TestSmtp;
     let twilio: FakeTwilio;
     let browser: Browser;
-    let callbackServer: CallbackApp;
     let callback: string;
-    let drop: () => Promise<void>;
 
-    before(async () => {
-      [smtp, twilio, browser] = await Promise.all([new TestSmtp().start(), new FakeTwilio().start(), launchBrowser()]);
-      callbackServer = await startCallbackApp();
-      callback = callbackServer.callback;
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({
-        databaseUrl: db.url,
-        env: {
-          SMTP_URL: smtp.url,
-          TWILIO_ACCOUNT_SID: twilio.accountSid,
-          TWILIO_AUTH_TOKEN: twilio.authToken,
-          TWILIO_FROM_NUMBER: '+15005550006',
-          TWILIO_API_BASE_URL: twilio.baseUrl,
-          DEFAULT_PHONE_COUNTRY: 'AU',
-        },
-      });
-    });
-
-    after(async () => {
-      await browser?.close();
-      await server?.close();
-      await smtp?.stop();
-      await twilio?.stop();
-      callbackServer?.close();
-      await drop?.();
-    });
+    browserSuite(
+      database,
+      (suite) => {
+        ({ server, smtp, browser } = suite);
+        twilio = suite.twilio!;
+        callback = suite.app.callback;
+      },
+      { twilio: true, env: { DEFAULT_PHONE_COUNTRY: 'AU' } },
+    );
 
     async function appWith(strategies: string[], options: { askForNames?: boolean } = {}) {
       const app = await server.createApplication({ type: 'spa', redirectUrls: [callback], askForNames: options.askForNames });
