@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import jsqr from 'jsqr';
 import { Secret, TOTP } from 'otpauth';
 import { PNG } from 'pngjs';
@@ -30,8 +30,9 @@ import { OneTimeCodes } from '../src/domain/one-time-codes.ts';
 import { addMember, createOrganization, updateOrganizationMfaPolicy } from '../src/domain/organizations.ts';
 import { createRole } from '../src/domain/roles.ts';
 import { createUser } from '../src/domain/users.ts';
-import { migrateToLatest, openStore, type Store } from '../src/store/db.ts';
+import type { Store } from '../src/store/db.ts';
 import { testDatabases } from './support/databases.ts';
+import { storeForSuite } from './support/store-suite.ts';
 
 const STEP_MS = 30_000;
 
@@ -56,27 +57,17 @@ const isDomainError = (code: string, status: number) => (error: unknown) => erro
 for (const database of testDatabases()) {
   describe(`multi-factor authentication (${database.name})`, () => {
     let store: Store;
-    let drop: () => Promise<void>;
     const master = new MasterKey(randomBytes(32));
     let codes: OneTimeCodes;
     const db = () => store.db;
 
-    before(async () => {
-      const created = await database.create();
-      drop = created.drop;
-      store = openStore(created.url);
-      await migrateToLatest(store.db);
+    storeForSuite(database, async (opened) => {
+      store = opened;
       await ensureBuiltInConnections(store.db);
       codes = new OneTimeCodes(store.db, randomBytes(32));
     });
 
     afterEach(() => clock.reset());
-
-    after(async () => {
-      clock.reset();
-      await store?.close();
-      await drop?.();
-    });
 
     let people = 0;
     const newUser = async () => (await createUser(db(), { identities: [{ type: 'email', value: `person${++people}@acme.test`, isVerified: true }] })).id;

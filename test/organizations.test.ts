@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { clock } from '../src/clock.ts';
 import { ensureBuiltInConnections, listConnections } from '../src/domain/connections.ts';
 import { DomainError } from '../src/domain/errors.ts';
@@ -45,8 +45,9 @@ import {
   memberRoles,
 } from '../src/domain/roles.ts';
 import { createUser, deleteUser, refreshClaims } from '../src/domain/users.ts';
-import { migrateToLatest, openStore, type Store } from '../src/store/db.ts';
+import type { Store } from '../src/store/db.ts';
 import { testDatabases } from './support/databases.ts';
+import { storeForSuite } from './support/store-suite.ts';
 
 const policy = (overrides: Partial<OrganizationPolicy> = {}): OrganizationPolicy => ({
   allowedDomains: [],
@@ -146,21 +147,11 @@ describe('feature flag precedence: environment default, organization override, u
 for (const database of testDatabases()) {
   describe(`organizations in the store (${database.name})`, () => {
     let store: Store;
-    let drop: () => Promise<void>;
     const db = () => store.db;
 
-    before(async () => {
-      const created = await database.create();
-      drop = created.drop;
-      store = openStore(created.url);
-      await migrateToLatest(store.db);
+    storeForSuite(database, async (opened) => {
+      store = opened;
       await ensureBuiltInConnections(store.db);
-    });
-
-    after(async () => {
-      clock.reset();
-      await store?.close();
-      await drop?.();
     });
 
     let userCount = 0;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { clock } from '../src/clock.ts';
 import { databaseAdapter, deleteExpiredModels } from '../src/protocol/adapter.ts';
 import { Migrator, sql } from 'kysely';
@@ -9,23 +9,13 @@ import { migrationProvider } from '../src/store/migrations.ts';
 import { inTransaction, migrateToLatest, openStore, type Store } from '../src/store/db.ts';
 import { cached } from '../src/store/read-cache.ts';
 import { testDatabases } from './support/databases.ts';
+import { storeForSuite } from './support/store-suite.ts';
 
 for (const database of testDatabases()) {
   describe(`oidc-provider persistence (${database.name})`, () => {
     let store: Store;
-    let drop: () => Promise<void>;
-
-    before(async () => {
-      const db = await database.create();
-      drop = db.drop;
-      store = openStore(db.url);
-      await migrateToLatest(store.db);
-    });
-
-    after(async () => {
-      clock.reset();
-      await store?.close();
-      await drop?.();
+    storeForSuite(database, (opened) => {
+      store = opened;
     });
 
     const Adapter = () => databaseAdapter(store.db, async () => undefined);
@@ -67,18 +57,8 @@ for (const database of testDatabases()) {
 for (const database of testDatabases()) {
   describe(`configuration read cache (${database.name})`, () => {
     let store: Store;
-    let drop: () => Promise<void>;
-
-    before(async () => {
-      const db = await database.create();
-      drop = db.drop;
-      store = openStore(db.url);
-      await migrateToLatest(store.db);
-    });
-
-    after(async () => {
-      await store?.close();
-      await drop?.();
+    storeForSuite(database, (opened) => {
+      store = opened;
     });
 
     const settingRead = (key: string) =>
