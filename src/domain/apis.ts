@@ -95,12 +95,7 @@ async function addMissingScopes(db: Db, apiId: string, keys: readonly string[]):
       .onConflict((oc) => oc.columns(['api_id', 'key']).doNothing())
       .execute();
   }
-  const added = await db.selectFrom('api_scopes').select('id').where('api_id', '=', apiId).where('key', 'in', missing).execute();
-  for (const { application_id } of holders) {
-    for (const { id } of added) {
-      await db.insertInto('api_application_scopes').values({ api_id: apiId, application_id, scope_id: id }).onConflict((oc) => oc.doNothing()).execute();
-    }
-  }
+  for (const { application_id } of holders) await grantEveryScope(db, apiId, application_id);
 }
 
 export async function createApi(
@@ -295,10 +290,12 @@ export async function applicationScopes(db: Db, apiId: string): Promise<Map<stri
 
 /** Every scope the API has now, for an application that must hold them all (the bootstrap client). */
 export async function grantEveryScope(db: Db, apiId: string, applicationId: string): Promise<void> {
-  const scopes = await db.selectFrom('api_scopes').select('id').where('api_id', '=', apiId).execute();
-  for (const { id } of scopes) {
-    await db.insertInto('api_application_scopes').values({ api_id: apiId, application_id: applicationId, scope_id: id }).onConflict((oc) => oc.doNothing()).execute();
-  }
+  await db
+    .insertInto('api_application_scopes')
+    .columns(['api_id', 'application_id', 'scope_id'])
+    .expression((eb) => eb.selectFrom('api_scopes').select([eb.val(apiId).as('api_id'), eb.val(applicationId).as('application_id'), 'id']).where('api_id', '=', apiId))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
 }
 
 const scopeLists = new WeakMap<AudienceGrant[], string[]>();
