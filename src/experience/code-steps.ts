@@ -4,20 +4,17 @@ import { recordAudit } from '../domain/audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../domain/users.ts';
 import { field } from '../http/forms.ts';
-import { loadFormPost } from './interaction.ts';
 import { amrFor } from './methods.ts';
-import { loadFlow } from './sign-in-flow.ts';
 import { identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from './sign-in-kit.ts';
 
 /** One-time codes by email or SMS: checking one, and sending another (sections 013–016). */
 export function codeSteps(router: Router, kit: SignInKit): void {
-  const { services, db, goTo, finish, sendCodeStep } = kit;
+  const { postedStep, services, db, goTo, finish, sendCodeStep } = kit;
 
   router.post('/resend', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, state } = posted;
     if (state?.step !== 'code' || !state.codePurpose || !state.codeDestination || !state.codeChannel) return goTo(ctx, interaction, { step: 'identify' });
     const waitMs = (state.codeSentAt ?? 0) + RESEND_COOL_DOWN_MS - clock.now();
     if (waitMs > 0) return goTo(ctx, interaction, { ...state, error: `Wait ${Math.ceil(waitMs / 1000)} seconds before asking for another code.`, notice: undefined });
@@ -26,10 +23,9 @@ export function codeSteps(router: Router, kit: SignInKit): void {
   });
 
   router.post('/code', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction, form } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, form, state } = posted;
     if (state?.step !== 'code' || !state.challengeId || !state.codePurpose || !state.identifierType || !state.identifier) {
       return goTo(ctx, interaction, { step: 'identify' });
     }

@@ -3,7 +3,7 @@ import { hashPassword, passwordProblem } from '../domain/passwords.ts';
 import { findUserByIdentity } from '../domain/users.ts';
 import { field } from '../http/forms.ts';
 import { emailProblem, type Identifier, parseIdentifier, parseLoginHint } from './identifiers.ts';
-import { loadFormPost, loadInteraction } from './interaction.ts';
+import { loadInteraction } from './interaction.ts';
 import { offeredIdentityTypes } from './methods.ts';
 import { ORGANIZATION_PROMPT_REASON } from '../protocol/interaction-policy.ts';
 import { loadFlow, type SignInState } from './sign-in-flow.ts';
@@ -11,7 +11,7 @@ import { type SignInKit } from './sign-in-kit.ts';
 
 /** Steps 1–2: the first page, identifying the person, and registering someone new. */
 export function identifySteps(router: Router, kit: SignInKit): void {
-  const { services, db, defaultCountry, render, goTo, continueToOrganization, sendCodeStep, signInExisting, selfSignUpClosed, proceedWith } = kit;
+  const { postedStep, services, db, defaultCountry, render, goTo, continueToOrganization, sendCodeStep, signInExisting, selfSignUpClosed, proceedWith } = kit;
 
   /**
    * The first page. With `connection_id` and a `login_hint` for it, a custom sign-in screen already
@@ -52,10 +52,10 @@ export function identifySteps(router: Router, kit: SignInKit): void {
   });
 
   router.post('/identify', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction, form } = post;
-    const state = (await loadFlow(db, interaction.uid)) ?? { step: 'identify' };
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, form } = posted;
+    const state = posted.state ?? { step: 'identify' };
     const typed = field(form, 'identifier') ?? '';
     const parsed = parseIdentifier(typed, offeredIdentityTypes(interaction.methods), defaultCountry());
     if ('problem' in parsed) return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: typed.trim(), error: parsed.problem });
@@ -63,10 +63,9 @@ export function identifySteps(router: Router, kit: SignInKit): void {
   });
 
   router.post('/register', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction, form } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, form, state } = posted;
     if (state?.step !== 'register' || !state.identifierType || !state.identifier) return goTo(ctx, interaction, { step: 'identify', registering: true });
     const identifier: Identifier = { type: state.identifierType, value: state.identifier };
     const firstName = field(form, 'given_name')?.trim() || undefined;

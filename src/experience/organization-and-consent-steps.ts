@@ -2,21 +2,19 @@ import type Router from '@koa/router';
 import type { InteractionResults } from 'oidc-provider';
 import { recordAudit } from '../domain/audit.ts';
 import { field } from '../http/forms.ts';
-import { loadFormPost } from './interaction.ts';
 import { organizationsOf } from '../domain/organizations.ts';
-import { endFlow, loadFlow } from './sign-in-flow.ts';
+import { endFlow } from './sign-in-flow.ts';
 import { deviceConsentFor } from './device-consent.ts';
 import { type SignInKit } from './sign-in-kit.ts';
 
 /** After the first factor: choosing among one's organizations, and a device's consent. */
 export function organizationAndConsentSteps(router: Router, kit: SignInKit): void {
-  const { services, db, goTo, organizationDecided, complete } = kit;
+  const { postedStep, services, db, goTo, organizationDecided, complete } = kit;
 
   router.post('/organization', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction, form } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, form, state } = posted;
     if (state?.step !== 'organization' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
     const chosen = field(form, 'org_code');
     const mine = await organizationsOf(db, state.userId);
@@ -29,10 +27,9 @@ export function organizationAndConsentSteps(router: Router, kit: SignInKit): voi
    * the audience scopes the person's roles give. Deny: the device's next poll gets `access_denied`.
    */
   router.post('/consent', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction, form } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, form, state } = posted;
     if (state?.step !== 'consent' || !state.userId || !state.organizationCode || !interaction.deviceCode) return goTo(ctx, interaction, { step: 'identify' });
     const decision = field(form, 'decision');
     const audit = { actor: state.userId, subject: state.userId };

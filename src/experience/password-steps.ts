@@ -4,20 +4,17 @@ import { recordAudit } from '../domain/audit.ts';
 import { checkPassword, passwordProblem, setPassword } from '../domain/passwords.ts';
 import { findUser, updateUser } from '../domain/users.ts';
 import { field } from '../http/forms.ts';
-import { loadFormPost } from './interaction.ts';
 import { amrFor } from './methods.ts';
-import { loadFlow } from './sign-in-flow.ts';
 import { identityMatching, LOCKED_MESSAGE, type SignInKit } from './sign-in-kit.ts';
 
 /** Passwords: the password page, forgot password, and choosing a new one (sections 010–012). */
 export function passwordSteps(router: Router, kit: SignInKit): void {
-  const { services, db, goTo, finish, codeDestinationOf, sendCodeStep } = kit;
+  const { postedStep, db, goTo, finish, codeDestinationOf, sendCodeStep } = kit;
 
   router.post('/password', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction, form } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, form, state } = posted;
     if (state?.step !== 'password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
     const lock = await lockStatus(db, state.userId);
     if (lock.locked) return goTo(ctx, interaction, { ...state, error: LOCKED_MESSAGE(lock.until), notice: undefined });
@@ -43,10 +40,9 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
 
   /** Forgot password (section 012): a code to the person's email, then a new password. */
   router.post('/forgot', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, state } = posted;
     const user = state?.userId ? await findUser(db, state.userId) : undefined;
     if (!state || !user) return goTo(ctx, interaction, { step: 'identify' });
     const destination = codeDestinationOf(user, state.identifierType ?? 'email');
@@ -55,10 +51,9 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
   });
 
   router.post('/new-password', async (ctx) => {
-    const post = await loadFormPost(ctx, services);
-    if (!post) return;
-    const { interaction, form } = post;
-    const state = await loadFlow(db, interaction.uid);
+    const posted = await postedStep(ctx);
+    if (!posted) return;
+    const { interaction, form, state } = posted;
     if (state?.step !== 'new_password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
     const password = field(form, 'password') ?? '';
     const problem = passwordProblem(password);

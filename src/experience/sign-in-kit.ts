@@ -9,7 +9,7 @@ import { passwordStatus } from '../domain/passwords.ts';
 import { findUser, findUserByIdentity, type Identity, type IdentityType, normalizeIdentity, primaryIdentity, recordSignIn, type User } from '../domain/users.ts';
 import type { Services } from '../services.ts';
 import type { Identifier } from './identifiers.ts';
-import { type Interaction, interactionUrl, showMessage } from './interaction.ts';
+import { type Interaction, interactionUrl, loadFormPost, showMessage } from './interaction.ts';
 import { renderStep } from './step-pages.ts';
 import { mfaSteps } from './mfa-steps.ts';
 import { mfaForSignIn } from '../domain/mfa.ts';
@@ -18,7 +18,7 @@ import { findOrganization, touchMembership } from '../domain/organizations.ts';
 import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { rememberGrantOrganization } from '../protocol/grant-organizations.ts';
 import { GRANT_LIFETIME_SECONDS } from '../protocol/interaction-policy.ts';
-import { endFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
+import { endFlow, loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
 import { type DeviceConsent, grantDeviceConsent } from './device-consent.ts';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
@@ -43,6 +43,13 @@ export function signInKit(services: Services) {
   const defaultCountry = () => services.config.defaultPhoneCountry;
   const mfa = mfaSteps({ services, goTo, afterSecondStep, deliverCode, lockedMessage: LOCKED_MESSAGE });
   const render = (ctx: Context, interaction: Interaction, state: SignInState) => renderStep(services, ctx, interaction, state);
+
+  /** A form post on a step's page with the flow's saved state (none yet: undefined); an invalid post is answered here. */
+  async function postedStep(ctx: Context) {
+    const post = await loadFormPost(ctx, services);
+    if (!post) return undefined;
+    return { ...post, state: await loadFlow(db, post.interaction.uid) };
+  }
 
   /** Saves the next state and answers with a redirect to the page (POST → 303 → GET). */
   async function goTo(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
@@ -228,6 +235,7 @@ export function signInKit(services: Services) {
   }
 
   return {
+    postedStep,
     services,
     db,
     defaultCountry,
