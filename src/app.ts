@@ -107,8 +107,16 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.proxy = process.env.TRUST_PROXY === 'true';
 
   const routes = new Router();
+  // Readiness: this replica can serve (its database answers). A load balancer routes to it only then.
   routes.get('/health', async (ctx) => {
-    await db.selectFrom('settings').select('key').limit(1).execute();
+    const databaseAnswers = await db.selectFrom('settings').select('key').limit(1).execute().then(() => true, () => false);
+    if (!databaseAnswers) ctx.set('Retry-After', '5');
+    ctx.status = databaseAnswers ? 200 : 503;
+    ctx.body = { status: databaseAnswers ? 'ok' : 'unavailable' };
+  });
+  // Liveness: the process runs its event loop. Never touches the database, so an outage does not get
+  // every replica restarted at once.
+  routes.get('/health/live', (ctx) => {
     ctx.body = { status: 'ok' };
   });
   routes.get('/oauth2/v2/user_profile', userProfileV2(db, services.verifyAccessToken));
@@ -140,21 +148,32 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   return provider;
 }
 
+/**
+ * A request that reaches a process still starting (only with PORT=0, which must bind to learn its
+ * issuer): a proper 503 that says when to come back, never an empty one.
+ */
+const stillStarting: http.RequestListener = (_req, res) => {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' });
+  res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'Gatehouse is starting; try again in a moment' }));
+};
+
 export async function startGatehouse(configured: Config, options: { logger?: Logger } = {}): Promise<Gatehouse> {
-  let handler: http.RequestListener = (_req, res) => {
-    res.statusCode = 503;
-    res.end();
-  };
+  let handler: http.RequestListener = stillStarting;
   const listener: http.RequestListener = (req, res) => handler(req, res);
   const server = configured.tls
     ? https.createServer({ cert: readFileSync(configured.tls.certFile), key: readFileSync(configured.tls.keyFile) }, listener)
     : http.createServer(listener);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(configured.port, configured.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  // With PORT=0 (tests, several local replicas) the issuer follows the port actually bound.
+  const listen = async (): Promise<number> => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(configured.port, configured.host, () => resolve());
+    });
+    return (server.address() as AddressInfo).port;
+  };
+  // A load balancer without health checks sends traffic as soon as the port accepts connections, so
+  // the port is bound only once migrations are checked and keys loaded. PORT=0 (tests, several local
+  // replicas) is the exception: the issuer follows the port actually bound.
+  const port = configured.issuerFromPort ? await listen() : configured.port;
   const config: Config = configured.issuerFromPort ? { ...configured, issuer: `${configured.tls ? 'https' : 'http'}://localhost:${port}` } : configured;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] });
   useHashingLanes(config.hashingThreads);
@@ -219,6 +238,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       }
     };
 
+    const boundPort = server.listening ? port : await listen();
 
     const timers = [
       setInterval(() => reloadKeys().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_INTERVAL_MS),
@@ -236,7 +256,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     ];
     for (const timer of timers) timer.unref();
 
-    const url = `${config.tls ? 'https' : 'http'}://localhost:${port}`;
+    const url = `${config.tls ? 'https' : 'http'}://localhost:${boundPort}`;
     logger.info({ url, issuer: config.issuer, database: store.dialect, at: clock.now() }, 'Gatehouse is listening');
     if (services.mailer instanceof DevMailbox && !isLocalIssuer(config.issuer)) {
       logger.warn('SMTP_URL is not set and the issuer is not this machine: emails cannot be delivered (the dev mailbox is only served on localhost)');
@@ -258,7 +278,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     };
   } catch (error) {
     await store.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     throw error;
   }
 }

@@ -220,6 +220,31 @@ for (const database of testDatabases()) {
       assert.deepEqual(device.answers, ['access_denied'], 'a decided code is answered at once');
     });
 
+    it('redeems an approved device code once when polls race, and revokes what it issued', async () => {
+      const device = new DeviceClient(server.url, tv.id);
+      const { body: authorization } = await device.authorize({ scope: 'openid offline' });
+      const page = await adaBrowser.newPage();
+      await page.goto(authorization.verification_uri_complete!);
+      await next(page);
+      await page.getByRole('heading', { name: 'Allow Living room TV?' }).waitFor();
+      await next(page, 'Allow');
+      await page.getByRole('heading', { name: 'Your device is connected' }).waitFor();
+      await page.close();
+
+      const polls = await Promise.all(Array.from({ length: 8 }, () => device.poll(authorization.device_code)));
+      const winners = polls.flatMap(({ outcome }) => ('tokens' in outcome ? [outcome.tokens] : []));
+      assert.equal(winners.length, 1, `exactly one poll gets tokens: ${JSON.stringify(polls.map((p) => p.status))}`);
+      for (const { status, outcome } of polls.filter(({ outcome }) => !('tokens' in outcome))) {
+        assert.equal(status, 400);
+        assert.equal(errorOf(outcome), 'invalid_grant');
+      }
+      const refreshed = await fetch(`${server.url}/oauth2/token`, {
+        method: 'POST',
+        body: new URLSearchParams({ grant_type: 'refresh_token', client_id: tv.id, refresh_token: winners[0]!.refresh_token! }),
+      });
+      assert.equal(refreshed.status, 400, 'what the raced code issued is revoked');
+    });
+
     it('answers slow_down to a device polling faster than its interval, adding 5 seconds each time', async () => {
       const device = new DeviceClient(server.url, tv.id);
       const { body: authorization } = await device.authorize();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,6 +12,7 @@ import { createApi, grantEveryScope, setApplicationAuthorization } from '../src/
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { testDatabases } from './support/databases.ts';
 import { FormDriver } from './support/form-driver.ts';
+import { freePort } from './support/ports.ts';
 import { BOOTSTRAP, startTestServer, type TestServer } from './support/server.ts';
 import { codeIn, TestSmtp } from './support/smtp.ts';
 
@@ -108,10 +108,38 @@ for (const database of testDatabases()) {
       return { app, tokens };
     }
 
-    it('reports healthy while the database answers', async () => {
+    it('opens its port only once it can serve: a client knocking during start-up is refused, never answered 503', async () => {
+      const port = await freePort();
+      const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-ready-'));
+      const db = await database.create();
+      drops.push(db.drop);
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+        env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', GATEHOUSE_DATA_DIR: dataDir, DATABASE_URL: db.url, LOG_LEVEL: 'silent' },
+        stdio: 'ignore',
+      });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      try {
+        const answers: number[] = [];
+        // Knock as a load balancer without health checks would, until the server answers (bounded).
+        for (let knock = 0; knock < 3000 && !answers.includes(200); knock++) {
+          const status = await fetch(`http://127.0.0.1:${port}/health`).then((response) => response.status, () => undefined);
+          if (status === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+          else answers.push(status);
+        }
+        assert.deepEqual(answers, [200], 'the first answer the port gives is a healthy one');
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    });
+
+    it('reports ready while the database answers, and alive', async () => {
       const response = await fetch(`${server.url}/health`);
       assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), { status: 'ok' });
+      const live = await fetch(`${server.url}/health/live`);
+      assert.equal(live.status, 200);
+      assert.deepEqual(await live.json(), { status: 'ok' });
     });
 
     it('never writes codes, secrets or tokens to the logs, and tags every request with an id', async () => {
@@ -148,12 +176,7 @@ for (const database of testDatabases()) {
     });
 
     it('says plainly on the page when an email cannot be sent, and audits it', async () => {
-      const closedPort = await new Promise<number>((resolve) => {
-        const probe = createNetServer().listen(0, '127.0.0.1', () => {
-          const { port } = probe.address() as { port: number };
-          probe.close(() => resolve(port));
-        });
-      });
+      const closedPort = await freePort();
       const db = await database.create();
       drops.push(db.drop);
       const broken = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: `smtp://127.0.0.1:${closedPort}` } });

@@ -2,25 +2,18 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { testDatabases } from './support/databases.ts';
+import { codeForEmailSignIn } from './support/code-grant.ts';
 import { FormDriver } from './support/form-driver.ts';
+import { freePort } from './support/ports.ts';
 import { BOOTSTRAP } from './support/server.ts';
-import { codeIn, TestSmtp } from './support/smtp.ts';
+import { TestSmtp } from './support/smtp.ts';
 
 const CALLBACK = 'http://127.0.0.1:5173/callback';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A real Gatehouse process (`npm start`'s entry point); resolves once it logs that it is listening. */
 async function startReplica(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; url: string }> {
@@ -103,25 +96,7 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
     await drop?.();
   });
 
-  async function codeFromReplicaA(): Promise<{ code: string; verifier: string }> {
-    const verifier = randomBytes(32).toString('base64url');
-    const { createHash } = await import('node:crypto');
-    const params = new URLSearchParams({
-      client_id: spaId,
-      response_type: 'code',
-      redirect_uri: CALLBACK,
-      scope: 'openid email offline',
-      state: 'replicas',
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-    });
-    const driver = new FormDriver(replicas[0]!.url);
-    await driver.go(`/oauth2/auth?${params}`);
-    const mail = smtp.nextMessageTo('replica@example.test');
-    await driver.submit({ identifier: 'replica@example.test' });
-    const callback = await driver.submit({ code: codeIn(await mail) });
-    return { code: callback!.searchParams.get('code')!, verifier };
-  }
+  const codeFromReplicaA = () => codeForEmailSignIn(replicas[0]!.url, smtp, 'replica@example.test', { client_id: spaId, redirect_uri: CALLBACK, scope: 'openid email offline' });
 
   const tokenAt = (url: string, params: Record<string, string>) =>
     fetch(`${url}/oauth2/token`, { method: 'POST', body: new URLSearchParams({ client_id: spaId, ...params }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, string> }));
@@ -142,6 +117,26 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
 
     const profile = await fetch(`${b.url}/oauth2/v2/user_profile`, { headers: { authorization: `Bearer ${rotated.body.access_token}` } });
     assert.equal(profile.status, 200, 'a token signed by one replica is accepted by the other');
+  });
+
+  /** The same request sent 8 times at once, alternately to each replica: exactly one may succeed. */
+  async function raceAtBothReplicas(params: Record<string, string>): Promise<Record<string, string>> {
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => tokenAt(replicas[i % 2]!.url, params)));
+    const winners = answers.filter((answer) => answer.status === 200);
+    assert.equal(winners.length, 1, `exactly one redemption succeeds: ${JSON.stringify(answers.map((a) => a.status))}`);
+    for (const loser of answers.filter((answer) => answer.status !== 200)) assert.equal(loser.body.error, 'invalid_grant');
+    return winners[0]!.body;
+  }
+
+  it('redeems a code or a refresh token once when redemptions race at both replicas, and revokes the family', async () => {
+    const raced = await codeFromReplicaA();
+    const fromRacedCode = await raceAtBothReplicas({ grant_type: 'authorization_code', code: raced.code, code_verifier: raced.verifier, redirect_uri: CALLBACK });
+    assert.equal((await tokenAt(replicas[1]!.url, { grant_type: 'refresh_token', refresh_token: fromRacedCode.refresh_token! })).body.error, 'invalid_grant');
+
+    const { code, verifier } = await codeFromReplicaA();
+    const issued = await tokenAt(replicas[1]!.url, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CALLBACK });
+    const winner = await raceAtBothReplicas({ grant_type: 'refresh_token', refresh_token: issued.body.refresh_token! });
+    assert.equal((await tokenAt(replicas[0]!.url, { grant_type: 'refresh_token', refresh_token: winner.refresh_token! })).body.error, 'invalid_grant', 'the family ended');
   });
 
   it('keeps a lockout earned across both replicas on both', async () => {

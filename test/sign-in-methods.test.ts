@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import { browserSuite } from './support/browser-suite.ts';
+import { pkceAuthorizationRequest } from './support/code-grant.ts';
 import { testDatabases } from './support/databases.ts';
 import { codeIn as smsCodeIn, FakeTwilio } from './support/fake-twilio.ts';
 import type { TestServer } from './support/server.ts';
@@ -39,17 +39,7 @@ for (const database of testDatabases()) {
 
     /** Starts sign-in; returns the page and a function that redeems the code the app receives. */
     async function start(clientId: string, extra: Record<string, string> = {}) {
-      const verifier = randomBytes(32).toString('base64url');
-      const params = new URLSearchParams({
-        client_id: clientId,
-        response_type: 'code',
-        redirect_uri: callback,
-        scope: 'openid profile email phone',
-        state: 'methods',
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-        code_challenge_method: 'S256',
-        ...extra,
-      });
+      const { query: params, verifier } = pkceAuthorizationRequest({ client_id: clientId, redirect_uri: callback, scope: 'openid profile email phone', state: 'methods', ...extra });
       const context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(`${server.url}/oauth2/auth?${params}`);

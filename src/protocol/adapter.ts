@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { clock } from '../clock.ts';
 import { type Db, inTransaction } from '../store/db.ts';
 
@@ -10,6 +10,17 @@ export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefi
  * found until the clean-up deletes them; every other expired row reads as missing.
  */
 const EXPIRY_ANSWERED_BY_ENGINE = new Set(['DeviceCode']);
+
+/** One-time credentials a client redeems at the token endpoint. */
+const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
+
+/** A grant and every token and code it issued, in one transaction (the engine's `revoke` does the same in steps). */
+async function revokeGrant(db: Db, grantId: string): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    await tx.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+    await tx.deleteFrom('oidc_models').where('model', '=', 'Grant').where('id', '=', grantId).execute();
+  });
+}
 
 /**
  * oidc-provider's persistence, on our store. Every model (sessions, codes, refresh tokens, grants,
@@ -28,11 +39,11 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         uid: payload.uid ?? null,
         account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
         expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
-        consumed_at: null,
       };
+      // A consumption is never undone by saving the model again: `consumed_at` is left as it is.
       await db
         .insertInto('oidc_models')
-        .values({ model: this.model, id, ...row })
+        .values({ model: this.model, id, ...row, consumed_at: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null })
         .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
         .execute();
     }
@@ -50,13 +61,24 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
       return this.findWhere('uid', uid);
     }
 
+    /**
+     * A code or refresh token is redeemed once, however many requests race for it (RFC 6749 §4.1.2,
+     * RFC 9700 §4.14): the engine checks `consumed` and then consumes, so the database decides with a
+     * conditional update. The losers do what the engine does for a sequential reuse: revoke the grant
+     * and everything it issued, then answer invalid_grant.
+     */
     async consume(id: string): Promise<void> {
-      await db
+      const consumed = await db
         .updateTable('oidc_models')
         .set({ consumed_at: clock.now() })
         .where('model', '=', this.model)
         .where('id', '=', id)
-        .execute();
+        .where('consumed_at', 'is', null)
+        .executeTakeFirst();
+      if (consumed.numUpdatedRows > 0n || !REDEEMED_ONCE.has(this.model)) return;
+      const row = await db.selectFrom('oidc_models').select('grant_id').where('model', '=', this.model).where('id', '=', id).executeTakeFirst();
+      if (row?.grant_id) await revokeGrant(db, row.grant_id);
+      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'code'} already used`);
     }
 
     async destroy(id: string): Promise<void> {
