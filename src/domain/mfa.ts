@@ -6,7 +6,7 @@ import type { MasterKey } from '../crypto/master-key.ts';
 import { hmacHex, randomString, sha256Hex } from '../crypto/secrets.ts';
 import { type Db, inTransaction, isForeignKeyViolation, type Tx } from '../store/db.ts';
 import type { MfaFactorsTable } from '../store/schema.ts';
-import { lockStatus, recordFailedAttempt } from './attack-protection.ts';
+import { lockStatus, withinAttempts } from './attack-protection.ts';
 import { recordAudit } from './audit.ts';
 import { findConnection, isEnterpriseStrategy } from './connections.ts';
 import { environmentPolicy } from './environment.ts';
@@ -232,29 +232,37 @@ export async function confirmTotpEnrolment(db: Db, master: MasterKey, factorId: 
  * replay is not counted as a failed attempt: it reveals nothing about the secret.
  */
 export async function verifyTotp(db: Db, master: MasterKey, userId: string, code: string): Promise<TotpCheck> {
-  if ((await lockStatus(db, userId)).locked) return 'locked';
   // Not a guess at the code (a slip of the keyboard): wrong, but not counted.
-  if (totpToken(code) === undefined) return 'wrong';
+  if (totpToken(code) === undefined) return (await lockStatus(db, userId)).locked ? 'locked' : 'wrong';
   const rows = await db.selectFrom('mfa_factors').selectAll().where('user_id', '=', userId).where('type', '=', 'totp').where('is_verified', '=', 1).execute();
   if (rows.length === 0) throw factorNotFound();
-  for (const row of rows) {
-    const step = matchingStep(master, row, code);
-    if (step === undefined) continue;
-    const now = clock.now();
-    const used = await db
-      .updateTable('mfa_factors')
-      .set((eb) => ({ last_used_step: step, last_used_at: now, usage_count: eb('usage_count', '+', 1) }))
-      .where('id', '=', row.id)
-      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
-      .executeTakeFirst();
-    return used.numUpdatedRows === 1n ? 'accepted' : 'replayed';
-  }
-  return failed(db, userId);
+  return withinAccountAttempts(db, userId, async () => {
+    for (const row of rows) {
+      const step = matchingStep(master, row, code);
+      if (step === undefined) continue;
+      const now = clock.now();
+      const used = await db
+        .updateTable('mfa_factors')
+        .set((eb) => ({ last_used_step: step, last_used_at: now, usage_count: eb('usage_count', '+', 1) }))
+        .where('id', '=', row.id)
+        .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
+        .executeTakeFirst();
+      return used.numUpdatedRows === 1n ? 'accepted' : 'replayed';
+    }
+    return 'wrong';
+  });
 }
 
-async function failed(db: Db, userId: string): Promise<'wrong' | 'locked'> {
-  const lock = await recordFailedAttempt(db, userId, (await environmentPolicy(db)).attackProtection);
-  return lock.locked ? 'locked' : 'wrong';
+/** A second-factor check run within the account's attempts, shared with passwords (attack-protection.ts). */
+async function withinAccountAttempts<T extends string>(
+  db: Db,
+  userId: string,
+  check: () => Promise<T | 'wrong'>,
+  isWrong = (result: T | 'wrong') => result === 'wrong',
+): Promise<T | 'wrong' | 'locked'> {
+  const attempt = await withinAttempts(db, userId, (await environmentPolicy(db)).attackProtection, check, isWrong);
+  if (!attempt.checked || attempt.lock.locked) return 'locked';
+  return attempt.result;
 }
 
 // ---------------------------------------------------------------------------------- email and SMS codes
@@ -327,14 +335,13 @@ export async function confirmCodeEnrolment(db: Db, master: MasterKey, codes: One
 export async function verifyCodeFactor(db: Db, codes: OneTimeCodes, factorId: string, challengeId: string, code: string): Promise<CodeFactorCheck> {
   const row = await requireFactor(db, factorId);
   if (row.type === 'totp' || row.is_verified !== 1) throw factorNotFound();
-  if ((await lockStatus(db, row.user_id)).locked) return 'locked';
-  const check = await codes.check(challengeId, 'mfa', code);
-  if (check === 'expired') return 'expired';
-  if (check !== 'accepted') {
-    const outcome = await failed(db, row.user_id);
-    // This code can no longer be used; a new one can be asked for unless the account is now locked.
-    return outcome === 'locked' || check === 'wrong' ? outcome : 'expired';
-  }
+  const outcome = await withinAccountAttempts(db, row.user_id, async () => {
+    const check = await codes.check(challengeId, 'mfa', code);
+    // A code that can no longer be used (too many tries at it) was still a guess: it counts, and then reads as expired.
+    return check === 'accepted' || check === 'expired' ? check : check === 'wrong' ? 'wrong' : ('spent' as const);
+  }, (result) => result === 'wrong' || result === 'spent');
+  if (outcome === 'spent') return 'expired';
+  if (outcome !== 'accepted') return outcome;
   await db
     .updateTable('mfa_factors')
     .set((eb) => ({ last_used_at: clock.now(), usage_count: eb('usage_count', '+', 1) }))
@@ -403,15 +410,17 @@ export async function regenerateRecoveryCodes(db: Db, master: MasterKey, userId:
 
 /** Spends a recovery code in place of any factor: the update that marks it used is the check, so it works once. */
 export async function useRecoveryCode(db: Db, master: MasterKey, userId: string, code: string): Promise<RecoveryCodeCheck> {
-  if ((await lockStatus(db, userId)).locked) return 'locked';
-  const spent = await db
-    .updateTable('recovery_codes')
-    .set({ used_at: clock.now() })
-    .where('user_id', '=', userId)
-    .where('code_hash', 'in', [recoveryCodeDigest(master, userId, code), legacyRecoveryCodeDigest(userId, code)])
-    .where('used_at', 'is', null)
-    .executeTakeFirst();
-  if (spent.numUpdatedRows !== 1n) return failed(db, userId);
+  const outcome = await withinAccountAttempts(db, userId, async () => {
+    const spent = await db
+      .updateTable('recovery_codes')
+      .set({ used_at: clock.now() })
+      .where('user_id', '=', userId)
+      .where('code_hash', 'in', [recoveryCodeDigest(master, userId, code), legacyRecoveryCodeDigest(userId, code)])
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    return spent.numUpdatedRows === 1n ? ('accepted' as const) : 'wrong';
+  });
+  if (outcome !== 'accepted') return outcome;
   await recordAudit(db, { type: 'user.mfa_recovery_code_used', actor: userId, subject: userId });
   return 'accepted';
 }

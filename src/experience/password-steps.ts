@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { clearFailedAttempts, lockStatus, recordFailedAttempt } from '../domain/attack-protection.ts';
+import { clearFailedAttempts, withinAttempts } from '../domain/attack-protection.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { checkPassword, passwordProblem, setPassword } from '../domain/passwords.ts';
 import { findUser, updateUser } from '../domain/users.ts';
@@ -16,9 +16,9 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
     if (!posted) return;
     const { interaction, form, state } = posted;
     if (state?.step !== 'password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
-    const lock = await lockStatus(db, state.userId);
-    if (lock.locked) return goTo(ctx, interaction, { ...state, error: LOCKED_MESSAGE(lock.until), notice: undefined });
-    const check = await checkPassword(db, state.userId, field(form, 'password') ?? '');
+    const attempt = await withinAttempts(db, state.userId, interaction.policy.attackProtection, () => checkPassword(db, state.userId!, field(form, 'password') ?? ''), (check) => check === 'wrong');
+    if (!attempt.checked) return goTo(ctx, interaction, { ...state, error: LOCKED_MESSAGE(attempt.until), notice: undefined });
+    const { result: check, lock } = attempt;
     if (check !== 'wrong') {
       if (check === 'right_but_temporary') {
         await clearFailedAttempts(db, state.userId);
@@ -33,9 +33,8 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
       }
       return finish(ctx, interaction, state.userId, ['pwd'], identity?.id, user);
     }
-    const after = await recordFailedAttempt(db, state.userId, interaction.policy.attackProtection);
-    await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: after.locked } });
-    return goTo(ctx, interaction, { ...state, error: after.locked ? LOCKED_MESSAGE(after.until) : 'That password is not right. Try again.', notice: undefined });
+    await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: lock.locked } });
+    return goTo(ctx, interaction, { ...state, error: lock.locked ? LOCKED_MESSAGE(lock.until) : 'That password is not right. Try again.', notice: undefined });
   });
 
   /** Forgot password (section 012): a code to the person's email, then a new password. */

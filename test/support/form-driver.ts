@@ -20,6 +20,15 @@ export class FormDriver {
     }
   }
 
+  /** Another tab of the same browser, on the same page: for requests a person (or an attacker) sends at once. */
+  fork(): FormDriver {
+    const tab = new FormDriver(this.origin);
+    tab.cookies = new Map(this.cookies);
+    tab.lastPage = this.lastPage;
+    tab.lastUrl = this.lastUrl;
+    return tab;
+  }
+
   cookie(name: string): string | undefined {
     return this.cookies.get(name);
   }
