@@ -20,19 +20,23 @@ import { DevMailbox, environmentMailer, type Mailer, SmtpMailer } from './domain
 import { smsSenderFor } from './domain/messaging/sms.ts';
 import { OneTimeCodes } from './domain/one-time-codes.ts';
 import { ensureSetting } from './domain/settings.ts';
+import { NetworkFailures } from './domain/attack-protection.ts';
+import { deleteExpiredRateCounters } from './domain/rate-limits.ts';
 import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys.ts';
 import { accountRoutes } from './experience/account.tsx';
 import { signInRoutes } from './experience/routes.ts';
 import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
-import { errorBoundary, requestLogging, securityHeaders } from './http/middleware.ts';
+import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
+import { throttleClientAuthentication } from './http/throttling.ts';
+import { ROUTES } from './protocol/provider-routes.ts';
 import { managementRoutes } from './management/router.ts';
 import { accessTokenVerifier, type AccessTokenVerifier, signedWithUnknownKey } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
 import { accountApiRoutes } from './protocol/account-api.ts';
 import { credentialedCors } from './protocol/cors.ts';
 import { deleteExpiredGrantOrganizations } from './protocol/grant-organizations.ts';
-import { kindeDeviceAuthorizationResponse, prefillUserCode } from './protocol/device-authorization.ts';
+import { kindeDeviceAuthorizationResponse, prefillUserCode, refuseDeviceFormWithoutSession } from './protocol/device-authorization.ts';
 import { deviceCodePollingPace } from './protocol/device-polling.ts';
 import { limitWrongUserCodes } from './protocol/user-code-attempts.ts';
 import { unauthorizedClientForForeignGrants } from './protocol/grant-errors.ts';
@@ -54,6 +58,8 @@ export interface Gatehouse {
 }
 
 const KEY_RELOAD_INTERVAL_MS = 30_000;
+/** Where clients authenticate: failures there count against the network (src/http/throttling.ts). */
+const CLIENT_AUTHENTICATING_PATHS = new Set<string>([ROUTES.token, ROUTES.introspection, ROUTES.revocation, ROUTES.device_authorization]);
 const CLEANUP_INTERVAL_MS = 10 * 60_000;
 
 /** A database initialised under one master key cannot be read with another: say so plainly. */
@@ -123,10 +129,12 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   routes.get('/oauth2/user_profile', userProfileV1(db, services.verifyAccessToken));
   routes.get('/logout', logout(db, current));
 
+  noteDatabaseOutages(provider);
   provider.use(errorBoundary);
   provider.use(requestLogging(services.logger));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(credentialedCors(db));
+  provider.use(throttleClientAuthentication(services.networkFailures, CLIENT_AUTHENTICATING_PATHS));
   provider.use(routes.routes());
   provider.use(under('/api/', managementRoutes(services).routes()));
   provider.use(under('/account_api/', accountApiRoutes(services).routes()));
@@ -137,6 +145,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   if (services.mailer instanceof DevMailbox && isLocalIssuer(config.issuer)) provider.use(devMailboxRoutes(services.mailer).routes());
   provider.use(kindeAuthorizationRequest);
   provider.use(prefillUserCode);
+  provider.use(refuseDeviceFormWithoutSession(provider.cookieName('session')));
   provider.use(limitWrongUserCodes(db, services.masterKey.derive('user-code-attempts')));
   provider.use(kindeDeviceAuthorizationResponse);
   provider.use(kindeFormRequest(db));
@@ -204,6 +213,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       masterKey,
       mailer,
       codes: new OneTimeCodes(store.db, masterKey.derive('one-time-codes')),
+      networkFailures: new NetworkFailures(store.db, config.addressLimits.failures),
       csrfKey: masterKey.derive('csrf'),
       provider: () => engine,
       verifyAccessToken: () => verifyWithReload,
@@ -249,6 +259,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
           deleteExpiredFlows(store.db),
           deleteExpiredGrantOrganizations(store.db),
           deleteExpiredSessionActivity(store.db),
+          deleteExpiredRateCounters(store.db),
         ]).catch((err) =>
           logger.error({ err }, 'cleanup failed'),
         );

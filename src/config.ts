@@ -28,6 +28,11 @@ export interface Config {
   twilio: TwilioSettings | undefined;
   /** Reads phone numbers typed without a country code (spec §014, "Default country"). */
   defaultPhoneCountry: CountryCode;
+  /**
+   * Per network (an IPv4 address, an IPv6 /64) in each 15 minutes: one-time codes sent, and failed
+   * sign-in or client-authentication attempts, across every account (src/domain/attack-protection.ts).
+   */
+  addressLimits: { codes: number; failures: number };
 }
 
 /** Exactly one of `messagingServiceSid` and `fromNumber` is set: Kinde's "SMS source" (spec §014). */
@@ -70,6 +75,8 @@ const variables = {
   TLS_KEY_FILE: z.string().min(1).optional(),
   GATEHOUSE_MASTER_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url-encoded (43 characters)').optional(),
   GATEHOUSE_HASHING_THREADS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').optional(),
+  GATEHOUSE_CODES_PER_ADDRESS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(50),
+  GATEHOUSE_FAILURES_PER_ADDRESS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be AC followed by 32 hex digits (Account SID in the Twilio console)').optional(),
   TWILIO_AUTH_TOKEN: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be the 32 hex digit Auth Token from the Twilio console').optional(),
@@ -152,5 +159,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     devMailbox: vars.SMTP_URL === undefined,
     twilio: twilioSettings(vars),
     defaultPhoneCountry: vars.DEFAULT_PHONE_COUNTRY,
+    addressLimits: { codes: vars.GATEHOUSE_CODES_PER_ADDRESS, failures: vars.GATEHOUSE_FAILURES_PER_ADDRESS },
   };
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { MasterKey } from './crypto/master-key.ts';
 import type { OneTimeCodes } from './domain/one-time-codes.ts';
+import type { NetworkFailures } from './domain/attack-protection.ts';
 import type { Mailer } from './domain/messaging/mailer.ts';
 import type { CodeChannels } from './domain/messaging/codes.ts';
 import type { EnvironmentPolicy } from './domain/environment.ts';
@@ -18,6 +19,8 @@ export interface Services {
   masterKey: MasterKey;
   mailer: Mailer;
   codes: OneTimeCodes;
+  /** Failed attempts per network across every account (429 once past GATEHOUSE_FAILURES_PER_ADDRESS). */
+  networkFailures: NetworkFailures;
   csrfKey: Buffer;
   /** The engine is rebuilt when signing keys rotate; always read the current one. */
   provider(): Provider;

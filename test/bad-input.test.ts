@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { testDatabases } from './support/databases.ts';
 import { FormDriver, PageError } from './support/form-driver.ts';
@@ -87,6 +88,7 @@ for (const database of testDatabases()) {
       { name: 'user profile with a token from elsewhere', request: () => fetch(`${server.url}/oauth2/v2/user_profile`, { headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJrcF94In0.' } }), status: 401, error: 'invalid_token' },
       { name: 'sign-out to an unregistered URL', request: () => fetch(`${server.url}/logout?redirect=https://evil.example/`, { redirect: 'manual' }), status: 400, page: /not recognised/ },
       { name: 'a sign-in page for an unknown interaction', request: () => fetch(`${server.url}/interaction/unknown-uid`), status: 400, page: /expired/ },
+      { name: 'a device code form post without its session cookie', request: form('/device', 'user_code=BCDFGHJK&xsrf=forged&confirm=yes'), status: 403, page: /not sent from the device page/ },
       { name: 'a sign-in form post without its interaction cookie', request: form('/interaction/unknown-uid/identify', 'email=a%40b.test&csrf=x'), status: 400, page: /expired/ },
     ];
 
@@ -111,6 +113,33 @@ for (const database of testDatabases()) {
         }
         assert.doesNotMatch(text, /\n\s+at .+:\d+:\d+/, 'no stack trace');
         assert.deepEqual(await rowCounts(), before, 'nothing was written');
+      });
+    }
+
+    for (const [path, contentType] of [
+      ['/oauth2/token', 'application/x-www-form-urlencoded'],
+      ['/api/v1/user', 'application/json'],
+    ] as const) {
+      it(`answers a 200 KB body at ${path} with 413, and the connection still serves the next request`, async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        const authorization = path.startsWith('/api/') ? { authorization: `Bearer ${await server.managementToken()}` } : {};
+        const send = (method: string, target: string, body?: Buffer) =>
+          new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+            const request = http.request(`${server.url}${target}`, { method, agent, headers: body ? { ...authorization, 'content-type': contentType, 'content-length': body.length } : {} }, (response) => {
+              response.resume();
+              response.on('end', () => resolve({ status: response.statusCode!, connection: response.headers.connection }));
+            });
+            request.on('error', reject);
+            request.end(body);
+          });
+        try {
+          const oversized = await send('POST', path, Buffer.alloc(200 * 1024, 'a'));
+          assert.equal(oversized.status, 413);
+          const next = await send('GET', '/health');
+          assert.equal(next.status, 200, 'the next request on the connection is answered, not reset');
+        } finally {
+          agent.destroy();
+        }
       });
     }
 

@@ -7,7 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { clock } from '../src/clock.ts';
 import { scopesGrantedByRoles } from '../src/experience/device-consent.ts';
 import { nextPace } from '../src/protocol/device-polling.ts';
-import { networkOf } from '../src/protocol/user-code-attempts.ts';
+import { networkOf } from '../src/http/networks.ts';
 import { launchBrowser } from './support/browser.ts';
 import { testDatabases } from './support/databases.ts';
 import { DeviceClient, type TokenResponse } from './support/rfc8628-client.ts';

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { databaseAdapter } from '../src/protocol/adapter.ts';
 import type { Store } from '../src/store/db.ts';
 import { testDatabases } from './support/databases.ts';
 import { codeForEmailSignIn } from './support/code-grant.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
-import { TestSmtp } from './support/smtp.ts';
+import { serverWithMailForSuite, type TestServer } from './support/server.ts';
+import type { TestSmtp } from './support/smtp.ts';
 import { storeForSuite } from './support/store-suite.ts';
 
 const CALLBACK = 'http://127.0.0.1:5173/callback';
@@ -56,19 +56,13 @@ for (const database of testDatabases()) {
   describe(`racing redemptions at the token endpoint (${database.name})`, () => {
     let server: TestServer;
     let smtp: TestSmtp;
-    let drop: () => Promise<void>;
     let spaId: string;
-    before(async () => {
-      smtp = await new TestSmtp().start();
-      const db = await database.create();
-      drop = db.drop;
-      server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url } });
-      spaId = (await server.createApplication({ type: 'spa', redirectUrls: [CALLBACK] })).id;
+    serverWithMailForSuite(database, (started, mail) => {
+      server = started;
+      smtp = mail;
     });
-    after(async () => {
-      await server?.close();
-      await smtp?.stop();
-      await drop?.();
+    before(async () => {
+      spaId = (await server.createApplication({ type: 'spa', redirectUrls: [CALLBACK] })).id;
     });
 
     const authorizationCode = (email: string) => codeForEmailSignIn(server.url, smtp, email, { client_id: spaId, redirect_uri: CALLBACK, scope: 'openid email offline' });

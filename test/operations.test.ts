@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeJwt } from 'jose';
+import pg from 'pg';
 import pino from 'pino';
 import { createApi, grantEveryScope, setApplicationAuthorization } from '../src/domain/apis.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -222,3 +223,62 @@ for (const database of testDatabases()) {
     });
   });
 }
+
+const postgres = testDatabases().find((kind) => kind.name === 'postgres');
+
+// An outage of an embedded SQLite file is a disk failure, not something to recover from by waiting;
+// the outage that replicas must ride out is PostgreSQL going away.
+describe('a database outage (postgres)', { skip: postgres ? false : 'needs TEST_DATABASE_URL' }, () => {
+  let server: TestServer;
+  let drop: () => Promise<void>;
+  let databaseName: string;
+  let admin: pg.Client;
+
+  before(async () => {
+    const db = await postgres!.create();
+    drop = db.drop;
+    databaseName = new URL(db.url).pathname.slice(1);
+    admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await admin.connect();
+    server = await startTestServer({ databaseUrl: db.url });
+  });
+
+  after(async () => {
+    await admin?.query(`ALTER DATABASE ${databaseName} WITH ALLOW_CONNECTIONS true`).catch(() => undefined);
+    await admin?.end();
+    await server?.close();
+    await drop?.();
+  });
+
+  /** Only this test's database goes away: new connections are refused and open ones are ended. */
+  async function takeDatabaseAway(): Promise<void> {
+    await admin.query(`ALTER DATABASE ${databaseName} WITH ALLOW_CONNECTIONS false`);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [databaseName]);
+  }
+
+  it('answers 503 with Retry-After in each caller’s shape while the database is away, and recovers by itself', async () => {
+    const token = await server.managementToken();
+    const app = await server.createApplication({ type: 'reg', redirectUrls: [CALLBACK] });
+    await takeDatabaseAway();
+
+    const health = await fetch(`${server.url}/health`);
+    assert.equal(health.status, 503);
+    assert.ok(health.headers.get('retry-after'));
+    assert.deepEqual(await health.json(), { status: 'unavailable' });
+    assert.equal((await fetch(`${server.url}/health/live`)).status, 200, 'alive all the same: no restart needed');
+
+    const users = await fetch(`${server.url}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(users.status, 503);
+    assert.ok(users.headers.get('retry-after'));
+    assert.equal(((await users.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, 'SERVICE_UNAVAILABLE');
+
+    const page = await fetch(`${server.url}/oauth2/auth?${new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 'outage' })}`, { redirect: 'manual' });
+    assert.equal(page.status, 503);
+    assert.ok(page.headers.get('retry-after'));
+    assert.match(await page.text(), /Please try again in a moment/);
+
+    await admin.query(`ALTER DATABASE ${databaseName} WITH ALLOW_CONNECTIONS true`);
+    assert.equal((await fetch(`${server.url}/health`)).status, 200, 'ready again as soon as the database is back');
+    assert.equal((await fetch(`${server.url}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+  });
+});

@@ -202,8 +202,11 @@ export async function updateUser(db: Db, id: string, patch: UserPatch): Promise<
 }
 
 export async function deleteUser(db: Db, id: string): Promise<void> {
-  const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
-  if (result.numDeletedRows === 0n) throw new DomainError('USER_INVALID', 'User not found', 404);
+  await inTransaction(db, async (tx) => {
+    const result = await tx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw new DomainError('USER_INVALID', 'User not found', 404);
+    await tx.deleteFrom('attempt_counters').where('subject', '=', id).execute();
+  });
 }
 
 export async function markIdentityVerified(db: Db | Tx, identityId: string): Promise<void> {

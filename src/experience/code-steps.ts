@@ -1,11 +1,15 @@
 import type Router from '@koa/router';
 import { clock } from '../clock.ts';
+import { clearFailedAttempts, withinAttempts } from '../domain/attack-protection.ts';
 import { recordAudit } from '../domain/audit.ts';
+import type { CodeCheck } from '../domain/one-time-codes.ts';
 import { DomainError } from '../domain/errors.ts';
 import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../domain/users.ts';
 import { field } from '../http/forms.ts';
 import { amrFor } from './methods.ts';
-import { identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from './sign-in-kit.ts';
+import { CODES_LOCKED_MESSAGE, codeSubject, identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from './sign-in-kit.ts';
+
+const isGuessThatFailed = (check: CodeCheck) => check === 'wrong' || check === 'too_many_attempts';
 
 /** One-time codes by email or SMS: checking one, and sending another (sections 013–016). */
 export function codeSteps(router: Router, kit: SignInKit): void {
@@ -29,7 +33,15 @@ export function codeSteps(router: Router, kit: SignInKit): void {
     if (state?.step !== 'code' || !state.challengeId || !state.codePurpose || !state.identifierType || !state.identifier) {
       return goTo(ctx, interaction, { step: 'identify' });
     }
-    const outcome = await services.codes.check(state.challengeId, state.codePurpose, field(form, 'code') ?? '');
+    // Wrong codes count against the account (or the identity being verified) across flows, not just
+    // this code's own 5 tries: fresh flows would otherwise give a guesser fresh tries without end.
+    const subject = codeSubject(state, { channel: state.codeChannel ?? 'email', to: state.codeDestination ?? state.identifier });
+    const attempt = await withinAttempts(db, subject, interaction.policy.attackProtection, () => services.codes.check(state.challengeId!, state.codePurpose!, field(form, 'code') ?? ''), isGuessThatFailed);
+    if (!attempt.checked) return goTo(ctx, interaction, { ...state, error: CODES_LOCKED_MESSAGE(attempt.until), notice: undefined });
+    const { result: outcome, lock } = attempt;
+    if (isGuessThatFailed(outcome)) await services.networkFailures.count(interaction.network);
+    if (lock.locked) return goTo(ctx, interaction, { ...state, error: CODES_LOCKED_MESSAGE(lock.until), notice: undefined });
+    if (outcome === 'accepted' && !state.userId) await clearFailedAttempts(db, subject);
     if (outcome === 'wrong') return goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the message and try again.', notice: undefined });
     if (outcome !== 'accepted') {
       const error = outcome === 'expired' ? 'That code has expired. Start again to get a new one.' : 'Too many wrong codes. Start again to get a new one.';

@@ -5,6 +5,7 @@ import { type Connection, enabledConnections, listConnections } from '../domain/
 import { effectiveConnectionIds, organizationConnectionIds } from '../domain/organizations.ts';
 import { type EnvironmentPolicy, environmentPolicy } from '../domain/environment.ts';
 import { field, type FormParams, readForm } from '../http/forms.ts';
+import { networkOf } from '../http/networks.ts';
 import type { Services } from '../services.ts';
 import { type SignInMethods, signInMethods } from './methods.ts';
 import { MessagePage } from './pages/message.tsx';
@@ -26,6 +27,8 @@ export interface Interaction {
   promptReasons: string[];
   /** Set when a device is being approved (RFC 8628): the engine's device code id. */
   deviceCode: string | undefined;
+  /** The network the request came from (`TRUST_PROXY` decides whose address counts): what per-network limits count. */
+  network: string;
 }
 
 export const interactionUrl = (uid: string, action = '') => `/interaction/${uid}${action ? `/${action}` : ''}`;
@@ -89,6 +92,7 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     promptName: details.prompt.name,
     promptReasons: details.prompt.reasons,
     deviceCode: typeof details.deviceCode === 'string' ? details.deviceCode : undefined,
+    network: networkOf(ctx.ip),
   };
 }
 

@@ -121,6 +121,7 @@ export function mfaSteps(kit: MfaKit) {
       } else if (state.mfaFactorId && state.mfaChallengeId) outcome = await verifyCodeFactor(db, services.codes, state.mfaFactorId, state.mfaChallengeId, code);
       else outcome = 'expired';
 
+      if (outcome === 'wrong' || outcome === 'locked') await services.networkFailures.count(interaction.network);
       if (outcome === 'locked') {
         const lock = await lockStatus(db, userId);
         return kit.goTo(ctx, interaction, { ...state, error: lock.locked ? kit.lockedMessage(lock.until) : 'Too many wrong attempts. Try again later.' });

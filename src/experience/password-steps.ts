@@ -33,6 +33,7 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
       }
       return finish(ctx, interaction, state.userId, ['pwd'], identity?.id, user);
     }
+    await kit.services.networkFailures.count(interaction.network);
     await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: lock.locked } });
     return goTo(ctx, interaction, { ...state, error: lock.locked ? LOCKED_MESSAGE(lock.until) : 'That password is not right. Try again.', notice: undefined });
   });

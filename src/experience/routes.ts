@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { throttleSignInPosts } from '../http/throttling.ts';
 import type { Services } from '../services.ts';
 import { codeSteps } from './code-steps.ts';
 import { identifySteps } from './identify-steps.ts';
@@ -10,6 +11,7 @@ import { signInKit } from './sign-in-kit.ts';
 export function signInRoutes(services: Services): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const kit = signInKit(services);
+  router.use(throttleSignInPosts(services.networkFailures));
   identifySteps(router, kit);
   passwordSteps(router, kit);
   codeSteps(router, kit);

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
 import { clock } from '../clock.ts';
-import { clearFailedAttempts } from '../domain/attack-protection.ts';
+import { clearFailedAttempts, identitySubject, lockStatus, mayIssueCode } from '../domain/attack-protection.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { sendCode } from '../domain/messaging/codes.ts';
 import type { CodePurpose } from '../domain/one-time-codes.ts';
@@ -24,8 +24,19 @@ import { type DeviceConsent, grantDeviceConsent } from './device-consent.ts';
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
 export const RESEND_COOL_DOWN_MS = 30_000;
 
-export const LOCKED_MESSAGE = (until: number) =>
-  `Too many wrong attempts: this account is locked until ${new Date(until).toISOString().slice(11, 16)} UTC. Try again then, or reset your password.`;
+const clockTime = (at: number) => new Date(at).toISOString().slice(11, 16);
+
+export const LOCKED_MESSAGE = (until: number) => `Too many wrong attempts: this account is locked until ${clockTime(until)} UTC. Try again then, or reset your password.`;
+
+export const CODES_LOCKED_MESSAGE = (until: number) => `Too many wrong codes: sign-in with a code is locked until ${clockTime(until)} UTC. Try again then.`;
+
+/**
+ * Whose attempts a one-time code's guesses count against: the account when the person has one
+ * (shared with passwords and second factors), else the email or phone being verified.
+ */
+export function codeSubject(state: SignInState, destination: { channel: 'email' | 'sms'; to: string }): string {
+  return state.userId ?? identitySubject(destination.channel === 'sms' ? 'phone' : 'email', destination.to.toLowerCase());
+}
 
 export function identityMatching(user: User, type: IdentityType | undefined, value: string | undefined): Identity | undefined {
   if (!type || !value) return undefined;
@@ -155,6 +166,10 @@ export function signInKit(services: Services) {
     purpose: CodePurpose,
     destination: { channel: 'email' | 'sms'; to: string },
   ): Promise<{ challengeId: string } | { error: string }> {
+    const lock = await lockStatus(db, codeSubject(state, destination));
+    if (lock.locked) return { error: CODES_LOCKED_MESSAGE(lock.until) };
+    const allowed = await mayIssueCode(db, destination.to, interaction.network, services.config.addressLimits.codes);
+    if (!allowed.allowed) return { error: `Too many codes were requested. Try again at ${clockTime(allowed.retryAt)} UTC.` };
     const { challengeId, code } = await services.codes.issue(purpose, destination.to);
     try {
       await sendCode(services.senders(interaction.policy), {

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { readBodyWithin } from './bodies.ts';
 
 export type FormParams = Record<string, string | string[]>;
 
@@ -16,14 +17,8 @@ export function toParams(search: URLSearchParams): FormParams {
 /** Reads an urlencoded body with a size limit; anything else is not a form. */
 export async function readForm(ctx: Context): Promise<FormParams | 'too_large' | 'not_a_form'> {
   if (!ctx.is('application/x-www-form-urlencoded')) return 'not_a_form';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > FORM_BODY_LIMIT) return 'too_large';
-    chunks.push(chunk);
-  }
-  return toParams(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+  const body = await readBodyWithin(ctx, FORM_BODY_LIMIT);
+  return body === undefined ? 'too_large' : toParams(new URLSearchParams(body.toString('utf8')));
 }
 
 /** A single-valued field; repeated or missing fields read as undefined. */

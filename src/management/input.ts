@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { DomainError } from '../domain/errors.ts';
+import { readBodyWithin } from '../http/bodies.ts';
 import { decodeNextToken, type PageRequest, toPage } from '../store/pagination.ts';
 
 /** Management request bodies are small JSON documents; anything bigger is a mistake or an attack. */
@@ -18,16 +19,9 @@ function validate<S extends z.ZodType>(schema: S, value: unknown, where: string)
 }
 
 async function readRaw(ctx: Context): Promise<string> {
-  const declared = Number(ctx.get('content-length') || 0);
-  if (declared > JSON_BODY_LIMIT) throw new DomainError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${JSON_BODY_LIMIT} bytes`, 413);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > JSON_BODY_LIMIT) throw new DomainError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${JSON_BODY_LIMIT} bytes`, 413);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await readBodyWithin(ctx, JSON_BODY_LIMIT);
+  if (body === undefined) throw new DomainError('PAYLOAD_TOO_LARGE', `Request bodies are limited to ${JSON_BODY_LIMIT} bytes`, 413);
+  return body.toString('utf8');
 }
 
 /**

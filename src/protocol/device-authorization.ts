@@ -1,6 +1,8 @@
 import type { Context, Next } from 'koa';
 import QRCode from 'qrcode';
 import { DEVICE_PAGE_STATE } from '../experience/device-verification.ts';
+import { MessagePage } from '../experience/pages/message.tsx';
+import { renderPage } from '../experience/render.ts';
 import { POLLING_INTERVAL_SECONDS } from './device-flow.ts';
 import { ROUTES } from './provider-routes.ts';
 
@@ -28,4 +30,26 @@ export async function prefillUserCode(ctx: Context, next: Next): Promise<void> {
     ctx.querystring = '';
   }
   await next();
+}
+
+/**
+ * The code form is bound to the browser's session (the engine's `xsrf` lives there). A post without
+ * that session cookie — sent from elsewhere, or after the cookie was cleared — cannot be checked, so it
+ * is refused here with a page that leads back to the form, instead of reaching the engine, which
+ * cannot render its error without a session.
+ */
+export function refuseDeviceFormWithoutSession(sessionCookie: string) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if (ctx.method !== 'POST' || ctx.path !== ROUTES.code_verification || ctx.cookies.get(sessionCookie)) return next();
+    ctx.status = 403;
+    renderPage(
+      ctx,
+      MessagePage({
+        title: 'Please try again',
+        message: 'This form was not sent from the device page in this browser, so we did not act on it. Enter the code shown on your device again.',
+        backUrl: ROUTES.code_verification,
+        backLabel: 'Enter a code',
+      }),
+    );
+  };
 }

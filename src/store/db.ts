@@ -74,6 +74,9 @@ function openPostgres(url: string, plugin: KyselyPlugin, options: StoreOptions):
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
+    // An unreachable server fails the request in 5 s (a 503 the client can retry) instead of holding
+    // it until the operating system gives up on the connection.
+    connectionTimeoutMillis: 5_000,
     // Epoch-millisecond columns are bigints; they fit in a double for the next 285,000 years.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -112,4 +115,21 @@ export function isUniqueViolation(error: unknown): boolean {
 export function isForeignKeyViolation(error: unknown): boolean {
   const e = error as { code?: string };
   return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+const UNAVAILABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** PostgreSQL: connection exceptions (08…), shutting down or starting (57P0x), too many connections, not accepting connections. */
+const UNAVAILABLE_POSTGRES_CODES = /^(08...|57P0[1-3]|53300|55000|3D000)$/;
+const UNAVAILABLE_SQLITE_CODES = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY)/;
+
+/**
+ * True when the database could not be reached or could not serve right now (as opposed to a query
+ * that is wrong): the request gets a 503 with `Retry-After`, and the pool recovers by itself.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (UNAVAILABLE_NETWORK_CODES.has(code) || UNAVAILABLE_POSTGRES_CODES.test(code) || UNAVAILABLE_SQLITE_CODES.test(code)) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
 }

@@ -401,6 +401,34 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0008_attack_counters': {
+    async up(db: Kysely<any>) {
+      // Attempts are counted per account *or* per identity not yet an account (a sign-up code guessed
+      // at): one table keyed by subject, which is the user id for accounts as before.
+      await db.schema
+        .createTable('attempt_counters')
+        .addColumn('subject', 'text', (c) => c.primaryKey())
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('locked_until', 'bigint')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db
+        .insertInto('attempt_counters')
+        .columns(['subject', 'failures', 'locked_until', 'updated_at'])
+        .expression((eb: any) => eb.selectFrom('sign_in_failures').select(['user_id', 'failures', 'locked_until', 'updated_at']))
+        .execute();
+      await db.schema.dropTable('sign_in_failures').execute();
+      // Fixed-window counters (codes sent per recipient and per address, failures per address), shared
+      // by every replica; a row lives until its window ends.
+      await db.schema
+        .createTable('rate_counters')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('rate_counters_expiry').on('rate_counters').column('expires_at').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

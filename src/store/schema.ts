@@ -115,11 +115,18 @@ export interface CredentialsTable {
   updated_at: number;
 }
 
-export interface SignInFailuresTable {
-  user_id: string;
+/** Wrong attempts per subject: a user id, or `identity:…` for an identity that is not an account yet. */
+export interface AttemptCountersTable {
+  subject: string;
   failures: number;
   locked_until: number | null;
   updated_at: number;
+}
+
+export interface RateCountersTable {
+  key: string;
+  count: number;
+  expires_at: number;
 }
 
 export interface OtpChallengesTable {
@@ -310,7 +317,8 @@ export interface Database {
   oidc_models: OidcModelsTable;
   sign_in_flows: SignInFlowsTable;
   audit_events: AuditEventsTable;
-  sign_in_failures: SignInFailuresTable;
+  attempt_counters: AttemptCountersTable;
+  rate_counters: RateCountersTable;
   organizations: OrganizationsTable;
   organization_members: OrganizationMembersTable;
   roles: RolesTable;

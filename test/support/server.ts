@@ -8,6 +8,7 @@ import { type Gatehouse, startGatehouse } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Logger } from 'pino';
 import type { DatabaseKind } from './databases.ts';
+import { TestSmtp } from './smtp.ts';
 
 export const BOOTSTRAP = {
   id: 'test-bootstrap-client',
@@ -104,6 +105,28 @@ export function serverForSuite(database: DatabaseKind, ready: (server: TestServe
   });
   after(async () => {
     await server?.close();
+    await drop?.();
+  });
+}
+
+/**
+ * The suite setup for sign-in tests: a real SMTP server that receives the codes, and a server on a
+ * fresh database of this kind that sends to it; everything stopped and dropped afterwards.
+ */
+export function serverWithMailForSuite(database: DatabaseKind, ready: (server: TestServer, smtp: TestSmtp) => void, options: { env?: Record<string, string> } = {}): void {
+  let smtp: TestSmtp | undefined;
+  let server: TestServer | undefined;
+  let drop: (() => Promise<void>) | undefined;
+  before(async () => {
+    smtp = await new TestSmtp().start();
+    const db = await database.create();
+    drop = db.drop;
+    server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url, ...options.env } });
+    ready(server, smtp);
+  });
+  after(async () => {
+    await server?.close();
+    await smtp?.stop();
     await drop?.();
   });
 }
