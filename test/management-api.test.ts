@@ -695,5 +695,31 @@ for (const database of testDatabases()) {
         assert.equal((await server.api('POST', '/user', { identities: [{ type: 'email', details: { email: 'gone@example.test' } }] })).status, 200);
       });
     });
+
+    describe('audit', () => {
+      it('records who changed which resource with each write, in its transaction, and nothing for a refused write', async () => {
+        const writes = () => server.services.db.selectFrom('audit_events').selectAll().where('type', '=', 'management_api.write').orderBy('created_at').orderBy('id').execute();
+        const before = (await writes()).length;
+
+        const created = await server.api('POST', '/apis', { name: 'Audited', audience: 'urn:audited' });
+        assert.equal(created.status, 200, JSON.stringify(created.body));
+        const apiId = created.body.api.id as string;
+        const app = await createApp('m2m', 'Audited app');
+        assertKindeError(await server.api('PATCH', `/apis/${apiId}/applications`, { applications: [{ id: app.id }, { id: 'no-such-app' }] }), 404);
+        assertKindeError(await server.api('PATCH', `/applications/${app.id}`, { name: 42 }), 400);
+        assert.equal((await server.api('DELETE', `/apis/${apiId}`)).status, 200);
+
+        const recorded = (await writes()).slice(before);
+        assert.deepEqual(
+          recorded.map((row) => [row.actor, row.subject, JSON.parse(row.data).method, JSON.parse(row.data).route]),
+          [
+            [BOOTSTRAP.id, apiId, 'POST', '/api/v1/apis'],
+            [BOOTSTRAP.id, app.id, 'POST', '/api/v1/applications'],
+            [BOOTSTRAP.id, apiId, 'DELETE', '/api/v1/apis/:api_id'],
+          ],
+          'the two refused writes left no event',
+        );
+      });
+    });
   });
 }

@@ -1,8 +1,10 @@
 import type { Context, Next } from 'koa';
 import { isAuthorizedForManagementApi, managementAudience } from '../domain/apis.ts';
+import { recordAudit } from '../domain/audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import { bearerToken } from '../protocol/access-tokens.ts';
 import type { Services } from '../services.ts';
+import { inUnitOfWork } from '../store/db.ts';
 import { tokenScopes } from './scopes.ts';
 
 export function kindeError(ctx: Context, status: number, code: string, message: string): void {
@@ -24,12 +26,48 @@ export function managementAuth(services: Services) {
     ctx.state.managementScopes = tokenScopes(claims ?? {});
     ctx.set('Cache-Control', 'no-store');
     try {
-      await next();
+      await (WRITE_METHODS.has(ctx.method) ? auditedWrite(services, ctx, client, next) : next());
     } catch (error) {
+      if (error instanceof RefusedWrite) return;
       if (error instanceof DomainError) return kindeError(ctx, error.status, error.code, error.message);
       throw error;
     }
   };
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Thrown to roll a write back when its handler answered with an error instead of throwing one. */
+class RefusedWrite extends Error {}
+
+/**
+ * A management write and the audit event that says who (the application) did what to which resource
+ * commit together or not at all (DESIGN.md §5): the route's handlers query through a unit-of-work view
+ * of the database (router.ts), so everything they write is in this one transaction.
+ */
+async function auditedWrite(services: Services, ctx: Context, client: string, next: Next): Promise<void> {
+  await inUnitOfWork(services.db, async (tx) => {
+    await next();
+    if (ctx.status >= 400) throw new RefusedWrite();
+    const params = (ctx.params ?? {}) as Record<string, string>;
+    await recordAudit(tx, {
+      type: 'management_api.write',
+      actor: client,
+      subject: resourceOf(params, ctx.body),
+      data: { method: ctx.method, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? ctx.path, params, status: ctx.status, address: ctx.ip },
+    });
+  });
+}
+
+/** The resource a write acted on: the route's innermost parameter, else the id of what it created. */
+function resourceOf(params: Record<string, string>, body: unknown): string | null {
+  const named = Object.values(params).at(-1);
+  if (named) return named;
+  const created = Object.values((body ?? {}) as Record<string, unknown>).find((value) => typeof value === 'object' && value !== null && ('id' in value || 'code' in value)) as
+    | { id?: unknown; code?: unknown }
+    | undefined;
+  const id = created?.code ?? created?.id ?? (body as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' ? id : null;
 }
 
 export function notFound(ctx: Context): void {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -95,8 +96,12 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
-/** Every write that touches more than one row goes through here (DESIGN.md §1). */
+/**
+ * Every write that touches more than one row goes through here (DESIGN.md §1). Inside a unit of work
+ * (`inUnitOfWork`) it joins that unit's transaction.
+ */
 export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return work(db as Tx);
   const before = cacheGeneration(db);
   const result = await db.transaction().execute(work);
   // Configuration written inside: a read outside the transaction may have cached what it replaced
@@ -132,4 +137,26 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (UNAVAILABLE_NETWORK_CODES.has(code) || UNAVAILABLE_POSTGRES_CODES.test(code) || UNAVAILABLE_SQLITE_CODES.test(code)) return true;
   const message = typeof e?.message === 'string' ? e.message : '';
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
+}
+
+const currentUnitOfWork = new AsyncLocalStorage<Tx>();
+
+/**
+ * A view of `db` whose queries run in the transaction of the unit of work in progress, when there is
+ * one (`inUnitOfWork`), and straight on `db` otherwise. Handlers given this view need no transaction
+ * of their own to be all-or-nothing with what wraps them (a management write and its audit event).
+ */
+export function unitOfWorkView(db: Db): Db {
+  return new Proxy(db, {
+    get(target, property) {
+      const source = currentUnitOfWork.getStore() ?? target;
+      const value = Reflect.get(source, property, source);
+      return typeof value === 'function' ? value.bind(source) : value;
+    },
+  });
+}
+
+/** Runs `work` in one transaction that every query through a `unitOfWorkView` of `db` joins. */
+export function inUnitOfWork<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+  return inTransaction(db, (tx) => currentUnitOfWork.run(tx, () => work(tx)));
 }
