@@ -1,0 +1,138 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+
+/**
+ * Requests Gatehouse makes to addresses that administrators type in (identity providers' endpoints,
+ * webhook receivers). Anyone who can set such a URL could otherwise make Gatehouse reach what only it
+ * can reach (OWASP SSRF): the cloud metadata service, databases, admin ports on the private network.
+ */
+export interface OutboundPolicy {
+  /** Loopback, private, link-local and shared addresses are reachable (local development, tests). */
+  allowPrivateNetwork: boolean;
+  timeoutMs?: number;
+  /** Responses larger than this are refused. */
+  maxBytes?: number;
+}
+
+export class OutboundRequestRefused extends Error {
+  override name = 'OutboundRequestRefused';
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_BYTES = 1024 * 1024;
+
+/** Every range that is not the public internet (RFC 6890 special-purpose registries, and 169.254.169.254). */
+const NOT_PUBLIC = (() => {
+  const list = new BlockList();
+  for (const [network, prefix] of [
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.0.0.0', 24],
+    ['192.0.2.0', 24],
+    ['192.168.0.0', 16],
+    ['198.18.0.0', 15],
+    ['198.51.100.0', 24],
+    ['203.0.113.0', 24],
+    ['224.0.0.0', 4],
+    ['240.0.0.0', 4],
+  ] as const) {
+    list.addSubnet(network, prefix, 'ipv4');
+  }
+  for (const [network, prefix] of [
+    ['::', 127],
+    ['64:ff9b::', 96],
+    ['100::', 64],
+    ['2001:db8::', 32],
+    ['fc00::', 7],
+    ['fe80::', 10],
+    ['ff00::', 8],
+  ] as const) {
+    list.addSubnet(network, prefix, 'ipv6');
+  }
+  return list;
+})();
+
+/** Why this address may not be reached under the policy, or undefined when it may. */
+export function addressProblem(address: string, policy: OutboundPolicy): string | undefined {
+  if (policy.allowPrivateNetwork) return undefined;
+  const family = isIP(address);
+  if (family === 0) return `${address} is not an IP address`;
+  // BlockList judges an IPv4-mapped IPv6 address (::ffff:7f00:1) by the IPv4 address it carries.
+  return NOT_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6') ? `${address} is not a public address` : undefined;
+}
+
+/** Resolves a host name and refuses it when any address it resolves to is refused (no partial trust). */
+function guardedLookup(policy: OutboundPolicy): LookupFunction {
+  return (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+      if (error) return callback(error, '', 0);
+      const refused = addresses.map((entry) => addressProblem(entry.address, policy)).find(Boolean);
+      if (refused || addresses.length === 0) return callback(new OutboundRequestRefused(`${hostname}: ${refused ?? 'no address'}`), '', 0);
+      if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
+
+function requestBody(body: RequestInit['body']): string | Buffer | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string') return body;
+  if (body instanceof URLSearchParams) return body.toString();
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return Buffer.from(body as ArrayBuffer);
+  throw new TypeError('outbound requests send strings, form parameters or bytes');
+}
+
+/**
+ * A `fetch` under the policy: the address is checked when the connection is made (so a name that
+ * resolves to a private address, or is re-pointed after a check, is refused), redirects are returned
+ * rather than followed, and time and size are bounded. It fits openid-client's `customFetch`.
+ */
+export function outboundFetch(policy: OutboundPolicy) {
+  const timeoutMs = policy.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxBytes = policy.maxBytes ?? DEFAULT_MAX_BYTES;
+  return (input: string | URL, init: RequestInit = {}): Promise<Response> => {
+    const url = new URL(input);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowPrivateNetwork)) {
+      return Promise.reject(new OutboundRequestRefused(`${url.protocol} requests are not allowed; use https`));
+    }
+    const literal = url.hostname.replace(/^\[|\]$/g, '');
+    const literalProblem = isIP(literal) ? addressProblem(literal, policy) : undefined;
+    if (literalProblem) return Promise.reject(new OutboundRequestRefused(literalProblem));
+    const body = requestBody(init.body);
+    const headers = Object.fromEntries(new Headers(init.headers).entries());
+    if (body !== undefined && headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(body));
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise<Response>((resolve, reject) => {
+      const request = transport.request(url, { method: init.method ?? 'GET', headers, lookup: guardedLookup(policy), timeout: timeoutMs, signal: init.signal ?? undefined }, (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBytes) request.destroy(new OutboundRequestRefused(`the response from ${url.host} is larger than ${maxBytes} bytes`));
+          else chunks.push(chunk);
+        });
+        response.on('end', () => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) responseHeaders.append(name, one);
+          }
+          const status = response.statusCode ?? 502;
+          const nullBody = status === 204 || status === 304;
+          resolve(new Response(nullBody ? null : Buffer.concat(chunks), { status, statusText: response.statusMessage, headers: responseHeaders }));
+        });
+        response.on('error', reject);
+      });
+      const deadline = setTimeout(() => request.destroy(new OutboundRequestRefused(`${url.host} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      request.on('timeout', () => request.destroy(new OutboundRequestRefused(`${url.host} did not answer within ${timeoutMs} ms`)));
+      request.on('error', reject);
+      request.on('close', () => clearTimeout(deadline));
+      request.end(body);
+    });
+  };
+}
