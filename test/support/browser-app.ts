@@ -1,0 +1,49 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+/**
+ * A browser application's source (ES modules importing Kinde's SDKs from this repository's
+ * node_modules), bundled for Chromium the way an application's own build would.
+ */
+export async function bundleBrowserApp(source: string): Promise<string> {
+  const result = await build({
+    stdin: { contents: source, resolveDir: fileURLToPath(new URL('.', import.meta.url)), loader: 'js' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'chrome120',
+    // React picks its build from process.env.NODE_ENV, as an application's bundler would set it.
+    define: { 'process.env.NODE_ENV': '"production"' },
+    write: false,
+    logLevel: 'silent',
+  });
+  return result.outputFiles[0]!.text;
+}
+
+export interface BrowserAppServer {
+  port: number;
+  close(): void;
+}
+
+/**
+ * Serves a bundled application on a random loopback port: `/app.js` is the bundle, every other path
+ * its page, which hands `settings()` (read per request, so they may be filled in after start) to the
+ * bundle as `window.GATEHOUSE`.
+ */
+export async function serveBrowserApp(bundle: string, settings: () => Record<string, unknown>): Promise<BrowserAppServer> {
+  const server = createServer((req, res) => {
+    if (req.url === '/app.js') {
+      res.setHeader('content-type', 'text/javascript');
+      return res.end(bundle);
+    }
+    res.setHeader('content-type', 'text/html; charset=utf-8');
+    res.end(
+      `<!doctype html><html lang="en"><title>App</title><div id="root"></div>` +
+        `<script>window.GATEHOUSE=${JSON.stringify(settings())}</script><script type="module" src="/app.js"></script></html>`,
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+}
