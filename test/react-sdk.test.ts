@@ -6,6 +6,7 @@ import { type BrowserAppServer, bundleBrowserApp, serveBrowserApp } from './supp
 import { type BrowserSuite, browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
 import { codeIn } from './support/smtp.ts';
+import { selfSignedCertificate } from './support/tls.ts';
 
 /**
  * A React application on `@kinde-oss/kinde-auth-react`, unchanged, as a team would build it. The SDK
@@ -45,6 +46,15 @@ createRoot(document.getElementById('root')).render(h(KindeProvider, { domain, cl
 /** The site the test deploys on: Gatehouse at auth.<site>, the application at app.<site>. */
 const SITE = 'gatehouse.test';
 
+/**
+ * Production runs on https; development on plain http, where browsers drop `SameSite=None` cookies,
+ * so the refresh cookie is `Lax` there (enough for an application on the same site).
+ */
+const TRANSPORTS = [
+  { scheme: 'http', certificate: undefined, secure: false, refreshSameSite: 'Lax' },
+  { scheme: 'https', certificate: selfSignedCertificate([`*.${SITE}`]), secure: true, refreshSameSite: 'None' },
+] as const;
+
 const isTokenRequest = (request: Request) => request.method() === 'POST' && new URL(request.url()).pathname === '/oauth2/token';
 
 /** Waits for the SDK to finish starting (its `checkAuth` and any code exchange) and says what it concluded. */
@@ -74,8 +84,8 @@ async function shownAccessToken(page: Page): Promise<string> {
   return (await page.getByTestId('access-token').textContent())!;
 }
 
-for (const database of testDatabases()) {
-  describe(`@kinde-oss/kinde-auth-react keeps a session across reloads (${database.name})`, () => {
+for (const [database, transport] of testDatabases().flatMap((database) => TRANSPORTS.map((transport) => [database, transport] as const))) {
+  describe(`@kinde-oss/kinde-auth-react keeps a session across reloads (${transport.scheme}, ${database.name})`, () => {
     let suite: BrowserSuite;
     let appServer: BrowserAppServer;
     let appOrigin: string;
@@ -91,11 +101,14 @@ for (const database of testDatabases()) {
           clientId,
           redirectUri: `${appOrigin}/callback`,
           logoutUri: `${appOrigin}/signed-out`,
-        }));
-        appOrigin = `http://app.${SITE}:${appServer.port}`;
+        }), transport.certificate);
+        appOrigin = `${transport.scheme}://app.${SITE}:${appServer.port}`;
         clientId = (await suite.server.createApplication({ type: 'spa', redirectUrls: [`${appOrigin}/callback`], logoutUrls: [`${appOrigin}/signed-out`] })).id;
       },
-      { siteDomain: SITE, env: { GATEHOUSE_COOKIE_DOMAIN: SITE } },
+      {
+        siteDomain: SITE,
+        env: { GATEHOUSE_COOKIE_DOMAIN: SITE, ...(transport.certificate ? { TLS_CERT_FILE: transport.certificate.certFile, TLS_KEY_FILE: transport.certificate.keyFile } : {}) },
+      },
     );
     after(() => appServer?.close());
 
@@ -114,7 +127,7 @@ for (const database of testDatabases()) {
 
     it('signs in, stays signed in with a fresh access token after a reload, and stays signed out after signing out', async () => {
       const issuer = suite.server.services.config.issuer;
-      const context = await suite.browser.newContext();
+      const context = await suite.browser.newContext({ ignoreHTTPSErrors: true });
       const page = await context.newPage();
       await signIn(page, 'react.user@example.test');
       await page.getByText('Signed in as react.user@example.test').waitFor();
@@ -144,22 +157,23 @@ for (const database of testDatabases()) {
     });
 
     it('shows the application only a _kbrte marker for the site, and keeps the refresh token in an HttpOnly cookie for the token endpoint', async () => {
-      const context = await suite.browser.newContext();
+      const context = await suite.browser.newContext({ ignoreHTTPSErrors: true });
       const page = await context.newPage();
       await signIn(page, 'cookie.user@example.test');
       const cookies = await context.cookies();
       const marker = cookies.find((cookie) => cookie.name === '_kbrte');
       const refresh = cookies.find((cookie) => cookie.name === '_gatehouse_refresh');
       assert.ok(marker && refresh, `both cookies set: ${cookies.map((cookie) => cookie.name).join(', ')}`);
+      const attributes = ({ domain, path, httpOnly, secure, sameSite }: (typeof cookies)[number]) => ({ domain, path, httpOnly, secure, sameSite });
       assert.deepEqual(
-        { domain: marker.domain, path: marker.path, httpOnly: marker.httpOnly, sameSite: marker.sameSite },
-        { domain: `.${SITE}`, path: '/', httpOnly: false, sameSite: 'Lax' },
+        attributes(marker),
+        { domain: `.${SITE}`, path: '/', httpOnly: false, secure: transport.secure, sameSite: 'Lax' },
         'GATEHOUSE_COOKIE_DOMAIN: readable on every host of the site',
       );
       assert.deepEqual(
-        { domain: refresh.domain, path: refresh.path, httpOnly: refresh.httpOnly, sameSite: refresh.sameSite },
-        { domain: new URL(suite.server.services.config.issuer).hostname, path: '/oauth2/token', httpOnly: true, sameSite: 'Lax' },
-        "host-only on Gatehouse's host, sent to the token endpoint alone (Lax: plain http)",
+        attributes(refresh),
+        { domain: new URL(suite.server.services.config.issuer).hostname, path: '/oauth2/token', httpOnly: true, secure: transport.secure, sameSite: transport.refreshSameSite },
+        "host-only on Gatehouse's host, sent to the token endpoint alone",
       );
       assert.ok(!marker.value.includes(refresh.value) && marker.value.length < 8, 'the marker carries no secret');
       assert.ok(Math.abs(marker.expires - refresh.expires) < 5, 'both last as long as the refresh token');

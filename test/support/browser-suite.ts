@@ -21,14 +21,17 @@ export interface BrowserSuite {
 
 /**
  * A site of its own for a test: Chromium resolves every `*.<domain>` host to loopback, and Gatehouse
- * serves at `auth.<domain>` on a free port, so an application on a sibling subdomain
- * (`app.<domain>`) is set up as in a real deployment (one registrable domain, two hosts).
+ * serves at `auth.<domain>` on a free port (https when given TLS_CERT_FILE), so an application on a
+ * sibling subdomain (`app.<domain>`) is set up as in a real deployment (one registrable domain, two
+ * hosts). Over plain http those hosts are not secure contexts, where browsers hide `crypto.subtle`
+ * (which PKCE needs), so Chromium is told to treat them as secure, as it does localhost.
  */
-async function siteOnLoopback(domain: string): Promise<{ browserArgs: string[]; env: Record<string, string> }> {
+async function siteOnLoopback(domain: string, env: Record<string, string>): Promise<{ browserArgs: string[]; env: Record<string, string> }> {
   const port = await freePort();
+  const scheme = env.TLS_CERT_FILE ? 'https' : 'http';
   return {
     browserArgs: [`--host-resolver-rules=MAP *.${domain} 127.0.0.1`, `--unsafely-treat-insecure-origin-as-secure=*.${domain}`],
-    env: { PORT: String(port), ISSUER_URL: `http://auth.${domain}:${port}` },
+    env: { PORT: String(port), ISSUER_URL: `${scheme}://auth.${domain}:${port}` },
   };
 }
 
@@ -46,7 +49,7 @@ export function browserSuite(
   let suite: Partial<BrowserSuite> = {};
   let drop: (() => Promise<void>) | undefined;
   before(async () => {
-    const site = options.siteDomain ? await siteOnLoopback(options.siteDomain) : { browserArgs: [], env: {} };
+    const site = options.siteDomain ? await siteOnLoopback(options.siteDomain, options.env ?? {}) : { browserArgs: [], env: {} };
     const [smtp, browser, app, twilio] = await Promise.all([
       new TestSmtp().start(),
       launchBrowser(site.browserArgs),
