@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { Page, Request } from 'playwright-core';
+import { endSessionsOf } from '../src/protocol/adapter.ts';
 import { type BrowserAppServer, bundleBrowserApp, serveBrowserApp } from './support/browser-app.ts';
 import { type BrowserSuite, browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
@@ -184,6 +185,25 @@ for (const [database, transport] of testDatabases().flatMap((database) => TRANSP
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.waitForURL(`${appOrigin}/signed-out`);
       assert.deepEqual((await context.cookies()).filter((cookie) => ['_kbrte', '_gatehouse_refresh'].includes(cookie.name)), [], '/logout clears both');
+      await context.close();
+    });
+
+    it('signs out at the next reload once the session was ended elsewhere, and drops the cookies that pointed at it', async () => {
+      const context = await suite.browser.newContext({ ignoreHTTPSErrors: true });
+      const page = await context.newPage();
+      await signIn(page, 'ended.user@example.test');
+      const { sub } = decodeJwt(await shownAccessToken(page));
+      // What `DELETE /api/v1/users/{id}/sessions` or a sign-out in another browser with all_sessions does.
+      await endSessionsOf(suite.server.services.db, sub!);
+
+      const refused = await reloadAndSettle(page);
+      assert.equal(refused.state, 'signed-out');
+      assert.equal(refused.tokenRequests.length, 1, 'one cookie refresh, refused');
+      const names = (await context.cookies()).map((cookie) => cookie.name);
+      assert.ok(!names.includes('_kbrte') && !names.includes('_gatehouse_refresh'), `a refused refresh token takes its cookies along (left: ${names.join(', ')})`);
+      const next = await reloadAndSettle(page);
+      assert.equal(next.state, 'signed-out');
+      assert.deepEqual(next.tokenRequests, [], 'js-utils stops trying');
       await context.close();
     });
   });

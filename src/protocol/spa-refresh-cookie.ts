@@ -53,8 +53,22 @@ function clearCookie(ctx: Context, name: string, attributes: CookieAttributes): 
   ctx.cookies.set(name, '', { ...attributes, maxAge: 0, overwrite: false, signed: false });
 }
 
+/**
+ * The engine refused (RFC 6749 §5.2 `invalid_grant`: expired, revoked, its session ended) the very
+ * refresh token the cookie holds. Kept, its marker would have js-utils retry it at every page load.
+ */
+function refusedCookieToken(ctx: Context): boolean {
+  if (ctx.status !== 400 || (ctx.body as { error?: unknown } | undefined)?.error !== 'invalid_grant') return false;
+  const params = (ctx.request as { body?: { grant_type?: unknown; refresh_token?: unknown } }).body;
+  const cookie = ctx.cookies.get(REFRESH_TOKEN_COOKIE);
+  return params?.grant_type === 'refresh_token' && cookie !== undefined && params.refresh_token === cookie;
+}
+
 export interface BrowserRefreshCookies {
-  /** Token endpoint step: a browser application's refresh token goes into the cookies, with its marker. */
+  /**
+   * Token endpoint step: a browser application's refresh token goes into the cookies, with its
+   * marker; a refused cookie token takes both away.
+   */
   onTokenResponse(ctx: Context, next: Next): Promise<void>;
   /** `/logout`: both cookies go, so js-utils stops refreshing (contract doc, `GET /logout`). */
   clear(ctx: Context): void;
@@ -62,24 +76,32 @@ export interface BrowserRefreshCookies {
 
 /** `cookieDomain` (GATEHOUSE_COOKIE_DOMAIN) is where the marker is visible; unset, only Gatehouse's host. */
 export function browserRefreshCookies(cookieDomain: string | undefined): BrowserRefreshCookies {
+  function clear(ctx: Context): void {
+    clearCookie(ctx, REFRESH_TOKEN_COOKIE, refreshTokenAttributes(ctx));
+    clearCookie(ctx, REFRESH_MARKER_COOKIE, markerAttributes(ctx, cookieDomain));
+    // A host-only `_kbrte` from before GATEHOUSE_COOKIE_DOMAIN was set (or from earlier versions,
+    // which kept the token itself in it) would otherwise outlive the sign-out.
+    if (cookieDomain) clearCookie(ctx, REFRESH_MARKER_COOKIE, markerAttributes(ctx, undefined));
+  }
+
+  /** `applicationTtl`: the application's refresh-token lifetime (protocol/clients.ts), so both cookies end with the token. */
+  function set(ctx: Context, refreshToken: string, applicationTtl: unknown): void {
+    const lifetime = typeof applicationTtl === 'number' ? applicationTtl : DEFAULT_LIFETIME_SECONDS;
+    setCookie(ctx, REFRESH_TOKEN_COOKIE, refreshToken, refreshTokenAttributes(ctx), lifetime);
+    setCookie(ctx, REFRESH_MARKER_COOKIE, MARKER_VALUE, markerAttributes(ctx, cookieDomain), lifetime);
+  }
+
   return {
     async onTokenResponse(ctx, next) {
       await next();
+      if (ctx.path !== ROUTES.token) return;
+      if (refusedCookieToken(ctx)) return clear(ctx);
       const { oidc } = ctx as unknown as KoaContextWithOIDC;
-      if (ctx.path !== ROUTES.token || ctx.status !== 200 || oidc?.client?.['gatehouse_type'] !== 'spa') return;
-      const body = ctx.body as { refresh_token?: string } | undefined;
-      if (!body?.refresh_token) return;
-      const ttl = oidc.client['refresh_token_ttl'];
-      const lifetime = typeof ttl === 'number' ? ttl : DEFAULT_LIFETIME_SECONDS;
-      setCookie(ctx, REFRESH_TOKEN_COOKIE, body.refresh_token, refreshTokenAttributes(ctx), lifetime);
-      setCookie(ctx, REFRESH_MARKER_COOKIE, MARKER_VALUE, markerAttributes(ctx, cookieDomain), lifetime);
+      const refreshToken = (ctx.body as { refresh_token?: unknown } | undefined)?.refresh_token;
+      if (ctx.status === 200 && oidc?.client?.['gatehouse_type'] === 'spa' && typeof refreshToken === 'string') {
+        set(ctx, refreshToken, oidc.client['refresh_token_ttl']);
+      }
     },
-    clear(ctx) {
-      clearCookie(ctx, REFRESH_TOKEN_COOKIE, refreshTokenAttributes(ctx));
-      clearCookie(ctx, REFRESH_MARKER_COOKIE, markerAttributes(ctx, cookieDomain));
-      // A host-only `_kbrte` from before GATEHOUSE_COOKIE_DOMAIN was set (or from earlier versions,
-      // which kept the token itself in it) would otherwise outlive the sign-out.
-      if (cookieDomain) clearCookie(ctx, REFRESH_MARKER_COOKIE, markerAttributes(ctx, undefined));
-    },
+    clear,
   };
 }
