@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from './support/browser.ts';
 import { type BrowserAppServer, bundleBrowserApp, serveBrowserApp } from './support/browser-app.ts';
 import { testDatabases } from './support/databases.ts';
@@ -64,21 +64,34 @@ for (const database of testDatabases()) {
       await drop?.();
     });
 
-    it('exchanges the code with credentials, keeps the refresh token in an HttpOnly cookie behind a readable _kbrte marker, and refreshes with the cookie alone', async () => {
-      const context = await browser.newContext();
-      const page = await context.newPage();
+    /** Signs in through the application and waits for its code exchange; returns what the application saw. */
+    async function signIn(page: Page, email: string): Promise<unknown> {
       await page.goto(`${spaOrigin}/`);
-      await page.getByLabel('Email').fill('spa.user@example.test');
-      const mail = smtp.nextMessageTo('spa.user@example.test');
+      await page.getByLabel('Email').fill(email);
+      const mail = smtp.nextMessageTo(email);
       await page.getByRole('button', { name: 'Continue' }).click();
       await page.getByLabel('Code').fill(codeIn(await mail));
       await page.getByRole('button', { name: 'Continue' }).click();
-
       await page.waitForFunction(() => document.body?.dataset.exchange);
-      const exchange = JSON.parse((await page.evaluate(() => document.body.dataset.exchange))!);
+      return JSON.parse((await page.evaluate(() => document.body.dataset.exchange))!);
+    }
+
+    const refreshCookieIn = async (context: BrowserContext) =>
+      (await context.cookies(`${server.url}/oauth2/token`)).find((c) => c.name === '_gatehouse_refresh');
+
+    const refreshWithCookie = (page: Page) =>
+      page.evaluate(async () => {
+        const result = await (window as unknown as { refreshWithCookie: () => Promise<{ success: boolean; accessToken?: string }> }).refreshWithCookie();
+        return { success: result.success, hasAccessToken: Boolean(result.accessToken) };
+      });
+
+    it('exchanges the code with credentials, keeps the refresh token in an HttpOnly cookie behind a readable _kbrte marker, and refreshes with the cookie alone', async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const exchange = await signIn(page, 'spa.user@example.test');
       assert.deepEqual(exchange, { success: true, error: null, gotRefreshToken: true, email: 'spa.user@example.test' });
 
-      const refreshCookieNow = async () => (await context.cookies(`${server.url}/oauth2/token`)).find((c) => c.name === '_gatehouse_refresh');
+      const refreshCookieNow = () => refreshCookieIn(context);
       const refreshCookie = await refreshCookieNow();
       assert.ok(refreshCookie, 'the token endpoint set the refresh cookie');
       assert.equal(refreshCookie.httpOnly, true);
@@ -87,17 +100,35 @@ for (const database of testDatabases()) {
       // js-utils' checkAuth refreshes after a reload only when it finds `_kbrte` in document.cookie.
       assert.match(readable, /(^|; )_kbrte=1(;|$)/, 'JavaScript sees the marker, which carries no secret');
 
-      const refreshed = await page.evaluate(async () => {
-        const result = await (window as unknown as { refreshWithCookie: () => Promise<{ success: boolean; accessToken?: string }> }).refreshWithCookie();
-        return { success: result.success, hasAccessToken: Boolean(result.accessToken) };
-      });
-      assert.deepEqual(refreshed, { success: true, hasAccessToken: true });
+      assert.deepEqual(await refreshWithCookie(page), { success: true, hasAccessToken: true });
       const rotated = await refreshCookieNow();
       assert.ok(rotated && rotated.value !== refreshCookie.value, 'the cookie carries the rotated refresh token');
 
       await page.goto(`${server.url}/logout`);
       const left = (await context.cookies()).map((c) => c.name);
       assert.ok(!left.includes('_gatehouse_refresh') && !left.includes('_kbrte'), `/logout clears both cookies (left: ${left.join(', ')})`);
+      await context.close();
+    });
+
+    it('refreshes from the cookie only for a registered application origin, so a forged cross-site post cannot rotate it', async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await signIn(page, 'forged.user@example.test');
+      const cookie = await refreshCookieIn(context);
+      assert.ok(cookie);
+      // A form on another site posts to the token endpoint; the browser attaches the cookie
+      // (SameSite=None over https) and sends that site's Origin (RFC 6454 §7). The engine refuses
+      // origins no browser application registered (clientBasedCORS, protocol/provider.ts) before it
+      // touches the token: a rotation the application did not ask for would look like reuse later.
+      const forged = await fetch(`${server.url}/oauth2/token`, {
+        method: 'POST',
+        headers: { origin: 'https://attacker.example', cookie: `_gatehouse_refresh=${cookie.value}` },
+        body: new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId }),
+      });
+      assert.equal(forged.status, 400);
+      assert.match(((await forged.json()) as { error_description: string }).error_description, /origin https:\/\/attacker\.example not allowed/);
+      assert.equal(forged.headers.get('set-cookie'), null);
+      assert.deepEqual(await refreshWithCookie(page), { success: true, hasAccessToken: true }, 'the token in the cookie was not rotated away');
       await context.close();
     });
 
