@@ -44,7 +44,7 @@ import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
 import { createProvider, recordSessionActivity } from './protocol/provider.ts';
-import { spaRefreshCookie } from './protocol/spa-refresh-cookie.ts';
+import { browserRefreshCookies } from './protocol/spa-refresh-cookie.ts';
 import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
 import type { Services } from './services.ts';
 import { migrateToLatest, openStore, type Store } from './store/db.ts';
@@ -111,6 +111,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
     cookieKeys,
   });
   provider.proxy = process.env.TRUST_PROXY === 'true';
+  const refreshCookies = browserRefreshCookies(config.cookieDomain);
 
   const routes = new Router();
   // Readiness: this replica can serve (its database answers). A load balancer routes to it only then.
@@ -127,7 +128,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   });
   routes.get('/oauth2/v2/user_profile', userProfileV2(db, services.verifyAccessToken));
   routes.get('/oauth2/user_profile', userProfileV1(db, services.verifyAccessToken));
-  routes.get('/logout', logout(db, current));
+  routes.get('/logout', logout(db, current, refreshCookies));
 
   noteDatabaseOutages(provider);
   provider.use(errorBoundary);
@@ -151,7 +152,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(kindeFormRequest(db));
   provider.use(deviceCodePollingPace(db));
   provider.use(introspectAccessTokens(db, services.verifyAccessToken));
-  provider.use(spaRefreshCookie);
+  provider.use(refreshCookies.onTokenResponse);
   provider.use(unauthorizedClientForForeignGrants);
   provider.use(recordSessionActivity(db) as never);
   return provider;

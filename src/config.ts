@@ -33,6 +33,11 @@ export interface Config {
    * sign-in or client-authentication attempts, across every account (src/domain/attack-protection.ts).
    */
   addressLimits: { codes: number; failures: number };
+  /**
+   * Where the `_kbrte` marker cookie is visible (protocol/spa-refresh-cookie.ts): the issuer's parent
+   * domain, for a browser application on a sibling subdomain. Unset: only the issuer's own host.
+   */
+  cookieDomain: string | undefined;
 }
 
 /** Exactly one of `messagingServiceSid` and `fromNumber` is set: Kinde's "SMS source" (spec §014). */
@@ -51,6 +56,9 @@ export class ConfigError extends Error {
 }
 
 const clientSecretFormat = /^[A-Za-z0-9]{40,60}$/;
+
+/** A DNS name of two labels or more (letters, digits, hyphens); not an IP address, not a bare TLD. */
+const cookieDomainFormat = /^(?=.*[a-z])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 const variables = {
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -77,6 +85,12 @@ const variables = {
   GATEHOUSE_HASHING_THREADS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(256, 'must be at most 256').optional(),
   GATEHOUSE_CODES_PER_ADDRESS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(50),
   GATEHOUSE_FAILURES_PER_ADDRESS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(100),
+  GATEHOUSE_COOKIE_DOMAIN: z
+    .string()
+    // RFC 6265 §5.2.3: a leading dot is ignored, so `.example.com` means `example.com`.
+    .transform((value) => value.toLowerCase().replace(/^\./, ''))
+    .refine((value) => cookieDomainFormat.test(value) && !/^[\d.]+$/.test(value), 'must be a domain name like example.com (no scheme, port or path)')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be AC followed by 32 hex digits (Account SID in the Twilio console)').optional(),
   TWILIO_AUTH_TOKEN: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be the 32 hex digit Auth Token from the Twilio console').optional(),
@@ -133,16 +147,30 @@ function twilioSettings(vars: Variables): TwilioSettings | undefined {
   return { accountSid, authToken, ...source, baseUrl: vars.TWILIO_API_BASE_URL };
 }
 
+/**
+ * RFC 6265 §5.3 step 6: a browser ignores a cookie whose Domain does not domain-match the host that
+ * set it, so the cookie domain must be the issuer's host or one of its parent domains.
+ */
+function cookieDomainFor(issuer: string, domain: string | undefined): string | undefined {
+  if (domain === undefined) return undefined;
+  const host = new URL(issuer).hostname;
+  if (host !== domain && !host.endsWith(`.${domain}`)) {
+    throw new ConfigError('GATEHOUSE_COOKIE_DOMAIN', `must be the issuer's host (${host}) or a parent domain of it, or browsers ignore the cookie`);
+  }
+  return domain;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const vars = parseVariables(env);
   requirePair(vars, 'GATEHOUSE_BOOTSTRAP_CLIENT_ID', 'GATEHOUSE_BOOTSTRAP_CLIENT_SECRET');
   requirePair(vars, 'TLS_CERT_FILE', 'TLS_KEY_FILE');
   const tls = vars.TLS_CERT_FILE && vars.TLS_KEY_FILE ? { certFile: vars.TLS_CERT_FILE, keyFile: vars.TLS_KEY_FILE } : undefined;
   const scheme = tls ? 'https' : 'http';
+  const issuer = vars.ISSUER_URL ?? `${scheme}://localhost:${vars.PORT}`;
   return {
     port: vars.PORT,
     host: vars.HOST,
-    issuer: vars.ISSUER_URL ?? `${scheme}://localhost:${vars.PORT}`,
+    issuer,
     issuerFromPort: vars.ISSUER_URL === undefined && vars.PORT === 0,
     dataDir: vars.GATEHOUSE_DATA_DIR,
     databaseUrl: vars.DATABASE_URL ?? `sqlite:${vars.GATEHOUSE_DATA_DIR}/gatehouse.sqlite`,
@@ -160,5 +188,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     twilio: twilioSettings(vars),
     defaultPhoneCountry: vars.DEFAULT_PHONE_COUNTRY,
     addressLimits: { codes: vars.GATEHOUSE_CODES_PER_ADDRESS, failures: vars.GATEHOUSE_FAILURES_PER_ADDRESS },
+    cookieDomain: cookieDomainFor(issuer, vars.GATEHOUSE_COOKIE_DOMAIN),
   };
 }

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { testDatabases } from './support/databases.ts';
 import { BOOTSTRAP, startTestServer, type TestServer } from './support/server.ts';
+import { selfSignedCertificate } from './support/tls.ts';
 
 // The management SDK always talks https (contract: "Management API"), so Gatehouse serves TLS here
 // with a certificate made for this run. NODE_EXTRA_CA_CERTS is only read when Node starts, and the
@@ -36,25 +33,13 @@ const { ApiError, Applications, Callbacks, checkAudience, Connections, getToken,
   '@kinde/management-api-js'
 )) as unknown as ManagementSdk;
 
-function selfSignedLocalhostCertificate(): { certFile: string; keyFile: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-tls-'));
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', keyFile, '-out', certFile],
-    { stdio: 'ignore' },
-  );
-  return { certFile, keyFile };
-}
-
 for (const database of testDatabases()) {
   describe(`@kinde/management-api-js against Gatehouse over TLS (${database.name})`, () => {
     let server: TestServer;
     let drop: () => Promise<void>;
 
     before(async () => {
-      const tls = selfSignedLocalhostCertificate();
+      const tls = selfSignedCertificate(['localhost']);
       const db = await database.create();
       drop = db.drop;
       server = await startTestServer({ databaseUrl: db.url, env: { TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile } });

@@ -32,6 +32,10 @@ describe('configuration', () => {
     [{ GATEHOUSE_MASTER_KEY: 'not-a-key' }, 'GATEHOUSE_MASTER_KEY'],
     [{ GATEHOUSE_HASHING_THREADS: '0' }, 'GATEHOUSE_HASHING_THREADS'],
     [{ GATEHOUSE_HASHING_THREADS: '1.5' }, 'GATEHOUSE_HASHING_THREADS'],
+    [{ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: 'https://example.com' }, 'GATEHOUSE_COOKIE_DOMAIN'],
+    [{ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: 'com' }, 'GATEHOUSE_COOKIE_DOMAIN'],
+    [{ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: 'example.org' }, 'GATEHOUSE_COOKIE_DOMAIN'],
+    [{ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: 'xample.com' }, 'GATEHOUSE_COOKIE_DOMAIN'],
   ];
   for (const [env, variable] of cases) {
     it(`names ${variable} when ${Object.keys(env).join(' and ')} is wrong`, () => {
@@ -47,6 +51,14 @@ describe('configuration', () => {
     assert.equal(config.devMailbox, true);
     assert.equal(config.hashingThreads, Math.max(1, availableParallelism() - 1));
     assert.equal(loadConfig({ GATEHOUSE_HASHING_THREADS: '3' }).hashingThreads, 3);
+  });
+
+  it("takes the issuer's host or a parent domain of it as the cookie domain, a leading dot ignored", () => {
+    const cookieDomain = (domain: string) => loadConfig({ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: domain }).cookieDomain;
+    assert.equal(cookieDomain('example.com'), 'example.com');
+    assert.equal(cookieDomain('.Example.com'), 'example.com');
+    assert.equal(cookieDomain('auth.example.com'), 'auth.example.com');
+    assert.equal(loadConfig({}).cookieDomain, undefined);
   });
 
   it('stops start-up with one line naming the variable', async () => {

@@ -5,7 +5,7 @@ import type { Db } from '../store/db.ts';
 import { audienceResource, parseAudienceParam } from './audiences.ts';
 import { type FormParams, readForm, toParams } from '../http/forms.ts';
 import { ROUTES } from './provider-routes.ts';
-import { REFRESH_COOKIE } from './spa-refresh-cookie.ts';
+import { REFRESH_TOKEN_COOKIE } from './spa-refresh-cookie.ts';
 
 /**
  * Kinde's SDKs speak a dialect of OAuth: `audience` instead of `resource`, `prompt=create`, client
@@ -85,10 +85,10 @@ function basicToPost(ctx: Context, params: Params): boolean {
   return true;
 }
 
-/** js-utils refreshes with an empty body and relies on the HttpOnly `_kbrte` cookie (contract doc). */
+/** js-utils refreshes with no refresh token in the body, relying on the HttpOnly refresh cookie (contract doc). */
 function refreshTokenFromCookie(ctx: Context, params: Params): void {
   if (params.grant_type !== 'refresh_token' || params.refresh_token !== undefined) return;
-  const cookie = ctx.cookies.get(REFRESH_COOKIE);
+  const cookie = ctx.cookies.get(REFRESH_TOKEN_COOKIE);
   if (cookie) params.refresh_token = cookie;
 }
 

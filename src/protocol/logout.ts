@@ -5,7 +5,7 @@ import type { Db } from '../store/db.ts';
 import { renderPage } from '../experience/render.ts';
 import { MessagePage } from '../experience/pages/message.tsx';
 import { endSessionsOf } from './adapter.ts';
-import { clearRefreshCookie } from './spa-refresh-cookie.ts';
+import type { BrowserRefreshCookies } from './spa-refresh-cookie.ts';
 
 const SESSION_COOKIE = '_session';
 
@@ -38,7 +38,7 @@ export function redirectCandidates(querystring: string): string[] {
   return [...candidates];
 }
 
-export function logout(db: Db, provider: () => Provider) {
+export function logout(db: Db, provider: () => Provider, refreshCookies: BrowserRefreshCookies) {
   return async (ctx: Context): Promise<void> => {
     const candidates = redirectCandidates(ctx.querystring);
     let target: string | undefined;
@@ -60,7 +60,7 @@ export function logout(db: Db, provider: () => Provider) {
     if (session?.accountId && new URLSearchParams(ctx.querystring).get('all_sessions') === 'true') await endSessionsOf(db, session.accountId);
     await session?.destroy();
     ctx.cookies.set(SESSION_COOKIE, null, { signed: true, httpOnly: true, sameSite: 'lax' });
-    clearRefreshCookie(ctx);
+    refreshCookies.clear(ctx);
 
     if (target) {
       // Exactly the registered URL: Koa's redirect() would normalise it (e.g. add a trailing slash).
