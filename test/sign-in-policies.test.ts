@@ -91,6 +91,17 @@ for (const database of testDatabases()) {
       assert.equal(identity.isVerified, true);
     });
 
+    it('records which connection proved the person, for every step after the first factor', async () => {
+      const user = await userWithPassword('which@example.test', 'right password here');
+      const driver = await begin(passwordApp.id);
+      await driver.submit({ identifier: 'which@example.test' });
+      signedIn(await driver.submit({ password: 'right password here' }));
+      const { listConnections } = await import('../src/domain/connections.ts');
+      const emailPassword = (await listConnections(db())).find((connection) => connection.strategy === 'email:password')!;
+      const event = await db().selectFrom('audit_events').select('data').where('type', '=', 'user.authenticated').where('subject', '=', user.id).executeTakeFirstOrThrow();
+      assert.deepEqual(JSON.parse(event.data), { application_id: passwordApp.id, amr: ['pwd'], connection_id: emailPassword.id });
+    });
+
     it('makes a person with a temporary password choose a new one', async () => {
       const user = await createUser(db(), { identities: [{ type: 'email', value: 'temp@example.test', isVerified: true }] });
       await setPassword(db(), user.id, 'temporary password 1', { temporary: true });

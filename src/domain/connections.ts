@@ -4,18 +4,13 @@ import { type Db, inTransaction, type Tx } from '../store/db.ts';
 import { cached } from '../store/read-cache.ts';
 import { lockApplication } from './applications.ts';
 import { assertThat, DomainError } from './errors.ts';
+import { BUILT_IN_STRATEGIES } from './strategies.ts';
 
 /**
  * Built-in sign-in methods are connections like any other (DESIGN.md §3): each has its own `conn_` id,
  * is switched on per application, and is routed by the same code.
  */
-export const BUILT_IN_CONNECTIONS = [
-  { strategy: 'email:password', name: 'email-password', display_name: 'Email + password' },
-  { strategy: 'email:otp', name: 'email-otp', display_name: 'Email + code' },
-  { strategy: 'phone:otp', name: 'phone-otp', display_name: 'Phone + code' },
-  { strategy: 'username:password', name: 'username-password', display_name: 'Username + password' },
-  { strategy: 'username:otp', name: 'username-otp', display_name: 'Username + code' },
-] as const;
+export const BUILT_IN_CONNECTIONS = BUILT_IN_STRATEGIES.map((strategy) => ({ strategy: strategy.name, name: strategy.name.replace(':', '-'), display_name: strategy.displayName }));
 
 /** Kinde turns email + code on for every new application. */
 const DEFAULT_STRATEGIES = ['email:otp'];
@@ -36,14 +31,6 @@ const toConnection = (row: { id: string; strategy: string; name: string; display
   name: row.name,
   displayName: row.display_name,
 });
-
-/**
- * Enterprise connections (sections 030–043): SAML, WS-Fed and Microsoft Entra ID, in Kinde's strategy
- * names. Social `oauth2:microsoft` is not one; `oauth2:azure_ad` (Entra ID) is.
- */
-export function isEnterpriseStrategy(strategy: string): boolean {
-  return strategy.startsWith('saml:') || strategy.startsWith('wsfed:') || strategy === 'oauth2:azure_ad';
-}
 
 /** Idempotent across replicas: a built-in is created once, by whichever process gets there first. */
 export async function ensureBuiltInConnections(db: Db): Promise<void> {

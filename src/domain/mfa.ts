@@ -8,7 +8,8 @@ import { type Db, inTransaction, isForeignKeyViolation, type Tx } from '../store
 import type { MfaFactorsTable } from '../store/schema.ts';
 import { lockStatus, withinAttempts } from './attack-protection.ts';
 import { recordAudit } from './audit.ts';
-import { findConnection, isEnterpriseStrategy } from './connections.ts';
+import { findConnection } from './connections.ts';
+import { isEnterpriseStrategy } from './strategies.ts';
 import { environmentPolicy } from './environment.ts';
 import { assertThat, DomainError } from './errors.ts';
 import { identityProblem } from './identities.ts';

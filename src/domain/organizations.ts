@@ -4,7 +4,8 @@ import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, type 
 import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagination.ts';
 import type { OrganizationsTable } from '../store/schema.ts';
 import { DEFAULT_LIFETIMES } from './applications.ts';
-import { findConnection, isEnterpriseStrategy } from './connections.ts';
+import { findConnection } from './connections.ts';
+import { isEnterpriseStrategy } from './strategies.ts';
 import { environmentPolicy } from './environment.ts';
 import { assertThat, DomainError } from './errors.ts';
 import { canonicalFactors, type FactorType, type OrganizationMfaPolicy } from './mfa-policy.ts';

@@ -13,7 +13,7 @@ const isGuessThatFailed = (check: CodeCheck) => check === 'wrong' || check === '
 
 /** One-time codes by email or SMS: checking one, and sending another (sections 013–016). */
 export function codeSteps(router: Router, kit: SignInKit): void {
-  const { postedStep, services, db, goTo, finish, sendCodeStep } = kit;
+  const { postedStep, services, db, goTo, afterFirstFactor, sendCodeStep } = kit;
 
   router.post('/resend', async (ctx) => {
     const posted = await postedStep(ctx);
@@ -48,6 +48,7 @@ export function codeSteps(router: Router, kit: SignInKit): void {
       return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: state.identifier, error });
     }
     const amr = [amrFor('code', state.codeChannel ?? 'email')];
+    const connectionId = interaction.methods[state.identifierType]?.connectionId;
 
     if (state.codePurpose === 'reset_password') return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'reset', error: undefined, notice: undefined });
 
@@ -56,7 +57,7 @@ export function codeSteps(router: Router, kit: SignInKit): void {
       const user = await findUser(db, state.userId);
       const identity = user && (identityMatching(user, state.codeChannel === 'sms' ? 'phone' : 'email', state.codeDestination) ?? identityMatching(user, state.identifierType, state.identifier));
       if (identity && !identity.isVerified) await markIdentityVerified(db, identity.id);
-      return finish(ctx, interaction, state.userId, state.verifiedPassword ? ['pwd', ...amr] : amr, identity?.id);
+      return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId, amr: state.verifiedPassword ? ['pwd', ...amr] : amr }, identity?.id);
     }
 
     const identities: NewIdentity[] = [{ type: state.identifierType, value: state.identifier, isVerified: true, connectionId: interaction.methods[state.identifierType]?.connectionId ?? null }];
@@ -77,6 +78,6 @@ export function codeSteps(router: Router, kit: SignInKit): void {
       return goTo(ctx, interaction, { step: 'identify', registering: true, error: taken });
     }
     await recordAudit(db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id } });
-    return finish(ctx, interaction, user.id, state.pendingPasswordHash ? ['pwd', ...amr] : amr, user.identities[0]?.id);
+    return afterFirstFactor(ctx, interaction, { userId: user.id, connectionId, amr: state.pendingPasswordHash ? ['pwd', ...amr] : amr }, user.identities[0]?.id);
   });
 }

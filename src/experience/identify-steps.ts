@@ -26,7 +26,8 @@ export function identifySteps(router: Router, kit: SignInKit): void {
     // device needs the person's consent.
     const onlyOrganization = interaction.promptReasons.every((reason) => reason === ORGANIZATION_PROMPT_REASON);
     if (interaction.signedInUserId && (onlyOrganization || interaction.promptName === 'consent')) {
-      return continueToOrganization(ctx, interaction, interaction.signedInUserId, ['sso', ...interaction.signedInAmr.filter((value) => value === 'mfa')]);
+      // The session does not say which connection proved the person: no connection exemption applies.
+      return continueToOrganization(ctx, interaction, { userId: interaction.signedInUserId, connectionId: undefined, amr: ['sso', ...interaction.signedInAmr.filter((value) => value === 'mfa')] });
     }
     const registering = interaction.params.start_page === 'registration';
     const hint = parseLoginHint(interaction.params.login_hint, defaultCountry());

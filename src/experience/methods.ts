@@ -1,18 +1,11 @@
 import type { Connection } from '../domain/connections.ts';
+import { strategyNamed } from '../domain/strategies.ts';
 import type { IdentityType } from '../domain/users.ts';
 
 export type Verification = 'password' | 'code';
 
 /** How each kind of identity signs in for one application: at most one verification per kind. */
 export type SignInMethods = Partial<Record<IdentityType, { verification: Verification; connectionId: string }>>;
-
-const BUILT_IN: Record<string, { identity: IdentityType; verification: Verification }> = {
-  'email:password': { identity: 'email', verification: 'password' },
-  'email:otp': { identity: 'email', verification: 'code' },
-  'phone:otp': { identity: 'phone', verification: 'code' },
-  'username:password': { identity: 'username', verification: 'password' },
-  'username:otp': { identity: 'username', verification: 'code' },
-};
 
 /**
  * The methods an application offers, from its enabled connections. `connection_id` in the
@@ -24,8 +17,10 @@ export function signInMethods(connections: readonly Connection[], onlyConnection
   const offered = chosen.length > 0 ? chosen : connections;
   const methods: SignInMethods = {};
   for (const connection of offered) {
-    const builtIn = BUILT_IN[connection.strategy];
-    if (builtIn && !methods[builtIn.identity]) methods[builtIn.identity] = { verification: builtIn.verification, connectionId: connection.id };
+    const strategy = strategyNamed(connection.strategy);
+    const identity = strategy?.identityType;
+    if (!identity || methods[identity]) continue;
+    methods[identity] = { verification: strategy.family === 'password' ? 'password' : 'code', connectionId: connection.id };
   }
   return methods;
 }

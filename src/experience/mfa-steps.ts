@@ -20,13 +20,13 @@ import type { Services } from '../services.ts';
 import { csrfToken, type Interaction, interactionUrl, loadFormPost } from './interaction.ts';
 import { RecoveryCodesPage } from './pages/mfa.tsx';
 import { renderPage } from './render.ts';
-import { loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
+import { loadFlow, saveFlow, type SignInState, type Verified, verifiedIn } from './sign-in-flow.ts';
 
 /** What the two-step verification steps borrow from the rest of the sign-in state machine. */
 export interface MfaKit {
   services: Services;
   goTo(ctx: Context, interaction: Interaction, state: SignInState): Promise<void>;
-  afterSecondStep(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void>;
+  afterSecondStep(ctx: Context, interaction: Interaction, verified: Verified, organizationCode: string): Promise<void>;
   deliverCode(interaction: Interaction, state: SignInState, purpose: CodePurpose, destination: { channel: 'email' | 'sms'; to: string }): Promise<{ challengeId: string } | { error: string }>;
   lockedMessage(until: number): string;
 }
@@ -56,18 +56,19 @@ export function mfaSteps(kit: MfaKit) {
     const post = await loadFormPost(ctx, services);
     if (!post) return undefined;
     const state = await loadFlow(db, post.interaction.uid);
-    if (!state?.userId || !state.organizationCode || !state.amr) {
+    const verified = verifiedIn(state);
+    if (!state || !verified || !state.organizationCode) {
       await kit.goTo(ctx, post.interaction, { step: 'identify' });
       return undefined;
     }
-    return { ...post, state: { ...state, error: undefined, notice: undefined }, userId: state.userId, organizationCode: state.organizationCode, amr: state.amr };
+    return { ...post, state: { ...state, error: undefined, notice: undefined }, verified, userId: verified.userId, organizationCode: state.organizationCode };
   }
 
-  const mfaDone = (amr: string[]) => [...amr.filter((value) => value !== 'mfa'), 'mfa'];
+  const mfaDone = (verified: Verified): Verified => ({ ...verified, amr: [...verified.amr.filter((value) => value !== 'mfa'), 'mfa'] });
 
   /** After the first factor is proven: the recovery codes, once, on this response only (never stored in the flow). */
   async function showRecoveryCodes(ctx: Context, interaction: Interaction, state: SignInState, codes: string[]): Promise<void> {
-    await saveFlow(db, interaction.uid, { ...state, step: 'mfa_done', amr: mfaDone(state.amr ?? []) });
+    await saveFlow(db, interaction.uid, { ...state, step: 'mfa_done', amr: [...(state.amr ?? []).filter((value) => value !== 'mfa'), 'mfa'] });
     renderPage(ctx, RecoveryCodesPage({ csrf: csrfToken(services, interaction.uid), action: interactionUrl(interaction.uid, 'mfa/done'), codes }));
   }
 
@@ -77,7 +78,7 @@ export function mfaSteps(kit: MfaKit) {
       if (!step) return;
       const { interaction, form, state, userId } = step;
       const choice = field(form, 'factor');
-      if (choice === 'skip' && state.mfaSkippable) return kit.afterSecondStep(ctx, interaction, userId, step.amr, step.organizationCode);
+      if (choice === 'skip' && state.mfaSkippable) return kit.afterSecondStep(ctx, interaction, step.verified, step.organizationCode);
       if (choice !== 'totp' && choice !== 'email' && choice !== 'sms') return kit.goTo(ctx, interaction, { ...state, error: 'Choose one of the options.' });
       if (!(state.mfaFactors ?? []).includes(choice)) return kit.goTo(ctx, interaction, { ...state, error: 'Choose one of the options.' });
       if (choice === 'totp') {
@@ -101,7 +102,7 @@ export function mfaSteps(kit: MfaKit) {
       if (!result.verified) return kit.goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the time on your device and try the newest code.' });
       await recordAudit(db, { type: 'user.mfa_enrolled', actor: step.userId, subject: step.userId, data: { factor: 'totp' } });
       if (result.recoveryCodes) return showRecoveryCodes(ctx, interaction, state, result.recoveryCodes);
-      return kit.afterSecondStep(ctx, interaction, step.userId, mfaDone(step.amr), step.organizationCode);
+      return kit.afterSecondStep(ctx, interaction, mfaDone(step.verified), step.organizationCode);
     });
 
     router.post('/mfa/verify', async (ctx) => {
@@ -130,7 +131,7 @@ export function mfaSteps(kit: MfaKit) {
       if (outcome !== 'accepted') return kit.goTo(ctx, interaction, { ...state, error: outcome === 'replayed' ? 'That code was already used. Wait for the next one.' : 'That code is not right. Try again.' });
       if (state.mfaEnrolling) await recordAudit(db, { type: 'user.mfa_enrolled', actor: userId, subject: userId, data: { factor: state.mfaUsing } });
       if (recoveryCodes) return showRecoveryCodes(ctx, interaction, state, recoveryCodes);
-      return kit.afterSecondStep(ctx, interaction, userId, mfaDone(step.amr), step.organizationCode);
+      return kit.afterSecondStep(ctx, interaction, mfaDone(step.verified), step.organizationCode);
     });
 
     router.post('/mfa/switch', async (ctx) => {
@@ -147,7 +148,7 @@ export function mfaSteps(kit: MfaKit) {
       const step = await mfaState(ctx);
       if (!step) return;
       if (step.state.step !== 'mfa_done') return kit.goTo(ctx, step.interaction, step.state);
-      return kit.afterSecondStep(ctx, step.interaction, step.userId, mfaDone(step.amr), step.organizationCode);
+      return kit.afterSecondStep(ctx, step.interaction, step.verified, step.organizationCode);
     });
 
   }

@@ -3,7 +3,7 @@ import type { InteractionResults } from 'oidc-provider';
 import { recordAudit } from '../domain/audit.ts';
 import { field } from '../http/forms.ts';
 import { organizationsOf } from '../domain/organizations.ts';
-import { endFlow } from './sign-in-flow.ts';
+import { endFlow, verifiedIn } from './sign-in-flow.ts';
 import { deviceConsentFor } from './device-consent.ts';
 import { type SignInKit } from './sign-in-kit.ts';
 
@@ -15,11 +15,12 @@ export function organizationAndConsentSteps(router: Router, kit: SignInKit): voi
     const posted = await postedStep(ctx);
     if (!posted) return;
     const { interaction, form, state } = posted;
-    if (state?.step !== 'organization' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
+    const verified = verifiedIn(state);
+    if (state?.step !== 'organization' || !verified) return goTo(ctx, interaction, { step: 'identify' });
     const chosen = field(form, 'org_code');
-    const mine = await organizationsOf(db, state.userId);
+    const mine = await organizationsOf(db, verified.userId);
     if (!chosen || !mine.some((org) => org.code === chosen)) return goTo(ctx, interaction, { ...state, error: 'Choose one of your organizations.' });
-    return organizationDecided(ctx, interaction, state.userId, state.amr ?? [], chosen);
+    return organizationDecided(ctx, interaction, verified, chosen);
   });
 
   /**
@@ -30,14 +31,15 @@ export function organizationAndConsentSteps(router: Router, kit: SignInKit): voi
     const posted = await postedStep(ctx);
     if (!posted) return;
     const { interaction, form, state } = posted;
-    if (state?.step !== 'consent' || !state.userId || !state.organizationCode || !interaction.deviceCode) return goTo(ctx, interaction, { step: 'identify' });
+    const verified = verifiedIn(state);
+    if (state?.step !== 'consent' || !verified || !state.userId || !state.organizationCode || !interaction.deviceCode) return goTo(ctx, interaction, { step: 'identify' });
     const decision = field(form, 'decision');
     const audit = { actor: state.userId, subject: state.userId };
     if (decision === 'allow') {
       const consent = await deviceConsentFor(db, interaction.params, interaction.app.id, state.userId, state.organizationCode);
       const scopes = [...consent.openIdScopes, ...consent.audiences.flatMap((audience) => audience.scopes)];
       await recordAudit(db, { type: 'device.authorized', ...audit, data: { application_id: interaction.app.id, organization_code: state.organizationCode, scopes } });
-      return complete(ctx, interaction, state.userId, state.amr ?? [], state.organizationCode, consent);
+      return complete(ctx, interaction, verified, state.organizationCode, consent);
     }
     if (decision !== 'deny') return goTo(ctx, interaction, state);
     await recordAudit(db, { type: 'device.denied', ...audit, data: { application_id: interaction.app.id } });

@@ -5,11 +5,16 @@ import { checkPassword, passwordProblem, setPassword } from '../domain/passwords
 import { findUser, updateUser } from '../domain/users.ts';
 import { field } from '../http/forms.ts';
 import { amrFor } from './methods.ts';
+import type { Interaction } from './interaction.ts';
+import type { SignInState } from './sign-in-flow.ts';
 import { identityMatching, LOCKED_MESSAGE, type SignInKit } from './sign-in-kit.ts';
+
+/** The connection the person is signing in with: the application's method for the kind of identity they typed. */
+const connectionOf = (interaction: Interaction, state: SignInState) => (state.identifierType ? interaction.methods[state.identifierType]?.connectionId : undefined);
 
 /** Passwords: the password page, forgot password, and choosing a new one (sections 010–012). */
 export function passwordSteps(router: Router, kit: SignInKit): void {
-  const { postedStep, db, goTo, finish, codeDestinationOf, sendCodeStep } = kit;
+  const { postedStep, db, goTo, afterFirstFactor, codeDestinationOf, sendCodeStep } = kit;
 
   router.post('/password', async (ctx) => {
     const posted = await postedStep(ctx);
@@ -31,7 +36,7 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
         await clearFailedAttempts(db, state.userId);
         return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }));
       }
-      return finish(ctx, interaction, state.userId, ['pwd'], identity?.id, user);
+      return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId: connectionOf(interaction, state), amr: ['pwd'] }, identity?.id, user);
     }
     await kit.services.networkFailures.count(interaction.network);
     await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: lock.locked } });
@@ -62,6 +67,6 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
     await updateUser(db, state.userId, { isPasswordResetRequested: false });
     await recordAudit(db, { type: 'user.password_changed', actor: state.userId, subject: state.userId, data: { application_id: interaction.app.id, reason: state.newPasswordReason } });
     const amr = state.newPasswordReason === 'temporary' ? ['pwd'] : [amrFor('code', state.codeChannel ?? 'email')];
-    return finish(ctx, interaction, state.userId, amr);
+    return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId: connectionOf(interaction, state), amr });
   });
 }

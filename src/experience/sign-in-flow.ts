@@ -32,6 +32,8 @@ export interface SignInState {
   acceptsMarketing?: boolean;
   /** How the person proved who they are, kept while they choose an organization. */
   amr?: string[];
+  /** The connection that proved it (the first factor's), for MFA's exempt connections. */
+  connectionId?: string;
   /** The organization the grant will speak for, kept through two-step verification and a device's consent. */
   organizationCode?: string;
   /** Two-step verification (step 7): the factors offered for enrolment, and whether it may be skipped. */
@@ -52,6 +54,24 @@ export interface SignInState {
   error?: string;
   notice?: string;
 }
+
+/**
+ * What a first factor hands on (DESIGN.md §4): who was proven, through which connection, and how
+ * (`amr`, RFC 8176). Everything after the first factor — organization, MFA, consent — takes this.
+ */
+export interface Verified {
+  userId: string;
+  connectionId: string | undefined;
+  amr: string[];
+}
+
+/** The person a flow state has proven, once past the first factor; undefined before. */
+export function verifiedIn(state: SignInState | undefined): Verified | undefined {
+  return state?.userId && state.amr ? { userId: state.userId, connectionId: state.connectionId, amr: state.amr } : undefined;
+}
+
+/** The state fields that carry a `Verified` through the steps after the first factor. */
+export const verifiedState = (verified: Verified) => ({ userId: verified.userId, amr: verified.amr, connectionId: verified.connectionId });
 
 const FLOW_LIFETIME_MS = 60 * 60 * 1000;
 

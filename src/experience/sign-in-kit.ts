@@ -18,7 +18,7 @@ import { findOrganization, touchMembership } from '../domain/organizations.ts';
 import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { rememberGrantOrganization } from '../protocol/grant-organizations.ts';
 import { GRANT_LIFETIME_SECONDS } from '../protocol/interaction-policy.ts';
-import { endFlow, loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
+import { endFlow, loadFlow, saveFlow, type SignInState, type Verified, verifiedState } from './sign-in-flow.ts';
 import { type DeviceConsent, grantDeviceConsent } from './device-consent.ts';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
@@ -73,15 +73,16 @@ export function signInKit(services: Services) {
    * `user`, when given, saves reading it again: it must be current in what the organization step
    * reads (identities and their verification, names); the sign-in counters recorded here do not matter.
    */
-  async function finish(ctx: Context, interaction: Interaction, userId: string, amr: string[], identityId?: string, user?: User): Promise<void> {
+  async function afterFirstFactor(ctx: Context, interaction: Interaction, verified: Verified, identityId?: string, user?: User): Promise<void> {
+    const { userId, amr, connectionId } = verified;
     await recordSignIn(db, userId, identityId);
-    await recordAudit(db, { type: 'user.authenticated', actor: userId, subject: userId, data: { application_id: interaction.app.id, amr } });
-    return continueToOrganization(ctx, interaction, userId, amr, user);
+    await recordAudit(db, { type: 'user.authenticated', actor: userId, subject: userId, data: { application_id: interaction.app.id, amr, connection_id: connectionId } });
+    return continueToOrganization(ctx, interaction, verified, user);
   }
 
   /** Step 8 of the state machine: the organization the tokens speak for, or the switcher. */
-  async function continueToOrganization(ctx: Context, interaction: Interaction, userId: string, amr: string[], known?: User): Promise<void> {
-    const user = known ?? (await findUser(db, userId));
+  async function continueToOrganization(ctx: Context, interaction: Interaction, verified: Verified, known?: User): Promise<void> {
+    const user = known ?? (await findUser(db, verified.userId));
     if (!user) return goTo(ctx, interaction, { step: 'identify' });
     const { params } = interaction;
     const choice = await chooseOrganization(
@@ -98,19 +99,21 @@ export function signInKit(services: Services) {
       // Section 042: "We can't find your account" when the organization does not let this person in.
       return showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
     }
-    if ('switcher' in choice) return goTo(ctx, interaction, { step: 'organization', userId, amr, organizations: choice.switcher });
-    return organizationDecided(ctx, interaction, userId, amr, choice.organizationCode);
+    if ('switcher' in choice) return goTo(ctx, interaction, { step: 'organization', ...verifiedState(verified), organizations: choice.switcher });
+    return organizationDecided(ctx, interaction, verified, choice.organizationCode);
   }
 
   /**
    * Step 7, once the organization is known (its MFA policy may apply, section 054): a second step
    * when the policy asks for one and this sign-in has not done it yet (the SSO session remembers).
    */
-  async function organizationDecided(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
+  async function organizationDecided(ctx: Context, interaction: Interaction, verified: Verified, organizationCode: string): Promise<void> {
+    const { userId, amr, connectionId } = verified;
     if (!amr.includes('mfa')) {
       const primaryChannel = amr.includes('sms') ? 'sms' : amr.includes('otp') ? 'email' : amr.includes('pwd') ? 'password' : 'other';
-      const need = await mfaForSignIn(db, { userId, organizationCode, primaryChannel });
-      const base: SignInState = { step: 'mfa_choose', userId, amr, organizationCode };
+      // The connection reaches MFA so that an organization's exempt enterprise connections apply (section 054).
+      const need = await mfaForSignIn(db, { userId, organizationCode, connectionId, primaryChannel });
+      const base: SignInState = { step: 'mfa_choose', ...verifiedState(verified), organizationCode };
       if (need.requirement !== 'none' && need.enrolled.length > 0) return goTo(ctx, interaction, await mfa.startChallenge(interaction, base, need.enrolled[0]!));
       if (need.requirement === 'required' && need.factors.length === 0) {
         await endFlow(db, interaction.uid);
@@ -118,17 +121,18 @@ export function signInKit(services: Services) {
       }
       if (need.requirement !== 'none') return goTo(ctx, interaction, { ...base, mfaFactors: need.factors, mfaSkippable: need.requirement === 'optional' });
     }
-    return afterSecondStep(ctx, interaction, userId, amr, organizationCode);
+    return afterSecondStep(ctx, interaction, verified, organizationCode);
   }
 
   /** Step 9: a device waits for the person's consent; a browser sign-in is complete. */
-  async function afterSecondStep(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string): Promise<void> {
-    if (interaction.deviceCode) return goTo(ctx, interaction, { step: 'consent', userId, amr, organizationCode });
-    return complete(ctx, interaction, userId, amr, organizationCode);
+  async function afterSecondStep(ctx: Context, interaction: Interaction, verified: Verified, organizationCode: string): Promise<void> {
+    if (interaction.deviceCode) return goTo(ctx, interaction, { step: 'consent', ...verifiedState(verified), organizationCode });
+    return complete(ctx, interaction, verified, organizationCode);
   }
 
   /** Ends the interaction with a grant that speaks for the chosen organization (and, for a device, holds what was allowed). */
-  async function complete(ctx: Context, interaction: Interaction, userId: string, amr: string[], organizationCode: string, consent?: DeviceConsent): Promise<void> {
+  async function complete(ctx: Context, interaction: Interaction, verified: Verified, organizationCode: string, consent?: DeviceConsent): Promise<void> {
+    const { userId, amr } = verified;
     // Only a whole sign-in (password and second step) resets the shared attempt counter.
     await clearFailedAttempts(db, userId);
     await touchMembership(db, organizationCode, userId);
@@ -257,7 +261,7 @@ export function signInKit(services: Services) {
     render,
     mfa,
     goTo,
-    finish,
+    afterFirstFactor,
     continueToOrganization,
     organizationDecided,
     afterSecondStep,
