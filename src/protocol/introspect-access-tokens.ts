@@ -1,30 +1,53 @@
 import type { Context, Next } from 'koa';
-import { clientSecretMatches, findApplication, isPublicClient } from '../domain/applications.ts';
+import { type Application, findApplication } from '../domain/applications.ts';
+import { machineAudienceGrants } from '../domain/apis.ts';
+import { findUser } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
-import type { AccessTokenVerifier } from './access-tokens.ts';
+import type { AccessTokenVerifier, VerifiedAccessToken } from './access-tokens.ts';
 import { ROUTES } from './provider-routes.ts';
+import { callingApplication, looksLikeJwt } from './token-endpoint-callers.ts';
 
-const looksLikeJwt = (token: unknown): token is string => typeof token === 'string' && /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
+/**
+ * Who may learn about a token (RFC 7662 §4: the server decides, and must not tell everyone): the
+ * application it was issued to, and the resource servers it was issued for. A resource server is a
+ * machine-to-machine application authorized for an API whose audience the token carries (the same
+ * authorization that lets it call that API with its own client credentials).
+ */
+async function mayIntrospect(db: Db, caller: Application, token: VerifiedAccessToken): Promise<boolean> {
+  if (token.azp === caller.id) return true;
+  if (caller.type !== 'm2m') return false;
+  for (const audience of token.aud) {
+    if (!('refused' in (await machineAudienceGrants(db, caller.id, [audience])))) return true;
+  }
+  return false;
+}
+
+/** A token speaks for someone who still exists and may sign in: a person not suspended, or a live application. */
+export async function subjectIsActive(db: Db, token: VerifiedAccessToken): Promise<boolean> {
+  if (token.gty?.includes('client_credentials')) return typeof token.azp === 'string' && (await findApplication(db, token.azp)) !== undefined;
+  const user = await findUser(db, token.sub);
+  return user !== undefined && !user.isSuspended;
+}
 
 /**
  * RFC 7662 for Gatehouse's JWT access tokens, which the engine does not store and so cannot
  * introspect. Opaque tokens (refresh tokens) continue to the engine. The caller must be a
- * confidential application; inactive is the answer for anything we did not issue or that expired.
+ * confidential application; inactive is the answer for anything we did not issue, that expired, that
+ * the caller may not see, or whose person is gone or suspended.
  */
 export function introspectAccessTokens(db: Db, verify: () => AccessTokenVerifier) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const body = (ctx.request as { body?: Record<string, unknown> }).body;
     if (ctx.path !== ROUTES.introspection || ctx.method !== 'POST' || !body || !looksLikeJwt(body.token)) return next();
     ctx.set('Cache-Control', 'no-store');
-    const app = typeof body.client_id === 'string' ? await findApplication(db, body.client_id) : undefined;
-    if (!app || isPublicClient(app.type) || !clientSecretMatches(app.clientSecretHash, body.client_secret)) {
+    const caller = await callingApplication(db, body, { allowPublic: false });
+    if (!caller) {
       ctx.status = 401;
       ctx.body = { error: 'invalid_client', error_description: 'client authentication failed' };
       return;
     }
     const claims = await verify()(body.token);
-    ctx.body = claims
-      ? { active: true, ...claims, client_id: claims.azp ?? claims['client_id'], token_type: 'Bearer' }
-      : { active: false };
+    const active = claims !== undefined && (await mayIntrospect(db, caller, claims)) && (await subjectIsActive(db, claims));
+    ctx.body = active ? { active: true, ...claims, client_id: claims.azp ?? claims['client_id'], token_type: 'Bearer' } : { active: false };
   };
 }

@@ -8,6 +8,7 @@ import { type Gatehouse, startGatehouse } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Logger } from 'pino';
 import type { DatabaseKind } from './databases.ts';
+import { TestSmtp } from './smtp.ts';
 
 export const BOOTSTRAP = {
   id: 'test-bootstrap-client',
@@ -93,18 +94,30 @@ async function createTestApplication(
  * The usual suite setup, registered in the current `describe`: a fresh database of this kind, a
  * server on it, and everything closed and dropped afterwards. `ready` receives the server.
  */
-export function serverForSuite(database: DatabaseKind, ready: (server: TestServer) => void, options: { env?: Record<string, string> } = {}): void {
+export function serverForSuite(database: DatabaseKind, ready: (server: TestServer) => void, options: { env?: Record<string, string> | (() => Record<string, string>) } = {}): void {
   let server: TestServer | undefined;
   let drop: (() => Promise<void>) | undefined;
   before(async () => {
     const db = await database.create();
     drop = db.drop;
-    server = await startTestServer({ databaseUrl: db.url, env: options.env });
+    server = await startTestServer({ databaseUrl: db.url, env: typeof options.env === 'function' ? options.env() : options.env });
     ready(server);
   });
   after(async () => {
     await server?.close();
     await drop?.();
+  });
+}
+
+/** `serverForSuite` with an SMTP sink the server sends its emails (sign-in codes) to. */
+export function mailingServerForSuite(database: DatabaseKind, ready: (server: TestServer, smtp: TestSmtp) => void): void {
+  let smtp: TestSmtp | undefined;
+  before(async () => {
+    smtp = await new TestSmtp().start();
+  });
+  serverForSuite(database, (server) => ready(server, smtp!), { env: () => ({ SMTP_URL: smtp!.url }) });
+  after(async () => {
+    await smtp?.stop();
   });
 }
 

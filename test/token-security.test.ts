@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
+import * as client from 'openid-client';
+import { testDatabases } from './support/databases.ts';
+import { FormDriver } from './support/form-driver.ts';
+import { BOOTSTRAP, mailingServerForSuite, type TestServer } from './support/server.ts';
+import { codeIn, type TestSmtp } from './support/smtp.ts';
+
+const CALLBACK = 'http://127.0.0.1:5173/callback';
+const insecure = { execute: [client.allowInsecureRequests] };
+
+interface App {
+  id: string;
+  secret?: string;
+}
+
+for (const database of testDatabases()) {
+  describe(`Token security (${database.name})`, () => {
+    let smtp: TestSmtp;
+    let server: TestServer;
+    let web: App;
+    let other: App;
+    let spa: App;
+
+    mailingServerForSuite(database, (ready, mail) => {
+      server = ready;
+      smtp = mail;
+    });
+    before(async () => {
+      web = await server.createApplication({ name: 'Web A', type: 'reg', redirectUrls: [CALLBACK] });
+      other = await server.createApplication({ name: 'Web B', type: 'reg', redirectUrls: [CALLBACK] });
+      spa = await server.createApplication({ name: 'SPA', type: 'spa', redirectUrls: [CALLBACK] });
+    });
+
+    const issuer = () => new URL(server.services.config.issuer);
+    const configFor = (app: App) =>
+      client.discovery(issuer(), app.id, undefined, app.secret ? client.ClientSecretPost(app.secret) : client.None(), insecure);
+
+    /** Signs `email` in with an emailed code on the hosted pages; the application's callback URL. */
+    async function signIn(authorizationUrl: string, email: string, driver = new FormDriver(server.url)): Promise<URL> {
+      const first = await driver.go(authorizationUrl);
+      if (first) return first;
+      const mail = smtp.nextMessageTo(email);
+      await driver.submit({ identifier: email });
+      const callback = await driver.submit({ code: codeIn(await mail) });
+      if (!callback?.searchParams.get('code')) throw new Error(`sign-in did not reach the callback with a code: ${driver.lastUrl}`);
+      return callback;
+    }
+
+    /** The code flow with PKCE through openid-client: the callback and the config that redeems it. */
+    async function authorize(app: App, email: string, extra: Record<string, string> = {}) {
+      const config = await configFor(app);
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const url = client.buildAuthorizationUrl(config, {
+        redirect_uri: CALLBACK,
+        scope: 'openid profile email offline',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+        ...extra,
+      });
+      const callback = await signIn(url.toString(), email);
+      return { config, callback, checks: { pkceCodeVerifier: verifier, expectedState: state } };
+    }
+
+    async function tokensFor(app: App, email: string, extra: Record<string, string> = {}) {
+      const { config, callback, checks } = await authorize(app, email, extra);
+      return client.authorizationCodeGrant(config, callback, checks);
+    }
+
+    async function introspect(app: App, token: string): Promise<Record<string, unknown>> {
+      const response = await fetch(`${server.url}/oauth2/introspect`, {
+        method: 'POST',
+        body: new URLSearchParams({ token, client_id: app.id, client_secret: app.secret ?? '' }),
+      });
+      assert.equal(response.status, 200);
+      return (await response.json()) as Record<string, unknown>;
+    }
+
+    const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+    describe('introspection (RFC 7662 §2.2, §4)', () => {
+      it("answers inactive to an application that is neither the token's client nor its audience", async () => {
+        const tokens = await tokensFor(web, 'intro-owner@example.test');
+        assert.equal((await introspect(web, tokens.access_token)).active, true, 'the client the token was issued to may introspect it');
+        assert.deepEqual(await introspect(other, tokens.access_token), { active: false });
+      });
+
+      it("lets the resource server of the token's audience introspect it, and no other machine", async () => {
+        const { createApi, setApplicationAuthorization } = await import('../src/domain/apis.ts');
+        const db = server.services.db;
+        const api = await createApi(db, { name: 'Orders', audience: 'https://orders.example.test', scopes: ['read:orders'] });
+        await setApplicationAuthorization(db, api.id, web.id, true);
+        const resourceServer = await server.createApplication({ name: 'Orders service', type: 'm2m' });
+        await setApplicationAuthorization(db, api.id, resourceServer.id, true);
+        const stranger = await server.createApplication({ name: 'Unrelated service', type: 'm2m' });
+
+        const tokens = await tokensFor(web, 'intro-audience@example.test', { audience: 'https://orders.example.test' });
+        const answer = await introspect(resourceServer, tokens.access_token);
+        assert.equal(answer.active, true);
+        assert.deepEqual(answer.aud, ['https://orders.example.test']);
+        assert.equal(answer.client_id, web.id);
+        assert.deepEqual(await introspect(stranger, tokens.access_token), { active: false });
+      });
+
+      it('answers inactive for the token of a suspended or a deleted person', async () => {
+        const suspended = await tokensFor(web, 'intro-suspended@example.test');
+        const suspendedId = decodeJwt(suspended.access_token).sub!;
+        assert.equal((await server.api('PATCH', `/user?id=${suspendedId}`, { is_suspended: true })).status, 200);
+        assert.deepEqual(await introspect(web, suspended.access_token), { active: false });
+
+        const deleted = await tokensFor(web, 'intro-deleted@example.test');
+        assert.equal((await server.api('DELETE', `/user?id=${decodeJwt(deleted.access_token).sub}`)).status, 200);
+        assert.deepEqual(await introspect(web, deleted.access_token), { active: false });
+      });
+    });
+  });
+}
