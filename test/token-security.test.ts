@@ -116,5 +116,70 @@ for (const database of testDatabases()) {
         assert.deepEqual(await introspect(web, deleted.access_token), { active: false });
       });
     });
+
+    describe('revocation (RFC 6749 §4.1.2, RFC 7009 §2.1)', () => {
+      const status = async (path: string, token: string) => (await fetch(`${server.url}${path}`, bearer(token))).status;
+      const USER_TOKEN_ENDPOINTS = ['/oauth2/v2/user_profile', '/oauth2/user_profile', '/account_api/v1/roles'];
+
+      it('ends the access token a replayed authorization code issued, at every endpoint that takes it', async () => {
+        const { config, callback, checks } = await authorize(web, 'replay@example.test');
+        const tokens = await client.authorizationCodeGrant(config, callback, checks);
+        for (const path of USER_TOKEN_ENDPOINTS) assert.equal(await status(path, tokens.access_token), 200, path);
+
+        await assert.rejects(client.authorizationCodeGrant(config, callback, checks), (error: any) => error.error === 'invalid_grant');
+        for (const path of USER_TOKEN_ENDPOINTS) assert.equal(await status(path, tokens.access_token), 401, path);
+        assert.deepEqual(await introspect(web, tokens.access_token), { active: false });
+        await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (error: any) => error.error === 'invalid_grant');
+      });
+
+      it('ends the access tokens of a refresh token family when a rotated refresh token is replayed', async () => {
+        const { config, callback, checks } = await authorize(spa, 'replay-refresh@example.test');
+        const first = await client.authorizationCodeGrant(config, callback, checks);
+        const second = await client.refreshTokenGrant(config, first.refresh_token!);
+        await assert.rejects(client.refreshTokenGrant(config, first.refresh_token!), (error: any) => error.error === 'invalid_grant');
+        assert.equal(await status('/oauth2/v2/user_profile', first.access_token), 401);
+        assert.equal(await status('/oauth2/v2/user_profile', second.access_token), 401);
+      });
+
+      it('ends an access token revoked at /oauth2/revoke, by a public or a confidential application', async () => {
+        const { config: spaConfig, callback, checks } = await authorize(spa, 'revoke-public@example.test');
+        const spaTokens = await client.authorizationCodeGrant(spaConfig, callback, checks);
+        await client.tokenRevocation(spaConfig, spaTokens.access_token, { token_type_hint: 'access_token' });
+        for (const path of USER_TOKEN_ENDPOINTS) assert.equal(await status(path, spaTokens.access_token), 401, path);
+
+        const webTokens = await tokensFor(web, 'revoke-confidential@example.test');
+        const webConfig = await configFor(web);
+        await client.tokenRevocation(await configFor(other), webTokens.access_token);
+        assert.equal((await introspect(web, webTokens.access_token)).active, true, "another application cannot revoke the token");
+        await client.tokenRevocation(webConfig, webTokens.access_token);
+        assert.deepEqual(await introspect(web, webTokens.access_token), { active: false });
+        assert.equal(await status('/oauth2/v2/user_profile', webTokens.access_token), 401);
+      });
+
+      it('ends a management API token its machine revoked', async () => {
+        const config = await client.discovery(issuer(), BOOTSTRAP.id, undefined, client.ClientSecretBasic(BOOTSTRAP.secret), insecure);
+        const { access_token: token } = await client.clientCredentialsGrant(config, { audience: `${issuer().origin}/api` });
+        assert.equal(await status('/api/v1/applications', token), 200);
+        await client.tokenRevocation(config, token);
+        assert.equal(await status('/api/v1/applications', token), 403);
+      });
+
+      it('forgets a revocation once every token it can end has expired (the clean-up timer)', async () => {
+        const { clock } = await import('../src/clock.ts');
+        const { longestTokenLifetimes } = await import('../src/domain/applications.ts');
+        const { deleteExpiredModels } = await import('../src/protocol/adapter.ts');
+        const tokens = await tokensFor(web, 'revoke-expiry@example.test');
+        await client.tokenRevocation(await configFor(web), tokens.access_token);
+        const revocations = () => server.services.db.selectFrom('oidc_models').select('id').where('model', 'like', 'Revoked%').execute();
+        assert.ok((await revocations()).length > 0, 'the revocation is stored in the database');
+        try {
+          clock.advance(((await longestTokenLifetimes(server.services.db)).accessToken + 1) * 1000);
+          await deleteExpiredModels(server.services.db);
+          assert.equal((await revocations()).length, 0, 'nothing outlives the tokens it ends');
+        } finally {
+          clock.reset();
+        }
+      });
+    });
   });
 }

@@ -1,7 +1,6 @@
 import type { Context, Next } from 'koa';
 import { isAuthorizedForManagementApi, managementAudience } from '../domain/apis.ts';
 import { DomainError } from '../domain/errors.ts';
-import { bearerToken } from '../protocol/access-tokens.ts';
 import type { Services } from '../services.ts';
 import { tokenScopes } from './scopes.ts';
 
@@ -14,8 +13,7 @@ export function kindeError(ctx: Context, status: number, code: string, message: 
 export function managementAuth(services: Services) {
   const audience = managementAudience(services.config.issuer);
   return async (ctx: Context, next: Next): Promise<void> => {
-    const token = bearerToken(ctx.get('authorization'));
-    const claims = token ? await services.verifyAccessToken()(token, audience) : undefined;
+    const { token: claims } = await services.authenticateAccessToken(ctx, audience);
     const client = claims?.gty?.includes('client_credentials') ? claims.azp : undefined;
     if (!client || !(await isAuthorizedForManagementApi(services.db, client))) {
       return kindeError(ctx, 403, 'UNAUTHORIZED', 'A valid management API access token is required');

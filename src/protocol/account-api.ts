@@ -3,7 +3,8 @@ import type { Context } from 'koa';
 import { featureFlagsFor } from '../domain/feature-flags.ts';
 import { describePermissions, memberAccess } from '../domain/roles.ts';
 import type { Services } from '../services.ts';
-import { bearerToken, type VerifiedAccessToken } from './access-tokens.ts';
+import { challenge } from './access-token-authentication.ts';
+import type { VerifiedAccessToken } from './access-tokens.ts';
 
 /**
  * Kinde's account API (contract doc, `/account_api/v1`): what the bearer of an access token may do in
@@ -25,16 +26,18 @@ export function accountApiRoutes(services: Services): Router {
   const { db } = services;
 
   router.use(async (ctx, next) => {
-    const token = bearerToken(ctx.get('authorization'));
-    const claims = token ? await services.verifyAccessToken()(token) : undefined;
+    const checked = await services.authenticateAccessToken(ctx);
     ctx.set('Cache-Control', 'no-store');
-    if (!claims || claims.gty?.includes('client_credentials')) {
+    const refusal = checked.token?.gty?.includes('client_credentials')
+      ? { scheme: 'Bearer' as const, error: 'invalid_token' as const, description: 'a user access token is required' }
+      : checked.refusal;
+    if (refusal) {
       ctx.status = 401;
-      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      ctx.set('WWW-Authenticate', challenge(refusal));
       ctx.body = { errors: [{ code: 'UNAUTHORIZED', message: 'A valid user access token is required' }] };
       return;
     }
-    ctx.state.token = claims;
+    ctx.state.token = checked.token;
     await next();
   });
 

@@ -4,7 +4,9 @@ import { machineAudienceGrants } from '../domain/apis.ts';
 import { findUser } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 import type { AccessTokenVerifier, VerifiedAccessToken } from './access-tokens.ts';
+import { oauthError } from './kinde-requests.ts';
 import { ROUTES } from './provider-routes.ts';
+import { isRevoked } from './revocation-list.ts';
 import { callingApplication, looksLikeJwt } from './token-endpoint-callers.ts';
 
 /**
@@ -33,21 +35,18 @@ export async function subjectIsActive(db: Db, token: VerifiedAccessToken): Promi
  * RFC 7662 for Gatehouse's JWT access tokens, which the engine does not store and so cannot
  * introspect. Opaque tokens (refresh tokens) continue to the engine. The caller must be a
  * confidential application; inactive is the answer for anything we did not issue, that expired, that
- * the caller may not see, or whose person is gone or suspended.
+ * the caller may not see, that was revoked, or whose person is gone or suspended.
  */
 export function introspectAccessTokens(db: Db, verify: () => AccessTokenVerifier) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const body = (ctx.request as { body?: Record<string, unknown> }).body;
     if (ctx.path !== ROUTES.introspection || ctx.method !== 'POST' || !body || !looksLikeJwt(body.token)) return next();
-    ctx.set('Cache-Control', 'no-store');
     const caller = await callingApplication(db, body, { allowPublic: false });
-    if (!caller) {
-      ctx.status = 401;
-      ctx.body = { error: 'invalid_client', error_description: 'client authentication failed' };
-      return;
-    }
+    if (!caller) return oauthError(ctx, 401, 'invalid_client', 'client authentication failed');
+    ctx.set('Cache-Control', 'no-store');
     const claims = await verify()(body.token);
-    const active = claims !== undefined && (await mayIntrospect(db, caller, claims)) && (await subjectIsActive(db, claims));
+    const active =
+      claims !== undefined && (await mayIntrospect(db, caller, claims)) && !(await isRevoked(db, claims)) && (await subjectIsActive(db, claims));
     ctx.body = active ? { active: true, ...claims, client_id: claims.azp ?? claims['client_id'], token_type: 'Bearer' } : { active: false };
   };
 }
