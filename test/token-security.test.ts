@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { decodeJwt } from 'jose';
+import { createHash, randomUUID } from 'node:crypto';
+import { decodeJwt, exportJWK, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { testDatabases } from './support/databases.ts';
 import { FormDriver } from './support/form-driver.ts';
@@ -179,6 +180,97 @@ for (const database of testDatabases()) {
         } finally {
           clock.reset();
         }
+      });
+    });
+
+    describe('DPoP (RFC 9449)', () => {
+      async function dpopTokens(email: string) {
+        const keys = await client.randomDPoPKeyPair('ES256');
+        const { config, callback, checks } = await authorize(spa, email);
+        const DPoP = client.getDPoPHandle(config, keys);
+        const tokens = await client.authorizationCodeGrant(config, callback, checks, undefined, { DPoP });
+        return { config, keys, DPoP, tokens };
+      }
+
+      /** A proof made by hand, so that each of its parts can be got wrong on purpose. */
+      async function proof(keys: CryptoKeyPair, accessToken: string, change: { header?: Record<string, unknown>; payload?: Record<string, unknown> } = {}) {
+        const payload = { htm: 'GET', htu: `${server.url}/oauth2/v2/user_profile`, iat: Math.floor(Date.now() / 1000), jti: randomUUID(), ath: createHash('sha256').update(accessToken).digest('base64url'), ...change.payload };
+        const header = { alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(keys.publicKey), ...change.header };
+        return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(keys.privateKey);
+      }
+
+      const profileWith = (accessToken: string, dpopProof?: string, scheme = 'DPoP') =>
+        fetch(`${server.url}/oauth2/v2/user_profile`, { headers: { authorization: `${scheme} ${accessToken}`, ...(dpopProof ? { dpop: dpopProof } : {}) } });
+
+      async function assertRefused(response: Response, error: string, because: string) {
+        assert.equal(response.status, 401, because);
+        assert.match(response.headers.get('www-authenticate') ?? '', new RegExp(`^DPoP .*error="${error}"`), because);
+      }
+
+      it('serves a DPoP-bound token with a valid proof at the user profiles and the account API', async () => {
+        const { config, DPoP, tokens } = await dpopTokens('dpop@example.test');
+        assert.equal(tokens.token_type, 'dpop');
+        assert.equal(typeof (decodeJwt(tokens.access_token).cnf as { jkt?: string } | undefined)?.jkt, 'string', 'the token is bound to the key');
+        const profile = await client.fetchUserInfo(config, tokens.access_token, client.skipSubjectCheck, { DPoP });
+        assert.equal(profile.email, 'dpop@example.test');
+        for (const path of ['/oauth2/user_profile', '/account_api/v1/roles']) {
+          const response = await client.fetchProtectedResource(config, tokens.access_token, new URL(`${server.url}${path}`), 'GET', null, undefined, { DPoP });
+          assert.equal(response.status, 200, path);
+        }
+      });
+
+      it('refuses a DPoP-bound token presented as a Bearer token, without a proof', async () => {
+        const { tokens } = await dpopTokens('dpop-bearer@example.test');
+        for (const path of ['/oauth2/v2/user_profile', '/oauth2/user_profile', '/account_api/v1/roles']) {
+          await assertRefused(await fetch(`${server.url}${path}`, bearer(tokens.access_token)), 'invalid_token', path);
+        }
+        await assertRefused(await profileWith(tokens.access_token), 'invalid_dpop_proof', 'the DPoP scheme without a proof');
+      });
+
+      it('refuses a proof that is replayed, for another request, by another key, stale, or not about this token', async () => {
+        const { keys, tokens } = await dpopTokens('dpop-proofs@example.test');
+        const token = tokens.access_token;
+        const good = await proof(keys, token);
+        assert.equal((await profileWith(token, good)).status, 200, 'a valid proof');
+        await assertRefused(await profileWith(token, good), 'invalid_dpop_proof', 'the same proof again');
+        const query = await proof(keys, token, { payload: { htu: `${server.url}/oauth2/v2/user_profile?x=1#f` } });
+        assert.equal((await profileWith(token, query)).status, 200, 'htu is compared without query and fragment');
+
+        const otherKeys = await client.randomDPoPKeyPair('ES256');
+        const wrong: Array<[string, Promise<string>]> = [
+          ['another URL', proof(keys, token, { payload: { htu: `${server.url}/oauth2/user_profile` } })],
+          ['another method', proof(keys, token, { payload: { htm: 'POST' } })],
+          ['no ath', proof(keys, token, { payload: { ath: undefined } })],
+          ['the ath of another token', proof(keys, token, { payload: { ath: createHash('sha256').update('other').digest('base64url') } })],
+          ['issued ten minutes ago', proof(keys, token, { payload: { iat: Math.floor(Date.now() / 1000) - 600 } })],
+          ['no jti', proof(keys, token, { payload: { jti: undefined } })],
+          ['typ JWT', proof(keys, token, { header: { typ: 'JWT' } })],
+          ['another key than the token is bound to', proof(otherKeys, token)],
+        ];
+        for (const [because, made] of wrong) await assertRefused(await profileWith(token, await made), 'invalid_dpop_proof', because);
+        const symmetric = await new SignJWT({ htm: 'GET', htu: `${server.url}/oauth2/v2/user_profile`, iat: Math.floor(Date.now() / 1000), jti: randomUUID() })
+          .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0' } } as { alg: string })
+          .sign(new TextEncoder().encode('secret'));
+        await assertRefused(await profileWith(token, symmetric), 'invalid_dpop_proof', 'a symmetric algorithm');
+      });
+
+      it('serves the management API to a DPoP-bound machine token only with a proof', async () => {
+        const config = await client.discovery(issuer(), BOOTSTRAP.id, undefined, client.ClientSecretPost(BOOTSTRAP.secret), insecure);
+        const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+        const tokens = await client.clientCredentialsGrant(config, { audience: `${issuer().origin}/api` }, { DPoP });
+        assert.equal(tokens.token_type, 'dpop');
+        const url = new URL(`${server.url}/api/v1/applications`);
+        assert.equal((await client.fetchProtectedResource(config, tokens.access_token, url, 'GET', null, undefined, { DPoP })).status, 200);
+        await assertRefused(await fetch(url, bearer(tokens.access_token)), 'invalid_token', 'as a Bearer token');
+        const introspection = await introspect({ id: BOOTSTRAP.id, secret: BOOTSTRAP.secret }, tokens.access_token);
+        assert.equal(introspection.token_type, 'DPoP', 'RFC 9449 §6.2');
+        assert.deepEqual(introspection.cnf, decodeJwt(tokens.access_token).cnf);
+      });
+
+      it('advertises the proof algorithms it checks', async () => {
+        const metadata = (await configFor(spa)).serverMetadata();
+        const { DPOP_ALGORITHMS } = await import('../src/protocol/dpop-proofs.ts');
+        assert.deepEqual(metadata.dpop_signing_alg_values_supported, [...DPOP_ALGORITHMS]);
       });
     });
   });

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { featureFlagsFor } from '../domain/feature-flags.ts';
 import { describePermissions, memberAccess } from '../domain/roles.ts';
 import type { Services } from '../services.ts';
-import { challenge } from './access-token-authentication.ts';
+import { challenge, invalidToken } from './access-token-authentication.ts';
 import type { VerifiedAccessToken } from './access-tokens.ts';
 
 /**
@@ -28,9 +28,7 @@ export function accountApiRoutes(services: Services): Router {
   router.use(async (ctx, next) => {
     const checked = await services.authenticateAccessToken(ctx);
     ctx.set('Cache-Control', 'no-store');
-    const refusal = checked.token?.gty?.includes('client_credentials')
-      ? { scheme: 'Bearer' as const, error: 'invalid_token' as const, description: 'a user access token is required' }
-      : checked.refusal;
+    const refusal = checked.token?.gty?.includes('client_credentials') ? invalidToken(checked.scheme, 'a user access token is required') : checked.refusal;
     if (refusal) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', challenge(refusal));

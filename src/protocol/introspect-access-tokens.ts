@@ -3,7 +3,7 @@ import { type Application, findApplication } from '../domain/applications.ts';
 import { machineAudienceGrants } from '../domain/apis.ts';
 import { findUser } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
-import type { AccessTokenVerifier, VerifiedAccessToken } from './access-tokens.ts';
+import { type AccessTokenVerifier, boundKeyOf, type VerifiedAccessToken } from './access-tokens.ts';
 import { oauthError } from './kinde-requests.ts';
 import { ROUTES } from './provider-routes.ts';
 import { isRevoked } from './revocation-list.ts';
@@ -47,6 +47,9 @@ export function introspectAccessTokens(db: Db, verify: () => AccessTokenVerifier
     const claims = await verify()(body.token);
     const active =
       claims !== undefined && (await mayIntrospect(db, caller, claims)) && !(await isRevoked(db, claims)) && (await subjectIsActive(db, claims));
-    ctx.body = active ? { active: true, ...claims, client_id: claims.azp ?? claims['client_id'], token_type: 'Bearer' } : { active: false };
+    // RFC 9449 §6.2: a bound token is introspected as a DPoP token, with its `cnf`.
+    ctx.body = active
+      ? { active: true, ...claims, client_id: claims.azp ?? claims['client_id'], token_type: boundKeyOf(claims) ? 'DPoP' : 'Bearer' }
+      : { active: false };
   };
 }

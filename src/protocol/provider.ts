@@ -10,6 +10,7 @@ import { resourceServerInfo } from './resource-servers.ts';
 import { extraTokenClaims, shapeAccessToken } from './token-claims.ts';
 import { NO_AUDIENCE } from './audiences.ts';
 import { ROUTES } from './provider-routes.ts';
+import { DPOP_ALGORITHMS } from './dpop-proofs.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
 import { gatehouseInteractionPolicy, organizationForSilentGrant } from './interaction-policy.ts';
 import { consentedDeviceGrant, DEVICE_CODE_LIFETIME_SECONDS, deviceFlowFeature, isDeviceVerification } from './device-flow.ts';
@@ -69,7 +70,7 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_post', 'none'],
-    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'], dPoPSigningAlgValues: [...DPOP_ALGORITHMS] },
     pkce: {
       // RFC 9700 §2.1.1: required for public clients; confidential clients may still send it.
       required: (_ctx, client) => client.clientAuthMethod === 'none',

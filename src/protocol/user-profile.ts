@@ -3,19 +3,20 @@ import { findApplication } from '../domain/applications.ts';
 import { findUser, primaryIdentity } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 import { userClaims } from './accounts.ts';
-import { type AccessTokenAuthenticator, challenge, type TokenRefusal } from './access-token-authentication.ts';
+import { type AccessTokenAuthenticator, challenge, invalidToken, type TokenRefusal } from './access-token-authentication.ts';
 
-function invalidToken(ctx: Context, refusal: TokenRefusal): void {
+function refuse(ctx: Context, refusal: TokenRefusal): void {
   ctx.status = 401;
   ctx.set('WWW-Authenticate', challenge(refusal));
   ctx.body = { error: refusal.error, error_description: refusal.description };
 }
 
 async function userFromAccessToken(ctx: Context, db: Db, authenticate: AccessTokenAuthenticator) {
-  const { token, refusal } = await authenticate(ctx);
-  if (refusal) return invalidToken(ctx, refusal);
+  const checked = await authenticate(ctx);
+  if (checked.refusal) return refuse(ctx, checked.refusal);
+  const { token, scheme } = checked;
   const user = await findUser(db, token.sub);
-  if (!user || user.isSuspended) return invalidToken(ctx, { scheme: 'Bearer', error: 'invalid_token', description: 'the access token does not belong to an active user' });
+  if (!user || user.isSuspended) return refuse(ctx, invalidToken(scheme, 'the access token does not belong to an active user'));
   ctx.set('Cache-Control', 'no-store');
   const app = token.azp ? await findApplication(db, token.azp) : undefined;
   return { user, claims: userClaims(user, { gravatarFallback: app?.useGravatarFallback ?? true }) };
