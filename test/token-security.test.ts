@@ -273,5 +273,72 @@ for (const database of testDatabases()) {
         assert.deepEqual(metadata.dpop_signing_alg_values_supported, [...DPOP_ALGORITHMS]);
       });
     });
+
+    describe('pushed authorization requests (RFC 9126)', () => {
+      it("keeps Kinde's parameters: audience, org_code, login_hint and prompt=create", async () => {
+        const { createApi, setApplicationAuthorization } = await import('../src/domain/apis.ts');
+        const { createOrganization } = await import('../src/domain/organizations.ts');
+        const db = server.services.db;
+        const api = await createApi(db, { name: 'Pushed', audience: 'https://pushed.example.test', scopes: [] });
+        await setApplicationAuthorization(db, api.id, web.id, true);
+        const organization = await createOrganization(db, { name: 'Pushed org', allowRegistrations: true });
+
+        const config = await client.discovery(issuer(), web.id, undefined, client.ClientSecretBasic(web.secret!), insecure);
+        const verifier = client.randomPKCECodeVerifier();
+        const url = await client.buildAuthorizationUrlWithPAR(config, {
+          redirect_uri: CALLBACK,
+          scope: 'openid email',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: 'pushed',
+          audience: 'https://pushed.example.test',
+          org_code: organization.code,
+          login_hint: 'pushed@example.test',
+          prompt: 'create',
+        });
+        assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request_uri'], 'the parameters travelled by PAR');
+
+        const driver = new FormDriver(server.url);
+        assert.equal(await driver.go(url.toString()), undefined);
+        assert.match(driver.lastPage, /<h1>Create your account<\/h1>/, 'prompt=create starts at registration');
+        assert.match(driver.lastPage, /value="pushed@example.test"/, 'login_hint prefills the email');
+        const mail = smtp.nextMessageTo('pushed@example.test');
+        await driver.submit({ identifier: 'pushed@example.test' });
+        const callback = await driver.submit({ code: codeIn(await mail) });
+        const tokens = await client.authorizationCodeGrant(config, callback!, { pkceCodeVerifier: verifier, expectedState: 'pushed' });
+        const access = decodeJwt(tokens.access_token);
+        assert.deepEqual(access.aud, ['https://pushed.example.test']);
+        assert.equal(access.org_code, organization.code);
+      });
+    });
+
+    describe('discovery (RFC 8414 §2)', () => {
+      const sorted = (list: unknown) => [...(list as string[])].sort();
+
+      it('lists every client authentication method that works, at each endpoint', async () => {
+        const metadata = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+        assert.deepEqual(sorted(metadata.token_endpoint_auth_methods_supported), ['client_secret_basic', 'client_secret_post', 'none']);
+        assert.deepEqual(sorted(metadata.revocation_endpoint_auth_methods_supported), ['client_secret_basic', 'client_secret_post', 'none']);
+        assert.deepEqual(sorted(metadata.introspection_endpoint_auth_methods_supported), ['client_secret_basic', 'client_secret_post']);
+
+        const tokens = await tokensFor(web, 'discovery@example.test');
+        const basic = await client.discovery(issuer(), web.id, undefined, client.ClientSecretBasic(web.secret!), insecure);
+        assert.equal((await client.tokenIntrospection(basic, tokens.access_token)).active, true, 'client_secret_basic at introspection');
+        assert.equal((await client.tokenIntrospection(basic, tokens.refresh_token!)).active, true, 'also for a refresh token');
+        assert.equal((await client.tokenIntrospection(await configFor(web), tokens.access_token)).active, true, 'client_secret_post');
+        await client.tokenRevocation(basic, tokens.refresh_token!);
+        assert.equal((await client.tokenIntrospection(basic, tokens.refresh_token!)).active, false, 'client_secret_basic at revocation');
+      });
+
+      it('refuses introspection to a public application, which cannot authenticate (RFC 7662 §2.1)', async () => {
+        const { config, callback, checks } = await authorize(spa, 'discovery-public@example.test');
+        const tokens = await client.authorizationCodeGrant(config, callback, checks);
+        for (const token of [tokens.access_token, tokens.refresh_token!]) {
+          const response = await fetch(`${server.url}/oauth2/introspect`, { method: 'POST', body: new URLSearchParams({ token, client_id: spa.id }) });
+          assert.equal(response.status, 401);
+          assert.equal(((await response.json()) as { error: string }).error, 'invalid_client');
+        }
+      });
+    });
   });
 }

@@ -33,16 +33,19 @@ export async function subjectIsActive(db: Db, token: VerifiedAccessToken): Promi
 
 /**
  * RFC 7662 for Gatehouse's JWT access tokens, which the engine does not store and so cannot
- * introspect. Opaque tokens (refresh tokens) continue to the engine. The caller must be a
- * confidential application; inactive is the answer for anything we did not issue, that expired, that
+ * introspect. Every caller must be a confidential application; opaque tokens (refresh tokens) then
+ * continue to the engine. Inactive is the answer for anything we did not issue, that expired, that
  * the caller may not see, that was revoked, or whose person is gone or suspended.
  */
 export function introspectAccessTokens(db: Db, verify: () => AccessTokenVerifier) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const body = (ctx.request as { body?: Record<string, unknown> }).body;
-    if (ctx.path !== ROUTES.introspection || ctx.method !== 'POST' || !body || !looksLikeJwt(body.token)) return next();
+    // Without any client authentication the engine answers (invalid_request), as at its other endpoints.
+    if (ctx.path !== ROUTES.introspection || ctx.method !== 'POST' || body?.client_id === undefined) return next();
+    // RFC 7662 §2.1: the caller authenticates; a public application cannot, whatever the token.
     const caller = await callingApplication(db, body, { allowPublic: false });
     if (!caller) return oauthError(ctx, 401, 'invalid_client', 'client authentication failed');
+    if (!looksLikeJwt(body.token)) return next();
     ctx.set('Cache-Control', 'no-store');
     const claims = await verify()(body.token);
     const active =
