@@ -340,5 +340,14 @@ for (const database of testDatabases()) {
         }
       });
     });
+
+    describe('ID tokens', () => {
+      it("name the application they were issued to in azp, as Kinde's do", async () => {
+        for (const app of [web, spa]) {
+          const tokens = await tokensFor(app, `azp-${app.id}@example.test`);
+          assert.equal(tokens.claims()?.azp, app.id);
+        }
+      });
+    });
   });
 }
