@@ -133,6 +133,18 @@ for (const database of testDatabases()) {
         await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), (error: any) => error.error === 'invalid_grant');
       });
 
+      it("refuses a suspended or deleted person's token at the user profiles and the account API", async () => {
+        const suspended = await tokensFor(web, 'refused-suspended@example.test');
+        const deleted = await tokensFor(web, 'refused-deleted@example.test');
+        for (const path of USER_TOKEN_ENDPOINTS) assert.equal(await status(path, suspended.access_token), 200, path);
+        assert.equal((await server.api('PATCH', `/user?id=${decodeJwt(suspended.access_token).sub}`, { is_suspended: true })).status, 200);
+        assert.equal((await server.api('DELETE', `/user?id=${decodeJwt(deleted.access_token).sub}`)).status, 200);
+        for (const path of USER_TOKEN_ENDPOINTS) {
+          assert.equal(await status(path, suspended.access_token), 401, `${path}, suspended`);
+          assert.equal(await status(path, deleted.access_token), 401, `${path}, deleted`);
+        }
+      });
+
       it('ends the access tokens of a refresh token family when a rotated refresh token is replayed', async () => {
         const { config, callback, checks } = await authorize(spa, 'replay-refresh@example.test');
         const first = await client.authorizationCodeGrant(config, callback, checks);

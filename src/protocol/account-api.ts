@@ -3,7 +3,8 @@ import type { Context } from 'koa';
 import { featureFlagsFor } from '../domain/feature-flags.ts';
 import { describePermissions, memberAccess } from '../domain/roles.ts';
 import type { Services } from '../services.ts';
-import { challenge, invalidToken } from './access-token-authentication.ts';
+import type { Db } from '../store/db.ts';
+import { challenge, invalidToken, subjectIsActive, type TokenRefusal, type TokenScheme } from './access-token-authentication.ts';
 import type { VerifiedAccessToken } from './access-tokens.ts';
 
 /**
@@ -21,6 +22,12 @@ function page<T extends { key: string }>(ctx: Context, items: T[]): { items: T[]
   return { items: slice, metadata: { has_more: hasMore, next_page_starting_after: hasMore ? (slice[slice.length - 1]?.key ?? null) : null } };
 }
 
+/** The account API speaks for a person who may still sign in: not for a machine, a suspended or a deleted person. */
+async function personTokenRefusal(db: Db, token: VerifiedAccessToken, scheme: TokenScheme): Promise<TokenRefusal | undefined> {
+  if (token.gty?.includes('client_credentials')) return invalidToken(scheme, 'a user access token is required');
+  return (await subjectIsActive(db, token)) ? undefined : invalidToken(scheme, 'the access token does not belong to an active user');
+}
+
 export function accountApiRoutes(services: Services): Router {
   const router = new Router({ prefix: '/account_api/v1' });
   const { db } = services;
@@ -28,7 +35,7 @@ export function accountApiRoutes(services: Services): Router {
   router.use(async (ctx, next) => {
     const checked = await services.authenticateAccessToken(ctx);
     ctx.set('Cache-Control', 'no-store');
-    const refusal = checked.token?.gty?.includes('client_credentials') ? invalidToken(checked.scheme, 'a user access token is required') : checked.refusal;
+    const refusal = checked.refusal ?? (await personTokenRefusal(db, checked.token, checked.scheme));
     if (refusal) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', challenge(refusal));

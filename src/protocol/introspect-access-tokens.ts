@@ -1,8 +1,8 @@
 import type { Context, Next } from 'koa';
-import { type Application, findApplication } from '../domain/applications.ts';
+import type { Application } from '../domain/applications.ts';
 import { machineAudienceGrants } from '../domain/apis.ts';
-import { findUser } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
+import { subjectIsActive } from './access-token-authentication.ts';
 import { type AccessTokenVerifier, boundKeyOf, type VerifiedAccessToken } from './access-tokens.ts';
 import { oauthError } from './kinde-requests.ts';
 import { ROUTES } from './provider-routes.ts';
@@ -22,13 +22,6 @@ async function mayIntrospect(db: Db, caller: Application, token: VerifiedAccessT
     if (!('refused' in (await machineAudienceGrants(db, caller.id, [audience])))) return true;
   }
   return false;
-}
-
-/** A token speaks for someone who still exists and may sign in: a person not suspended, or a live application. */
-export async function subjectIsActive(db: Db, token: VerifiedAccessToken): Promise<boolean> {
-  if (token.gty?.includes('client_credentials')) return typeof token.azp === 'string' && (await findApplication(db, token.azp)) !== undefined;
-  const user = await findUser(db, token.sub);
-  return user !== undefined && !user.isSuspended;
 }
 
 /**
