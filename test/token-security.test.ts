@@ -145,6 +145,13 @@ for (const database of testDatabases()) {
         }
       });
 
+      it("ends a person's access tokens when an administrator ends their sessions", async () => {
+        const tokens = await tokensFor(web, 'sessions-ended@example.test');
+        assert.equal(await status('/oauth2/v2/user_profile', tokens.access_token), 200);
+        assert.equal((await server.api('DELETE', `/users/${decodeJwt(tokens.access_token).sub}/sessions`)).status, 200);
+        for (const path of USER_TOKEN_ENDPOINTS) assert.equal(await status(path, tokens.access_token), 401, path);
+      });
+
       it('ends the access tokens of a refresh token family when a rotated refresh token is replayed', async () => {
         const { config, callback, checks } = await authorize(spa, 'replay-refresh@example.test');
         const first = await client.authorizationCodeGrant(config, callback, checks);
