@@ -31,6 +31,7 @@ import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } f
 import { throttleClientAuthentication } from './http/throttling.ts';
 import { ROUTES } from './protocol/provider-routes.ts';
 import { managementRoutes } from './management/router.ts';
+import { accessTokenAuthenticator } from './protocol/access-token-authentication.ts';
 import { accessTokenVerifier, type AccessTokenVerifier, signedWithUnknownKey } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
 import { accountApiRoutes } from './protocol/account-api.ts';
@@ -41,6 +42,7 @@ import { deviceCodePollingPace } from './protocol/device-polling.ts';
 import { limitWrongUserCodes } from './protocol/user-code-attempts.ts';
 import { unauthorizedClientForForeignGrants } from './protocol/grant-errors.ts';
 import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
+import { revokeAccessTokens } from './protocol/revoke-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
 import { createProvider, recordSessionActivity } from './protocol/provider.ts';
@@ -126,8 +128,8 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   routes.get('/health/live', (ctx) => {
     ctx.body = { status: 'ok' };
   });
-  routes.get('/oauth2/v2/user_profile', userProfileV2(db, services.verifyAccessToken));
-  routes.get('/oauth2/user_profile', userProfileV1(db, services.verifyAccessToken));
+  routes.get('/oauth2/v2/user_profile', userProfileV2(db, services.authenticateAccessToken));
+  routes.get('/oauth2/user_profile', userProfileV1(db, services.authenticateAccessToken));
   routes.get('/logout', logout(db, current, refreshCookies));
 
   noteDatabaseOutages(provider);
@@ -152,6 +154,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(kindeFormRequest(db));
   provider.use(deviceCodePollingPace(db));
   provider.use(introspectAccessTokens(db, services.verifyAccessToken));
+  provider.use(revokeAccessTokens(db, services.verifyAccessToken));
   provider.use(refreshCookies.onTokenResponse);
   provider.use(unauthorizedClientForForeignGrants);
   provider.use(recordSessionActivity(db) as never);
@@ -218,6 +221,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       csrfKey: masterKey.derive('csrf'),
       provider: () => engine,
       verifyAccessToken: () => verifyWithReload,
+      authenticateAccessToken: accessTokenAuthenticator(store.db, () => verifyWithReload),
       senders: (policy) => ({ mailer: mailerFor(policy.email), sms }),
       businessName: (policy) => policy.businessName ?? process.env.GATEHOUSE_BUSINESS_NAME ?? 'Gatehouse',
     };

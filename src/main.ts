@@ -1,7 +1,7 @@
 import { startGatehouse } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { MasterKey } from './crypto/master-key.ts';
-import { DEFAULT_LIFETIMES } from './domain/applications.ts';
+import { longestTokenLifetimes } from './domain/applications.ts';
 import { rotateSigningKeys } from './domain/signing-keys.ts';
 import { migrateToLatest, openStore } from './store/db.ts';
 
@@ -32,11 +32,8 @@ async function rotateKeys(args: string[]): Promise<void> {
   try {
     await migrateToLatest(store.db);
     const master = MasterKey.load(config.masterKey, config.dataDir);
-    const longest = await store.db
-      .selectFrom('applications')
-      .select((eb) => [eb.fn.max('access_token_lifetime').as('access'), eb.fn.max('id_token_lifetime').as('id')])
-      .executeTakeFirst();
-    const longestSeconds = Math.max(Number(longest?.access ?? 0), Number(longest?.id ?? 0), DEFAULT_LIFETIMES.access_token_lifetime);
+    const longest = await longestTokenLifetimes(store.db);
+    const longestSeconds = Math.max(longest.accessToken, longest.idToken);
     const { kid, activeFrom } = await rotateSigningKeys(store.db, master, {
       publishAheadMs: publishAheadSeconds * 1000,
       longestTokenLifetimeMs: longestSeconds * 1000,

@@ -7,6 +7,7 @@ import type { NetworkFailures } from './domain/attack-protection.ts';
 import type { Mailer } from './domain/messaging/mailer.ts';
 import type { CodeChannels } from './domain/messaging/codes.ts';
 import type { EnvironmentPolicy } from './domain/environment.ts';
+import type { AccessTokenAuthenticator } from './protocol/access-token-authentication.ts';
 import type { AccessTokenVerifier } from './protocol/access-tokens.ts';
 import type { Db, Dialect } from './store/db.ts';
 
@@ -25,6 +26,8 @@ export interface Services {
   /** The engine is rebuilt when signing keys rotate; always read the current one. */
   provider(): Provider;
   verifyAccessToken: () => AccessTokenVerifier;
+  /** Checks a request's access token as every endpoint that takes one must (revocation, DPoP). */
+  authenticateAccessToken: AccessTokenAuthenticator;
   /** The email and SMS senders of the environment's current settings. */
   senders(policy: EnvironmentPolicy): CodeChannels;
   /** The business named in emails and SMS: the environment's, else GATEHOUSE_BUSINESS_NAME. */

@@ -80,7 +80,7 @@ for (const database of testDatabases()) {
       const idClaims = tokens.claims()!;
       assert.equal(idClaims.iss, server.services.config.issuer);
       assert.deepEqual([idClaims.aud].flat(), [spa.id]);
-      assert.equal(idClaims.azp ?? spa.id, spa.id);
+      assert.equal(idClaims.azp, spa.id);
       assert.match(idClaims.sub, /^kp_[0-9a-f]{32}$/);
       assert.equal(idClaims.email, 'ada@example.test');
       assert.equal(idClaims.email_verified, true);

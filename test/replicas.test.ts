@@ -101,7 +101,7 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
   const tokenAt = (url: string, params: Record<string, string>) =>
     fetch(`${url}/oauth2/token`, { method: 'POST', body: new URLSearchParams({ client_id: spaId, ...params }) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, string> }));
 
-  it('redeems at one replica a code issued by the other, and rejects at one a refresh token rotated at the other', async () => {
+  it('redeems at one replica a code issued by the other, and rejects at one a refresh token rotated at the other, ending its access tokens at both', async () => {
     const [a, b] = replicas;
     assert.ok(a && b);
     const { code, verifier } = await codeFromReplicaA();
@@ -111,12 +111,15 @@ describe('two Gatehouse processes sharing one PostgreSQL database', { skip: post
 
     const rotated = await tokenAt(a.url, { grant_type: 'refresh_token', refresh_token: exchanged.body.refresh_token! });
     assert.equal(rotated.status, 200);
+    const profileAt = async (url: string) => (await fetch(`${url}/oauth2/v2/user_profile`, { headers: { authorization: `Bearer ${rotated.body.access_token}` } })).status;
+    assert.equal(await profileAt(b.url), 200, 'a token signed by one replica is accepted by the other');
+
     const reused = await tokenAt(b.url, { grant_type: 'refresh_token', refresh_token: exchanged.body.refresh_token! });
     assert.equal(reused.status, 400);
     assert.equal(reused.body.error, 'invalid_grant');
-
-    const profile = await fetch(`${b.url}/oauth2/v2/user_profile`, { headers: { authorization: `Bearer ${rotated.body.access_token}` } });
-    assert.equal(profile.status, 200, 'a token signed by one replica is accepted by the other');
+    // RFC 9700 §4.14: the replay ended the grant, so its access tokens end too, at every replica.
+    assert.equal(await profileAt(a.url), 401);
+    assert.equal(await profileAt(b.url), 401);
   });
 
   /** The same request sent 8 times at once, alternately to each replica: exactly one may succeed. */

@@ -44,6 +44,21 @@ export interface Application {
   createdAt: number;
 }
 
+/**
+ * The longest any application's access and ID tokens live now, in seconds (never below Kinde's
+ * default): how long a signing key must stay published, how long a revocation must be remembered.
+ */
+export async function longestTokenLifetimes(db: Db | Tx): Promise<{ accessToken: number; idToken: number }> {
+  const longest = await db
+    .selectFrom('applications')
+    .select((eb) => [eb.fn.max('access_token_lifetime').as('access'), eb.fn.max('id_token_lifetime').as('id')])
+    .executeTakeFirst();
+  return {
+    accessToken: Math.max(Number(longest?.access ?? 0), DEFAULT_LIFETIMES.access_token_lifetime),
+    idToken: Math.max(Number(longest?.id ?? 0), DEFAULT_LIFETIMES.id_token_lifetime),
+  };
+}
+
 /** Secrets are stored as SHA-256 (DESIGN.md §5): compare digests in constant time. */
 export function clientSecretMatches(storedHash: string | null | undefined, presented: unknown): boolean {
   return typeof storedHash === 'string' && typeof presented === 'string' && safeEqual(storedHash, sha256Hex(presented));

@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import { isAuthorizedForManagementApi, managementAudience } from '../domain/apis.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { DomainError } from '../domain/errors.ts';
-import { bearerToken } from '../protocol/access-tokens.ts';
+import { challenge } from '../protocol/access-token-authentication.ts';
 import type { Services } from '../services.ts';
 import { inUnitOfWork } from '../store/db.ts';
 import { tokenScopes } from './scopes.ts';
@@ -12,12 +12,19 @@ export function kindeError(ctx: Context, status: number, code: string, message: 
   ctx.body = { errors: [{ code, message }] };
 }
 
-/** Bearer token from client credentials, for this issuer's management audience (403 otherwise, as Kinde). */
+/**
+ * A client-credentials access token for this issuer's management audience: a Bearer token, or with
+ * its proof when DPoP-bound (403 otherwise, as Kinde answers).
+ */
 export function managementAuth(services: Services) {
   const audience = managementAudience(services.config.issuer);
   return async (ctx: Context, next: Next): Promise<void> => {
-    const token = bearerToken(ctx.get('authorization'));
-    const claims = token ? await services.verifyAccessToken()(token, audience) : undefined;
+    const { token: claims, refusal } = await services.authenticateAccessToken(ctx, audience);
+    // RFC 9449 §7.1: a proof-of-possession failure is a 401 challenge; otherwise 403, as Kinde answers.
+    if (refusal?.scheme === 'DPoP') {
+      ctx.set('WWW-Authenticate', challenge(refusal));
+      return kindeError(ctx, 401, 'UNAUTHORIZED', refusal.description);
+    }
     const client = claims?.gty?.includes('client_credentials') ? claims.azp : undefined;
     if (!client || !(await isAuthorizedForManagementApi(services.db, client))) {
       return kindeError(ctx, 403, 'UNAUTHORIZED', 'A valid management API access token is required');

@@ -32,9 +32,10 @@ export function accessTokenVerifier(keys: KeySet, issuer: string) {
 
 export type AccessTokenVerifier = ReturnType<typeof accessTokenVerifier>;
 
-export function bearerToken(authorization: string | undefined): string | undefined {
-  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization ?? '');
-  return match?.[1];
+/** The key thumbprint a DPoP-bound token is bound to (`cnf.jkt`, RFC 9449 §6.1). */
+export function boundKeyOf(token: VerifiedAccessToken): string | undefined {
+  const jkt = (token.cnf as { jkt?: unknown } | undefined)?.jkt;
+  return typeof jkt === 'string' ? jkt : undefined;
 }
 
 /** True when the token names a key id that is not in this key set. */

@@ -3,7 +3,9 @@ import type { Context } from 'koa';
 import { featureFlagsFor } from '../domain/feature-flags.ts';
 import { describePermissions, memberAccess } from '../domain/roles.ts';
 import type { Services } from '../services.ts';
-import { bearerToken, type VerifiedAccessToken } from './access-tokens.ts';
+import type { Db } from '../store/db.ts';
+import { challenge, invalidToken, subjectIsActive, type TokenRefusal, type TokenScheme } from './access-token-authentication.ts';
+import type { VerifiedAccessToken } from './access-tokens.ts';
 
 /**
  * Kinde's account API (contract doc, `/account_api/v1`): what the bearer of an access token may do in
@@ -20,21 +22,27 @@ function page<T extends { key: string }>(ctx: Context, items: T[]): { items: T[]
   return { items: slice, metadata: { has_more: hasMore, next_page_starting_after: hasMore ? (slice[slice.length - 1]?.key ?? null) : null } };
 }
 
+/** The account API speaks for a person who may still sign in: not for a machine, a suspended or a deleted person. */
+async function personTokenRefusal(db: Db, token: VerifiedAccessToken, scheme: TokenScheme): Promise<TokenRefusal | undefined> {
+  if (token.gty?.includes('client_credentials')) return invalidToken(scheme, 'a user access token is required');
+  return (await subjectIsActive(db, token)) ? undefined : invalidToken(scheme, 'the access token does not belong to an active user');
+}
+
 export function accountApiRoutes(services: Services): Router {
   const router = new Router({ prefix: '/account_api/v1' });
   const { db } = services;
 
   router.use(async (ctx, next) => {
-    const token = bearerToken(ctx.get('authorization'));
-    const claims = token ? await services.verifyAccessToken()(token) : undefined;
+    const checked = await services.authenticateAccessToken(ctx);
     ctx.set('Cache-Control', 'no-store');
-    if (!claims || claims.gty?.includes('client_credentials')) {
+    const refusal = checked.refusal ?? (await personTokenRefusal(db, checked.token, checked.scheme));
+    if (refusal) {
       ctx.status = 401;
-      ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+      ctx.set('WWW-Authenticate', challenge(refusal));
       ctx.body = { errors: [{ code: 'UNAUTHORIZED', message: 'A valid user access token is required' }] };
       return;
     }
-    ctx.state.token = claims;
+    ctx.state.token = checked.token;
     await next();
   });
 

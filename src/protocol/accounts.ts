@@ -27,7 +27,7 @@ export function userClaims(user: User, options: { gravatarFallback: boolean } = 
 
 /** Scope → claims released in the ID token (`conformIdTokenClaims` is off, as Kinde's ID tokens carry them). */
 export const CLAIMS_BY_SCOPE = {
-  openid: ['sub', 'org_codes', 'organizations', 'amr'],
+  openid: ['sub', 'azp', 'org_codes', 'organizations', 'amr'],
   profile: ['name', 'given_name', 'family_name', 'picture', 'updated_at', 'preferred_username'],
   email: ['email', 'email_verified'],
   phone: ['phone'],
@@ -45,6 +45,8 @@ export function accountFinder(db: Db) {
         const organizations = await organizationsOf(db, user.id);
         return {
           ...userClaims(user, { gravatarFallback }),
+          // Kinde's ID tokens name the application they were issued to (OIDC Core §2 allows `azp` with one audience).
+          azp: client?.clientId,
           org_codes: organizations.map((org) => org.code),
           // Section 045: the switcher's list, when the application asks for it.
           ...(client?.['gatehouse_organizations_in_id_token'] ? { organizations: organizations.map((org) => ({ id: org.code, name: org.name })) } : {}),

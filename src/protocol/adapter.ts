@@ -1,6 +1,7 @@
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { clock } from '../clock.ts';
 import { type Db, inTransaction } from '../store/db.ts';
+import { listRevokedGrants } from './revocation-list.ts';
 
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
 
@@ -14,8 +15,14 @@ const EXPIRY_ANSWERED_BY_ENGINE = new Set(['DeviceCode']);
 /** One-time credentials a client redeems at the token endpoint. */
 const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
 
-/** A grant and every token and code it issued, in one transaction (the engine's `revoke` does the same in steps). */
-async function revokeGrant(db: Db, grantId: string): Promise<void> {
+/**
+ * A grant and every token and code it issued, in one transaction (the engine's `revoke` does the same
+ * in steps): stored tokens are deleted, and the access tokens (JWTs, not stored) go on the revocation list.
+ */
+export async function revokeGrant(db: Db, grantId: string): Promise<void> {
+  // Listed first and on its own: racing losers then never wait for one another while holding row
+  // locks, and a failure in between leaves the grant revoked, never alive.
+  await listRevokedGrants(db, [grantId]);
   await inTransaction(db, async (tx) => {
     await tx.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
     await tx.deleteFrom('oidc_models').where('model', '=', 'Grant').where('id', '=', grantId).execute();
@@ -85,7 +92,14 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
       await db.deleteFrom('oidc_models').where('model', '=', this.model).where('id', '=', id).execute();
     }
 
+    /**
+     * The engine's `revoke` helper calls this for each token model when it ends a grant (a replayed
+     * code or refresh token, a revoked refresh token): the grant's JWT access tokens end too.
+     */
     async revokeByGrantId(grantId: string): Promise<void> {
+      // Listed first, as in revokeGrant; the engine runs this for several models at once, and both
+      // steps are idempotent.
+      await listRevokedGrants(db, [grantId]);
       await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
     }
 
@@ -123,14 +137,15 @@ export async function sessionsOf(db: Db, accountId: string): Promise<Array<{ id:
 }
 
 /**
- * Ends every session of a person and the grants they made (their refresh tokens stop working),
- * in one transaction.
+ * Ends every session of a person and the grants they made (their refresh and access tokens stop
+ * working), in one transaction.
  */
 export async function endSessionsOf(db: Db, accountId: string): Promise<number> {
   return inTransaction(db, async (tx) => {
     const grants = await tx.selectFrom('oidc_models').select('id').where('model', '=', 'Grant').where('account_id', '=', accountId).execute();
     const grantIds = grants.map((g) => g.id);
     if (grantIds.length > 0) await tx.deleteFrom('oidc_models').where('grant_id', 'in', grantIds).execute();
+    await listRevokedGrants(tx, grantIds);
     await tx.deleteFrom('oidc_models').where('model', '=', 'Grant').where('account_id', '=', accountId).execute();
     const ended = await tx.deleteFrom('oidc_models').where('model', '=', 'Session').where('account_id', '=', accountId).executeTakeFirst();
     return Number(ended.numDeletedRows);
@@ -140,50 +155,6 @@ export async function endSessionsOf(db: Db, accountId: string): Promise<number> 
 export async function deleteExpiredModels(db: Db): Promise<void> {
   await db.deleteFrom('oidc_models').where('expires_at', '<', clock.now()).execute();
 }
-
-/**
- * Gatehouse's own short-lived protocol records (a device code's polling pace, wrong user-code
- * entries) live beside the engine's models under kinds of their own, so they expire and are cleaned
- * up the same way, and every replica sees them.
- */
-export const protocolRecords = {
-  async read(db: Db, kind: string, id: string): Promise<string | undefined> {
-    const row = await db.selectFrom('oidc_models').select(['payload', 'expires_at']).where('model', '=', kind).where('id', '=', id).executeTakeFirst();
-    return row && (row.expires_at === null || row.expires_at > clock.now()) ? row.payload : undefined;
-  },
-
-  /** False when a record of this kind and id exists already (another replica was first). */
-  async create(db: Db, kind: string, id: string, payload: string, expiresAt: number, group?: string): Promise<boolean> {
-    const result = await db
-      .insertInto('oidc_models')
-      .values({ model: kind, id, payload, grant_id: null, user_code: null, uid: group ?? null, account_id: null, expires_at: expiresAt, consumed_at: null })
-      .onConflict((oc) => oc.columns(['model', 'id']).doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
-  },
-
-  /** Compare-and-set: false when the record no longer holds `expected` (a concurrent change won). */
-  async replace(db: Db, kind: string, id: string, expected: string, next: string): Promise<boolean> {
-    const result = await db.updateTable('oidc_models').set({ payload: next }).where('model', '=', kind).where('id', '=', id).where('payload', '=', expected).executeTakeFirst();
-    return result.numUpdatedRows > 0n;
-  },
-
-  /** Live records of a kind in one group (`uid` column). */
-  async count(db: Db, kind: string, group: string): Promise<number> {
-    const row = await db
-      .selectFrom('oidc_models')
-      .select((eb) => eb.fn.countAll<string | number>().as('n'))
-      .where('model', '=', kind)
-      .where('uid', '=', group)
-      .where('expires_at', '>', clock.now())
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
-  },
-
-  async remove(db: Db, kind: string, id: string): Promise<void> {
-    await db.deleteFrom('oidc_models').where('model', '=', kind).where('id', '=', id).execute();
-  },
-};
 
 /** A device code still waiting for the person (not approved, denied, redeemed or expired), and whose it is. */
 export async function pendingDeviceCode(db: Db, deviceCode: string): Promise<{ clientId: string; expiresAt: number } | undefined> {

@@ -13,7 +13,7 @@ import { REFRESH_TOKEN_COOKIE } from './spa-refresh-cookie.ts';
  * into what the engine understands, before it runs; the engine itself stays unmodified.
  */
 
-const FORM_ENDPOINTS = new Set<string>([ROUTES.token, ROUTES.introspection, ROUTES.revocation, ROUTES.device_authorization]);
+const FORM_ENDPOINTS = new Set<string>([ROUTES.token, ROUTES.introspection, ROUTES.revocation, ROUTES.device_authorization, ROUTES.pushed_authorization_request]);
 
 type Params = FormParams;
 
@@ -154,6 +154,8 @@ export function kindeFormRequest(db: Db) {
       return oauthError(ctx, 400, 'invalid_request', 'client_id is required: no default device application is set');
     }
     await deviceAuthorizationScope(db, ctx, params);
+    // A pushed authorization request (RFC 9126) speaks the same dialect as the query of /oauth2/auth.
+    if (ctx.path === ROUTES.pushed_authorization_request) promptCreateToStartPage(params);
     audienceToResource(params);
     (ctx.request as { body?: unknown }).body = params;
     await next();

@@ -9,4 +9,6 @@ export const ROUTES = {
   code_verification: '/device',
   userinfo: '/oauth2/v2/user_profile',
   end_session: '/oauth2/session/end',
+  // RFC 9126; Kinde has no PAR endpoint, so the engine's own path.
+  pushed_authorization_request: '/request',
 } as const;

@@ -10,6 +10,7 @@ import { resourceServerInfo } from './resource-servers.ts';
 import { extraTokenClaims, shapeAccessToken } from './token-claims.ts';
 import { NO_AUDIENCE } from './audiences.ts';
 import { ROUTES } from './provider-routes.ts';
+import { DPOP_ALGORITHMS } from './dpop-proofs.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
 import { gatehouseInteractionPolicy, organizationForSilentGrant } from './interaction-policy.ts';
 import { consentedDeviceGrant, DEVICE_CODE_LIFETIME_SECONDS, deviceFlowFeature, isDeviceVerification } from './device-flow.ts';
@@ -68,8 +69,10 @@ export function createProvider(options: ProviderOptions): Provider {
       token_endpoint_auth_method: 'client_secret_post',
     },
     responseTypes: ['code'],
-    clientAuthMethods: ['client_secret_post', 'none'],
-    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
+    // A Basic credential is moved into the body before the engine runs (kinde-requests.ts), so every
+    // client registered for client_secret_post authenticates with either (RFC 6749 §2.3.1).
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    enabledJWA: { idTokenSigningAlgValues: ['RS256'], dPoPSigningAlgValues: [...DPOP_ALGORITHMS] },
     pkce: {
       // RFC 9700 §2.1.1: required for public clients; confidential clients may still send it.
       required: (_ctx, client) => client.clientAuthMethod === 'none',
@@ -132,7 +135,13 @@ export function createProvider(options: ProviderOptions): Provider {
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: gatehouseInteractionPolicy(db) },
     renderError: renderProtocolError,
-    discovery: { userinfo_endpoint: `${issuer}/oauth2/v2/user_profile`, end_session_endpoint: `${issuer}/logout` },
+    discovery: {
+      userinfo_endpoint: `${issuer}/oauth2/v2/user_profile`,
+      end_session_endpoint: `${issuer}/logout`,
+      // RFC 8414 §2: without these, a client would assume client_secret_basic only (revocation) or guess.
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    },
   };
 
   const provider = new Provider(issuer, configuration);

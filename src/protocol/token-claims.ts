@@ -7,6 +7,7 @@ import { memberAccess } from '../domain/roles.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
+import { GRANT_CLAIM } from './revocation-list.ts';
 
 type IssuedToken = { kind: string; clientId?: string; accountId?: string; grantId?: string };
 
@@ -47,6 +48,8 @@ export function extraTokenClaims(db: Db) {
       roles: access.roles,
       feature_flags: await featureFlagsFor(db, orgCode, userId),
       ksp: { persistent: await sessionIsPersistent(db, orgCode) },
+      // So that ending the grant ends this token at Gatehouse's own endpoints (revocation-list.ts).
+      [GRANT_CLAIM]: token.grantId,
     };
     const client = ctx.oidc?.client;
     if (orgCode && client?.['gatehouse_org_name_in_token']) claims.org_name = (await findOrganization(db, orgCode))?.name;

@@ -6,8 +6,8 @@ import { DEVICE_PAGE_STATE } from '../experience/device-verification.ts';
 import { MessagePage } from '../experience/pages/message.tsx';
 import { renderPage } from '../experience/render.ts';
 import type { Db } from '../store/db.ts';
-import { protocolRecords } from './adapter.ts';
 import { networkOf } from '../http/networks.ts';
+import { protocolRecords } from './protocol-records.ts';
 import { ROUTES } from './provider-routes.ts';
 
 /**

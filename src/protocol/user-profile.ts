@@ -3,30 +3,29 @@ import { findApplication } from '../domain/applications.ts';
 import { findUser, primaryIdentity } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 import { userClaims } from './accounts.ts';
-import { type AccessTokenVerifier, bearerToken } from './access-tokens.ts';
+import { type AccessTokenAuthenticator, challenge, invalidToken, type TokenRefusal } from './access-token-authentication.ts';
 
-function invalidToken(ctx: Context, description: string): void {
+function refuse(ctx: Context, refusal: TokenRefusal): void {
   ctx.status = 401;
-  ctx.set('WWW-Authenticate', `Bearer error="invalid_token", error_description="${description}"`);
-  ctx.body = { error: 'invalid_token', error_description: description };
+  ctx.set('WWW-Authenticate', challenge(refusal));
+  ctx.body = { error: refusal.error, error_description: refusal.description };
 }
 
-async function userFromBearer(ctx: Context, db: Db, verify: AccessTokenVerifier) {
-  const token = bearerToken(ctx.get('authorization'));
-  if (!token) return invalidToken(ctx, 'a Bearer access token is required');
-  const claims = await verify(token);
-  if (!claims) return invalidToken(ctx, 'the access token is invalid or expired');
-  const user = await findUser(db, claims.sub);
-  if (!user || user.isSuspended) return invalidToken(ctx, 'the access token does not belong to an active user');
+async function userFromAccessToken(ctx: Context, db: Db, authenticate: AccessTokenAuthenticator) {
+  const checked = await authenticate(ctx);
+  if (checked.refusal) return refuse(ctx, checked.refusal);
+  const { token, scheme } = checked;
+  const user = await findUser(db, token.sub);
+  if (!user || user.isSuspended) return refuse(ctx, invalidToken(scheme, 'the access token does not belong to an active user'));
   ctx.set('Cache-Control', 'no-store');
-  const app = claims.azp ? await findApplication(db, claims.azp) : undefined;
+  const app = token.azp ? await findApplication(db, token.azp) : undefined;
   return { user, claims: userClaims(user, { gravatarFallback: app?.useGravatarFallback ?? true }) };
 }
 
 /** `GET /oauth2/v2/user_profile`: what the TS SDK's `getUserProfile()` reads; also the OIDC userinfo. */
-export function userProfileV2(db: Db, verify: () => AccessTokenVerifier) {
+export function userProfileV2(db: Db, authenticate: AccessTokenAuthenticator) {
   return async (ctx: Context): Promise<void> => {
-    const found = await userFromBearer(ctx, db, verify());
+    const found = await userFromAccessToken(ctx, db, authenticate);
     if (!found) return;
     const { user, claims } = found;
     ctx.body = {
@@ -46,9 +45,9 @@ export function userProfileV2(db: Db, verify: () => AccessTokenVerifier) {
 }
 
 /** `GET /oauth2/user_profile`: the older shape the generated client reads. */
-export function userProfileV1(db: Db, verify: () => AccessTokenVerifier) {
+export function userProfileV1(db: Db, authenticate: AccessTokenAuthenticator) {
   return async (ctx: Context): Promise<void> => {
-    const found = await userFromBearer(ctx, db, verify());
+    const found = await userFromAccessToken(ctx, db, authenticate);
     if (!found) return;
     const { user, claims } = found;
     ctx.body = {

@@ -94,13 +94,13 @@ async function createTestApplication(
  * The usual suite setup, registered in the current `describe`: a fresh database of this kind, a
  * server on it, and everything closed and dropped afterwards. `ready` receives the server.
  */
-export function serverForSuite(database: DatabaseKind, ready: (server: TestServer) => void, options: { env?: Record<string, string> } = {}): void {
+export function serverForSuite(database: DatabaseKind, ready: (server: TestServer) => void, options: { env?: Record<string, string> | (() => Record<string, string>) } = {}): void {
   let server: TestServer | undefined;
   let drop: (() => Promise<void>) | undefined;
   before(async () => {
     const db = await database.create();
     drop = db.drop;
-    server = await startTestServer({ databaseUrl: db.url, env: options.env });
+    server = await startTestServer({ databaseUrl: db.url, env: typeof options.env === 'function' ? options.env() : options.env });
     ready(server);
   });
   after(async () => {
@@ -115,19 +115,12 @@ export function serverForSuite(database: DatabaseKind, ready: (server: TestServe
  */
 export function serverWithMailForSuite(database: DatabaseKind, ready: (server: TestServer, smtp: TestSmtp) => void, options: { env?: Record<string, string> } = {}): void {
   let smtp: TestSmtp | undefined;
-  let server: TestServer | undefined;
-  let drop: (() => Promise<void>) | undefined;
   before(async () => {
     smtp = await new TestSmtp().start();
-    const db = await database.create();
-    drop = db.drop;
-    server = await startTestServer({ databaseUrl: db.url, env: { SMTP_URL: smtp.url, ...options.env } });
-    ready(server, smtp);
   });
+  serverForSuite(database, (server) => ready(server, smtp!), { env: () => ({ SMTP_URL: smtp!.url, ...options.env }) });
   after(async () => {
-    await server?.close();
     await smtp?.stop();
-    await drop?.();
   });
 }
 
