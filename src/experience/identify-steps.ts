@@ -29,11 +29,11 @@ export function identifySteps(router: Router, kit: SignInKit): void {
       // The session does not say which connection proved the person: no connection exemption applies.
       return continueToOrganization(ctx, interaction, { userId: interaction.signedInUserId, connectionId: undefined, amr: ['sso', ...interaction.signedInAmr.filter((value) => value === 'mfa')] });
     }
-    const registering = interaction.params.start_page === 'registration';
-    const hint = parseLoginHint(interaction.params.login_hint, defaultCountry());
+    const { registering } = interaction.request;
+    const hint = parseLoginHint(interaction.request.loginHint, defaultCountry());
     const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
     const initial: SignInState = { step: 'identify', registering, identifierType: usableHint?.type, identifier: usableHint?.value };
-    if (usableHint && typeof interaction.params.connection_id === 'string') return proceedWith(ctx, interaction, usableHint, initial);
+    if (usableHint && interaction.request.connectionId !== undefined) return proceedWith(ctx, interaction, usableHint, initial);
     await render(ctx, interaction, initial);
   });
 

@@ -8,6 +8,7 @@ import { field, type FormParams, readForm } from '../http/forms.ts';
 import { networkOf } from '../http/networks.ts';
 import type { Services } from '../services.ts';
 import { type SignInMethods, signInMethods } from './methods.ts';
+import { parseSignInRequest, type SignInRequest } from './sign-in-request.ts';
 import { MessagePage } from './pages/message.tsx';
 import { renderPage } from './render.ts';
 
@@ -17,7 +18,10 @@ export interface Interaction {
   app: Application;
   methods: SignInMethods;
   policy: EnvironmentPolicy;
+  /** What the engine kept of the authorization request, raw (the device consent reads its scopes). */
   params: Record<string, unknown>;
+  /** Kinde's parameters, parsed once. */
+  request: SignInRequest;
   /** Someone already signed in to this browser, when the interaction is only about their organization. */
   signedInUserId: string | undefined;
   /** How that person signed in (the session's `amr`): 'mfa' means two-step verification is done. */
@@ -52,9 +56,9 @@ function expired(ctx: Context): void {
 }
 
 /** Section 046: an organization with its own sign-in methods replaces the application's; nothing is inherited. */
-async function connectionsFor(services: Services, applicationId: string, organizationCode: unknown): Promise<Connection[]> {
+async function connectionsFor(services: Services, applicationId: string, organizationCode: string | undefined): Promise<Connection[]> {
   const appConnections = await enabledConnections(services.db, applicationId);
-  if (typeof organizationCode !== 'string') return appConnections;
+  if (organizationCode === undefined) return appConnections;
   const own = await organizationConnectionIds(services.db, organizationCode);
   const effective = new Set(effectiveConnectionIds(appConnections.map((c) => c.id), own));
   const all = own ? await listConnections(services.db) : appConnections;
@@ -75,8 +79,8 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     expired(ctx);
     return undefined;
   }
-  const connectionId = typeof details.params.connection_id === 'string' ? details.params.connection_id : undefined;
-  const methods = signInMethods(await connectionsFor(services, app.id, details.params.org_code), connectionId);
+  const request = parseSignInRequest(details.params);
+  const methods = signInMethods(await connectionsFor(services, app.id, request.organizationCode), request.connectionId);
   if (Object.keys(methods).length === 0) {
     showMessage(ctx, 400, 'Sign-in is not set up', 'This application has no sign-in method turned on. Ask its administrator.', app);
     return undefined;
@@ -87,6 +91,7 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     methods,
     policy: await environmentPolicy(services.db),
     params: details.params,
+    request,
     signedInUserId: details.session?.accountId,
     signedInAmr: (details.session as { amr?: string[] } | undefined)?.amr ?? [],
     promptName: details.prompt.name,

@@ -84,16 +84,8 @@ export function signInKit(services: Services) {
   async function continueToOrganization(ctx: Context, interaction: Interaction, verified: Verified, known?: User): Promise<void> {
     const user = known ?? (await findUser(db, verified.userId));
     if (!user) return goTo(ctx, interaction, { step: 'identify' });
-    const { params } = interaction;
-    const choice = await chooseOrganization(
-      db,
-      user,
-      {
-        organizationCode: typeof params.org_code === 'string' ? params.org_code : undefined,
-        createOrganizationNamed: params.is_create_org === 'true' ? (typeof params.org_name === 'string' ? params.org_name : '') : undefined,
-      },
-      interaction.policy,
-    );
+    const { organizationCode, createOrganizationNamed } = interaction.request;
+    const choice = await chooseOrganization(db, user, { organizationCode, createOrganizationNamed }, interaction.policy);
     if ('refused' in choice) {
       await endFlow(db, interaction.uid);
       // Section 042: "We can't find your account" when the organization does not let this person in.
