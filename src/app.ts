@@ -25,6 +25,7 @@ import { accountRoutes } from './experience/account.tsx';
 import { signInRoutes } from './experience/routes.ts';
 import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
+import { drainable } from './http/draining.ts';
 import { errorBoundary, requestLogging, securityHeaders } from './http/middleware.ts';
 import { managementRoutes } from './management/router.ts';
 import { accessTokenVerifier, type AccessTokenVerifier, signedWithUnknownKey } from './protocol/access-tokens.ts';
@@ -50,11 +51,17 @@ export interface Gatehouse {
   services: Services;
   /** Re-reads signing keys now (replicas also do it on a timer). */
   reloadKeys(): Promise<void>;
+  /**
+   * Stops gracefully: no new connections, requests in flight finish (for up to 10 s), keep-alive
+   * connections close, then the database closes.
+   */
   close(): Promise<void>;
 }
 
 const KEY_RELOAD_INTERVAL_MS = 30_000;
 const CLEANUP_INTERVAL_MS = 10 * 60_000;
+/** Long enough for any sign-in step (an argon2 hash, an SMTP send); shorter than a supervisor's kill timeout (Kubernetes: 30 s). */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 /** A database initialised under one master key cannot be read with another: say so plainly. */
 async function checkMasterKey(store: Store, masterKey: MasterKey): Promise<void> {
@@ -163,6 +170,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
   const server = configured.tls
     ? https.createServer({ cert: readFileSync(configured.tls.certFile), key: readFileSync(configured.tls.keyFile) }, listener)
     : http.createServer(listener);
+  const requests = drainable(server);
   const listen = async (): Promise<number> => {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -271,8 +279,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       reloadKeys,
       async close() {
         for (const timer of timers) clearInterval(timer);
-        server.closeAllConnections?.();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await requests.drain(SHUTDOWN_GRACE_MS);
         await store.close();
       },
     };

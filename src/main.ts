@@ -1,5 +1,6 @@
-import { startGatehouse } from './app.ts';
+import { type Gatehouse, startGatehouse } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { stopHashingLanes } from './crypto/hashing-lanes.ts';
 import { MasterKey } from './crypto/master-key.ts';
 import { DEFAULT_LIFETIMES } from './domain/applications.ts';
 import { rotateSigningKeys } from './domain/signing-keys.ts';
@@ -47,14 +48,41 @@ async function rotateKeys(args: string[]): Promise<void> {
   }
 }
 
+/**
+ * SIGTERM (a supervisor, a rolling deploy) or SIGINT (Ctrl-C): stop gracefully and exit 0. A repeated
+ * signal changes nothing: Ctrl-C under `npm start` delivers SIGINT twice (the terminal's, and the one
+ * npm forwards), and the stop is bounded anyway.
+ */
+function stopOnSignals(gatehouse: Gatehouse): void {
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    const { logger } = gatehouse.services;
+    // close() stops accepting before its first await: once this line is logged, new connections are refused.
+    stopping = gatehouse
+      .close()
+      .then(() => stopHashingLanes())
+      .then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'stopping failed');
+          process.exit(1);
+        },
+      );
+    logger.info({ signal }, 'stopping: no new connections; finishing the requests in flight');
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
 async function main(): Promise<void> {
   const [command = 'serve', ...args] = process.argv.slice(2);
   switch (command) {
     case 'serve': {
-      const gatehouse = await startGatehouse(loadConfig());
-      const stop = () => gatehouse.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      stopOnSignals(await startGatehouse(loadConfig()));
       return;
     }
     case 'migrate':

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { build, DIST, isBuildStale } from '../scripts/build.mjs';
+import { type DatabaseKind, testDatabases } from './support/databases.ts';
+import { freePort } from './support/ports.ts';
+import { BOOTSTRAP } from './support/server.ts';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+interface Child {
+  process: ChildProcess;
+  port: number;
+  exited: Promise<number | null>;
+  drop(): Promise<void>;
+  /** Resolves when the server has logged a line with this message. */
+  logged(message: string): Promise<void>;
+}
+
+/** Starts `node <args> serve` from the repository, as a supervisor would, on a fresh data directory. */
+async function startChild(entry: string[], database: DatabaseKind): Promise<Child> {
+  const port = await freePort();
+  const db = await database.create();
+  const child = spawn(process.execPath, [...entry, 'serve'], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: db.url,
+      GATEHOUSE_DATA_DIR: mkdtempSync(join(tmpdir(), 'gatehouse-lifecycle-')),
+      GATEHOUSE_BOOTSTRAP_CLIENT_ID: BOOTSTRAP.id,
+      GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: BOOTSTRAP.secret,
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  const waiting: Array<{ message: string; resolve(): void }> = [];
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const wait of waiting.filter((w) => output.includes(`"msg":"${w.message}`))) wait.resolve();
+  });
+  const logged = (message: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (output.includes(`"msg":"${message}`)) return resolve();
+      waiting.push({ message, resolve });
+      void exited.then((code) => reject(new Error(`exited (${code}) without logging "${message}"`)));
+    });
+  await logged('Gatehouse is listening');
+  return { process: child, port, exited, drop: db.drop, logged };
+}
+
+/** Runs `use` on a fresh child server; whatever happens, the child is gone and its database dropped afterwards. */
+async function withChild(entry: string[], database: DatabaseKind, use: (child: Child) => Promise<void>): Promise<void> {
+  const child = await startChild(entry, database);
+  try {
+    await use(child);
+  } finally {
+    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+    await child.exited;
+    await child.drop();
+  }
+}
+
+function openSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Everything the socket receives until `done` says it is complete (or the peer closes). */
+function receive(socket: Socket, done: (text: string) => boolean = () => false): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const finish = () => {
+      socket.off('data', onData);
+      resolve(text);
+    };
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (done(text)) finish();
+    };
+    socket.on('data', onData);
+    socket.once('close', finish);
+  });
+}
+
+const completeResponse = (text: string) => {
+  const [head, body = ''] = text.split('\r\n\r\n');
+  const length = /^content-length: (\d+)$/im.exec(head ?? '')?.[1];
+  return length !== undefined && Buffer.byteLength(body) >= Number(length);
+};
+
+/**
+ * A token request held in flight: its headers ask `Expect: 100-continue`, and Node answers "100
+ * Continue" only once the server has taken the request; the body follows when the test says.
+ */
+async function tokenRequestInFlight(port: number): Promise<{ sendBody(): Promise<string> }> {
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: BOOTSTRAP.id,
+    client_secret: BOOTSTRAP.secret,
+    audience: `http://localhost:${port}/api`,
+  }).toString();
+  const socket = await openSocket(port);
+  const continued = receive(socket, (text) => text.includes('\r\n\r\n'));
+  socket.write(
+    `POST /oauth2/token HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\n\r\n`,
+  );
+  assert.match(await continued, /^HTTP\/1\.1 100 Continue/);
+  return {
+    sendBody() {
+      // Read until the server closes the connection: the response must say it is the last one.
+      const response = receive(socket);
+      socket.write(body);
+      return response;
+    },
+  };
+}
+
+function refusesConnections(port: number): Promise<boolean> {
+  return openSocket(port).then(
+    (socket) => {
+      socket.destroy();
+      return false;
+    },
+    (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED',
+  );
+}
+
+/**
+ * The contract with a supervisor: on the signal, stop accepting, finish what is in flight, close idle
+ * keep-alive connections, close the database, exit 0 — promptly, not after a keep-alive timeout.
+ */
+async function assertStopsGracefully(child: Child, signals: NodeJS.Signals[]): Promise<void> {
+  const idle = await openSocket(child.port);
+  const firstResponse = receive(idle, completeResponse);
+  idle.write(`GET /health/live HTTP/1.1\r\nHost: localhost:${child.port}\r\n\r\n`);
+  assert.match(await firstResponse, /^HTTP\/1\.1 200/);
+  const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
+  const inFlight = await tokenRequestInFlight(child.port);
+
+  const signalledAt = Date.now();
+  for (const signal of signals) {
+    child.process.kill(signal);
+    await child.logged('stopping');
+  }
+  await idleClosed;
+  assert.ok(await refusesConnections(child.port), 'a new connection is refused once stopping');
+
+  const response = await inFlight.sendBody();
+  assert.match(response, /^HTTP\/1\.1 200/, 'the request in flight completes');
+  assert.match(response, /^connection: close$/im);
+  assert.ok(JSON.parse(response.split('\r\n\r\n')[1] ?? '{}').access_token, 'with its token: the database was still open');
+
+  assert.equal(await child.exited, 0);
+  const tookMs = Date.now() - signalledAt;
+  assert.ok(tookMs < 5_000, `exited ${tookMs} ms after the signal: not held up by a keep-alive timeout or the 10 s grace`);
+}
+
+const SOURCE = ['--import', 'tsx', 'src/main.ts'];
+
+describe('stopping on a signal', () => {
+  for (const database of testDatabases()) {
+    it(`SIGTERM from source (${database.name}): in-flight request answered, idle connection closed, new ones refused, exit 0`, async () => {
+      await withChild(SOURCE, database, (child) => assertStopsGracefully(child, ['SIGTERM']));
+    });
+  }
+
+  it('Ctrl-C under npm (SIGINT twice: the terminal and npm both send it) still stops gracefully', async () => {
+    const [sqlite] = testDatabases();
+    await withChild(SOURCE, sqlite!, (child) => assertStopsGracefully(child, ['SIGINT', 'SIGINT']));
+  });
+});
+
+describe('the built server (dist)', () => {
+  let entry: string;
+  let scratch: string | undefined;
+
+  // CI starts without dist/: build into a scratch directory inside the repository (so the compiled
+  // modules resolve node_modules) rather than replacing a dist/ someone may be running.
+  before(() => {
+    if (!isBuildStale()) {
+      entry = join(DIST, 'main.js');
+      return;
+    }
+    mkdirSync(join(REPO, 'tmp'), { recursive: true });
+    scratch = mkdtempSync(join(REPO, 'tmp', 'dist-'));
+    build(scratch);
+    entry = join(scratch, 'main.js');
+  });
+
+  after(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('starts from the compiled JavaScript, serves a token and stops gracefully on SIGTERM', async () => {
+    const [sqlite] = testDatabases();
+    await withChild([entry], sqlite!, (child) => assertStopsGracefully(child, ['SIGTERM']));
+  });
+});
