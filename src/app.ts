@@ -22,12 +22,11 @@ import { OneTimeCodes } from './domain/one-time-codes.ts';
 import { ensureSetting } from './domain/settings.ts';
 import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys.ts';
 import { accountRoutes } from './experience/account.tsx';
-import { signInRoutes } from './experience/routes.ts';
 import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
 import { drainable } from './http/draining.ts';
 import { errorBoundary, requestLogging, securityHeaders } from './http/middleware.ts';
-import { managementRoutes } from './management/router.ts';
+import { builtOnFirstRequest } from './http/on-first-request.ts';
 import { accessTokenVerifier, type AccessTokenVerifier, signedWithUnknownKey } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
 import { accountApiRoutes } from './protocol/account-api.ts';
@@ -135,9 +134,9 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(credentialedCors(db));
   provider.use(routes.routes());
-  provider.use(under('/api/', managementRoutes(services).routes()));
+  provider.use(under('/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())));
   provider.use(under('/account_api/', accountApiRoutes(services).routes()));
-  provider.use(under('/interaction/', signInRoutes(services).routes()));
+  provider.use(under('/interaction/', builtOnFirstRequest(async () => (await import('./experience/routes.ts')).signInRoutes(services).routes())));
   provider.use(under('/account/', accountRoutes(services).routes()));
   // The dev mailbox holds sign-in codes: served only when the issuer itself is this machine, so a
   // server behind a reverse proxy (where every client looks like loopback) never exposes it.

@@ -1,5 +1,4 @@
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
@@ -10,6 +9,7 @@ import { lockStatus, recordFailedAttempt } from './attack-protection.ts';
 import { recordAudit } from './audit.ts';
 import { findConnection, isEnterpriseStrategy } from './connections.ts';
 import { environmentPolicy } from './environment.ts';
+import { qrCodeDataUrl } from './qr-codes.ts';
 import { assertThat, DomainError } from './errors.ts';
 import { identityProblem } from './identities.ts';
 import { type FactorType, type MfaRequirement, type PrimaryChannel, resolveMfaRequirement } from './mfa-policy.ts';
@@ -185,7 +185,7 @@ export async function startTotpEnrolment(db: Db, master: MasterKey, userId: stri
 
 async function enrolmentToShow(factorId: string, secret: Secret, issuerLabel: string, user: User): Promise<TotpEnrolment> {
   const otpauthUri = new TOTP({ ...TOTP_PARAMETERS, issuer: issuerLabel, label: accountLabel(user), secret }).toString();
-  return { factorId, secret: secret.base32, otpauthUri, qrCodeDataUrl: await QRCode.toDataURL(otpauthUri) };
+  return { factorId, secret: secret.base32, otpauthUri, qrCodeDataUrl: await qrCodeDataUrl(otpauthUri) };
 }
 
 /**
