@@ -27,6 +27,14 @@ function* filesUnder(dir) {
   }
 }
 
+/** A directory's mtime changes when a file in it is added, renamed or deleted. */
+function* directoriesUnder(dir) {
+  yield dir;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) yield* directoriesUnder(join(dir, entry.name));
+  }
+}
+
 const isTypeScript = (file) => /\.(ts|tsx)$/.test(file);
 
 /** True when `outDir` is missing, unfinished, or older than any source file or build setting. */
@@ -34,7 +42,7 @@ export function isBuildStale(outDir = DIST) {
   const stamp = join(outDir, STAMP);
   if (!existsSync(stamp)) return true;
   const builtAt = statSync(stamp).mtimeMs;
-  for (const file of [...CONFIG_FILES, ...filesUnder(SOURCES)]) {
+  for (const file of [...CONFIG_FILES, ...directoriesUnder(SOURCES), ...filesUnder(SOURCES)]) {
     if (statSync(file).mtimeMs > builtAt) return true;
   }
   return false;
@@ -61,14 +69,19 @@ function copyDataFiles(outDir) {
 }
 
 /**
- * Builds into a sibling directory and swaps it in whole, so a server already running from `outDir`
- * never loads a module from a half-written tree, and files of deleted sources do not linger.
+ * Builds into a sibling directory of its own and swaps it in whole, so a server already running from
+ * `outDir` never loads a module from a half-written tree, two builds at once do not write into one
+ * directory, and files of deleted sources do not linger.
  */
 export function build(outDir = DIST) {
-  const next = `${outDir}.next`;
-  rmSync(next, { recursive: true, force: true });
-  compile(next);
-  copyDataFiles(next);
+  const next = `${outDir}.next-${process.pid}`;
+  try {
+    compile(next);
+    copyDataFiles(next);
+  } catch (error) {
+    rmSync(next, { recursive: true, force: true });
+    throw error;
+  }
   writeFileSync(join(next, STAMP), `${new Date().toISOString()}\n`);
   rmSync(outDir, { recursive: true, force: true });
   renameSync(next, outDir);

@@ -7,6 +7,11 @@ import { build, isBuildStale } from './build.mjs';
 
 if (isBuildStale()) {
   console.error('gatehouse: compiling src/ to dist/ (after an install or a change; later starts skip this)');
-  build();
+  try {
+    build();
+  } catch (error) {
+    console.error(`gatehouse: ${error.message}`);
+    process.exit(1);
+  }
 }
 await import('../dist/main.js');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build, DIST, isBuildStale } from '../scripts/build.mjs';
@@ -206,5 +206,34 @@ describe('the built server (dist)', () => {
   it('starts from the compiled JavaScript, serves a token and stops gracefully on SIGTERM', async () => {
     const [sqlite] = testDatabases();
     await withChild([entry], sqlite!, (child) => assertStopsGracefully(child, ['SIGTERM']));
+  });
+});
+
+/**
+ * What `node dist/main.js serve` loads before it is ready: src/main.ts and everything it imports
+ * statically (not `import type`, not `await import()`), as repository paths and package names.
+ */
+function loadedAtStartUp(): Set<string> {
+  const loaded = new Set<string>();
+  const visit = (file: string) => {
+    const name = relative(REPO, file);
+    if (loaded.has(name)) return;
+    loaded.add(name);
+    const source = readFileSync(file, 'utf8');
+    for (const [, specifier] of source.matchAll(/^(?:import|export)\s+(?!type\b)[^'"]*?from\s+'([^']+)'/gm)) {
+      if (specifier!.startsWith('.')) visit(resolve(dirname(file), specifier!));
+      else loaded.add(specifier!);
+    }
+  };
+  visit(join(REPO, 'src', 'main.ts'));
+  return loaded;
+}
+
+describe('start-up', () => {
+  it('loads none of what only some requests need: they import it when they first need it', () => {
+    const loaded = loadedAtStartUp();
+    assert.ok(loaded.has('src/app.ts') && loaded.has('oidc-provider') && loaded.has('kysely'), 'the import graph is read');
+    const firstNeed = ['pg', 'better-sqlite3', 'nodemailer', 'qrcode', 'libphonenumber-js/max', 'src/management/router.ts', 'src/experience/routes.ts'];
+    assert.deepEqual(firstNeed.filter((module) => loaded.has(module)), []);
   });
 });
