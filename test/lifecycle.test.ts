@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build, DIST, isBuildStale } from '../scripts/build.mjs';
+import { drainable } from '../src/http/draining.ts';
 import { type DatabaseKind, testDatabases } from './support/databases.ts';
 import { freePort } from './support/ports.ts';
 import { BOOTSTRAP } from './support/server.ts';
@@ -179,6 +181,22 @@ describe('stopping on a signal', () => {
   it('Ctrl-C under npm (SIGINT twice: the terminal and npm both send it) still stops gracefully', async () => {
     const [sqlite] = testDatabases();
     await withChild(SOURCE, sqlite!, (child) => assertStopsGracefully(child, ['SIGINT', 'SIGINT']));
+  });
+});
+
+describe('draining', () => {
+  it('cuts off a request still running when the grace period ends', async () => {
+    const server = createServer(() => {}); // never answers
+    const requests = drainable(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const socket = await openSocket(port);
+    const taken = new Promise<void>((resolve) => server.once('request', () => resolve()));
+    socket.write(`GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    await taken;
+    const cutOff = new Promise<string>((resolve) => socket.once('close', () => resolve('connection closed')));
+    await requests.drain(50);
+    assert.equal(await cutOff, 'connection closed');
   });
 });
 
