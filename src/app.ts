@@ -51,8 +51,8 @@ export interface Gatehouse {
   /** Re-reads signing keys now (replicas also do it on a timer). */
   reloadKeys(): Promise<void>;
   /**
-   * Stops gracefully: no new connections, requests in flight finish (for up to 10 s), keep-alive
-   * connections close, then the database closes.
+   * Stops gracefully: no new connections (already when this returns its promise: main.ts logs so),
+   * requests in flight finish (for up to 10 s), keep-alive connections close, then the database closes.
    */
   close(): Promise<void>;
 }
