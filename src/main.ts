@@ -6,6 +6,9 @@ import { DEFAULT_LIFETIMES } from './domain/applications.ts';
 import { rotateSigningKeys } from './domain/signing-keys.ts';
 import { migrateToLatest, openStore } from './store/db.ts';
 
+/** Longer than the last log writes take; shorter than a supervisor's patience after the 10 s grace. */
+const EXIT_FALLBACK_MS = 5_000;
+
 const USAGE = `usage: gatehouse <command>
   serve                     start the server (the default)
   migrate                   bring the database schema up to date and exit
@@ -49,40 +52,66 @@ async function rotateKeys(args: string[]): Promise<void> {
 }
 
 /**
- * SIGTERM (a supervisor, a rolling deploy) or SIGINT (Ctrl-C): stop gracefully and exit 0. A repeated
- * signal changes nothing: Ctrl-C under `npm start` delivers SIGINT twice (the terminal's, and the one
- * npm forwards), and the stop is bounded anyway.
+ * Ends the process once everything is closed, by letting the event loop run dry rather than with
+ * process.exit(): the last log lines are then written asynchronously, and when whoever read stdout
+ * is gone (`npm start | pino-pretty` after Ctrl-C) pino learns of the broken pipe and drops them.
+ * process.exit() would make pino flush synchronously, and its synchronous flush retries a broken
+ * pipe forever: the process never ended. Should something still hold the loop open, exit anyway.
  */
-function stopOnSignals(gatehouse: Gatehouse): void {
-  let stopping: Promise<void> | undefined;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+function exitWhenIdle(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), EXIT_FALLBACK_MS).unref();
+}
+
+/**
+ * SIGTERM (a supervisor, a rolling deploy) or SIGINT (Ctrl-C): stop gracefully and exit 0. Listening
+ * from the very start, so a signal that arrives while the server is still starting stops it as soon
+ * as it has started, instead of killing it halfway. A repeated signal changes nothing: Ctrl-C under
+ * `npm start` delivers SIGINT twice (the terminal's, and the one npm forwards), and the stop is
+ * bounded anyway. Returns what to call with the server once it has started.
+ */
+function stopOnSignals(): (started: Gatehouse) => void {
+  let gatehouse: Gatehouse | undefined;
+  let signalled: NodeJS.Signals | undefined;
+  let stopping = false;
+  const stopIfAsked = () => {
+    if (stopping || !gatehouse || !signalled) return;
+    stopping = true;
     const { logger } = gatehouse.services;
     // close() stops accepting before its first await: once this line is logged, new connections are refused.
-    stopping = gatehouse
+    void gatehouse
       .close()
       .then(() => stopHashingLanes())
       .then(
         () => {
           logger.info('stopped');
-          process.exit(0);
+          exitWhenIdle(0);
         },
         (err: unknown) => {
           logger.error({ err }, 'stopping failed');
-          process.exit(1);
+          exitWhenIdle(1);
         },
       );
-    logger.info({ signal }, 'stopping: no new connections; finishing the requests in flight');
+    logger.info({ signal: signalled }, 'stopping: no new connections; finishing the requests in flight');
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled ??= signal;
+    stopIfAsked();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return (started) => {
+    gatehouse = started;
+    stopIfAsked();
+  };
 }
 
 async function main(): Promise<void> {
   const [command = 'serve', ...args] = process.argv.slice(2);
   switch (command) {
     case 'serve': {
-      stopOnSignals(await startGatehouse(loadConfig()));
+      const serving = stopOnSignals();
+      serving(await startGatehouse(loadConfig()));
       return;
     }
     case 'migrate':

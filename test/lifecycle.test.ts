@@ -24,11 +24,11 @@ interface Child {
   logged(message: string): Promise<void>;
 }
 
-/** Starts `node <args> serve` from the repository, as a supervisor would, on a fresh data directory. */
-async function startChild(entry: string[], database: DatabaseKind): Promise<Child> {
+/** Runs the command that starts the server from the repository, as a supervisor would, on a fresh data directory. */
+async function startChild([command, ...args]: string[], database: DatabaseKind): Promise<Child> {
   const port = await freePort();
   const db = await database.create();
-  const child = spawn(process.execPath, [...entry, 'serve'], {
+  const child = spawn(command!, args, {
     cwd: REPO,
     env: {
       ...process.env,
@@ -60,8 +60,8 @@ async function startChild(entry: string[], database: DatabaseKind): Promise<Chil
 }
 
 /** Runs `use` on a fresh child server; whatever happens, the child is gone and its database dropped afterwards. */
-async function withChild(entry: string[], database: DatabaseKind, use: (child: Child) => Promise<void>): Promise<void> {
-  const child = await startChild(entry, database);
+async function withChild(command: string[], database: DatabaseKind, use: (child: Child) => Promise<void>): Promise<void> {
+  const child = await startChild(command, database);
   try {
     await use(child);
   } finally {
@@ -169,7 +169,7 @@ async function assertStopsGracefully(child: Child, signals: NodeJS.Signals[]): P
   assert.ok(tookMs < 5_000, `exited ${tookMs} ms after the signal: not held up by a keep-alive timeout or the 10 s grace`);
 }
 
-const SOURCE = ['--import', 'tsx', 'src/main.ts'];
+const SOURCE = [process.execPath, '--import', 'tsx', 'src/main.ts', 'serve'];
 
 describe('stopping on a signal', () => {
   for (const database of testDatabases()) {
@@ -177,6 +177,15 @@ describe('stopping on a signal', () => {
       await withChild(SOURCE, database, (child) => assertStopsGracefully(child, ['SIGTERM']));
     });
   }
+
+  it('exits even when whoever read its logs is gone (`npm start | pino-pretty`, then Ctrl-C)', { timeout: 30_000 }, async () => {
+    const [sqlite] = testDatabases();
+    await withChild(SOURCE, sqlite!, async (child) => {
+      child.process.stdout!.destroy(); // the log reader is gone: the next log line meets a broken pipe
+      child.process.kill('SIGTERM');
+      assert.equal(await child.exited, 0);
+    });
+  });
 
   it('Ctrl-C under npm (SIGINT twice: the terminal and npm both send it) still stops gracefully', async () => {
     const [sqlite] = testDatabases();
@@ -223,7 +232,7 @@ describe('the built server (dist)', () => {
 
   it('starts from the compiled JavaScript, serves a token and stops gracefully on SIGTERM', async () => {
     const [sqlite] = testDatabases();
-    await withChild([entry], sqlite!, (child) => assertStopsGracefully(child, ['SIGTERM']));
+    await withChild([process.execPath, entry, 'serve'], sqlite!, (child) => assertStopsGracefully(child, ['SIGTERM']));
   });
 });
 
@@ -246,6 +255,15 @@ function loadedAtStartUp(): Set<string> {
   visit(join(REPO, 'src', 'main.ts'));
   return loaded;
 }
+
+describe('npm start', () => {
+  // What a newcomer does, and what killing "the npm start pid" meant before: npm, a shell, tsx and the
+  // server, of which only npm stopped. It builds dist/ first when it is stale, as for a newcomer.
+  it('runs the server as npm\'s own child: SIGTERM to npm reaches it, it stops gracefully and npm exits 0', async () => {
+    const [sqlite] = testDatabases();
+    await withChild(['npm', 'start', '--silent'], sqlite!, (child) => assertStopsGracefully(child, ['SIGTERM']));
+  });
+});
 
 describe('start-up', () => {
   it('loads none of what only some requests need: they import it when they first need it', () => {
