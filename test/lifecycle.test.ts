@@ -129,6 +129,21 @@ async function tokenRequestInFlight(port: number): Promise<{ sendBody(): Promise
   };
 }
 
+/** Calls the management API of a child server as the bootstrap client. */
+async function managementApi(base: string, audience: string) {
+  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: BOOTSTRAP.id, client_secret: BOOTSTRAP.secret, audience });
+  const { access_token: token } = (await (await fetch(`${base}/oauth2/token`, { method: 'POST', body })).json()) as { access_token: string };
+  return async (method: string, path: string, json: unknown) => {
+    const response = await fetch(`${base}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(json),
+    });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kinde's response shapes, read field by field
+    return { status: response.status, body: (await response.json()) as any };
+  };
+}
+
 function refusesConnections(port: number): Promise<boolean> {
   return openSocket(port).then(
     (socket) => {
@@ -228,6 +243,32 @@ describe('the built server (dist)', () => {
 
   after(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('loads from dist what start-up leaves for later: the management API, sign-in pages, the common-password list', async () => {
+    const [sqlite] = testDatabases();
+    await withChild([process.execPath, entry, 'serve'], sqlite!, async (child) => {
+      const base = `http://127.0.0.1:${child.port}`;
+      const api = await managementApi(base, `http://localhost:${child.port}/api`);
+      const user = await api('POST', '/user', { identities: [{ type: 'email', details: { email: 'dist@example.test' } }] });
+      assert.equal(user.status, 200);
+      const common = await api('PUT', `/users/${user.body.id}/password`, { password: 'Password123' });
+      assert.equal(common.status, 400);
+      assert.match(common.body.errors[0].message, /too common/, 'the blocklist file was copied to dist');
+      assert.equal((await api('PUT', `/users/${user.body.id}/password`, { password: 'a long and unusual phrase 42' })).status, 200);
+
+      const app = await api('POST', '/applications', { name: 'Dist app', type: 'reg' });
+      const callback = 'http://localhost:8000/callback';
+      await api('POST', `/applications/${app.body.application.id}/auth_redirect_urls`, { urls: [callback] });
+      const query = new URLSearchParams({ response_type: 'code', client_id: app.body.application.id, redirect_uri: callback, scope: 'openid', state: 's' });
+      const authorize = await fetch(`${base}/oauth2/auth?${query}`, { redirect: 'manual' });
+      const page = await fetch(new URL(authorize.headers.get('location')!, base), { headers: { cookie: authorize.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ') } });
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<h1>Sign in<\/h1>/);
+
+      child.process.kill('SIGTERM');
+      assert.equal(await child.exited, 0);
+    });
   });
 
   it('starts from the compiled JavaScript, serves a token and stops gracefully on SIGTERM', async () => {
