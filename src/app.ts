@@ -24,13 +24,13 @@ import { NetworkFailures } from './domain/attack-protection.ts';
 import { deleteExpiredRateCounters } from './domain/rate-limits.ts';
 import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys.ts';
 import { accountRoutes } from './experience/account.tsx';
-import { signInRoutes } from './experience/routes.ts';
 import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
+import { drainable } from './http/draining.ts';
 import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
+import { builtOnFirstRequest } from './http/on-first-request.ts';
 import { throttleClientAuthentication } from './http/throttling.ts';
 import { ROUTES } from './protocol/provider-routes.ts';
-import { managementRoutes } from './management/router.ts';
 import { accessTokenAuthenticator } from './protocol/access-token-authentication.ts';
 import { accessTokenVerifier, type AccessTokenVerifier, signedWithUnknownKey } from './protocol/access-tokens.ts';
 import { deleteExpiredModels } from './protocol/adapter.ts';
@@ -56,6 +56,10 @@ export interface Gatehouse {
   services: Services;
   /** Re-reads signing keys now (replicas also do it on a timer). */
   reloadKeys(): Promise<void>;
+  /**
+   * Stops gracefully: no new connections (already when this returns its promise: main.ts logs so),
+   * requests in flight finish (for up to 10 s), keep-alive connections close, then the database closes.
+   */
   close(): Promise<void>;
 }
 
@@ -63,6 +67,8 @@ const KEY_RELOAD_INTERVAL_MS = 30_000;
 /** Where clients authenticate: failures there count against the network (src/http/throttling.ts). */
 const CLIENT_AUTHENTICATING_PATHS = new Set<string>([ROUTES.token, ROUTES.introspection, ROUTES.revocation, ROUTES.device_authorization]);
 const CLEANUP_INTERVAL_MS = 10 * 60_000;
+/** Long enough for any sign-in step (an argon2 hash, an SMTP send); shorter than a supervisor's kill timeout (Kubernetes: 30 s). */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 /** A database initialised under one master key cannot be read with another: say so plainly. */
 async function checkMasterKey(store: Store, masterKey: MasterKey): Promise<void> {
@@ -139,9 +145,9 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(credentialedCors(db));
   provider.use(throttleClientAuthentication(services.networkFailures, CLIENT_AUTHENTICATING_PATHS));
   provider.use(routes.routes());
-  provider.use(under('/api/', managementRoutes(services).routes()));
+  provider.use(under('/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())));
   provider.use(under('/account_api/', accountApiRoutes(services).routes()));
-  provider.use(under('/interaction/', signInRoutes(services).routes()));
+  provider.use(under('/interaction/', builtOnFirstRequest(async () => (await import('./experience/routes.ts')).signInRoutes(services).routes())));
   provider.use(under('/account/', accountRoutes(services).routes()));
   // The dev mailbox holds sign-in codes: served only when the issuer itself is this machine, so a
   // server behind a reverse proxy (where every client looks like loopback) never exposes it.
@@ -176,6 +182,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
   const server = configured.tls
     ? https.createServer({ cert: readFileSync(configured.tls.certFile), key: readFileSync(configured.tls.keyFile) }, listener)
     : http.createServer(listener);
+  const requests = drainable(server);
   const listen = async (): Promise<number> => {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -287,8 +294,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       reloadKeys,
       async close() {
         for (const timer of timers) clearInterval(timer);
-        server.closeAllConnections?.();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await requests.drain(SHUTDOWN_GRACE_MS);
         await store.close();
       },
     };

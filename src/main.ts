@@ -1,9 +1,13 @@
-import { startGatehouse } from './app.ts';
+import { type Gatehouse, startGatehouse } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { stopHashingLanes } from './crypto/hashing-lanes.ts';
 import { MasterKey } from './crypto/master-key.ts';
 import { longestTokenLifetimes } from './domain/applications.ts';
 import { rotateSigningKeys } from './domain/signing-keys.ts';
 import { migrateToLatest, openStore } from './store/db.ts';
+
+/** Longer than the last log writes take; shorter than a supervisor's patience after the 10 s grace. */
+const EXIT_FALLBACK_MS = 5_000;
 
 const USAGE = `usage: gatehouse <command>
   serve                     start the server (the default)
@@ -44,14 +48,67 @@ async function rotateKeys(args: string[]): Promise<void> {
   }
 }
 
+/**
+ * Ends the process once everything is closed, by letting the event loop run dry rather than with
+ * process.exit(): the last log lines are then written asynchronously, and when whoever read stdout
+ * is gone (`npm start | pino-pretty` after Ctrl-C) pino learns of the broken pipe and drops them.
+ * process.exit() would make pino flush synchronously, and its synchronous flush retries a broken
+ * pipe forever: the process never ended. Should something still hold the loop open, exit anyway.
+ */
+function exitWhenIdle(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), EXIT_FALLBACK_MS).unref();
+}
+
+/**
+ * SIGTERM (a supervisor, a rolling deploy) or SIGINT (Ctrl-C): stop gracefully and exit 0. Listening
+ * from the very start, so a signal that arrives while the server is still starting stops it as soon
+ * as it has started, instead of killing it halfway. A repeated signal changes nothing: Ctrl-C under
+ * `npm start` delivers SIGINT twice (the terminal's, and the one npm forwards), and the stop is
+ * bounded anyway. Returns what to call with the server once it has started.
+ */
+function stopOnSignals(): (started: Gatehouse) => void {
+  let gatehouse: Gatehouse | undefined;
+  let signalled: NodeJS.Signals | undefined;
+  let stopping = false;
+  const stopIfAsked = () => {
+    if (stopping || !gatehouse || !signalled) return;
+    stopping = true;
+    const { logger } = gatehouse.services;
+    // close() stops accepting before its first await: once this line is logged, new connections are refused.
+    void gatehouse
+      .close()
+      .then(() => stopHashingLanes())
+      .then(
+        () => {
+          logger.info('stopped');
+          exitWhenIdle(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'stopping failed');
+          exitWhenIdle(1);
+        },
+      );
+    logger.info({ signal: signalled }, 'stopping: no new connections; finishing the requests in flight');
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled ??= signal;
+    stopIfAsked();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return (started) => {
+    gatehouse = started;
+    stopIfAsked();
+  };
+}
+
 async function main(): Promise<void> {
   const [command = 'serve', ...args] = process.argv.slice(2);
   switch (command) {
     case 'serve': {
-      const gatehouse = await startGatehouse(loadConfig());
-      const stop = () => gatehouse.close().then(() => process.exit(0));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      const serving = stopOnSignals();
+      serving(await startGatehouse(loadConfig()));
       return;
     }
     case 'migrate':

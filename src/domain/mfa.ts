@@ -1,5 +1,4 @@
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import type { MasterKey } from '../crypto/master-key.ts';
@@ -11,6 +10,7 @@ import { recordAudit } from './audit.ts';
 import { findConnection } from './connections.ts';
 import { isEnterpriseStrategy } from './strategies.ts';
 import { environmentPolicy } from './environment.ts';
+import { qrCodeDataUrl } from './qr-codes.ts';
 import { assertThat, DomainError } from './errors.ts';
 import { identityProblem } from './identities.ts';
 import { type FactorType, type MfaRequirement, type PrimaryChannel, resolveMfaRequirement } from './mfa-policy.ts';
@@ -186,7 +186,7 @@ export async function startTotpEnrolment(db: Db, master: MasterKey, userId: stri
 
 async function enrolmentToShow(factorId: string, secret: Secret, issuerLabel: string, user: User): Promise<TotpEnrolment> {
   const otpauthUri = new TOTP({ ...TOTP_PARAMETERS, issuer: issuerLabel, label: accountLabel(user), secret }).toString();
-  return { factorId, secret: secret.base32, otpauthUri, qrCodeDataUrl: await QRCode.toDataURL(otpauthUri) };
+  return { factorId, secret: secret.base32, otpauthUri, qrCodeDataUrl: await qrCodeDataUrl(otpauthUri) };
 }
 
 /**

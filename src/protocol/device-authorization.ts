@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import QRCode from 'qrcode';
+import { qrCodeDataUrl } from '../domain/qr-codes.ts';
 import { DEVICE_PAGE_STATE } from '../experience/device-verification.ts';
 import { MessagePage } from '../experience/pages/message.tsx';
 import { renderPage } from '../experience/render.ts';
@@ -15,7 +15,7 @@ export async function kindeDeviceAuthorizationResponse(ctx: Context, next: Next)
   if (ctx.method !== 'POST' || ctx.path !== ROUTES.device_authorization || ctx.status !== 200) return;
   const body = ctx.body as { verification_uri_complete?: unknown } | undefined;
   if (typeof body?.verification_uri_complete !== 'string') return;
-  ctx.body = { ...body, interval: POLLING_INTERVAL_SECONDS, qr_code: await QRCode.toDataURL(body.verification_uri_complete, { errorCorrectionLevel: 'M' }) };
+  ctx.body = { ...body, interval: POLLING_INTERVAL_SECONDS, qr_code: await qrCodeDataUrl(body.verification_uri_complete, { errorCorrectionLevel: 'M' }) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 
 export interface OutgoingEmail {
@@ -15,17 +15,18 @@ export interface Mailer {
 }
 
 export class SmtpMailer implements Mailer {
-  private readonly transport: Transporter;
+  private transport?: Promise<Transporter>;
 
   constructor(
-    smtpUrl: string,
+    private readonly smtpUrl: string,
     private readonly from: string,
-  ) {
-    this.transport = nodemailer.createTransport(smtpUrl);
-  }
+  ) {}
 
   async send({ fromName, ...email }: OutgoingEmail): Promise<void> {
-    await this.transport.sendMail({ ...email, from: fromName ? { name: fromName, address: senderAddress(this.from) } : this.from });
+    // nodemailer (~40 ms and 1–2 MB to load) comes with the first email, not at every start-up.
+    this.transport ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(this.smtpUrl));
+    const transport = await this.transport;
+    await transport.sendMail({ ...email, from: fromName ? { name: fromName, address: senderAddress(this.from) } : this.from });
   }
 }
 
