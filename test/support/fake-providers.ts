@@ -99,13 +99,15 @@ export interface FakeApi {
 }
 
 /** A tiny HTTP fake of a provider's API: each route answers `[status, json]` from the request. */
-export async function startFakeApi(routes: Record<string, (request: RecordedRequest) => [number, unknown] | { redirect: string }>): Promise<FakeApi> {
+type Answer = [number, unknown] | { redirect: string };
+
+export async function startFakeApi(routes: Record<string, (request: RecordedRequest) => Answer | Promise<Answer>>): Promise<FakeApi> {
   const http = await listen();
   const requests: RecordedRequest[] = [];
   http.handle((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const request = { method: req.method ?? 'GET', url: new URL(req.url ?? '/', http.origin), headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       requests.push(request);
       const route = routes[`${request.method} ${request.url.pathname}`];
@@ -113,7 +115,7 @@ export async function startFakeApi(routes: Record<string, (request: RecordedRequ
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"Not Found"}');
         return;
       }
-      const answer = route(request);
+      const answer = await route(request);
       if ('redirect' in answer) {
         res.writeHead(302, { location: answer.redirect }).end();
         return;
