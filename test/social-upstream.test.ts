@@ -12,6 +12,7 @@ const network = { allowPrivateNetwork: true };
 const refusedAs = (kind: SocialSignInFailure) => (error: unknown) => {
   assert.ok(error instanceof SocialSignInError, String(error));
   assert.equal(error.kind, kind, error.message);
+  assert.equal(error.cause, undefined, 'no cause: openid-client errors hold tokens');
   return true;
 };
 
@@ -352,3 +353,50 @@ function decodeSecret(jwt: string): { protectedHeader: { kid?: string }; payload
   const [header, payload] = jwt.split('.');
   return { protectedHeader: JSON.parse(Buffer.from(header!, 'base64url').toString()), payload: JSON.parse(Buffer.from(payload!, 'base64url').toString()) };
 }
+
+describe('Twitch (a fake that answers as Twitch does)', () => {
+  const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const issued = new Map<string, URLSearchParams>();
+  let twitch: FakeApi;
+
+  before(async () => {
+    const publicJwk = { ...(await exportJWK(signing.publicKey)), kid: 'twitch-test', use: 'sig', alg: 'RS256' };
+    twitch = await startFakeApi({
+      'GET /oauth2/authorize': approving(issued),
+      'GET /oauth2/keys': () => [200, { keys: [publicJwk] }],
+      'POST /oauth2/token': async ({ body }) => {
+        const form = new URLSearchParams(body);
+        const asked = issued.get(form.get('code')!);
+        if (!asked || form.get('client_secret') !== 'twitch-secret') return [400, { status: 400, message: 'Invalid authorization code' }];
+        // The ID token holds email only because the `claims` parameter asked for it.
+        const wanted = Object.keys(JSON.parse(asked.get('claims') ?? '{}').id_token ?? {});
+        const claims = Object.fromEntries(Object.entries({ email: 'streamer@example.com', email_verified: true, preferred_username: 'streamer' }).filter(([name]) => wanted.includes(name)));
+        const idToken = await new SignJWT({ ...claims, nonce: asked.get('nonce')! })
+          .setProtectedHeader({ alg: 'RS256', kid: 'twitch-test' })
+          .setIssuer(`${twitch.origin}/oauth2`)
+          .setAudience('twitch-client')
+          .setSubject('713936733')
+          .setIssuedAt()
+          .setExpirationTime('10m')
+          .sign(signing.privateKey);
+        // Twitch sends `scope` as an array (its OIDC guide's examples), not RFC 6749's string.
+        return [200, { access_token: 'tw-at', refresh_token: 'tw-rt', expires_in: 14_000, scope: ['openid', 'user:read:email'], token_type: 'bearer', id_token: idToken }];
+      },
+    });
+  });
+  after(async () => twitch?.close());
+
+  it('gets the email in the ID token through the claims parameter, and takes the scope array Twitch answers', async () => {
+    const profile = await signIn(
+      connection('oauth2:twitch', {
+        client_id: 'twitch-client',
+        client_secret: 'twitch-secret',
+        endpoints: { issuer: `${twitch.origin}/oauth2`, authorization_endpoint: `${twitch.origin}/oauth2/authorize`, token_endpoint: `${twitch.origin}/oauth2/token`, jwks_uri: `${twitch.origin}/oauth2/keys` },
+      }),
+    );
+    assert.equal(profile.subject, '713936733');
+    assert.equal(profile.email, 'streamer@example.com');
+    assert.equal(profile.emailVerified, true);
+    assert.equal(profile.username, 'streamer');
+  });
+});

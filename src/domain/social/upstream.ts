@@ -33,14 +33,20 @@ export type SocialSignInFailure =
   /** The connection cannot work (unknown provider, unusable key). */
   | 'misconfigured';
 
+/**
+ * Carries no `cause`: openid-client's errors hold the provider's response body (access tokens, ID
+ * token claims), and an error logged with its cause chain would put them in the logs. The message and
+ * openid-client's error code are enough to say what went wrong.
+ */
 export class SocialSignInError extends Error {
   override name = 'SocialSignInError';
   constructor(
     readonly kind: SocialSignInFailure,
     message: string,
-    options?: { cause?: unknown },
+    /** openid-client's code, e.g. `OAUTH_JWT_CLAIM_COMPARISON_FAILED`. */
+    readonly upstreamCode?: string,
   ) {
-    super(message, options);
+    super(message);
   }
 }
 
@@ -124,7 +130,7 @@ async function clientAuthentication(provider: SocialProvider, connection: Social
     try {
       secret = await appleClientSecret({ client_id: options.client_id, team_id: options.team_id, key_id: options.key_id, private_key: options.private_key });
     } catch (error) {
-      throw new SocialSignInError('misconfigured', 'the connection\'s private key cannot sign', { cause: error });
+      throw new SocialSignInError('misconfigured', `the connection's private key cannot sign: ${(error as Error).message}`);
     }
   }
   if (!secret) throw new SocialSignInError('misconfigured', 'the connection has no client secret');
@@ -167,7 +173,7 @@ async function configurationFor(provider: SocialProvider, connection: SocialConn
     try {
       config = await client.discovery(new URL(provider.discovery!), clientId, undefined, auth, { [client.customFetch]: fetch, timeout: 10 });
     } catch (error) {
-      throw new SocialSignInError('provider_error', `${provider.strategy}: discovery failed`, { cause: error });
+      throw new SocialSignInError('provider_error', `${provider.strategy}: discovery failed: ${(error as Error).message}`, (error as { code?: string }).code);
     }
   } else {
     const server: client.ServerMetadata = {
@@ -210,12 +216,13 @@ export function resolveUpstreamParams(configured: UpstreamParams | undefined, re
 export async function beginSocialSignIn(connection: SocialConnection, options: BeginOptions): Promise<BegunSignIn> {
   const provider = providerOf(connection);
   const endpoints = endpointsOf(provider, connection);
+  const clientId = connection.options.client_id;
+  if (!clientId) throw new SocialSignInError('misconfigured', 'the connection has no client id');
   // Building the URL needs no network: Microsoft's discovery waits for the callback.
   const config = new client.Configuration(
     { issuer: endpoints.issuer ?? new URL(endpoints.authorization_endpoint).origin, authorization_endpoint: endpoints.authorization_endpoint, token_endpoint: endpoints.token_endpoint },
-    connection.options.client_id ?? '-',
+    clientId,
   );
-  if (!connection.options.client_id) throw new SocialSignInError('misconfigured', 'the connection has no client id');
   allowHttpOnLoopback(config, endpoints);
   const state = client.randomState();
   const nonce = provider.protocol === 'oidc' ? client.randomNonce() : undefined;
@@ -239,12 +246,12 @@ export async function beginSocialSignIn(connection: SocialConnection, options: B
 
 function failureOf(error: unknown): SocialSignInError {
   if (error instanceof SocialSignInError) return error;
-  if (error instanceof ProfileUnreadable) return new SocialSignInError('provider_error', error.message, { cause: error });
-  const code = (error as { code?: unknown })?.code;
-  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof ProfileUnreadable) return new SocialSignInError('provider_error', error.message);
+  const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
+  const message = error instanceof Error ? error.message : 'unknown failure';
   const idToken =
     code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' || code === 'OAUTH_KEY_SELECTION_FAILED' || /ID Token|JWT signature/.test(message);
-  return new SocialSignInError(idToken ? 'invalid_id_token' : 'provider_error', idToken ? `the ID token was refused: ${message}` : `the provider's answer was refused: ${message}`, { cause: error });
+  return new SocialSignInError(idToken ? 'invalid_id_token' : 'provider_error', idToken ? `the ID token was refused: ${message}` : `the provider's answer was refused: ${message}`, code);
 }
 
 async function readJson(config: client.Configuration, accessToken: string, url: string, headers: Readonly<Record<string, string>> = {}): Promise<unknown> {
@@ -253,7 +260,7 @@ async function readJson(config: client.Configuration, accessToken: string, url: 
   try {
     return await response.json();
   } catch (error) {
-    throw new SocialSignInError('provider_error', `${new URL(url).host} did not answer JSON`, { cause: error });
+    throw new SocialSignInError('provider_error', `${new URL(url).host} did not answer JSON: ${(error as Error).message}`);
   }
 }
 
