@@ -78,6 +78,15 @@ for (const database of testDatabases()) {
       assertKindeError(await server.api('POST', '/connections', { strategy: 'oauth2:apple', options: { client_id: 'x', team_id: 'T', key_id: 'K', private_key: 'not a key' } }), 400, 'INVALID_REQUEST');
     });
 
+    it('records the organization that manages a connection', async () => {
+      const organization = await server.api('POST', '/organization', { name: 'Acme' });
+      assert.equal(organization.status, 200, JSON.stringify(organization.body));
+      const code = organization.body.organization.code;
+      const created = await server.api('POST', '/connections', { strategy: 'oauth2:slack', organization_code: code, options: { client_id: 'slack', client_secret: 'slack-secret' } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal((await server.api('GET', `/connections/${created.body.connection.id}`)).body.connection.organization_code, code);
+    });
+
     it('refuses bad input with Kinde errors and writes nothing', async () => {
       const app = await server.createApplication({ type: 'reg' });
       const before = await count();

@@ -126,7 +126,8 @@ function endpointsOf(provider: SocialProvider, connection: SocialConnection): Pr
 async function clientAuthentication(provider: SocialProvider, connection: SocialConnection): Promise<client.ClientAuth> {
   const { options } = connection;
   let secret = options.client_secret;
-  if (!secret && provider.clientSecretJwt && options.client_id && options.team_id && options.key_id && options.private_key) {
+  // Apple: the key wins over a client secret made by hand, which expires within 6 months (section 056).
+  if (provider.clientSecretJwt && options.client_id && options.team_id && options.key_id && options.private_key) {
     try {
       secret = await appleClientSecret({ client_id: options.client_id, team_id: options.team_id, key_id: options.key_id, private_key: options.private_key });
     } catch (error) {
