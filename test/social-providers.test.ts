@@ -26,6 +26,17 @@ describe('the social provider catalogue', () => {
     }
   });
 
+  it('sends LinkedIn no nonce (its ID tokens never carry one), and every other OpenID provider one', async () => {
+    const { beginSocialSignIn } = await import('../src/domain/social/upstream.ts');
+    for (const name of SOCIAL.filter((strategy) => socialProvider(strategy)!.protocol === 'oidc')) {
+      const begun = await beginSocialSignIn({ id: 'conn_x', strategy: name, isTrusted: false, options: { client_id: 'id', client_secret: 'secret' } }, { redirectUri: 'https://auth.example.com/login/callback', allowPrivateNetwork: false });
+      const sent = new URL(begun.authorizationUrl).searchParams.get('nonce');
+      if (name === 'oauth2:linkedin') assert.equal(sent, null, name);
+      else assert.equal(sent, begun.nonce, name);
+      assert.equal(new URL(begun.authorizationUrl).origin, new URL(socialProvider(name)!.endpoints.authorization_endpoint).origin, name);
+    }
+  });
+
   it('asks Apple for form_post and Twitch for email in the ID token', () => {
     assert.equal(socialProvider('oauth2:apple')?.authorizationParams?.response_mode, 'form_post');
     assert.deepEqual(JSON.parse(socialProvider('oauth2:twitch')!.authorizationParams!.claims!).id_token.email, null);

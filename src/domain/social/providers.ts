@@ -66,6 +66,11 @@ export interface OidcProvider extends ProviderBase {
   protocol: 'oidc';
   endpoints: ProviderBase['endpoints'] & { issuer: string; jwks_uri: string };
   /**
+   * false: the provider never puts a `nonce` in its ID tokens, so sending one would fail every
+   * sign-in (OIDC Core §3.1.3.7 step 11 checks it only when sent); `state` still binds the flow.
+   */
+  nonce?: false;
+  /**
    * Discover the metadata here instead of using `endpoints`: Microsoft's `common` authority serves
    * every tenant, so its `iss` is `https://login.microsoftonline.com/{tenantid}/v2.0`, checked against
    * the token's `tid` — which openid-client does only for metadata it discovered itself.
@@ -319,7 +324,9 @@ const PROVIDERS: readonly SocialProvider[] = [
       jwks_uri: 'https://www.linkedin.com/oauth/openid/jwks',
     },
     scopes: ['openid', 'profile', 'email'],
-    // LinkedIn offers PKCE to native clients only.
+    // LinkedIn's ID tokens carry no `nonce` whatever the request sends (python-social-auth/social-core
+    // PR 833, authlib issue 763), and it offers PKCE to native clients only.
+    nonce: false,
     pkce: false,
     tokenAuth: 'client_secret_post',
     toProfile: ({ claims }) => ({ ...standardClaims(claims), username: undefined }),

@@ -226,7 +226,7 @@ export async function beginSocialSignIn(connection: SocialConnection, options: B
   );
   allowHttpOnLoopback(config, endpoints);
   const state = client.randomState();
-  const nonce = provider.protocol === 'oidc' ? client.randomNonce() : undefined;
+  const nonce = provider.protocol === 'oidc' && provider.nonce !== false ? client.randomNonce() : undefined;
   const codeVerifier = provider.pkce ? client.randomPKCECodeVerifier() : undefined;
   const parameters: Record<string, string> = {
     // Upstream params first: the protocol's own parameters below always win (options.ts refuses them anyway).
