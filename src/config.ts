@@ -38,6 +38,12 @@ export interface Config {
    * domain, for a browser application on a sibling subdomain. Unset: only the issuer's own host.
    */
   cookieDomain: string | undefined;
+  /**
+   * Calls to identity providers may reach loopback, private and link-local addresses
+   * (http/outbound.ts). Off by default: an administrator-typed endpoint must not reach the metadata
+   * service or the private network (OWASP SSRF). Providers on loopback are allowed regardless.
+   */
+  allowPrivateNetwork: boolean;
 }
 
 /** Exactly one of `messagingServiceSid` and `fromNumber` is set: Kinde's "SMS source" (spec §014). */
@@ -91,6 +97,10 @@ const variables = {
     .transform((value) => value.toLowerCase().replace(/^\./, ''))
     .refine((value) => cookieDomainFormat.test(value) && !/^[\d.]+$/.test(value), 'must be a domain name like example.com (no scheme, port or path)')
     .optional(),
+  GATEHOUSE_ALLOW_PRIVATE_NETWORK: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .transform((value) => value === 'true')
+    .default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be AC followed by 32 hex digits (Account SID in the Twilio console)').optional(),
   TWILIO_AUTH_TOKEN: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be the 32 hex digit Auth Token from the Twilio console').optional(),
@@ -189,5 +199,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultPhoneCountry: vars.DEFAULT_PHONE_COUNTRY,
     addressLimits: { codes: vars.GATEHOUSE_CODES_PER_ADDRESS, failures: vars.GATEHOUSE_FAILURES_PER_ADDRESS },
     cookieDomain: cookieDomainFor(issuer, vars.GATEHOUSE_COOKIE_DOMAIN),
+    allowPrivateNetwork: vars.GATEHOUSE_ALLOW_PRIVATE_NETWORK,
   };
 }

@@ -24,7 +24,7 @@ interface ManagementSdk {
   ApiError: abstract new (...args: never[]) => Error & { status: number; body: any };
   Applications: { createApplication: SdkCall; getApplications: SdkCall; getApplication: SdkCall };
   Callbacks: { addRedirectCallbackUrls: SdkCall; deleteCallbackUrls: SdkCall; getCallbackUrls: SdkCall };
-  Connections: { getConnections: SdkCall };
+  Connections: { getConnections: SdkCall; createConnection: SdkCall; getConnection: SdkCall; updateConnection: SdkCall; replaceConnection: SdkCall; deleteConnection: SdkCall };
   Mfa: { replaceMfa: SdkCall };
   Organizations: { createOrganization: SdkCall; replaceOrganizationMfa: SdkCall; addOrganizationUsers: SdkCall; getOrgUserMfa: SdkCall; resetOrgUserMfaAll: SdkCall; updateOrganization: SdkCall };
   Users: { createUser: SdkCall; getUserData: SdkCall; deleteUser: SdkCall; getUsersMfa: SdkCall; resetUsersMfa: SdkCall; resetUsersMfaAll: SdkCall };
@@ -125,6 +125,27 @@ for (const database of testDatabases()) {
       assert.equal((await Users.getUsersMfa({ userId })).mfa, undefined);
       assert.equal((await Users.resetUsersMfaAll({ userId })).code, 'OK');
       assert.equal((await Organizations.resetOrgUserMfaAll({ orgCode, userId })).code, 'OK');
+    });
+
+    it('creates, reads, updates, replaces and deletes a social connection', async () => {
+      const app = await Applications.createApplication({ requestBody: { name: 'Signs in with GitHub', type: 'reg' } });
+      const created = await Connections.createConnection({
+        requestBody: { name: 'github-sdk', display_name: 'GitHub', strategy: 'oauth2:github', enabled_applications: [app.application.id], options: { client_id: 'gh-id', client_secret: 'gh-secret', is_trusted: false } },
+      });
+      assert.equal(created.code, 'OK');
+      const connectionId = created.connection.id;
+      const shown = await Connections.getConnection({ connectionId });
+      assert.equal(shown.connection.strategy, 'oauth2:github');
+      assert.equal(shown.connection.options.client_id, 'gh-id');
+      assert.equal(shown.connection.options.client_secret, undefined);
+      assert.equal((await Connections.updateConnection({ connectionId, requestBody: { options: { is_trusted: true } } })).code, 'OK');
+      assert.equal((await Connections.getConnection({ connectionId })).connection.options.is_trusted, true);
+      assert.equal((await Connections.replaceConnection({ connectionId, requestBody: { display_name: 'GitHub', options: { client_id: 'gh-id-2', client_secret: 'gh-secret-2' } } })).code, 'OK');
+      assert.equal((await Connections.getConnection({ connectionId })).connection.options.client_id, 'gh-id-2');
+      const refused = await Connections.createConnection({ requestBody: { strategy: 'oauth2:google', options: { client_id: 'no-secret' } } }).catch((error: unknown) => error);
+      assert.ok(refused instanceof ApiError);
+      assert.equal(refused.status, 400);
+      assert.equal((await Connections.deleteConnection({ connectionId })).code, 'OK');
     });
 
     it('surfaces Kinde error bodies as ApiError', async () => {

@@ -36,6 +36,7 @@ describe('configuration', () => {
     [{ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: 'com' }, 'GATEHOUSE_COOKIE_DOMAIN'],
     [{ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: 'example.org' }, 'GATEHOUSE_COOKIE_DOMAIN'],
     [{ ISSUER_URL: 'https://auth.example.com', GATEHOUSE_COOKIE_DOMAIN: 'xample.com' }, 'GATEHOUSE_COOKIE_DOMAIN'],
+    [{ GATEHOUSE_ALLOW_PRIVATE_NETWORK: 'yes' }, 'GATEHOUSE_ALLOW_PRIVATE_NETWORK'],
   ];
   for (const [env, variable] of cases) {
     it(`names ${variable} when ${Object.keys(env).join(' and ')} is wrong`, () => {

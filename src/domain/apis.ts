@@ -24,7 +24,7 @@ export const MANAGEMENT_SCOPES = [
   'read:feature_flags', 'update:feature_flags',
   'read:environments', 'update:environments',
   'read:applications', 'create:applications', 'update:applications', 'delete:applications',
-  'read:connections',
+  'read:connections', 'create:connections', 'update:connections', 'delete:connections',
   'read:apis', 'create:apis', 'update:apis', 'delete:apis',
 ] as const;
 

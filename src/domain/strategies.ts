@@ -18,12 +18,30 @@ export interface Strategy {
 
 const builtIn = (name: string, identityType: IdentityType, family: 'password' | 'one_time_code', displayName: string): Strategy => ({ name, family, identityType, displayName });
 
+const social = (name: string, displayName: string): Strategy => ({ name, family: 'social', displayName });
+
 const STRATEGIES: readonly Strategy[] = [
   builtIn('email:password', 'email', 'password', 'Email + password'),
   builtIn('email:otp', 'email', 'one_time_code', 'Email + code'),
   builtIn('phone:otp', 'phone', 'one_time_code', 'Phone + code'),
   builtIn('username:password', 'username', 'password', 'Username + password'),
   builtIn('username:otp', 'username', 'one_time_code', 'Username + code'),
+  // Social connections (sections 055–069): one per provider, named as each brands itself. Endpoints,
+  // scopes and profile mapping live in the provider catalogue (domain/social/providers.ts).
+  social('oauth2:apple', 'Apple'),
+  social('oauth2:bitbucket', 'Bitbucket'),
+  social('oauth2:discord', 'Discord'),
+  social('oauth2:facebook', 'Facebook'),
+  social('oauth2:github', 'GitHub'),
+  social('oauth2:gitlab', 'GitLab'),
+  social('oauth2:google', 'Google'),
+  social('oauth2:linkedin', 'LinkedIn'),
+  social('oauth2:microsoft', 'Microsoft'),
+  social('oauth2:roblox', 'Roblox'),
+  social('oauth2:slack', 'Slack'),
+  social('oauth2:twitch', 'Twitch'),
+  social('oauth2:twitter', 'X'),
+  social('oauth2:xero', 'Xero'),
   // Enterprise connections (sections 030–043). Social `oauth2:microsoft` is not one; `oauth2:azure_ad` (Entra ID) is.
   { name: 'oauth2:azure_ad', family: 'enterprise', displayName: 'Microsoft Entra ID' },
   { name: 'saml:custom', family: 'enterprise', displayName: 'SAML' },
@@ -46,4 +64,8 @@ export const BUILT_IN_STRATEGIES = STRATEGIES.filter((strategy) => strategy.iden
 /** Enterprise strategies are the only ones an organization may exempt from MFA (section 054). */
 export function isEnterpriseStrategy(name: string): boolean {
   return strategyNamed(name)?.family === 'enterprise' || name.startsWith('saml:') || name.startsWith('wsfed:');
+}
+
+export function isSocialStrategy(name: string): boolean {
+  return strategyNamed(name)?.family === 'social';
 }

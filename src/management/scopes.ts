@@ -99,7 +99,11 @@ export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'POST /applications/:application_id/connections/:connection_id': 'update:applications',
   'DELETE /applications/:application_id/connections/:connection_id': 'update:applications',
   'GET /connections': 'read:connections',
+  'POST /connections': 'create:connections',
   'GET /connections/:connection_id': 'read:connections',
+  'PATCH /connections/:connection_id': 'update:connections',
+  'PUT /connections/:connection_id': 'update:connections',
+  'DELETE /connections/:connection_id': 'delete:connections',
 
   'GET /apis': 'read:apis',
   'POST /apis': 'create:apis',

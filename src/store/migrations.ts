@@ -429,6 +429,16 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('rate_counters_expiry').on('rate_counters').column('expires_at').execute();
     },
   },
+  '0009_connection_options': {
+    async up(db: Kysely<any>) {
+      // Social (and later enterprise) connections carry their options as one JSON document sealed with
+      // the master key (client secrets, Apple's private key), whether the provider's verified email
+      // links accounts (section 004), and the organization that manages it (Kinde's organization_code).
+      await db.schema.alterTable('connections').addColumn('options_sealed', 'text').execute();
+      await db.schema.alterTable('connections').addColumn('is_trusted', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('connections').addColumn('organization_code', 'text').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,3 +1,5 @@
+import type { ColumnType } from 'kysely';
+
 /**
  * Table shapes as Kysely sees them. Portable across SQLite and PostgreSQL: timestamps are epoch
  * milliseconds in bigints, booleans are 0/1 integers, JSON is text. Each domain module owns its
@@ -39,6 +41,11 @@ export interface ConnectionsTable {
   name: string;
   display_name: string;
   created_at: number;
+  /** JSON options sealed with the master key (context `connection-options:<id>`); null for built-ins. */
+  options_sealed: string | null;
+  /** Defaults to 0 (untrusted), so rows inserted without it stay valid. */
+  is_trusted: ColumnType<Flag, Flag | undefined, Flag>;
+  organization_code: string | null;
 }
 
 export interface ApplicationConnectionsTable {
