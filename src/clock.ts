@@ -20,3 +20,8 @@ export const clock = {
     offsetMs = 0;
   },
 };
+
+/** A moment as people read it on a page: `HH:MM`, in UTC (pages say "UTC" after it). */
+export function utcClockTime(at: number): string {
+  return new Date(at).toISOString().slice(11, 16);
+}

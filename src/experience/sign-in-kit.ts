@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
-import { clock } from '../clock.ts';
+import { clock, utcClockTime } from '../clock.ts';
 import { clearFailedAttempts, identitySubject, lockStatus, mayIssueCode } from '../domain/attack-protection.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { sendCode } from '../domain/messaging/codes.ts';
@@ -24,11 +24,9 @@ import { type DeviceConsent, grantDeviceConsent } from './device-consent.ts';
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
 export const RESEND_COOL_DOWN_MS = 30_000;
 
-const clockTime = (at: number) => new Date(at).toISOString().slice(11, 16);
+export const LOCKED_MESSAGE = (until: number) => `Too many wrong attempts: this account is locked until ${utcClockTime(until)} UTC. Try again then, or reset your password.`;
 
-export const LOCKED_MESSAGE = (until: number) => `Too many wrong attempts: this account is locked until ${clockTime(until)} UTC. Try again then, or reset your password.`;
-
-export const CODES_LOCKED_MESSAGE = (until: number) => `Too many wrong codes: sign-in with a code is locked until ${clockTime(until)} UTC. Try again then.`;
+export const CODES_LOCKED_MESSAGE = (until: number) => `Too many wrong codes: sign-in with a code is locked until ${utcClockTime(until)} UTC. Try again then.`;
 
 /**
  * Whose attempts a one-time code's guesses count against: the account when the person has one
@@ -165,7 +163,7 @@ export function signInKit(services: Services) {
     const lock = await lockStatus(db, codeSubject(state, destination));
     if (lock.locked) return { error: CODES_LOCKED_MESSAGE(lock.until) };
     const allowed = await mayIssueCode(db, destination.to, interaction.network, services.config.addressLimits.codes);
-    if (!allowed.allowed) return { error: `Too many codes were requested. Try again at ${clockTime(allowed.retryAt)} UTC.` };
+    if (!allowed.allowed) return { error: `Too many codes were requested. Try again at ${utcClockTime(allowed.retryAt)} UTC.` };
     const { challengeId, code } = await services.codes.issue(purpose, destination.to);
     try {
       await sendCode(services.senders(interaction.policy), {

@@ -1,12 +1,11 @@
 import type { Context, Next } from 'koa';
-import { clock } from '../clock.ts';
+import { clock, utcClockTime } from '../clock.ts';
 import type { NetworkFailures } from '../domain/attack-protection.ts';
 import { MessagePage } from '../experience/pages/message.tsx';
 import { renderPage } from '../experience/render.ts';
 import { networkOf } from './networks.ts';
 
 const secondsUntil = (at: number) => String(Math.max(1, Math.ceil((at - clock.now()) / 1000)));
-const clockTime = (at: number) => new Date(at).toISOString().slice(11, 16);
 
 /**
  * Sign-in form posts from a network that has failed too often, across every account, are refused
@@ -22,7 +21,7 @@ export function throttleSignInPosts(failures: NetworkFailures) {
       ctx,
       MessagePage({
         title: 'Too many attempts',
-        message: `Too many sign-in attempts failed from your network. Try again at ${clockTime(until)} UTC.`,
+        message: `Too many sign-in attempts failed from your network. Try again at ${utcClockTime(until)} UTC.`,
         backUrl: `/interaction/${encodeURIComponent(String(ctx.params?.uid ?? ''))}`,
         backLabel: 'Back to sign-in',
       }),
@@ -44,7 +43,7 @@ export function throttleClientAuthentication(failures: NetworkFailures, paths: R
     if (until !== undefined) {
       ctx.status = 429;
       ctx.set('Retry-After', secondsUntil(until));
-      ctx.body = { error: 'temporarily_unavailable', error_description: `too many failed client authentications from this network; try again at ${clockTime(until)} UTC` };
+      ctx.body = { error: 'temporarily_unavailable', error_description: `too many failed client authentications from this network; try again at ${utcClockTime(until)} UTC` };
       return;
     }
     await next();
