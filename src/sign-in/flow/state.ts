@@ -1,7 +1,7 @@
-import { clock } from '../clock.ts';
-import type { CodePurpose } from '../domain/one-time-codes.ts';
-import type { IdentityType } from '../domain/users.ts';
-import type { Db } from '../store/db.ts';
+import { clock } from '../../clock.ts';
+import type { CodePurpose } from '../../domain/one-time-codes.ts';
+import type { IdentityType } from '../../domain/users.ts';
+import type { Db } from '../../store/db.ts';
 
 /**
  * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
