@@ -19,20 +19,32 @@
  * BENCH_EXPERIMENT=stmt-cache|result-cache (SQLite what-ifs, see below; not Gatehouse as shipped).
  * See docs/benchmarks.md.
  */
-import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, sign as nodeSign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import SQLite from 'better-sqlite3';
-import { CompactSign, decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
-import pg from 'pg';
+import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import { type Gatehouse, startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { machineBusySeconds, numberFromEnv } from './support.ts';
+import {
+  census,
+  cpuMark,
+  createDatabase,
+  describeNoise,
+  experiment,
+  foreignCores,
+  installCensus,
+  measureJoseSign,
+  measureNodeSign,
+  postgresCores,
+  postgresWatch,
+  type SignResult,
+} from './measure.ts';
+import { numberFromEnv } from './support.ts';
 
 const TARGET_RATIO = 0.8;
 const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
@@ -50,191 +62,6 @@ const options = {
   skipSign: process.env.BENCH_SKIP_SIGN === '1',
 };
 if (options.loadgen !== 'child' && options.loadgen !== 'inprocess') throw new Error('BENCH_LOADGEN must be child or inprocess');
-
-// ---------------------------------------------------------------------------------------------------
-// Database: a temp SQLite file, or a fresh PostgreSQL database (as test/support/databases.ts does).
-
-interface BenchDatabase {
-  kind: 'sqlite' | 'postgres';
-  url: string;
-  drop(): Promise<void>;
-}
-
-async function createDatabase(): Promise<BenchDatabase> {
-  const base = process.env.DATABASE_URL;
-  if (base && /^postgres(ql)?:\/\//.test(base)) {
-    const name = `gatehouse_bench_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    return {
-      kind: 'postgres',
-      url: url.toString(),
-      async drop() {
-        const client = new pg.Client({ connectionString: base });
-        await client.connect();
-        // The store's pool.end() resolves before its connections have actually closed; terminating them
-        // with FORCE at that moment makes the server's pool emit an unhandled 'error'. Wait for them.
-        for (let i = 0; i < 50; i++) {
-          const { rows } = await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
-          if (rows[0]?.n === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await client.end();
-      },
-    };
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-db-'));
-  return { kind: 'sqlite', url: `sqlite:${join(dir, 'gatehouse.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// SQL census: counts the statements Gatehouse runs per token request, by patching the drivers'
-// prototypes in this process for a short window (Kysely prepares every SQLite statement anew, and
-// sends every PostgreSQL statement through Client#query).
-
-const census = { on: false, resultCacheOn: false, statements: new Map<string, number>() };
-
-function record(sql: unknown): void {
-  if (!census.on) return;
-  const text = typeof sql === 'string' ? sql : typeof (sql as { text?: unknown })?.text === 'string' ? (sql as { text: string }).text : String(sql);
-  census.statements.set(text, (census.statements.get(text) ?? 0) + 1);
-}
-
-/**
- * BENCH_EXPERIMENT (SQLite only) answers "what if" questions from the profile without touching src/;
- * the numbers it gives are NOT Gatehouse as shipped:
- *   stmt-cache   — reuse one prepared statement per SQL text (Kysely's SqliteDriver prepares anew each time);
- *   result-cache — additionally answer repeated SELECTs from memory (an upper bound for caching the
- *                  client / API / scope lookups of the token path).
- */
-type Experiment = 'none' | 'stmt-cache' | 'result-cache';
-const experiment = (process.env.BENCH_EXPERIMENT ?? 'none') as Experiment;
-if (!['none', 'stmt-cache', 'result-cache'].includes(experiment)) throw new Error('BENCH_EXPERIMENT must be stmt-cache or result-cache');
-
-interface SqliteStatement {
-  reader: boolean;
-  all(...params: unknown[]): unknown[];
-}
-
-function installCensus(): void {
-  const sqliteProto = SQLite.prototype as unknown as { prepare: (...args: unknown[]) => unknown };
-  const prepare = sqliteProto.prepare;
-  const statements = new WeakMap<object, Map<string, SqliteStatement>>();
-  const resultCaches: Map<string, unknown[]>[] = [];
-  sqliteProto.prepare = function (this: object, ...args: unknown[]) {
-    record(args[0]);
-    if (experiment === 'none' || typeof args[0] !== 'string') return prepare.apply(this, args);
-    const sql = args[0];
-    // Any write makes every remembered result stale.
-    if (!/^select /i.test(sql)) for (const results of resultCaches) results.clear();
-    let cache = statements.get(this);
-    if (!cache) statements.set(this, (cache = new Map()));
-    let statement = cache.get(sql);
-    if (!statement) {
-      statement = prepare.apply(this, args) as SqliteStatement;
-      if (experiment === 'result-cache' && statement.reader && /^select /i.test(sql)) {
-        const results = new Map<string, unknown[]>();
-        resultCaches.push(results);
-        const real = statement;
-        statement = {
-          reader: true,
-          all: (...params: unknown[]) => {
-            if (!census.resultCacheOn) return real.all(...params);
-            const key = JSON.stringify(params);
-            let rows = results.get(key);
-            if (!rows) results.set(key, (rows = real.all(...params)));
-            return rows.map((row) => ({ ...(row as object) }));
-          },
-        };
-      }
-      cache.set(sql, statement);
-    }
-    return statement;
-  };
-  const pgProto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
-  const query = pgProto.query;
-  pgProto.query = function (this: unknown, ...args: unknown[]) {
-    record(args[0]);
-    return query.apply(this, args);
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Noise check: the machine is shared, so each phase compares the CPU the whole machine spent
-// (/proc/stat, Linux) with what this process (and the load generator) spent. Anything else running at
-// the same time shows up as "foreign" CPU and the numbers of that phase are suspect.
-
-interface CpuMark {
-  machineBusySeconds: number | undefined;
-  /** CPU of local PostgreSQL server processes: part of the system under test, not noise. */
-  postgresSeconds: number;
-  ownMicros: number;
-  at: number;
-}
-
-/** utime + stime of every local process named `postgres` (0 when there is none or no /proc). */
-function postgresServerSeconds(): number {
-  let ticks = 0;
-  try {
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const close = stat.lastIndexOf(')');
-        if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-        const fields = stat.slice(close + 2).split(' ');
-        ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-      } catch {
-        // the process ended meanwhile
-      }
-    }
-  } catch {
-    return 0;
-  }
-  return ticks / 100;
-}
-
-
-let watchPostgres = false;
-
-function cpuMark(): CpuMark {
-  const own = process.cpuUsage();
-  const postgresSeconds = watchPostgres ? postgresServerSeconds() : 0;
-  return { machineBusySeconds: machineBusySeconds(), postgresSeconds, ownMicros: own.user + own.system, at: performance.now() };
-}
-
-function postgresCores(start: CpuMark, end: CpuMark): number {
-  return (end.postgresSeconds - start.postgresSeconds) / ((end.at - start.at) / 1000);
-}
-
-/** Average cores used by other processes between two marks (`extraMicros`: CPU of our own children). */
-function foreignCores(start: CpuMark, end: CpuMark, extraMicros = 0): number | undefined {
-  if (start.machineBusySeconds === undefined || end.machineBusySeconds === undefined) return undefined;
-  const wall = (end.at - start.at) / 1000;
-  const ours = (end.ownMicros - start.ownMicros + extraMicros) / 1e6 + (end.postgresSeconds - start.postgresSeconds);
-  return Math.max(0, end.machineBusySeconds - start.machineBusySeconds - ours) / wall;
-}
-
-function describeNoise(phase: string, cores: number | undefined, noisy: string[]): string {
-  if (cores === undefined) return `${phase}: other processes' CPU unknown (no /proc/stat)`;
-  if (cores > 0.1) noisy.push(phase);
-  return `${phase}: other processes used ${cores.toFixed(2)} cores on average${cores > 0.1 ? ' — NOISY, rerun when the machine is quiet' : ''}`;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Step 1: raw signing.
-
-interface SignResult {
-  label: string;
-  signs: number;
-  seconds: number;
-  perSecond: number;
-}
 
 /** A payload shaped like the access token Gatehouse issues (taken from a real one when available). */
 function tokenLikePayload(sample: Record<string, unknown> | undefined, issuer: string): Record<string, unknown> {
@@ -255,48 +82,6 @@ function tokenLikePayload(sample: Record<string, unknown> | undefined, issuer: s
   return { ...base };
 }
 
-async function measureJoseSign(
-  label: string,
-  jwk: JWK,
-  header: Record<string, unknown>,
-  payload: Record<string, unknown>,
-  seconds: number,
-  inFlight: number,
-): Promise<SignResult> {
-  let signs = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      // Fresh jti/iat each time, serialised as oidc-provider does (JSON → bytes → CompactSign).
-      const body = { ...payload, jti: randomBytes(16).toString('base64url'), iat: Math.floor(Date.now() / 1000) };
-      await new CompactSign(Buffer.from(JSON.stringify(body)))
-        .setProtectedHeader(header as { alg: string })
-        .sign(jwk);
-      signs++;
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, loop));
-  const elapsed = (performance.now() - started) / 1000;
-  return { label, signs, seconds: elapsed, perSecond: signs / elapsed };
-}
-
-function measureNodeSign(label: string, pem: string, header: Record<string, unknown>, payload: Record<string, unknown>, seconds: number): SignResult {
-  const key = createPrivateKey(pem);
-  const encodedHeader = Buffer.from(JSON.stringify(header)).toString('base64url');
-  let signs = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  while (performance.now() < deadline) {
-    const body = { ...payload, jti: randomBytes(16).toString('base64url'), iat: Math.floor(Date.now() / 1000) };
-    const input = `${encodedHeader}.${Buffer.from(JSON.stringify(body)).toString('base64url')}`;
-    const signature = nodeSign('sha256', Buffer.from(input), key).toString('base64url');
-    if (signature.length === 0) throw new Error('empty signature');
-    signs++;
-  }
-  const elapsed = (performance.now() - started) / 1000;
-  return { label, signs, seconds: elapsed, perSecond: signs / elapsed };
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Step 2: the token endpoint under load.
@@ -365,7 +150,7 @@ async function main(): Promise<number> {
   installCensus();
   const database = await createDatabase();
   if (experiment !== 'none' && database.kind !== 'sqlite') throw new Error('BENCH_EXPERIMENT is for SQLite only');
-  watchPostgres = database.kind === 'postgres';
+  postgresWatch.on = database.kind === 'postgres';
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-data-'));
   let gatehouse: Gatehouse | undefined;
   try {
@@ -470,7 +255,7 @@ async function main(): Promise<number> {
           serverCores: (end.ownMicros - start.ownMicros) / 1e6 / wall,
           childCores: childCpuMicros / 1e6 / wall,
           elu: performance.eventLoopUtilization(eluStart).utilization,
-          postgresCores: watchPostgres ? postgresCores(start, end) : 0,
+          postgresCores: postgresWatch.on ? postgresCores(start, end) : 0,
         });
       }
     } finally {
@@ -481,7 +266,7 @@ async function main(): Promise<number> {
       `token endpoint load: event loop utilisation ${(mean((r) => r.elu) * 100).toFixed(0)}% (100% = the one JavaScript thread is the bottleneck); ` +
         `this process (server${options.loadgen === 'inprocess' ? ' + autocannon' : ''}) used ${mean((r) => r.serverCores).toFixed(2)} cores` +
         (options.loadgen === 'child' ? `, the autocannon child ${mean((r) => r.childCores).toFixed(2)} cores` : '') +
-        (watchPostgres ? `, local PostgreSQL server processes ${mean((r) => r.postgresCores).toFixed(2)} cores` : ''),
+        (postgresWatch.on ? `, local PostgreSQL server processes ${mean((r) => r.postgresCores).toFixed(2)} cores` : ''),
     );
     const ok = rounds.reduce((a, r) => a + (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']), 0);
     const loadSeconds = rounds.reduce((a, r) => a + r.result.duration, 0);
