@@ -87,8 +87,16 @@ export function installCensus(): void {
   const prepare = sqliteProto.prepare;
   const statements = new WeakMap<object, Map<string, SqliteStatement>>();
   const resultCaches: Map<string, unknown[]>[] = [];
+  // Gatehouse keeps one prepared statement per SQL text (store/db.ts), so statements are counted when run.
+  const statementProto = Object.getPrototypeOf(new SQLite(':memory:').prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown>;
+  for (const method of ['all', 'get', 'run', 'iterate']) {
+    const real = statementProto[method]!;
+    statementProto[method] = function (this: { source: string }, ...args: unknown[]) {
+      record(this.source);
+      return real.apply(this, args);
+    };
+  }
   sqliteProto.prepare = function (this: object, ...args: unknown[]) {
-    record(args[0]);
     if (experiment === 'none' || typeof args[0] !== 'string') return prepare.apply(this, args);
     const sql = args[0];
     // Any write makes every remembered result stale.
