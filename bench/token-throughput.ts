@@ -9,12 +9,15 @@
  *      autocannon over loopback, after a warm-up; every response must be a 200. The measured time is
  *      split into rounds (BENCH_ROUNDS), each followed by as long a window of step 1's raw signing:
  *      the machine's speed drifts within a minute, and interleaving exposes both rates to it alike;
- * and prints both, their ratio (token req/s ÷ raw signs/s, target ≥ 0.8 on SQLite) and p50/p99.
+ *   3. the same requests against the bare engine (bench/bare-engine.ts: oidc-provider alone, same claims,
+ *      in-memory), a round after each signing window, from the same load generator;
+ * and prints the rates, the ratios (token req/s ÷ raw signs/s, target ≥ 0.8 on SQLite; ÷ the bare
+ * engine's req/s, target ≥ 0.9) and p50/p99.
  *
  * Knobs (environment): DATABASE_URL (postgres://… base URL to create a throw-away database under),
  * BENCH_SIGN_SECONDS (3, the reference levels), BENCH_DURATION (15 s of load in all), BENCH_ROUNDS (5),
  * BENCH_WARMUP (3), BENCH_CONNECTIONS (10),
- * BENCH_LOADGEN=child|inprocess (child), BENCH_SKIP_SIGN=1 (skip step 1, e.g. when profiling the
+ * BENCH_LOADGEN=child|inprocess (child), BENCH_PEER=0 (skip step 3), BENCH_SKIP_SIGN=1 (skip step 1, e.g. when profiling the
  * server alone), BENCH_CENSUS_REQUESTS (50 sequential requests whose SQL is counted),
  * BENCH_EXPERIMENT=stmt-cache|result-cache (SQLite what-ifs, see below; not Gatehouse as shipped).
  * See docs/benchmarks.md.
@@ -44,9 +47,12 @@ import {
   postgresWatch,
   type SignResult,
 } from './measure.ts';
+import { startBareEngine } from './bare-engine.ts';
 import { numberFromEnv } from './support.ts';
 
 const TARGET_RATIO = 0.8;
+/** Issue 13: Gatehouse's client credentials within 10% of the bare engine's. */
+const PEER_TARGET = 0.9;
 const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
 const BOOTSTRAP = { id: 'bench-m2m-client', secret: 'BenchSecret0123456789abcdefghijklmnopqrstuvwxyzAB' };
 
@@ -60,6 +66,8 @@ const options = {
   censusRequests: numberFromEnv('BENCH_CENSUS_REQUESTS', 50),
   loadgen: (process.env.BENCH_LOADGEN ?? 'child') as 'child' | 'inprocess',
   skipSign: process.env.BENCH_SKIP_SIGN === '1',
+  /** Peer rounds against the bare engine (bench/bare-engine.ts); BENCH_PEER=0 skips them. */
+  peer: process.env.BENCH_PEER !== '0',
 };
 if (options.loadgen !== 'child' && options.loadgen !== 'inprocess') throw new Error('BENCH_LOADGEN must be child or inprocess');
 
@@ -93,7 +101,8 @@ interface LoadRun {
 }
 
 interface LoadGenerator {
-  run(seconds: number): Promise<LoadRun>;
+  /** `target`: another endpoint than the one the generator was made for (the bare engine's). */
+  run(seconds: number, target?: { url: string; body: string }): Promise<LoadRun>;
   close(): void;
 }
 
@@ -105,7 +114,10 @@ function runAutocannon(opts: autocannon.Options): Promise<autocannon.Result> {
 
 function inProcessLoad(url: string, body: string): LoadGenerator {
   const request: autocannon.Options = { url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, connections: options.connections, pipelining: 1 };
-  return { run: async (seconds) => ({ result: await runAutocannon({ ...request, duration: seconds }), childCpuMicros: 0 }), close: () => {} };
+  return {
+    run: async (seconds, target) => ({ result: await runAutocannon({ ...request, ...(target ?? {}), duration: seconds }), childCpuMicros: 0 }),
+    close: () => {},
+  };
 }
 
 function childLoad(url: string, body: string): LoadGenerator {
@@ -113,7 +125,7 @@ function childLoad(url: string, body: string): LoadGenerator {
   // Bare node (no tsx loader) for the child: it runs plain JavaScript only.
   const child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return {
-    run: (seconds) =>
+    run: (seconds, target) =>
       new Promise((resolve, reject) => {
         const exited = (code: number | null) => reject(new Error(`load generator exited with code ${code} before reporting`));
         child.once('exit', exited);
@@ -122,7 +134,7 @@ function childLoad(url: string, body: string): LoadGenerator {
           if (message.error || !message.result) reject(new Error(`load generator failed: ${message.error ?? 'no result'}`));
           else resolve({ result: message.result, childCpuMicros: message.cpuMicros ?? 0 });
         });
-        child.send({ type: 'run', url, body, connections: options.connections, seconds });
+        child.send({ type: 'run', url: target?.url ?? url, body: target?.body ?? body, connections: options.connections, seconds });
       }),
     close: () => child.send({ type: 'exit' }),
   };
@@ -153,6 +165,7 @@ async function main(): Promise<number> {
   postgresWatch.on = database.kind === 'postgres';
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-data-'));
   let gatehouse: Gatehouse | undefined;
+  let peerEngine: Awaited<ReturnType<typeof startBareEngine>> | undefined;
   try {
     const config = loadConfig({
       PORT: '0',
@@ -183,6 +196,14 @@ async function main(): Promise<number> {
     }
     const sampleHeader = decodeProtectedHeader(sampleBody.access_token) as Record<string, unknown>;
     const samplePayload = decodeJwt(sampleBody.access_token) as Record<string, unknown>;
+    const peer = (peerEngine = options.peer ? await startBareEngine(BOOTSTRAP, `${issuer}/api`, String(samplePayload.scope)) : undefined);
+    if (peer) {
+      const check = await fetch(peer.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: peer.body });
+      const checked = (await check.json()) as { access_token?: string };
+      if (!checked.access_token) throw new Error(`the bare engine gave no token: ${JSON.stringify(checked)}`);
+      const claims = (token: string) => Object.keys(decodeJwt(token)).sort().join(',');
+      if (claims(checked.access_token) !== claims(sampleBody.access_token)) console.log(`note: the bare engine's claims ${claims(checked.access_token)} differ from Gatehouse's`);
+    }
 
     console.log(`Gatehouse token benchmark — ${new Date().toISOString()}`);
     console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -234,6 +255,7 @@ async function main(): Promise<number> {
     const load = options.loadgen === 'child' ? childLoad(tokenUrl, body) : inProcessLoad(tokenUrl, body);
     const problems: string[] = [];
     const rounds: Array<{ result: autocannon.Result; sign: SignResult | undefined; serverCores: number; childCores: number; elu: number; postgresCores: number }> = [];
+    const peerRounds: autocannon.Result[] = [];
     try {
       if (options.warmupSeconds > 0) problems.push(...statusProblems('warm-up', (await load.run(options.warmupSeconds)).result));
       for (let round = 1; round <= Math.max(1, options.rounds); round++) {
@@ -249,6 +271,13 @@ async function main(): Promise<number> {
         const signStart = cpuMark();
         const sign = signWindow ? await signWindow(roundSeconds) : undefined;
         if (sign) noise.push(describeNoise(`raw signing after round ${round}`, foreignCores(signStart, cpuMark()), noisy));
+        if (peer) {
+          const peerStart = cpuMark();
+          const peerRun = await load.run(roundSeconds, { url: peer.tokenUrl, body: peer.body });
+          noise.push(describeNoise(`bare engine after round ${round}`, foreignCores(peerStart, cpuMark(), peerRun.childCpuMicros), noisy));
+          problems.push(...statusProblems(`bare engine round ${round}`, peerRun.result));
+          peerRounds.push(peerRun.result);
+        }
         rounds.push({
           result,
           sign,
@@ -285,6 +314,8 @@ async function main(): Promise<number> {
 
     // 3. Report.
     const ratio = primarySign ? tokenRate / primarySign.perSecond : undefined;
+    const peerOk = peerRounds.reduce((a, r) => a + (r.statusCodeStats?.['200']?.count ?? r['2xx']), 0);
+    const peerRate = peerRounds.length > 0 ? peerOk / peerRounds.reduce((a, r) => a + r.duration, 0) : undefined;
     console.log('| measurement | value |');
     console.log('| --- | --- |');
     if (primarySign) console.log(`| raw RS256 signs/s (${primarySign.label}) | ${fmt(primarySign.perSecond)} |`);
@@ -292,6 +323,13 @@ async function main(): Promise<number> {
     console.log(`| token endpoint req/s (${database.kind}, ${options.connections} conns, ${options.loadgen}${experiment === 'none' ? '' : `, EXPERIMENT ${experiment}`}) | ${fmt(tokenRate)} |`);
     console.log(`| token endpoint latency p50 / p99 | ${latency.p50} ms / ${latency.p99} ms |`);
     console.log(`| SQL statements per token request | ${fmt(totalStatements / Math.max(1, options.censusRequests), 1)} |`);
+    if (peerRate !== undefined) {
+      const peerRatio = tokenRate / peerRate;
+      console.log(`| bare oidc-provider 9, same claims, interleaved (req/s) | ${fmt(peerRate)} |`);
+      console.log(`| ratio token req/s ÷ bare engine req/s | **${peerRatio.toFixed(2)}** (target ≥ ${PEER_TARGET}: ${peerRatio >= PEER_TARGET ? 'met' : 'NOT met'}${noisy.length > 0 ? '; NOISY run, do not use' : ''}) |`);
+      const perRound = rounds.map((r, i) => (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']) / r.result.duration / ((peerRounds[i]?.statusCodeStats?.['200']?.count ?? 0) / (peerRounds[i]?.duration ?? 1)));
+      console.log(`| ratio per round (each round ÷ the bare-engine round after it) | ${perRound.map((x) => x.toFixed(2)).join(', ')} |`);
+    }
     if (ratio !== undefined) {
       const verdict =
         database.kind === 'sqlite' ? `target ≥ ${TARGET_RATIO} on SQLite: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}` : `the ≥ ${TARGET_RATIO} target is for SQLite`;
@@ -320,6 +358,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
+    await peerEngine?.close();
     await gatehouse?.close();
     await database.drop().catch((error) => console.error(`could not drop the bench database: ${error}`));
     rmSync(dataDir, { recursive: true, force: true });
