@@ -2,7 +2,7 @@ import { importPKCS8, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { outboundFetch } from '../../http/outbound.ts';
 import type { SocialConnection } from './connections.ts';
-import type { UpstreamParams } from './options.ts';
+import type { UpstreamParams } from '../connection-options.ts';
 import { ProfileUnreadable, type ProviderEndpoints, type SocialProfile, type SocialProvider, socialProvider } from './providers.ts';
 
 /**
