@@ -291,7 +291,9 @@ export function serviceProviderMetadata(connection: EnterpriseConnection, issuer
     callbackUrl: samlAcsUrl(issuer),
     identifierFormat: NAME_ID_FORMATS[settings.name_id_format],
     wantAssertionsSigned: true,
-    publicCerts: settings.saml_signing_certificate ?? null,
+    // node-saml lists the signing certificate (AuthnRequestsSigned) only when given the key too; the
+    // metadata itself stays unsigned and never carries the key.
+    ...(settings.saml_signing_private_key && settings.saml_signing_certificate ? { privateKey: settings.saml_signing_private_key, publicCerts: settings.saml_signing_certificate, signMetadata: false } : {}),
   });
 }
 
