@@ -112,6 +112,8 @@ const oidcInput = z
       .nullable()
       .optional(),
     is_retrieve_provider_user_groups: z.boolean().optional(),
+    /** How Gatehouse authenticates at the token endpoint, when the provider's registration says (RFC 6749 §2.3.1). */
+    token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post']).nullable().optional(),
   })
   .strict();
 
@@ -158,6 +160,7 @@ export interface OidcOptions extends CommonOptions {
   scopes?: string[];
   claim_mapping?: Partial<Record<'subject' | 'email' | 'email_verified' | 'given_name' | 'family_name' | 'name' | 'picture' | 'groups', string>>;
   is_retrieve_provider_user_groups?: boolean;
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
 }
 
 export type EnterpriseOptions = SamlOptions & EntraOptions & OidcOptions;
