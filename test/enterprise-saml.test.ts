@@ -235,6 +235,25 @@ for (const database of testDatabases()) {
       assert.equal(row.url, idp.metadataUrl);
     });
 
+    it('fetches the metadata again after a day, and keeps the cached copy if the IdP is down then', async () => {
+      const conn = await connection();
+      await begin(conn);
+      const fetches = idp.metadataFetches;
+      clock.advance(25 * 60 * 60_000);
+      idp.metadataOverride = { status: 503, body: 'down' };
+      try {
+        await begin(conn);
+        assert.equal(idp.metadataFetches, fetches + 1, 'tried again');
+      } finally {
+        idp.metadataOverride = undefined;
+      }
+      await begin(conn);
+      assert.equal(idp.metadataFetches, fetches + 2, 'still stale, so tried again, now with success');
+      await begin(conn);
+      assert.equal(idp.metadataFetches, fetches + 2, 'fresh again');
+      clock.reset();
+    });
+
     it('follows the IdP when it rotates its certificate: a signature by a certificate the cache does not list refreshes the metadata', async () => {
       const conn = await connection();
       const first = await begin(conn);

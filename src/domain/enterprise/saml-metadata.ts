@@ -28,6 +28,8 @@ const BINDINGS = {
 const MAX_METADATA_BYTES = 512 * 1024;
 const FETCH_TIMEOUT_MS = 10_000;
 const MAX_REDIRECTS = 3;
+/** Cached metadata older than this is fetched again at the next sign-in (the IdP may have changed it). */
+const METADATA_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 /** A signature by an unknown certificate refreshes the metadata at most this often per connection. */
 const MIN_REFRESH_INTERVAL_MS = 60_000;
 
@@ -121,11 +123,15 @@ export async function refreshIdpMetadata(source: MetadataSource, connectionId: s
   return metadata;
 }
 
-/** The cached metadata (fetched first if there is none, or the URL changed). */
+/**
+ * The cached metadata: fetched first if there is none or the URL changed, and again once a day (if
+ * that fetch fails, the IdP being down for a moment, the cached copy keeps serving).
+ */
 export async function idpMetadata(source: MetadataSource, connectionId: string, url: string): Promise<IdpMetadata> {
   const row = await source.db.selectFrom('saml_idp_metadata').selectAll().where('connection_id', '=', connectionId).executeTakeFirst();
-  if (row && row.url === url) return parseIdpMetadata(row.xml);
-  return refreshIdpMetadata(source, connectionId, url);
+  if (!row || row.url !== url) return refreshIdpMetadata(source, connectionId, url);
+  if (clock.now() - Number(row.fetched_at) < METADATA_MAX_AGE_MS) return parseIdpMetadata(row.xml);
+  return refreshIdpMetadata(source, connectionId, url).catch(() => parseIdpMetadata(row.xml));
 }
 
 /**
