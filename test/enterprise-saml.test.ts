@@ -100,10 +100,13 @@ for (const database of testDatabases()) {
       assert.equal(request.signatureMethod, 'http://www.w3.org/2000/09/xmldsig#rsa-sha1');
     });
 
-    it('sends an unsigned request when no signing key is set', async () => {
+    it('sends an unsigned request when no signing key is set, with ForceAuthn for prompt=login', async () => {
       const conn = await connection();
       const begun = await beginSamlSignIn(conn, { ...context(), relayState: 'x' });
       assert.equal(new URL(begun.url).searchParams.get('Signature'), null);
+      assert.ok(!readRedirectRequest(begun.url).xml.includes('ForceAuthn'));
+      const again = await beginSamlSignIn(conn, { ...context(), relayState: 'x', forceAuthn: true });
+      assert.match(readRedirectRequest(again.url).xml, /ForceAuthn="true"/);
     });
 
     it('signs the person in from a signed assertion: NameID, attributes by the configured names', async () => {

@@ -5,6 +5,9 @@ import type { SocialConnection } from '../social/connections.ts';
 import { type BegunSignIn, type BeginOptions, beginUpstreamSignIn, type CompleteOptions, completeUpstreamSignIn, SocialSignInError } from '../social/upstream.ts';
 import type { EnterpriseConnection } from './connections.ts';
 import { type EnterpriseOptions, enterpriseProtocol } from './options.ts';
+import type { EnterpriseProfile } from './profile.ts';
+
+export type { EnterpriseProfile } from './profile.ts';
 
 /**
  * Enterprise sign-in over OpenID Connect: Microsoft Entra ID (`oauth2:azure_ad`, section 032) and any
@@ -13,18 +16,6 @@ import { type EnterpriseOptions, enterpriseProtocol } from './options.ts';
  * state, nonce, PKCE, ID token signature, issuer, audience. What is enterprise-only is here: the
  * tenant check, groups, and the claim mapping.
  */
-
-export interface EnterpriseProfile {
-  subject: string;
-  email: string | undefined;
-  email_verified?: boolean;
-  given_name: string | undefined;
-  family_name: string | undefined;
-  /** The person's groups at the IdP, for the `ext_groups` claim (only when the connection retrieves them). */
-  ext_groups?: string[];
-  /** Every claim of the validated ID token. */
-  attributes: Record<string, unknown>;
-}
 
 const MICROSOFT = 'https://login.microsoftonline.com';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

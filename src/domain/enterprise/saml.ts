@@ -6,6 +6,7 @@ import { resolveUpstreamParams } from '../social/upstream.ts';
 import type { EnterpriseConnection } from './connections.ts';
 import { enterpriseProtocol, NAME_ID_FORMATS, samlSettings } from './options.ts';
 import { acceptOnce, checkAssertion, CLOCK_SKEW_MS, failureOf, inspectResponse } from './saml-checks.ts';
+import type { EnterpriseProfile } from './profile.ts';
 import { SamlSignInError } from './saml-errors.ts';
 import { DomainError } from '../errors.ts';
 import { certificateBody, type IdpMetadata, idpMetadata, refreshAfterUnknownCertificate, refreshIdpMetadata } from './saml-metadata.ts';
@@ -43,16 +44,8 @@ export type BegunSamlSignIn =
   /** The page posts `fields` to `url` (an auto-submitting form). */
   | { binding: 'HTTP-POST'; requestId: string; url: string; fields: Record<string, string> };
 
-export interface SamlProfile {
-  /** The IdP's id for the person (the user-id attribute if configured, else the NameID). */
-  subject: string;
-  email: string | undefined;
-  email_verified?: boolean;
-  given_name: string | undefined;
-  family_name: string | undefined;
-  /** Every attribute of the assertion, by its name. */
-  attributes: Record<string, string | string[]>;
-}
+/** A SAML sign-in's profile: attributes by name (a value, or several). */
+export type SamlProfile = EnterpriseProfile & { attributes: Record<string, string | string[]> };
 
 /** The request id flows keep (an XML NCName: starts with `_`). */
 const newRequestId = () => `_${randomBytes(20).toString('hex')}`;
@@ -66,7 +59,7 @@ function onlyRequest(requestId: string | undefined): CacheProvider {
   };
 }
 
-function samlFor(connection: EnterpriseConnection, metadata: IdpMetadata, issuer: string, requestId: string | undefined): { saml: SAML; post: boolean } {
+function samlFor(connection: EnterpriseConnection, metadata: IdpMetadata, issuer: string, requestId: string | undefined, forceAuthn = false): { saml: SAML; post: boolean } {
   const settings = samlSettings(connection.strategy, connection.options);
   const post = settings.protocol_binding === 'HTTP-POST';
   const entryPoint = settings.saml_sign_in_url ?? (post ? (metadata.signOn.post ?? metadata.signOn.redirect) : (metadata.signOn.redirect ?? metadata.signOn.post));
@@ -86,6 +79,7 @@ function samlFor(connection: EnterpriseConnection, metadata: IdpMetadata, issuer
     // The POST binding carries the message base64-encoded, not deflated (SAML bindings §3.5.4).
     skipRequestCompression: post,
     disableRequestedAuthnContext: true,
+    forceAuthn,
     validateInResponseTo: ValidateInResponseTo.always,
     cacheProvider: onlyRequest(requestId),
     acceptedClockSkewMs: CLOCK_SKEW_MS,
@@ -109,11 +103,18 @@ function metadataUrlOf(connection: EnterpriseConnection): string {
 
 export async function beginSamlSignIn(
   connection: EnterpriseConnection,
-  context: SamlContext & { relayState: string; upstreamParams?: Partial<Record<'prompt' | 'login_hint', string | undefined>>; loginHint?: string | undefined },
+  context: SamlContext & {
+    /** The flow's handle: the IdP posts it back with the response (the cross-site POST carries no Lax cookie). */
+    relayState: string;
+    upstreamParams?: Partial<Record<'prompt' | 'login_hint', string | undefined>>;
+    loginHint?: string | undefined;
+    /** `prompt=login` reaches the IdP as `ForceAuthn` (SAML core §3.4.1): the person must sign in again there too. */
+    forceAuthn?: boolean | undefined;
+  },
 ): Promise<BegunSamlSignIn> {
   const metadata = await idpMetadata(metadataSource(context), connection.id, metadataUrlOf(connection));
   const requestId = newRequestId();
-  const { saml, post } = samlFor(connection, metadata, context.issuer, requestId);
+  const { saml, post } = samlFor(connection, metadata, context.issuer, requestId, context.forceAuthn);
   // Section 031: upstream params travel beside the message; the protocol's own never move (options.ts refuses them).
   const additionalParams = resolveUpstreamParams(connection.options.upstream_params, context.upstreamParams, context.loginHint);
   try {
