@@ -5,6 +5,7 @@ import { clock } from '../src/clock.ts';
 import type { EnterpriseConnection } from '../src/domain/enterprise/connections.ts';
 import type { SamlOptions } from '../src/domain/enterprise/options.ts';
 import { beginSamlSignIn, completeSamlSignIn, refreshConnectionMetadata, type SamlContext, SamlSignInError, type SamlSignInFailure, serviceProviderMetadata } from '../src/domain/enterprise/saml.ts';
+import { beginEnterpriseSignIn } from '../src/domain/enterprise/sign-in.ts';
 import type { Db } from '../src/store/db.ts';
 import { testDatabases } from './support/databases.ts';
 import { type AssertionFields, encode, type FakeSamlIdp, type KeyPair, newId, newKeyPair, readPostRequest, readRedirectRequest, startFakeSamlIdp } from './support/fake-saml-idp.ts';
@@ -299,6 +300,20 @@ for (const database of testDatabases()) {
         idp.metadataOverride = undefined;
       }
       await assert.rejects(refreshConnectionMetadata(conn, { ...context(), allowPrivateNetwork: false }), /not allowed|not a public address/);
+    });
+
+    it('begins any enterprise sign-in through one function: what to send and what the flow keeps', async () => {
+      const conn = await connection({ protocol_binding: 'HTTP-POST' });
+      const saml = await beginEnterpriseSignIn(conn, { ...context(), relayState: 'flow-handle' });
+      assert.equal(saml.protocol, 'saml');
+      assert.ok(saml.protocol === 'saml' && saml.send.binding === 'HTTP-POST' && saml.send.fields.RelayState === 'flow-handle');
+      assert.equal(saml.send.binding === 'HTTP-POST' && readPostRequest(saml.send.fields.SAMLRequest!).id, saml.keep.requestId);
+      const entra: EnterpriseConnection = { id: conn.id, strategy: 'oauth2:azure_ad', isTrusted: false, organizationCode: null, options: { client_id: 'app', client_secret: 's', entra_id_domain: 'acme.onmicrosoft.com' } };
+      const oidc = await beginEnterpriseSignIn(entra, { ...context(), relayState: 'unused', loginHint: 'ada@acme.example', upstreamParams: {} });
+      assert.equal(oidc.protocol, 'oidc');
+      assert.ok(oidc.protocol === 'oidc');
+      assert.equal(oidc.keep.redirectUri, `${ISSUER}/login/callback`);
+      assert.equal(new URL(oidc.send.url).searchParams.get('state'), oidc.keep.state);
     });
 
     it('describes Gatehouse as a service provider: entity ID, ACS, signing certificate', async () => {

@@ -39,10 +39,11 @@ export const samlMetadataUrl = (issuer: string, connectionId: string) => `${issu
 /** A SAMLResponse larger than this is not one an IdP sends for one person. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
 
-export type BegunSamlSignIn =
-  | { binding: 'HTTP-Redirect'; requestId: string; url: string }
-  /** The page posts `fields` to `url` (an auto-submitting form). */
-  | { binding: 'HTTP-POST'; requestId: string; url: string; fields: Record<string, string> };
+/** Where the browser goes with the AuthnRequest: a redirect, or a form the page posts (auto-submitting) to `url`. */
+export type SamlRequestDelivery = { binding: 'HTTP-Redirect'; url: string } | { binding: 'HTTP-POST'; url: string; fields: Record<string, string> };
+
+/** The delivery and the request id the flow must keep. */
+export type BegunSamlSignIn = SamlRequestDelivery & { requestId: string };
 
 /** A SAML sign-in's profile: attributes by name (a value, or several). */
 export type SamlProfile = EnterpriseProfile & { attributes: Record<string, string | string[]> };
