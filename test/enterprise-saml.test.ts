@@ -218,6 +218,8 @@ for (const database of testDatabases()) {
           return encode(evil.replace('</saml:Issuer>', `</saml:Issuer>${signature}<samlp:Extensions>${honestResponse}</samlp:Extensions>`));
         }],
         ['not XML at all', 'malformed', () => encode('this is not a SAML response')],
+        ['an error status from the IdP (the person is not assigned to the app)', 'idp_error', (requestId) =>
+          encode(idp.response({ inResponseTo: requestId, destination: ACS }).replace('<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>', '<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Responder"><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:RequestDenied"/></samlp:StatusCode>'))],
       ];
       for (const [name, kind, make] of cases) {
         it(`${name} (${kind})`, async () => {
@@ -284,6 +286,18 @@ for (const database of testDatabases()) {
         await assert.rejects(refreshConnectionMetadata(conn, context()), (error: Error & { code?: string }) => error.code === 'METADATA_REFRESH_FAILED');
         const requestId = await begin(conn);
         assert.match(requestId, /^_[0-9a-f]{40}$/, 'the cached metadata still serves');
+      } finally {
+        idp.metadataOverride = undefined;
+      }
+    });
+
+    it('ignores a single sign-on URL in the metadata that is not https', async () => {
+      const conn = await connection();
+      const good = await (await fetch(idp.metadataUrl)).text();
+      idp.metadataOverride = { status: 200, body: good.replace(`Location="${idp.origin}/sso/redirect"`, 'Location="javascript:alert(1)"').replace(`Location="${idp.origin}/sso/post"`, 'Location="http://idp.example/sso"') };
+      try {
+        await refreshConnectionMetadata(conn, context());
+        await assert.rejects(beginSamlSignIn(conn, { ...context(), relayState: 'x' }), refusedAs('misconfigured'));
       } finally {
         idp.metadataOverride = undefined;
       }

@@ -2,6 +2,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import { clock } from '../../clock.ts';
 import { outboundFetch } from '../../http/outbound.ts';
 import type { Db, Tx } from '../../store/db.ts';
+import { endpointUrl } from '../connection-options.ts';
 import { SamlSignInError } from './saml-errors.ts';
 
 /**
@@ -68,7 +69,9 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
   const signOn: IdpMetadata['signOn'] = {};
   for (const service of children(descriptor, MD, 'SingleSignOnService')) {
     const binding = service.getAttribute('Binding');
-    const location = service.getAttribute('Location') ?? undefined;
+    // The browser is sent there: an https URL (http only on loopback), as if an administrator had typed it.
+    const given = service.getAttribute('Location') ?? '';
+    const location = endpointUrl.safeParse(given).success ? given : undefined;
     if (binding === BINDINGS.redirect) signOn.redirect ??= location;
     if (binding === BINDINGS.post) signOn.post ??= location;
   }
