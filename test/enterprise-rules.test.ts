@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emailDomain, homeRealmConnectionFor } from '../src/domain/enterprise/connections.ts';
-import { enterpriseProvisioning, type ProvisioningDecision, type ProvisioningFacts, showsSsoButton } from '../src/domain/enterprise/rules.ts';
+import { autoJoinOrganization, enterpriseProvisioning, type ProvisioningDecision, type ProvisioningFacts, showsSsoButton } from '../src/domain/enterprise/rules.ts';
 
 describe('the SSO button (sections 030, 038)', () => {
   const rows: [string, Parameters<typeof showsSsoButton>[0], boolean][] = [
@@ -41,4 +41,13 @@ describe('what an enterprise sign-in does with the person (sections 004, 007, 04
     ['unknown person, JIT off', {}, { action: 'refuse', reason: 'not_found' }],
   ];
   for (const [name, facts, decision] of rows) it(`${name}: ${decision.action}`, () => assert.deepEqual(enterpriseProvisioning({ ...base, ...facts }), decision));
+});
+
+describe('organization auto-join (section 036)', () => {
+  const rows: [string, Parameters<typeof autoJoinOrganization>[0], string | undefined][] = [
+    ["an organization's connection with auto-join", { organizationCode: 'org_acme', options: { is_auto_join_organization_enabled: true } }, 'org_acme'],
+    ["an organization's connection without it", { organizationCode: 'org_acme', options: {} }, undefined],
+    ['an environment connection with the flag (no organization to join)', { organizationCode: null, options: { is_auto_join_organization_enabled: true } }, undefined],
+  ];
+  for (const [name, connection, joined] of rows) it(`${name}: ${joined ?? 'none'}`, () => assert.equal(autoJoinOrganization(connection), joined));
 });

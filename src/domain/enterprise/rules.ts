@@ -47,3 +47,11 @@ export function enterpriseProvisioning(facts: ProvisioningFacts): ProvisioningDe
   }
   return facts.isCreateMissingUser ? { action: 'create_user' } : { action: 'refuse', reason: 'not_found' };
 }
+
+/**
+ * Section 036: an organization's enterprise connection with "auto-join" adds everyone who signs in
+ * through it to that organization; any other connection adds no one.
+ */
+export function autoJoinOrganization(connection: { organizationCode: string | null; options: Pick<EnterpriseOptions, 'is_auto_join_organization_enabled'> }): string | undefined {
+  return connection.options.is_auto_join_organization_enabled === true && connection.organizationCode ? connection.organizationCode : undefined;
+}
