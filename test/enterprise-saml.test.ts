@@ -110,6 +110,12 @@ for (const database of testDatabases()) {
       assert.match(readRedirectRequest(again.url).xml, /ForceAuthn="true"/);
     });
 
+    it('sends the request to saml_sign_in_url when the connection sets one', async () => {
+      const conn = await connection({ saml_sign_in_url: `${idp.origin}/custom/sso` });
+      const begun = await beginSamlSignIn(conn, { ...context(), relayState: 'x' });
+      assert.ok(begun.url.startsWith(`${idp.origin}/custom/sso?SAMLRequest=`), begun.url);
+    });
+
     it('signs the person in from a signed assertion: NameID, attributes by the configured names', async () => {
       const conn = await connection();
       const requestId = await begin(conn);
