@@ -29,6 +29,7 @@ import { devMailboxRoutes } from './http/dev-mailbox.tsx';
 import { drainable } from './http/draining.ts';
 import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
 import { builtOnFirstRequest } from './http/on-first-request.ts';
+import { samlServiceProviderMetadata } from './http/saml-metadata.ts';
 import { throttleClientAuthentication } from './http/throttling.ts';
 import { ROUTES } from './protocol/provider-routes.ts';
 import { accessTokenAuthenticator } from './protocol/access-token-authentication.ts';
@@ -145,6 +146,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(credentialedCors(db));
   provider.use(throttleClientAuthentication(services.networkFailures, CLIENT_AUTHENTICATING_PATHS));
   provider.use(routes.routes());
+  provider.use(samlServiceProviderMetadata(services));
   provider.use(under('/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())));
   provider.use(under('/account_api/', accountApiRoutes(services).routes()));
   provider.use(under('/interaction/', builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes())));

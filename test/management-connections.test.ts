@@ -92,7 +92,7 @@ for (const database of testDatabases()) {
       const before = await count();
       const good = { client_id: 'id', client_secret: 'secret' };
       assertKindeError(await server.api('POST', '/connections', { strategy: 'oauth2:myspace', options: good }), 400, 'INVALID_STRATEGY');
-      assertKindeError(await server.api('POST', '/connections', { strategy: 'saml:custom', options: good }), 400, 'STRATEGY_NOT_SUPPORTED');
+      assertKindeError(await server.api('POST', '/connections', { strategy: 'wsfed:azure_ad', options: good }), 400, 'STRATEGY_NOT_SUPPORTED');
       assertKindeError(await server.api('POST', '/connections', { strategy: 'oauth2:google', options: { client_id: 'id' } }), 400, 'INVALID_REQUEST');
       assertKindeError(await server.api('POST', '/connections', { strategy: 'oauth2:google', options: { ...good, endpoints: { token_endpoint: 'ftp://example.com/token' } } }), 400, 'INVALID_REQUEST');
       assertKindeError(await server.api('POST', '/connections', { strategy: 'oauth2:google', options: { ...good, endpoints: { token_endpoint: 'http://example.com/token' } } }), 400, 'INVALID_REQUEST');

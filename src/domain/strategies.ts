@@ -49,6 +49,8 @@ const STRATEGIES: readonly Strategy[] = [
   { name: 'saml:google', family: 'enterprise', displayName: 'Google Workspace' },
   { name: 'saml:cloudflare', family: 'enterprise', displayName: 'Cloudflare' },
   { name: 'saml:microsoft', family: 'enterprise', displayName: 'Microsoft Entra ID (SAML)' },
+  // Gatehouse extension: any OpenID Provider by its issuer (Okta OIDC, Keycloak, Auth0, Zitadel, another Gatehouse).
+  { name: 'oidc:custom', family: 'enterprise', displayName: 'OpenID Connect' },
   { name: 'wsfed:azure_ad', family: 'enterprise', displayName: 'Microsoft Entra ID (WS-Federation)' },
 ];
 

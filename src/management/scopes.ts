@@ -104,6 +104,7 @@ export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'PATCH /connections/:connection_id': 'update:connections',
   'PUT /connections/:connection_id': 'update:connections',
   'DELETE /connections/:connection_id': 'delete:connections',
+  'POST /connections/:connection_id/refresh_metadata': 'update:connections',
 
   'GET /apis': 'read:apis',
   'POST /apis': 'create:apis',

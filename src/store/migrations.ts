@@ -439,6 +439,32 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('connections').addColumn('organization_code', 'text').execute();
     },
   },
+  '0011_saml_replay': {
+    async up(db: Kysely<any>) {
+      // Each SAML assertion is accepted once (SAML profiles §4.1.4.5): its id is kept until it expires.
+      await db.schema
+        .createTable('saml_replay')
+        .addColumn('connection_id', 'text', (c) => c.notNull().references('connections.id').onDelete('cascade'))
+        .addColumn('assertion_id', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('saml_replay_pk', ['connection_id', 'assertion_id'])
+        .execute();
+      await db.schema.createIndex('saml_replay_expiry').on('saml_replay').column('expires_at').execute();
+      // The IdP's metadata as last fetched from saml_idp_metadata_url (its signing certificates, SSO URLs).
+      await db.schema
+        .createTable('saml_idp_metadata')
+        .addColumn('connection_id', 'text', (c) => c.primaryKey().references('connections.id').onDelete('cascade'))
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('xml', 'text', (c) => c.notNull())
+        .addColumn('fetched_at', 'bigint', (c) => c.notNull())
+        .execute();
+      // Section 038: home-realm domains are unique across the environment's connections.
+      await db.schema
+        .createTable('connection_domains')
+        .addColumn('domain', 'text', (c) => c.primaryKey())
+        .addColumn('connection_id', 'text', (c) => c.notNull().references('connections.id').onDelete('cascade'))
+        .execute();
+      await db.schema.createIndex('connection_domains_connection').on('connection_domains').column('connection_id').execute();
   '0013_list_indexes': {
     async up(db: Kysely<any>) {
       // Management lists page by (created_at, id) (store/pagination.ts): without these, the first page

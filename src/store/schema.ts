@@ -307,6 +307,27 @@ export interface RecoveryCodesTable {
   created_at: number;
 }
 
+/** A SAML assertion id already accepted, kept until the assertion expires (migration 0011). */
+export interface SamlReplayTable {
+  connection_id: string;
+  assertion_id: string;
+  expires_at: number;
+}
+
+/** The IdP metadata document of a SAML connection, as last fetched. */
+export interface SamlIdpMetadataTable {
+  connection_id: string;
+  url: string;
+  xml: string;
+  fetched_at: number;
+}
+
+/** Section 038: one row per home-realm domain; the key makes a domain belong to one connection. */
+export interface ConnectionDomainsTable {
+  domain: string;
+  connection_id: string;
+}
+
 export interface Database {
   settings: SettingsTable;
   applications: ApplicationsTable;
@@ -341,4 +362,7 @@ export interface Database {
   session_activity: SessionActivityTable;
   mfa_factors: MfaFactorsTable;
   recovery_codes: RecoveryCodesTable;
+  saml_replay: SamlReplayTable;
+  saml_idp_metadata: SamlIdpMetadataTable;
+  connection_domains: ConnectionDomainsTable;
 }

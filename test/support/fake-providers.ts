@@ -32,7 +32,7 @@ export async function startFakeOidcProvider(options: { client: { client_id: stri
   const http = await listen();
   const configuration: Configuration = {
     clients: [{ ...options.client, token_endpoint_auth_method: 'client_secret_post' }],
-    claims: { openid: ['sub', 'tid'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name', 'picture', 'preferred_username'] },
+    claims: { openid: ['sub', 'tid', 'groups'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name', 'picture', 'preferred_username'] },
     // Claims in the ID token as Google puts them there, not only at the UserInfo endpoint.
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: false } },

@@ -1,7 +1,8 @@
 import { importPKCS8 } from 'jose';
 import { z } from 'zod';
+import { endpoints, secret, upstreamParams, type UpstreamParams, visibleOptions } from '../connection-options.ts';
 import { DomainError } from '../errors.ts';
-import { ENDPOINT_NAMES, type ProviderEndpoints, socialProvider } from './providers.ts';
+import { type ProviderEndpoints, socialProvider } from './providers.ts';
 
 /**
  * A social connection's options, as Kinde's management API takes them (`CreateConnectionData`), plus
@@ -9,43 +10,6 @@ import { ENDPOINT_NAMES, type ProviderEndpoints, socialProvider } from './provid
  * `SECRET_OPTIONS` are never shown again.
  */
 export const SECRET_OPTIONS = ['client_secret', 'private_key'] as const;
-
-/** Section 009: the authorization request parameters an `alias` may copy. */
-export const UPSTREAM_ALIASES = ['prompt', 'login_hint'] as const;
-
-/**
- * Parameters Gatehouse sets itself: an upstream parameter overriding one would break (or subvert) the
- * round trip, e.g. a fixed `state` or a `redirect_uri` elsewhere.
- */
-const PROTOCOL_PARAMETERS = new Set([
-  'client_id', 'redirect_uri', 'response_type', 'response_mode', 'state', 'nonce', 'scope',
-  'code_challenge', 'code_challenge_method', 'request', 'request_uri', 'claims',
-]);
-
-const upstreamParam = z.union([
-  z.object({ value: z.string().max(2000) }).strict(),
-  z.object({ alias: z.enum(UPSTREAM_ALIASES, { error: `must be one of ${UPSTREAM_ALIASES.join(', ')}` }) }).strict(),
-]);
-
-export const upstreamParams = z
-  .record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a parameter name'), upstreamParam)
-  .refine((params) => Object.keys(params).every((name) => !PROTOCOL_PARAMETERS.has(name)), `must not set ${[...PROTOCOL_PARAMETERS].join(', ')}`)
-  .refine((params) => Object.keys(params).length <= 20, 'at most 20 parameters');
-
-export type UpstreamParams = z.infer<typeof upstreamParams>;
-
-/** Absolute https URLs (http only for loopback: local development and tests); no fragment. */
-const endpointUrl = z
-  .url({ protocol: /^https?$/, error: 'must be an absolute https URL' })
-  .refine((value) => !value.includes('#'), 'must not contain a fragment')
-  .refine((value) => {
-    const url = new URL(value);
-    return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  }, 'must use https (http only on loopback)');
-
-const endpoints = z.object(Object.fromEntries(ENDPOINT_NAMES.map((name) => [name, endpointUrl.optional()])) as Record<(typeof ENDPOINT_NAMES)[number], z.ZodOptional<typeof endpointUrl>>).strict();
-
-const secret = z.string().min(1).max(10_000);
 
 /** The options as given; `null` (PATCH) removes an option. */
 export const socialOptionsInput = z
@@ -78,22 +42,6 @@ export interface SocialOptions {
   private_key?: string;
 }
 
-/** PATCH: the given options over the stored ones (a secret left out stays; `null` removes). */
-export function mergeOptions(stored: SocialOptions, given: SocialOptionsInput): SocialOptions {
-  const merged: Record<string, unknown> = { ...stored };
-  for (const [key, value] of Object.entries(given)) {
-    if (key === 'is_trusted' || value === undefined) continue;
-    if (value === null) delete merged[key];
-    else merged[key] = value;
-  }
-  return merged as SocialOptions;
-}
-
-/** PUT and POST: exactly the given options. */
-export function optionsFrom(given: SocialOptionsInput): SocialOptions {
-  return mergeOptions({}, given);
-}
-
 /**
  * A social connection needs its app's credentials at the provider: a client id, and a client secret —
  * or, for Apple, the key that makes one (team id, key id, private key), since Apple's secrets expire
@@ -121,8 +69,6 @@ export async function assertUsableOptions(strategy: string, options: SocialOptio
 }
 
 /** The options as the management API shows them: everything but the secrets. */
-export function visibleOptions(options: SocialOptions, isTrusted: boolean): Record<string, unknown> {
-  const shown: Record<string, unknown> = { ...options, is_trusted: isTrusted };
-  for (const key of SECRET_OPTIONS) delete shown[key];
-  return shown;
+export function visibleSocialOptions(options: SocialOptions, isTrusted: boolean): Record<string, unknown> {
+  return visibleOptions(options, isTrusted, SECRET_OPTIONS);
 }

@@ -2,8 +2,8 @@ import { importPKCS8, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { outboundFetch } from '../../http/outbound.ts';
 import type { SocialConnection } from './connections.ts';
-import type { UpstreamParams } from './options.ts';
-import { ProfileUnreadable, type ProviderEndpoints, type SocialProfile, type SocialProvider, socialProvider } from './providers.ts';
+import type { UpstreamParams } from '../connection-options.ts';
+import { ProfileUnreadable, type ProviderAnswers, type ProviderEndpoints, type SocialProfile, type SocialProvider, socialProvider } from './providers.ts';
 
 /**
  * The round trip to a social provider, on openid-client (a certified relying party; it does plain
@@ -31,7 +31,9 @@ export type SocialSignInFailure =
   /** The ID token failed validation: signature, issuer, audience, nonce or lifetime. */
   | 'invalid_id_token'
   /** The connection cannot work (unknown provider, unusable key). */
-  | 'misconfigured';
+  | 'misconfigured'
+  /** Entra ID: the person's tenant is not the connection's, nor one it allows (issue 12). */
+  | 'wrong_tenant';
 
 /**
  * Carries no `cause`: openid-client's errors hold the provider's response body (access tokens, ID
@@ -172,7 +174,10 @@ async function configurationFor(provider: SocialProvider, connection: SocialConn
   let config: client.Configuration;
   if (discover) {
     try {
-      config = await client.discovery(new URL(provider.discovery!), clientId, undefined, auth, { [client.customFetch]: fetch, timeout: 10 });
+      const discovery = new URL(provider.discovery!);
+      // http only where options.ts let it through (loopback: local development, tests against fakes).
+      const execute = discovery.protocol === 'http:' ? [client.allowInsecureRequests] : [];
+      config = await client.discovery(discovery, clientId, undefined, auth, { [client.customFetch]: fetch, timeout: 10, execute });
     } catch (error) {
       throw new SocialSignInError('provider_error', `${provider.strategy}: discovery failed: ${(error as Error).message}`, (error as { code?: string }).code);
     }
@@ -214,8 +219,12 @@ export function resolveUpstreamParams(configured: UpstreamParams | undefined, re
   return sent;
 }
 
-export async function beginSocialSignIn(connection: SocialConnection, options: BeginOptions): Promise<BegunSignIn> {
-  const provider = providerOf(connection);
+export function beginSocialSignIn(connection: SocialConnection, options: BeginOptions): Promise<BegunSignIn> {
+  return beginUpstreamSignIn(providerOf(connection), connection, options);
+}
+
+/** The authorization request to any OAuth 2.0 / OIDC provider described as a catalogue entry (social, Entra ID, custom OIDC). */
+export async function beginUpstreamSignIn(provider: SocialProvider, connection: SocialConnection, options: BeginOptions): Promise<BegunSignIn> {
   const endpoints = endpointsOf(provider, connection);
   const clientId = connection.options.client_id;
   if (!clientId) throw new SocialSignInError('misconfigured', 'the connection has no client id');
@@ -271,6 +280,24 @@ export async function completeSocialSignIn(
   options: CompleteOptions,
 ): Promise<SocialProfile> {
   const provider = providerOf(connection);
+  const answers = await completeUpstreamSignIn(provider, connection, callbackParams, options);
+  try {
+    return provider.toProfile(answers);
+  } catch (caught) {
+    throw failureOf(caught);
+  }
+}
+
+/**
+ * The callback of any OAuth 2.0 / OIDC round trip: checks `state`, redeems the code, validates the ID
+ * token (OIDC) or reads the profile API (OAuth 2.0), and returns what the provider said.
+ */
+export async function completeUpstreamSignIn(
+  provider: SocialProvider,
+  connection: SocialConnection,
+  callbackParams: URLSearchParams | Record<string, string>,
+  options: CompleteOptions,
+): Promise<ProviderAnswers> {
   const received = new URLSearchParams(callbackParams);
   // The state is checked before anything else, an error response included: only this flow's provider may end it.
   if (received.get('state') !== options.state) throw new SocialSignInError('bad_state', 'the callback does not belong to this sign-in');
@@ -294,11 +321,11 @@ export async function completeSocialSignIn(
     const jwks = client.getJwksCache(config);
     if (jwksUri && jwks) jwksCaches.set(jwksUri, jwks);
     const callback = Object.fromEntries([...received].filter(([name]) => !RESPONSE_PARAMETERS.includes(name) && name !== 'id_token'));
-    if (provider.protocol === 'oidc') return provider.toProfile({ claims: tokens.claims() as Record<string, unknown>, callback });
+    if (provider.protocol === 'oidc') return { claims: tokens.claims() as Record<string, unknown>, callback };
     const endpoints = endpointsOf(provider, connection);
     const profile = (await readJson(config, tokens.access_token, endpoints.userinfo_endpoint!, provider.apiHeaders)) as Record<string, unknown>;
     const emails = endpoints.emails_endpoint ? await readJson(config, tokens.access_token, endpoints.emails_endpoint, provider.apiHeaders) : undefined;
-    return provider.toProfile({ profile, emails, callback });
+    return { profile, emails, callback };
   } catch (caught) {
     throw failureOf(caught);
   }
