@@ -465,6 +465,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('connection_id', 'text', (c) => c.notNull().references('connections.id').onDelete('cascade'))
         .execute();
       await db.schema.createIndex('connection_domains_connection').on('connection_domains').column('connection_id').execute();
+    },
+  },
   '0013_list_indexes': {
     async up(db: Kysely<any>) {
       // Management lists page by (created_at, id) (store/pagination.ts): without these, the first page
