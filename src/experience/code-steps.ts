@@ -7,6 +7,7 @@ import { DomainError } from '../domain/errors.ts';
 import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../domain/users.ts';
 import { field } from '../http/forms.ts';
 import { amrFor } from './methods.ts';
+import { finishSocialLink } from './social-steps.ts';
 import { CODES_LOCKED_MESSAGE, codeSubject, identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from './sign-in-kit.ts';
 
 const isGuessThatFailed = (check: CodeCheck) => check === 'wrong' || check === 'too_many_attempts';
@@ -47,6 +48,8 @@ export function codeSteps(router: Router, kit: SignInKit): void {
       const error = outcome === 'expired' ? 'That code has expired. Start again to get a new one.' : 'Too many wrong codes. Start again to get a new one.';
       return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: state.identifier, error });
     }
+    // The code proved the email a social sign-in will link to or create an account with.
+    if (state.socialProfile) return finishSocialLink(kit, ctx, interaction, state);
     const amr = [amrFor('code', state.codeChannel ?? 'email')];
     const connectionId = interaction.methods[state.identifierType]?.connectionId;
 

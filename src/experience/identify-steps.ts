@@ -8,6 +8,7 @@ import { offeredIdentityTypes } from './methods.ts';
 import { ORGANIZATION_PROMPT_REASON } from '../protocol/interaction-policy.ts';
 import { loadFlow, type SignInState } from './sign-in-flow.ts';
 import { type SignInKit } from './sign-in-kit.ts';
+import { beginSocial } from './social-steps.ts';
 
 /** Steps 1–2: the first page, identifying the person, and registering someone new. */
 export function identifySteps(router: Router, kit: SignInKit): void {
@@ -29,11 +30,13 @@ export function identifySteps(router: Router, kit: SignInKit): void {
       // The session does not say which connection proved the person: no connection exemption applies.
       return continueToOrganization(ctx, interaction, { userId: interaction.signedInUserId, connectionId: undefined, amr: ['sso', ...interaction.signedInAmr.filter((value) => value === 'mfa')] });
     }
-    const { registering } = interaction.request;
+    const { registering, connectionId } = interaction.request;
+    // A social `connection_id` goes straight to the provider (section 020).
+    if (connectionId && interaction.socialConnections.some((offered) => offered.id === connectionId)) return beginSocial(kit, ctx, interaction, connectionId, undefined);
     const hint = parseLoginHint(interaction.request.loginHint, defaultCountry());
     const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
     const initial: SignInState = { step: 'identify', registering, identifierType: usableHint?.type, identifier: usableHint?.value };
-    if (usableHint && interaction.request.connectionId !== undefined) return proceedWith(ctx, interaction, usableHint, initial);
+    if (usableHint && connectionId !== undefined) return proceedWith(ctx, interaction, usableHint, initial);
     await render(ctx, interaction, initial);
   });
 

@@ -7,7 +7,7 @@ import { type EnvironmentPolicy, environmentPolicy } from '../domain/environment
 import { field, type FormParams, readForm } from '../http/forms.ts';
 import { networkOf } from '../http/networks.ts';
 import type { Services } from '../services.ts';
-import { type SignInMethods, signInMethods } from './methods.ts';
+import { type SignInMethods, signInMethods, type SocialButton, socialConnectionsOffered } from './methods.ts';
 import { parseSignInRequest, type SignInRequest } from './sign-in-request.ts';
 import { MessagePage } from './pages/message.tsx';
 import { renderPage } from './render.ts';
@@ -17,6 +17,8 @@ export interface Interaction {
   uid: string;
   app: Application;
   methods: SignInMethods;
+  /** The social connections offered as buttons (with a social `connection_id`: that one alone). */
+  socialConnections: SocialButton[];
   policy: EnvironmentPolicy;
   /** What the engine kept of the authorization request, raw (the device consent reads its scopes). */
   params: Record<string, unknown>;
@@ -80,8 +82,10 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     return undefined;
   }
   const request = parseSignInRequest(details.params);
-  const methods = signInMethods(await connectionsFor(services, app.id, request.organizationCode), request.connectionId);
-  if (Object.keys(methods).length === 0) {
+  const connections = await connectionsFor(services, app.id, request.organizationCode);
+  const methods = signInMethods(connections, request.connectionId);
+  const socialConnections = socialConnectionsOffered(connections, request.connectionId);
+  if (Object.keys(methods).length === 0 && socialConnections.length === 0) {
     showMessage(ctx, 400, 'Sign-in is not set up', 'This application has no sign-in method turned on. Ask its administrator.', app);
     return undefined;
   }
@@ -89,6 +93,7 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     uid: details.uid,
     app,
     methods,
+    socialConnections,
     policy: await environmentPolicy(services.db),
     params: details.params,
     request,

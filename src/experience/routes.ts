@@ -6,6 +6,7 @@ import { identifySteps } from './identify-steps.ts';
 import { organizationAndConsentSteps } from './organization-and-consent-steps.ts';
 import { passwordSteps } from './password-steps.ts';
 import { signInKit } from './sign-in-kit.ts';
+import { socialSteps } from './social-steps.ts';
 
 /** The hosted sign-in pages at `/interaction/:uid/…`: every step of the state machine (DESIGN.md §4). */
 export function signInRoutes(services: Services): Router {
@@ -16,6 +17,7 @@ export function signInRoutes(services: Services): Router {
   passwordSteps(router, kit);
   codeSteps(router, kit);
   organizationAndConsentSteps(router, kit);
+  socialSteps(router, kit);
   kit.mfa.register(router);
   return router;
 }

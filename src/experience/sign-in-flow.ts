@@ -1,5 +1,6 @@
 import { clock } from '../clock.ts';
 import type { CodePurpose } from '../domain/one-time-codes.ts';
+import type { PendingSocialProfile } from '../domain/social/identities.ts';
 import type { IdentityType } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
@@ -7,7 +8,7 @@ import type { Db } from '../store/db.ts';
  * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
  * interaction's uid so that any replica can serve the next page.
  */
-export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization' | 'mfa_choose' | 'mfa_totp' | 'mfa_challenge' | 'mfa_done' | 'consent';
+export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization' | 'mfa_choose' | 'mfa_totp' | 'mfa_challenge' | 'mfa_done' | 'consent' | 'social_email';
 
 export interface SignInState {
   step: SignInStep;
@@ -51,8 +52,23 @@ export interface SignInState {
   verifiedPassword?: boolean;
   /** argon2id of the password chosen at sign-up, kept until the identity is verified. */
   pendingPasswordHash?: string;
+  /** A social provider round trip under way (social-steps.ts). */
+  social?: SocialRoundTrip;
+  /** What the provider said, kept while the person gives or proves an email before the identity is linked. */
+  socialProfile?: PendingSocialProfile;
   error?: string;
   notice?: string;
+}
+
+/** Begin's secrets the callback must match (upstream.ts), then what the callback received. */
+export interface SocialRoundTrip {
+  connectionId: string;
+  state: string;
+  nonce: string | undefined;
+  codeVerifier: string | undefined;
+  redirectUri: string;
+  /** The provider's answer (query or form), kept across the same-site hop from `/login/callback`. */
+  callback?: Record<string, string>;
 }
 
 /**

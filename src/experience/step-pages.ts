@@ -10,6 +10,7 @@ import { OrganizationSwitcherPage } from './pages/organizations.tsx';
 import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
 import { renderPage } from './render.ts';
 import type { SignInState } from './sign-in-flow.ts';
+import { socialButtonsOf, socialEmailPage } from './social-pages.ts';
 
 /** The page for where a person is in the sign-in (DESIGN.md §4): one state, one page. */
 export async function renderStep(services: Services, ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
@@ -29,6 +30,7 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
           value: state.identifier,
           switchUrl: interactionUrl(uid, registering ? 'sign-in' : 'register'),
           showSwitch: registering ? app.showSignInLink : interaction.policy.allowSelfSignUp,
+          social: socialButtonsOf(interaction),
         }),
       );
     }
@@ -102,6 +104,8 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
       return renderPage(ctx, OrganizationSwitcherPage({ csrf: common.csrf, appName: app.name, action: interactionUrl(uid, 'organization'), organizations: state.organizations ?? [] }));
     case 'new_password':
       return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier ?? '', reason: state.newPasswordReason ?? 'reset' }));
+    case 'social_email':
+      return renderPage(ctx, socialEmailPage(interaction, common, state));
     case 'consent': {
       if (!state.userId || !state.organizationCode) return renderStep(services, ctx, interaction, { step: 'identify' });
       const consent = await deviceConsentFor(services.db, interaction.params, app.id, state.userId, state.organizationCode);

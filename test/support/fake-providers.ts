@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Configuration } from 'oidc-provider';
@@ -124,4 +124,26 @@ export async function startFakeApi(routes: Record<string, (request: RecordedRequ
     });
   });
   return { origin: http.origin, requests, close: http.close };
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (openid-client sends `x%2Dclient`). */
+export function basicCredentials(header: string | undefined): string | undefined {
+  if (!header?.startsWith('Basic ')) return undefined;
+  const [id, secret] = Buffer.from(header.slice(6), 'base64').toString().split(':');
+  const decode = (value = '') => decodeURIComponent(value.replaceAll('+', ' '));
+  return `${decode(id)}:${decode(secret)}`;
+}
+
+export const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
+
+/** A provider's authorization endpoint that approves at once: back to the callback with a code, remembering the request. */
+export function approving(issued: Map<string, URLSearchParams>) {
+  return (request: { url: URL }) => {
+    const code = randomUUID();
+    issued.set(code, request.url.searchParams);
+    const back = new URL(request.url.searchParams.get('redirect_uri')!);
+    back.searchParams.set('code', code);
+    back.searchParams.set('state', request.url.searchParams.get('state')!);
+    return { redirect: back.href };
+  };
 }

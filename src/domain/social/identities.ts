@@ -1,0 +1,176 @@
+import { clock } from '../../clock.ts';
+import { newId } from '../../crypto/ids.ts';
+import { type Db, inTransaction, isUniqueViolation, type Tx } from '../../store/db.ts';
+import type { IdentitiesTable } from '../../store/schema.ts';
+import { DomainError } from '../errors.ts';
+import { createUser, findUser, findUserByIdentity, type User } from '../users.ts';
+import type { SocialProfile } from './providers.ts';
+
+/**
+ * Social identities and account linking (sections 004, 055). A social identity is a row of
+ * `identities` whose type is the connection's strategy (`oauth2:google`), shown by the person's email
+ * (or username, or subject) and unique per (connection, provider subject): its normalized value is
+ * `<connection id>:<subject>`, so the existing unique (type, normalized value) index holds the rule.
+ * A provider may reuse a subject across our connections of one strategy (two Google apps), never
+ * across providers; keying by connection keeps each connection's people apart.
+ */
+
+export interface SocialConnectionRef {
+  id: string;
+  strategy: string;
+}
+
+/** Sign-in-time facts about the provider's answer that the flow keeps while the person proves an email. */
+export interface PendingSocialProfile {
+  connectionId: string;
+  subject: string;
+  /** The email the provider gave, or the one the person typed when it gave none (X). */
+  email: string | undefined;
+  emailVerified: boolean;
+  givenName: string | undefined;
+  familyName: string | undefined;
+  picture: string | undefined;
+  /** What the identity is shown as: the provider's email, username, or the subject. */
+  label: string;
+}
+
+export function pendingProfileOf(connectionId: string, profile: SocialProfile): PendingSocialProfile {
+  const [first, ...rest] = (profile.name ?? '').trim().split(/\s+/);
+  return {
+    connectionId,
+    subject: profile.subject,
+    email: profile.email,
+    emailVerified: profile.emailVerified,
+    // Providers that give one `name` only (GitHub, X): its first word as given name, the rest as family name.
+    givenName: profile.givenName ?? (first || undefined),
+    familyName: profile.familyName ?? (rest.length > 0 ? rest.join(' ') : undefined),
+    picture: profile.picture,
+    label: profile.email ?? profile.username ?? profile.subject,
+  };
+}
+
+const identityKey = (connectionId: string, subject: string) => `${connectionId}:${subject}`;
+
+export async function findUserBySocialIdentity(db: Db | Tx, connection: SocialConnectionRef, subject: string): Promise<User | undefined> {
+  const row = await db
+    .selectFrom('identities')
+    .select('user_id')
+    .where('type', '=', connection.strategy)
+    .where('normalized_value', '=', identityKey(connection.id, subject))
+    .executeTakeFirst();
+  return row ? findUser(db, row.user_id) : undefined;
+}
+
+/** What happens after the provider answered (section 004: never a silent takeover). */
+export type SocialNextStep =
+  /** The identity is known: its user signs in. */
+  | { kind: 'sign_in'; userId: string }
+  /** A trusted provider vouches for an email an existing user has verified: link, no code. */
+  | { kind: 'link'; userId: string }
+  /** A trusted provider vouches for an email nobody has: a new user, no code. */
+  | { kind: 'create' }
+  /** The email must be proven by a code first (untrusted provider, unverified email, or an email the person typed). */
+  | { kind: 'verify_email'; email: string }
+  /** The provider gave no email (X): ask for one. */
+  | { kind: 'ask_email' };
+
+/** Table-tested policy: `owner` is the existing user holding the email, with whether they verified it. */
+export function socialNextStep(input: {
+  knownUserId: string | undefined;
+  email: string | undefined;
+  emailVerified: boolean;
+  trusted: boolean;
+  owner: { userId: string; emailVerified: boolean } | undefined;
+}): SocialNextStep {
+  if (input.knownUserId) return { kind: 'sign_in', userId: input.knownUserId };
+  if (!input.email) return { kind: 'ask_email' };
+  const vouched = input.trusted && input.emailVerified;
+  if (vouched && !input.owner) return { kind: 'create' };
+  // An owner who never verified their email could be anyone who typed it: they prove it too.
+  if (vouched && input.owner?.emailVerified) return { kind: 'link', userId: input.owner.userId };
+  return { kind: 'verify_email', email: input.email };
+}
+
+/** The user holding this email, with whether that email identity is verified. */
+export async function emailOwner(db: Db | Tx, email: string): Promise<{ user: User; emailVerified: boolean } | undefined> {
+  const user = await findUserByIdentity(db, 'email', email);
+  if (!user) return undefined;
+  const lower = email.trim().toLowerCase();
+  const identity = user.identities.find((candidate) => candidate.type === 'email' && candidate.value.toLowerCase() === lower);
+  return { user, emailVerified: identity?.isVerified === true };
+}
+
+function socialIdentityRow(userId: string, strategy: string, profile: PendingSocialProfile, createdAt: number): IdentitiesTable {
+  return {
+    id: newId.identity(),
+    user_id: userId,
+    type: strategy,
+    value: profile.label,
+    normalized_value: identityKey(profile.connectionId, profile.subject),
+    is_verified: 1,
+    // One identity per (connection, subject); a user with two Google accounts has two, neither "the" primary login.
+    is_primary: 0,
+    connection_id: profile.connectionId,
+    total_logins: 0,
+    last_login_at: null,
+    created_at: createdAt,
+  };
+}
+
+function identityTaken(error: unknown): never {
+  if (isUniqueViolation(error)) throw new DomainError('USER_IDENTITY_EXISTS', 'This provider account is already linked to a user', 409);
+  throw error;
+}
+
+/**
+ * Links the provider's identity to an existing user, marking the email proven (by the provider's
+ * word or a code) verified, in one transaction. Returns the new identity's id.
+ */
+export async function linkSocialIdentity(db: Db, userId: string, strategy: string, profile: PendingSocialProfile, provenEmail: string | undefined): Promise<string> {
+  return inTransaction(db, async (tx) => {
+    const row = socialIdentityRow(userId, strategy, profile, clock.now());
+    await tx.insertInto('identities').values(row).execute().catch(identityTaken);
+    if (provenEmail) {
+      await tx
+        .updateTable('identities')
+        .set({ is_verified: 1 })
+        .where('user_id', '=', userId)
+        .where('type', '=', 'email')
+        .where('normalized_value', '=', provenEmail.trim().toLowerCase())
+        .execute();
+    }
+    return row.id;
+  });
+}
+
+/** A new user from the provider's profile: the proven email (if any) and the social identity, in one transaction. */
+export async function createSocialUser(db: Db, strategy: string, profile: PendingSocialProfile, provenEmail: string | undefined): Promise<User> {
+  return inTransaction(db, async (tx) => {
+    const user = await createUser(tx as unknown as Db, {
+      firstName: profile.givenName ?? null,
+      lastName: profile.familyName ?? null,
+      picture: profile.picture ?? null,
+      identities: provenEmail ? [{ type: 'email', value: provenEmail, isVerified: true, connectionId: null }] : [],
+    });
+    // After the user's own identities, so they list in the order they came.
+    await tx.insertInto('identities').values(socialIdentityRow(user.id, strategy, profile, clock.now() + 1)).execute().catch(identityTaken);
+    return (await findUser(tx, user.id))!;
+  });
+}
+
+/** Section 040 ("sync user profile on sign-in"): names and picture follow the provider's, when it gave them. */
+export async function syncSocialProfile(db: Db, userId: string, profile: PendingSocialProfile): Promise<void> {
+  const change = {
+    ...(profile.givenName ? { first_name: profile.givenName } : {}),
+    ...(profile.familyName ? { last_name: profile.familyName } : {}),
+    ...(profile.picture ? { picture: profile.picture } : {}),
+  };
+  if (Object.keys(change).length === 0) return;
+  await db.updateTable('users').set({ ...change, updated_at: clock.now() }).where('id', '=', userId).execute();
+}
+
+/** The identity's id, for the sign-in counters. */
+export async function socialIdentityId(db: Db | Tx, strategy: string, connectionId: string, subject: string): Promise<string | undefined> {
+  const row = await db.selectFrom('identities').select('id').where('type', '=', strategy).where('normalized_value', '=', identityKey(connectionId, subject)).executeTakeFirst();
+  return row?.id;
+}
