@@ -23,8 +23,8 @@ import { ensureSetting } from './domain/settings.ts';
 import { NetworkFailures } from './domain/attack-protection.ts';
 import { deleteExpiredRateCounters } from './domain/rate-limits.ts';
 import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys.ts';
-import { accountRoutes } from './experience/account.tsx';
-import { deleteExpiredFlows } from './experience/sign-in-flow.ts';
+import { accountRoutes } from './account/account-routes.tsx';
+import { deleteExpiredFlows } from './sign-in/flow/state.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
 import { drainable } from './http/draining.ts';
 import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
@@ -147,8 +147,8 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(routes.routes());
   provider.use(under('/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())));
   provider.use(under('/account_api/', accountApiRoutes(services).routes()));
-  provider.use(under('/interaction/', builtOnFirstRequest(async () => (await import('./experience/routes.ts')).signInRoutes(services).routes())));
-  provider.use(under('/login/callback', builtOnFirstRequest(async () => (await import('./experience/social-callback.ts')).socialCallbackRoutes(services).routes())));
+  provider.use(under('/interaction/', builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes())));
+  provider.use(under('/login/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/social-callback.ts')).socialCallbackRoutes(services).routes())));
   provider.use(under('/account/', accountRoutes(services).routes()));
   // The dev mailbox holds sign-in codes: served only when the issuer itself is this machine, so a
   // server behind a reverse proxy (where every client looks like loopback) never exposes it.

@@ -5,7 +5,7 @@ import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { clock } from '../src/clock.ts';
-import { scopesGrantedByRoles } from '../src/experience/device-consent.ts';
+import { scopesGrantedByRoles } from '../src/sign-in/after/device-consent.ts';
 import { nextPace } from '../src/protocol/device-polling.ts';
 import { networkOf } from '../src/http/networks.ts';
 import { launchBrowser } from './support/browser.ts';

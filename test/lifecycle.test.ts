@@ -310,7 +310,7 @@ describe('start-up', () => {
   it('loads none of what only some requests need: they import it when they first need it', () => {
     const loaded = loadedAtStartUp();
     assert.ok(loaded.has('src/app.ts') && loaded.has('oidc-provider') && loaded.has('kysely'), 'the import graph is read');
-    const firstNeed = ['pg', 'better-sqlite3', 'nodemailer', 'qrcode', 'libphonenumber-js/max', 'src/management/router.ts', 'src/experience/routes.ts'];
+    const firstNeed = ['pg', 'better-sqlite3', 'nodemailer', 'qrcode', 'libphonenumber-js/max', 'src/management/router.ts', 'src/sign-in/flow/routes.ts'];
     assert.deepEqual(firstNeed.filter((module) => loaded.has(module)), []);
   });
 });

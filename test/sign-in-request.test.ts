@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseSignInRequest } from '../src/experience/sign-in-request.ts';
+import { parseSignInRequest } from '../src/sign-in/flow/request.ts';
 
 describe("Kinde's authorization parameters, read once for the sign-in pages", () => {
   it('reads every parameter the pages use', () => {

@@ -5,7 +5,7 @@ import { exportJWK, SignJWT } from 'jose';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { createOrganization, setOrganizationConnection } from '../src/domain/organizations.ts';
 import { createUser, findUser } from '../src/domain/users.ts';
-import { loadFlow, saveFlow } from '../src/experience/sign-in-flow.ts';
+import { loadFlow, saveFlow } from '../src/sign-in/flow/state.ts';
 import { testDatabases } from './support/databases.ts';
 import { approving, type FakeApi, type FakeOidcProvider, followToCallback, startFakeApi, startFakeOidcProvider } from './support/fake-providers.ts';
 import { FormDriver, PageError } from './support/form-driver.ts';

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { DevMailbox } from '../domain/messaging/mailer.ts';
-import { Layout } from '../experience/pages/layout.tsx';
-import { renderPage } from '../experience/render.ts';
+import { Layout } from '../ui/pages/layout.tsx';
+import { renderPage } from '../ui/render.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 

@@ -3,8 +3,8 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { DomainError } from '../domain/errors.ts';
-import { MessagePage } from '../experience/pages/message.tsx';
-import { renderPage } from '../experience/render.ts';
+import { MessagePage } from '../ui/pages/message.tsx';
+import { renderPage } from '../ui/render.ts';
 import { isDatabaseUnavailable } from '../store/db.ts';
 
 /** One request id per request, logged with method, path (never the query: it can carry codes) and outcome. */

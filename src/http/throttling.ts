@@ -1,8 +1,8 @@
 import type { Context, Next } from 'koa';
 import { clock, utcClockTime } from '../clock.ts';
 import type { NetworkFailures } from '../domain/attack-protection.ts';
-import { MessagePage } from '../experience/pages/message.tsx';
-import { renderPage } from '../experience/render.ts';
+import { MessagePage } from '../ui/pages/message.tsx';
+import { renderPage } from '../ui/render.ts';
 import { networkOf } from './networks.ts';
 
 const secondsUntil = (at: number) => String(Math.max(1, Math.ceil((at - clock.now()) / 1000)));

@@ -1,8 +1,8 @@
 import type { Context, Next } from 'koa';
 import { qrCodeDataUrl } from '../domain/qr-codes.ts';
-import { DEVICE_PAGE_STATE } from '../experience/device-verification.ts';
-import { MessagePage } from '../experience/pages/message.tsx';
-import { renderPage } from '../experience/render.ts';
+import { DEVICE_PAGE_STATE } from './device-pages.ts';
+import { MessagePage } from '../ui/pages/message.tsx';
+import { renderPage } from '../ui/render.ts';
 import { POLLING_INTERVAL_SECONDS } from './device-flow.ts';
 import { ROUTES } from './provider-routes.ts';
 

@@ -1,5 +1,5 @@
 import { type Configuration, type Grant, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
-import { deviceSuccessSource, userCodeConfirmSource, userCodeInputSource } from '../experience/device-verification.ts';
+import { deviceSuccessSource, userCodeConfirmSource, userCodeInputSource } from './device-pages.ts';
 
 /**
  * The device authorization grant (RFC 8628) as Kinde documents it (sections 026–029): 8-character

@@ -128,7 +128,7 @@ const DEFAULT_DEVICE_SCOPES = ['openid', 'profile', 'email'];
 /**
  * Section 027: with an audience, a device gets every scope of that audience the person's roles grant.
  * So the device asks for all of the audience's scopes, and the consent screen grants the ones the
- * roles give (experience/device-consent.ts); a device that names no scope asks for DEFAULT_DEVICE_SCOPES.
+ * roles give (sign-in/after/device-consent.ts); a device that names no scope asks for DEFAULT_DEVICE_SCOPES.
  */
 async function deviceAuthorizationScope(db: Db, ctx: Context, params: Params): Promise<void> {
   if (ctx.path !== ROUTES.device_authorization || typeof params.client_id !== 'string' || Array.isArray(params.scope)) return;

@@ -2,8 +2,8 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { isRegisteredLogoutUrl } from '../domain/applications.ts';
 import type { Db } from '../store/db.ts';
-import { renderPage } from '../experience/render.ts';
-import { MessagePage } from '../experience/pages/message.tsx';
+import { renderPage } from '../ui/render.ts';
+import { MessagePage } from '../ui/pages/message.tsx';
 import { endSessionsOf } from './adapter.ts';
 import type { BrowserRefreshCookies } from './spa-refresh-cookie.ts';
 

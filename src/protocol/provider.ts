@@ -14,7 +14,7 @@ import { DPOP_ALGORITHMS } from './dpop-proofs.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
 import { gatehouseInteractionPolicy, organizationForSilentGrant } from './interaction-policy.ts';
 import { consentedDeviceGrant, DEVICE_CODE_LIFETIME_SECONDS, deviceFlowFeature, isDeviceVerification } from './device-flow.ts';
-import { renderProtocolError } from '../experience/error-page.ts';
+import { renderProtocolError } from './error-page.ts';
 
 export interface ProviderOptions {
   issuer: string;

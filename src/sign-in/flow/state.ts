@@ -1,8 +1,8 @@
-import { clock } from '../clock.ts';
-import type { CodePurpose } from '../domain/one-time-codes.ts';
-import type { PendingSocialProfile } from '../domain/social/identities.ts';
-import type { IdentityType } from '../domain/users.ts';
-import type { Db } from '../store/db.ts';
+import { clock } from '../../clock.ts';
+import type { CodePurpose } from '../../domain/one-time-codes.ts';
+import type { PendingSocialProfile } from '../../domain/social/identities.ts';
+import type { IdentityType } from '../../domain/users.ts';
+import type { Db } from '../../store/db.ts';
 
 /**
  * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
@@ -52,7 +52,7 @@ export interface SignInState {
   verifiedPassword?: boolean;
   /** argon2id of the password chosen at sign-up, kept until the identity is verified. */
   pendingPasswordHash?: string;
-  /** A social provider round trip under way (social-steps.ts). */
+  /** A social provider round trip under way (connectors/social.ts). */
   social?: SocialRoundTrip;
   /** What the provider said, kept while the person gives or proves an email before the identity is linked. */
   socialProfile?: PendingSocialProfile;

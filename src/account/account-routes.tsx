@@ -4,10 +4,10 @@ import { hmacHex, safeEqual } from '../crypto/secrets.ts';
 import { regenerateRecoveryCodes } from '../domain/mfa.ts';
 import { field, readForm } from '../http/forms.ts';
 import type { Services } from '../services.ts';
-import { Layout } from './pages/layout.tsx';
-import { MessagePage } from './pages/message.tsx';
-import { RecoveryCodesPage } from './pages/mfa.tsx';
-import { renderPage } from './render.ts';
+import { Layout } from '../ui/pages/layout.tsx';
+import { MessagePage } from '../ui/pages/message.tsx';
+import { RecoveryCodesPage } from '../ui/pages/mfa.tsx';
+import { renderPage } from '../ui/render.ts';
 
 const SESSION_COOKIE = '_session';
 

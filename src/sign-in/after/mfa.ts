@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { recordAudit } from '../domain/audit.ts';
+import { recordAudit } from '../../domain/audit.ts';
 import {
   codeFactorDestination,
   confirmCodeEnrolment,
@@ -11,16 +11,16 @@ import {
   useRecoveryCode,
   verifyCodeFactor,
   verifyTotp,
-} from '../domain/mfa.ts';
-import { lockStatus } from '../domain/attack-protection.ts';
-import type { CodePurpose } from '../domain/one-time-codes.ts';
-import { findUser, primaryIdentity } from '../domain/users.ts';
-import { field } from '../http/forms.ts';
-import type { Services } from '../services.ts';
-import { csrfToken, type Interaction, interactionUrl, loadFormPost } from './interaction.ts';
-import { RecoveryCodesPage } from './pages/mfa.tsx';
-import { renderPage } from './render.ts';
-import { loadFlow, saveFlow, type SignInState, type Verified, verifiedIn } from './sign-in-flow.ts';
+} from '../../domain/mfa.ts';
+import { lockStatus } from '../../domain/attack-protection.ts';
+import type { CodePurpose } from '../../domain/one-time-codes.ts';
+import { findUser, primaryIdentity } from '../../domain/users.ts';
+import { field } from '../../http/forms.ts';
+import type { Services } from '../../services.ts';
+import { csrfToken, type Interaction, interactionUrl, loadFormPost } from '../flow/interaction.ts';
+import { RecoveryCodesPage } from '../../ui/pages/mfa.tsx';
+import { renderPage } from '../../ui/render.ts';
+import { loadFlow, saveFlow, type SignInState, type Verified, verifiedIn } from '../flow/state.ts';
 
 /** What the two-step verification steps borrow from the rest of the sign-in state machine. */
 export interface MfaKit {

@@ -1,14 +1,14 @@
 import type Router from '@koa/router';
-import { hashPassword, passwordProblem } from '../domain/passwords.ts';
-import { findUserByIdentity } from '../domain/users.ts';
-import { field } from '../http/forms.ts';
+import { hashPassword, passwordProblem } from '../../domain/passwords.ts';
+import { findUserByIdentity } from '../../domain/users.ts';
+import { field } from '../../http/forms.ts';
 import { emailProblem, type Identifier, parseIdentifier, parseLoginHint } from './identifiers.ts';
 import { loadInteraction } from './interaction.ts';
-import { offeredIdentityTypes } from './methods.ts';
-import { ORGANIZATION_PROMPT_REASON } from '../protocol/interaction-policy.ts';
-import { loadFlow, type SignInState } from './sign-in-flow.ts';
-import { type SignInKit } from './sign-in-kit.ts';
-import { beginSocial } from './social-steps.ts';
+import { offeredIdentityTypes } from '../connectors/registry.ts';
+import { ORGANIZATION_PROMPT_REASON } from '../../protocol/interaction-policy.ts';
+import { loadFlow, type SignInState } from './state.ts';
+import { type SignInKit } from './kit.ts';
+import { beginSocial } from '../connectors/social.ts';
 
 /** Steps 1–2: the first page, identifying the person, and registering someone new. */
 export function identifySteps(router: Router, kit: SignInKit): void {

@@ -1,4 +1,4 @@
-import type { EnvironmentPolicy } from '../domain/environment.ts';
+import type { EnvironmentPolicy } from '../../domain/environment.ts';
 import {
   addMember,
   createOrganization,
@@ -8,10 +8,10 @@ import {
   joinDecision,
   mostRecentOrganization,
   organizationsOf,
-} from '../domain/organizations.ts';
-import { creatorRoleKeys } from '../domain/roles.ts';
-import { primaryIdentity, type User } from '../domain/users.ts';
-import { type Db, inTransaction } from '../store/db.ts';
+} from '../../domain/organizations.ts';
+import { creatorRoleKeys } from '../../domain/roles.ts';
+import { primaryIdentity, type User } from '../../domain/users.ts';
+import { type Db, inTransaction } from '../../store/db.ts';
 
 export type OrganizationChoice =
   | { organizationCode: string }

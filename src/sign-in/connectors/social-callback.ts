@@ -1,12 +1,12 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { safeEqual } from '../crypto/secrets.ts';
-import { flowIdOfState } from '../domain/social/upstream.ts';
-import { readForm } from '../http/forms.ts';
-import type { Services } from '../services.ts';
-import { interactionUrl } from './interaction.ts';
-import { loadFlow, saveFlow } from './sign-in-flow.ts';
-import { showSocialFailure } from './social-steps.ts';
+import { safeEqual } from '../../crypto/secrets.ts';
+import { flowIdOfState } from '../../domain/social/upstream.ts';
+import { readForm } from '../../http/forms.ts';
+import type { Services } from '../../services.ts';
+import { interactionUrl } from '../flow/interaction.ts';
+import { loadFlow, saveFlow } from '../flow/state.ts';
+import { showSocialFailure } from './social.ts';
 
 /** The provider's answer is a handful of short fields; anything past this is not one. */
 const MAX_FIELDS = 20;
@@ -35,7 +35,7 @@ async function providerAnswer(ctx: Context): Promise<Record<string, string> | un
  * SameSite=Lax cookie, so the browser cannot be checked here. The flow is found from `state` (its id
  * is the state's prefix, upstream.ts), the answer kept in it, and the browser sent on with a 303 to
  * a GET on our own origin, where the interaction cookie is sent again and checked before anything is
- * completed (social-steps.ts `/social/continue`). The code never travels in our own URLs.
+ * completed (social.ts, `/social/continue`). The code never travels in our own URLs.
  */
 export function socialCallbackRoutes(services: Services): Router {
   const router = new Router();

@@ -1,8 +1,8 @@
 import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { ROUTES } from '../protocol/provider-routes.ts';
-import { DeviceDonePage, EnterUserCodePage } from './pages/device.tsx';
-import { renderPage } from './render.ts';
+import { ROUTES } from './provider-routes.ts';
+import { DeviceDonePage, EnterUserCodePage } from '../ui/pages/device.tsx';
+import { renderPage } from '../ui/render.ts';
 
 /**
  * The engine's device-flow page hooks (`features.deviceFlow.*Source`), rendered as Gatehouse pages.

@@ -1,14 +1,14 @@
 import type Router from '@koa/router';
-import { clock } from '../clock.ts';
-import { clearFailedAttempts, withinAttempts } from '../domain/attack-protection.ts';
-import { recordAudit } from '../domain/audit.ts';
-import type { CodeCheck } from '../domain/one-time-codes.ts';
-import { DomainError } from '../domain/errors.ts';
-import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../domain/users.ts';
-import { field } from '../http/forms.ts';
-import { amrFor } from './methods.ts';
-import { finishSocialLink } from './social-steps.ts';
-import { CODES_LOCKED_MESSAGE, codeSubject, identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from './sign-in-kit.ts';
+import { clock } from '../../clock.ts';
+import { clearFailedAttempts, withinAttempts } from '../../domain/attack-protection.ts';
+import { recordAudit } from '../../domain/audit.ts';
+import type { CodeCheck } from '../../domain/one-time-codes.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../../domain/users.ts';
+import { field } from '../../http/forms.ts';
+import { amrFor } from './registry.ts';
+import { finishSocialLink } from './social.ts';
+import { CODES_LOCKED_MESSAGE, codeSubject, identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from '../flow/kit.ts';
 
 const isGuessThatFailed = (check: CodeCheck) => check === 'wrong' || check === 'too_many_attempts';
 

@@ -1,6 +1,6 @@
-import { identityProblem } from '../domain/identities.ts';
-import { normalizePhone, parsePhoneLoginHint } from '../domain/phone-numbers.ts';
-import type { IdentityType } from '../domain/users.ts';
+import { identityProblem } from '../../domain/identities.ts';
+import { normalizePhone, parsePhoneLoginHint } from '../../domain/phone-numbers.ts';
+import type { IdentityType } from '../../domain/users.ts';
 
 export interface Identifier {
   type: IdentityType;

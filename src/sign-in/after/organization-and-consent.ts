@@ -1,11 +1,11 @@
 import type Router from '@koa/router';
 import type { InteractionResults } from 'oidc-provider';
-import { recordAudit } from '../domain/audit.ts';
-import { field } from '../http/forms.ts';
-import { organizationsOf } from '../domain/organizations.ts';
-import { endFlow, verifiedIn } from './sign-in-flow.ts';
+import { recordAudit } from '../../domain/audit.ts';
+import { field } from '../../http/forms.ts';
+import { organizationsOf } from '../../domain/organizations.ts';
+import { endFlow, verifiedIn } from '../flow/state.ts';
 import { deviceConsentFor } from './device-consent.ts';
-import { type SignInKit } from './sign-in-kit.ts';
+import { type SignInKit } from '../flow/kit.ts';
 
 /** After the first factor: choosing among one's organizations, and a device's consent. */
 export function organizationAndConsentSteps(router: Router, kit: SignInKit): void {

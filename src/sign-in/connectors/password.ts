@@ -1,13 +1,13 @@
 import type Router from '@koa/router';
-import { clearFailedAttempts, withinAttempts } from '../domain/attack-protection.ts';
-import { recordAudit } from '../domain/audit.ts';
-import { checkPassword, passwordProblem, setPassword } from '../domain/passwords.ts';
-import { findUser, updateUser } from '../domain/users.ts';
-import { field } from '../http/forms.ts';
-import { amrFor } from './methods.ts';
-import type { Interaction } from './interaction.ts';
-import type { SignInState } from './sign-in-flow.ts';
-import { identityMatching, LOCKED_MESSAGE, type SignInKit } from './sign-in-kit.ts';
+import { clearFailedAttempts, withinAttempts } from '../../domain/attack-protection.ts';
+import { recordAudit } from '../../domain/audit.ts';
+import { checkPassword, passwordProblem, setPassword } from '../../domain/passwords.ts';
+import { findUser, updateUser } from '../../domain/users.ts';
+import { field } from '../../http/forms.ts';
+import { amrFor } from './registry.ts';
+import type { Interaction } from '../flow/interaction.ts';
+import type { SignInState } from '../flow/state.ts';
+import { identityMatching, LOCKED_MESSAGE, type SignInKit } from '../flow/kit.ts';
 
 /** The connection the person is signing in with: the application's method for the kind of identity they typed. */
 const connectionOf = (interaction: Interaction, state: SignInState) => (state.identifierType ? interaction.methods[state.identifierType]?.connectionId : undefined);

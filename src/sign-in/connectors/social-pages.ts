@@ -1,7 +1,7 @@
-import { strategyNamed } from '../domain/strategies.ts';
-import { type Interaction, interactionUrl } from './interaction.ts';
-import { SocialEmailPage } from './pages/social.tsx';
-import type { SignInState } from './sign-in-flow.ts';
+import { strategyNamed } from '../../domain/strategies.ts';
+import { type Interaction, interactionUrl } from '../flow/interaction.ts';
+import { SocialEmailPage } from '../../ui/pages/social.tsx';
+import type { SignInState } from '../flow/state.ts';
 
 /** The provider's own name on its button ("Continue with Google"), from the strategy registry. */
 const providerName = (strategy: string, fallback: string) => strategyNamed(strategy)?.displayName ?? fallback;

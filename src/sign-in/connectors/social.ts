@@ -1,8 +1,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { recordAudit } from '../domain/audit.ts';
-import { DomainError } from '../domain/errors.ts';
-import { findSocialConnection, type SocialConnection } from '../domain/social/connections.ts';
+import { recordAudit } from '../../domain/audit.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { findSocialConnection, type SocialConnection } from '../../domain/social/connections.ts';
 import {
   createSocialUser,
   emailOwner,
@@ -13,18 +13,18 @@ import {
   socialIdentityId,
   socialNextStep,
   syncSocialProfile,
-} from '../domain/social/identities.ts';
-import { beginSocialSignIn, completeSocialSignIn, providerCallsMayReachPrivateNetwork, SocialSignInError } from '../domain/social/upstream.ts';
-import { strategyNamed } from '../domain/strategies.ts';
-import type { User } from '../domain/users.ts';
-import { field } from '../http/forms.ts';
-import type { Services } from '../services.ts';
-import { emailProblem } from './identifiers.ts';
-import { type Interaction, interactionUrl, loadInteraction, showMessage } from './interaction.ts';
-import { MessagePage } from './pages/message.tsx';
-import { renderPage } from './render.ts';
-import { loadFlow, saveFlow, type SignInState } from './sign-in-flow.ts';
-import type { SignInKit } from './sign-in-kit.ts';
+} from '../../domain/social/identities.ts';
+import { beginSocialSignIn, completeSocialSignIn, providerCallsMayReachPrivateNetwork, SocialSignInError } from '../../domain/social/upstream.ts';
+import { strategyNamed } from '../../domain/strategies.ts';
+import type { User } from '../../domain/users.ts';
+import { field } from '../../http/forms.ts';
+import type { Services } from '../../services.ts';
+import { emailProblem } from '../flow/identifiers.ts';
+import { type Interaction, interactionUrl, loadInteraction, showMessage } from '../flow/interaction.ts';
+import { MessagePage } from '../../ui/pages/message.tsx';
+import { renderPage } from '../../ui/render.ts';
+import { loadFlow, saveFlow, type SignInState } from '../flow/state.ts';
+import type { SignInKit } from '../flow/kit.ts';
 
 /**
  * The social connector (sections 055–069, DESIGN.md §4 steps 4–6): a button (or `connection_id`)
@@ -197,7 +197,7 @@ async function continueWithProfile(kit: SignInKit, ctx: Context, interaction: In
 }
 
 /**
- * The email code was right (code-steps.ts hands over here when the code served a social sign-in):
+ * The email code was right (one-time-code.ts hands over here when the code served a social sign-in):
  * the provider's identity joins the account holding that email, or a new account with it.
  */
 export async function finishSocialLink(kit: SignInKit, ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {

@@ -1,9 +1,9 @@
 import type { Grant } from 'oidc-provider';
-import { audienceGrants, findApiByAudience } from '../domain/apis.ts';
-import { memberAccess } from '../domain/roles.ts';
-import { audiencesOf, NO_AUDIENCE } from '../protocol/audiences.ts';
-import type { Db } from '../store/db.ts';
-import type { ConsentAudience } from './pages/device.tsx';
+import { audienceGrants, findApiByAudience } from '../../domain/apis.ts';
+import { memberAccess } from '../../domain/roles.ts';
+import { audiencesOf, NO_AUDIENCE } from '../../protocol/audiences.ts';
+import type { Db } from '../../store/db.ts';
+import type { ConsentAudience } from '../../ui/pages/device.tsx';
 
 /** The OpenID scopes a device may ask for; everything else it asks for belongs to an audience. */
 const OPENID_SCOPES = new Set(['openid', 'profile', 'email', 'phone', 'offline']);

@@ -1,6 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { MessagePage } from './pages/message.tsx';
-import { renderPage } from './render.ts';
+import { MessagePage } from '../ui/pages/message.tsx';
+import { renderPage } from '../ui/render.ts';
 
 /** The engine's errors shown to people (bad redirect_uri, unknown client…): plain words and a way back. */
 export async function renderProtocolError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): Promise<void> {

@@ -1,5 +1,4 @@
 import type { ComponentChildren } from 'preact';
-import type { IdentityType } from '../../domain/users.ts';
 import { ErrorMessage, Layout } from './layout.tsx';
 import { type SocialButtonView, SocialButtons } from './social.tsx';
 
@@ -43,6 +42,9 @@ function ActionLink(props: { action: string; csrf: string; children: ComponentCh
     </form>
   );
 }
+
+/** The kinds of identity a person types (the domain's IdentityType; ui is a leaf and imports nothing of the app's). */
+type IdentityType = 'email' | 'phone' | 'username';
 
 const LABELS: Record<IdentityType, string> = { email: 'Email', phone: 'Mobile number', username: 'Username' };
 

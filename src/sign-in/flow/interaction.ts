@@ -1,16 +1,16 @@
 import type { Context } from 'koa';
-import { hmacHex, safeEqual } from '../crypto/secrets.ts';
-import { type Application, applicationForSignIn } from '../domain/applications.ts';
-import { type Connection, enabledConnections, listConnections } from '../domain/connections.ts';
-import { effectiveConnectionIds, organizationConnectionIds } from '../domain/organizations.ts';
-import { type EnvironmentPolicy, environmentPolicy } from '../domain/environment.ts';
-import { field, type FormParams, readForm } from '../http/forms.ts';
-import { networkOf } from '../http/networks.ts';
-import type { Services } from '../services.ts';
-import { type SignInMethods, signInMethods, type SocialButton, socialConnectionsOffered } from './methods.ts';
-import { parseSignInRequest, type SignInRequest } from './sign-in-request.ts';
-import { MessagePage } from './pages/message.tsx';
-import { renderPage } from './render.ts';
+import { hmacHex, safeEqual } from '../../crypto/secrets.ts';
+import { type Application, applicationForSignIn } from '../../domain/applications.ts';
+import { type Connection, enabledConnections, listConnections } from '../../domain/connections.ts';
+import { effectiveConnectionIds, organizationConnectionIds } from '../../domain/organizations.ts';
+import { type EnvironmentPolicy, environmentPolicy } from '../../domain/environment.ts';
+import { field, type FormParams, readForm } from '../../http/forms.ts';
+import { networkOf } from '../../http/networks.ts';
+import type { Services } from '../../services.ts';
+import { type SignInMethods, signInMethods, type SocialButton, socialConnectionsOffered } from '../connectors/registry.ts';
+import { parseSignInRequest, type SignInRequest } from './request.ts';
+import { MessagePage } from '../../ui/pages/message.tsx';
+import { renderPage } from '../../ui/render.ts';
 
 /** Everything a sign-in step needs to know about the authorization request it serves. */
 export interface Interaction {

@@ -1,5 +1,7 @@
-import type { FactorType } from '../../domain/mfa-policy.ts';
 import { ErrorMessage, Layout } from './layout.tsx';
+
+/** The second factors a page can name (the domain's FactorType; ui is a leaf and imports nothing of the app's). */
+type FactorType = 'totp' | 'email' | 'sms';
 
 const FACTOR_NAMES: Record<FactorType, string> = { totp: 'Authenticator app', email: 'Email code', sms: 'Text message code' };
 

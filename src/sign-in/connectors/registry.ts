@@ -1,6 +1,6 @@
-import type { Connection } from '../domain/connections.ts';
-import { isSocialStrategy, strategyNamed } from '../domain/strategies.ts';
-import type { IdentityType } from '../domain/users.ts';
+import type { Connection } from '../../domain/connections.ts';
+import { isSocialStrategy, strategyNamed } from '../../domain/strategies.ts';
+import type { IdentityType } from '../../domain/users.ts';
 
 export type Verification = 'password' | 'code';
 

@@ -1,12 +1,12 @@
 import Router from '@koa/router';
-import { throttleSignInPosts } from '../http/throttling.ts';
-import type { Services } from '../services.ts';
-import { codeSteps } from './code-steps.ts';
-import { identifySteps } from './identify-steps.ts';
-import { organizationAndConsentSteps } from './organization-and-consent-steps.ts';
-import { passwordSteps } from './password-steps.ts';
-import { signInKit } from './sign-in-kit.ts';
-import { socialSteps } from './social-steps.ts';
+import { throttleSignInPosts } from '../../http/throttling.ts';
+import type { Services } from '../../services.ts';
+import { codeSteps } from '../connectors/one-time-code.ts';
+import { identifySteps } from './identify.ts';
+import { organizationAndConsentSteps } from '../after/organization-and-consent.ts';
+import { passwordSteps } from '../connectors/password.ts';
+import { signInKit } from './kit.ts';
+import { socialSteps } from '../connectors/social.ts';
 
 /** The hosted sign-in pages at `/interaction/:uid/…`: every step of the state machine (DESIGN.md §4). */
 export function signInRoutes(services: Services): Router {

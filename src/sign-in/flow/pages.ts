@@ -1,16 +1,16 @@
 import type { Context } from 'koa';
-import type { Services } from '../services.ts';
-import { deviceConsentFor } from './device-consent.ts';
-import { pendingTotpEnrolment } from '../domain/mfa.ts';
+import type { Services } from '../../services.ts';
+import { deviceConsentFor } from '../after/device-consent.ts';
+import { pendingTotpEnrolment } from '../../domain/mfa.ts';
 import { csrfToken, type Interaction, interactionUrl } from './interaction.ts';
-import { offeredIdentityTypes } from './methods.ts';
-import { DeviceConsentPage } from './pages/device.tsx';
-import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } from './pages/mfa.tsx';
-import { OrganizationSwitcherPage } from './pages/organizations.tsx';
-import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from './pages/sign-in.tsx';
-import { renderPage } from './render.ts';
-import type { SignInState } from './sign-in-flow.ts';
-import { socialButtonsOf, socialEmailPage } from './social-pages.ts';
+import { offeredIdentityTypes } from '../connectors/registry.ts';
+import { DeviceConsentPage } from '../../ui/pages/device.tsx';
+import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } from '../../ui/pages/mfa.tsx';
+import { OrganizationSwitcherPage } from '../../ui/pages/organizations.tsx';
+import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from '../../ui/pages/sign-in.tsx';
+import { renderPage } from '../../ui/render.ts';
+import type { SignInState } from './state.ts';
+import { socialButtonsOf, socialEmailPage } from '../connectors/social-pages.ts';
 
 /** The page for where a person is in the sign-in (DESIGN.md §4): one state, one page. */
 export async function renderStep(services: Services, ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
