@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { exportJWK, SignJWT } from 'jose';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { createOrganization, setOrganizationConnection } from '../src/domain/organizations.ts';
 import { createUser, findUser } from '../src/domain/users.ts';
 import { loadFlow, saveFlow } from '../src/sign-in/flow/state.ts';
 import { testDatabases } from './support/databases.ts';
-import { approving, type FakeApi, type FakeOidcProvider, followToCallback, startFakeApi, startFakeOidcProvider } from './support/fake-providers.ts';
+import { approving, type FakeApi, type FakeOidcProvider, followToCallback, startFakeApi, startFakeApple, startFakeOidcProvider } from './support/fake-providers.ts';
 import { FormDriver, PageError } from './support/form-driver.ts';
 import { serverWithMailForSuite, type TestServer } from './support/server.ts';
 import { codeIn, type TestSmtp } from './support/smtp.ts';
@@ -37,7 +35,6 @@ for (const database of testDatabases()) {
     const googleAccount: Record<string, unknown> & { sub: string } = { sub: 'g-1', email: 'ada@gmail.example', email_verified: true, given_name: 'Ada', family_name: 'Lovelace', picture: 'https://example.com/ada.png' };
     const microsoftAccount: Record<string, unknown> & { sub: string } = { sub: 'ms-1', email: 'grace@outlook.example', email_verified: false, name: 'Grace Hopper' };
     const xIssued = new Map<string, URLSearchParams>();
-    const appleIssued = new Map<string, URLSearchParams>();
     let xUser = { id: '2244994945', name: 'X Person', username: 'xperson' };
     const db = () => server.services.db;
 
@@ -58,25 +55,7 @@ for (const database of testDatabases()) {
         'POST /2/oauth2/token': () => [200, { token_type: 'bearer', access_token: 'x-token', expires_in: 7200, scope: 'users.read tweet.read' }],
         'GET /2/users/me': () => [200, { data: xUser }],
       });
-      const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
-      const publicJwk = { ...(await exportJWK(signing.publicKey)), kid: 'apple-test', use: 'sig', alg: 'RS256' };
-      apple = await startFakeApi({
-        'GET /auth/authorize': approving(appleIssued),
-        'GET /auth/keys': () => [200, { keys: [publicJwk] }],
-        'POST /auth/token': async ({ body }) => {
-          const asked = appleIssued.get(new URLSearchParams(body).get('code')!);
-          if (!asked) return [400, { error: 'invalid_grant' }];
-          const idToken = await new SignJWT({ email: 'tim@privaterelay.example', email_verified: 'true', nonce: asked.get('nonce')! })
-            .setProtectedHeader({ alg: 'RS256', kid: 'apple-test' })
-            .setIssuer(apple.origin)
-            .setAudience('com.example.web')
-            .setSubject('001234.abcdef.1234')
-            .setIssuedAt()
-            .setExpirationTime('10m')
-            .sign(signing.privateKey);
-          return [200, { access_token: 'apple-at', token_type: 'Bearer', expires_in: 3600, id_token: idToken }];
-        },
-      });
+      apple = await startFakeApple({ clientId: 'com.example.web', subject: '001234.abcdef.1234' });
       github = await startFakeApi({ 'GET /login/oauth/authorize': approving(new Map()) });
       const oidcEndpoints = (fake: FakeOidcProvider) => ({ issuer: fake.issuer, authorization_endpoint: `${fake.issuer}/auth`, token_endpoint: `${fake.issuer}/token`, jwks_uri: `${fake.issuer}/jwks` });
       conn.google = await createConnection({
