@@ -3,7 +3,8 @@ import type { InteractionResults } from 'oidc-provider';
 import { recordAudit } from '../../domain/audit.ts';
 import { field } from '../../http/forms.ts';
 import { organizationsOf } from '../../domain/organizations.ts';
-import { endFlow, verifiedIn } from '../flow/state.ts';
+import * as next from '../flow/machine.ts';
+import { endFlow } from '../flow/state.ts';
 import { deviceConsentFor } from './device-consent.ts';
 import { type SignInKit } from '../flow/kit.ts';
 
@@ -15,12 +16,11 @@ export function organizationAndConsentSteps(router: Router, kit: SignInKit): voi
     const posted = await postedStep(ctx);
     if (!posted) return;
     const { interaction, form, state } = posted;
-    const verified = verifiedIn(state);
-    if (state?.step !== 'organization' || !verified) return goTo(ctx, interaction, { step: 'identify' });
+    if (state?.step !== 'organization') return goTo(ctx, interaction, next.identify());
     const chosen = field(form, 'org_code');
-    const mine = await organizationsOf(db, verified.userId);
-    if (!chosen || !mine.some((org) => org.code === chosen)) return goTo(ctx, interaction, { ...state, error: 'Choose one of your organizations.' });
-    return organizationDecided(ctx, interaction, verified, chosen);
+    const mine = await organizationsOf(db, state.verified.userId);
+    if (!chosen || !mine.some((org) => org.code === chosen)) return goTo(ctx, interaction, next.withError(state, 'Choose one of your organizations.'));
+    return organizationDecided(ctx, interaction, state.verified, chosen);
   });
 
   /**
@@ -31,12 +31,12 @@ export function organizationAndConsentSteps(router: Router, kit: SignInKit): voi
     const posted = await postedStep(ctx);
     if (!posted) return;
     const { interaction, form, state } = posted;
-    const verified = verifiedIn(state);
-    if (state?.step !== 'consent' || !verified || !state.userId || !state.organizationCode || !interaction.deviceCode) return goTo(ctx, interaction, { step: 'identify' });
+    if (state?.step !== 'consent' || !interaction.deviceCode) return goTo(ctx, interaction, next.identify());
+    const { verified } = state;
     const decision = field(form, 'decision');
-    const audit = { actor: state.userId, subject: state.userId };
+    const audit = { actor: verified.userId, subject: verified.userId };
     if (decision === 'allow') {
-      const consent = await deviceConsentFor(db, interaction.params, interaction.app.id, state.userId, state.organizationCode);
+      const consent = await deviceConsentFor(db, interaction.params, interaction.app.id, verified.userId, state.organizationCode);
       const scopes = [...consent.openIdScopes, ...consent.audiences.flatMap((audience) => audience.scopes)];
       await recordAudit(db, { type: 'device.authorized', ...audit, data: { application_id: interaction.app.id, organization_code: state.organizationCode, scopes } });
       return complete(ctx, interaction, verified, state.organizationCode, consent);

@@ -5,82 +5,95 @@ import { recordAudit } from '../../domain/audit.ts';
 import type { CodeCheck } from '../../domain/one-time-codes.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../../domain/users.ts';
+import type { Interaction } from '../flow/interaction.ts';
+import type { SignInState, Typed } from '../flow/state.ts';
+import type { IdentityConnector } from './connector.ts';
 import { field } from '../../http/forms.ts';
 import { amrFor } from './registry.ts';
+import * as next from '../flow/machine.ts';
 import { finishSocialLink } from './social.ts';
 import { CODES_LOCKED_MESSAGE, codeSubject, identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from '../flow/kit.ts';
 
 const isGuessThatFailed = (check: CodeCheck) => check === 'wrong' || check === 'too_many_attempts';
 
 /** One-time codes by email or SMS: checking one, and sending another (sections 013–016). */
-export function codeSteps(router: Router, kit: SignInKit): void {
-  const { postedStep, services, db, goTo, afterFirstFactor, sendCodeStep } = kit;
+export function oneTimeCodeConnector(kit: SignInKit): IdentityConnector {
+  const { postedStep, services, db, goTo, afterFirstFactor, sendCodeStep, sendCodeToPerson } = kit;
 
-  router.post('/resend', async (ctx) => {
-    const posted = await postedStep(ctx);
-    if (!posted) return;
-    const { interaction, state } = posted;
-    if (state?.step !== 'code' || !state.codePurpose || !state.codeDestination || !state.codeChannel) return goTo(ctx, interaction, { step: 'identify' });
-    const waitMs = (state.codeSentAt ?? 0) + RESEND_COOL_DOWN_MS - clock.now();
-    if (waitMs > 0) return goTo(ctx, interaction, { ...state, error: `Wait ${Math.ceil(waitMs / 1000)} seconds before asking for another code.`, notice: undefined });
-    const next = await sendCodeStep(interaction, state, state.codePurpose, { channel: state.codeChannel, to: state.codeDestination });
-    return goTo(ctx, interaction, next.error ? next : { ...next, notice: 'We sent a new code. Use the newest one.' });
-  });
+  /** A code to the person's email, else their phone (a username has an email). */
+  async function begin(interaction: Interaction, user: User, typed: Typed): Promise<SignInState> {
+    return sendCodeToPerson(interaction, user, typed, 'sign_in', 'This account has no email or phone to send a code to.');
+  }
 
-  router.post('/code', async (ctx) => {
-    const posted = await postedStep(ctx);
-    if (!posted) return;
-    const { interaction, form, state } = posted;
-    if (state?.step !== 'code' || !state.challengeId || !state.codePurpose || !state.identifierType || !state.identifier) {
-      return goTo(ctx, interaction, { step: 'identify' });
-    }
-    // Wrong codes count against the account (or the identity being verified) across flows, not just
-    // this code's own 5 tries: fresh flows would otherwise give a guesser fresh tries without end.
-    const subject = codeSubject(state, { channel: state.codeChannel ?? 'email', to: state.codeDestination ?? state.identifier });
-    const attempt = await withinAttempts(db, subject, interaction.policy.attackProtection, () => services.codes.check(state.challengeId!, state.codePurpose!, field(form, 'code') ?? ''), isGuessThatFailed);
-    if (!attempt.checked) return goTo(ctx, interaction, { ...state, error: CODES_LOCKED_MESSAGE(attempt.until), notice: undefined });
-    const { result: outcome, lock } = attempt;
-    if (isGuessThatFailed(outcome)) await services.networkFailures.count(interaction.network);
-    if (lock.locked) return goTo(ctx, interaction, { ...state, error: CODES_LOCKED_MESSAGE(lock.until), notice: undefined });
-    if (outcome === 'accepted' && !state.userId) await clearFailedAttempts(db, subject);
-    if (outcome === 'wrong') return goTo(ctx, interaction, { ...state, error: 'That code is not right. Check the message and try again.', notice: undefined });
-    if (outcome !== 'accepted') {
-      const error = outcome === 'expired' ? 'That code has expired. Start again to get a new one.' : 'Too many wrong codes. Start again to get a new one.';
-      return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: state.identifier, error });
-    }
-    // The code proved the email a social sign-in will link to or create an account with.
-    if (state.socialProfile) return finishSocialLink(kit, ctx, interaction, state);
-    const amr = [amrFor('code', state.codeChannel ?? 'email')];
-    const connectionId = interaction.methods[state.identifierType]?.connectionId;
+  return { kind: 'identity', begin, routes: (router) => routes(router) };
 
-    if (state.codePurpose === 'reset_password') return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'reset', error: undefined, notice: undefined });
+  function routes(router: Router): void {
+    router.post('/resend', async (ctx) => {
+      const posted = await postedStep(ctx);
+      if (!posted) return;
+      const { interaction, state } = posted;
+      if (state?.step !== 'code') return goTo(ctx, interaction, next.identify());
+      const waitMs = state.sentAt + RESEND_COOL_DOWN_MS - clock.now();
+      if (waitMs > 0) return goTo(ctx, interaction, next.withError(state, `Wait ${Math.ceil(waitMs / 1000)} seconds before asking for another code.`));
+      const resent = await sendCodeStep(interaction, state, state.purpose, { channel: state.channel, to: state.destination }, state);
+      return goTo(ctx, interaction, resent.error ? resent : next.withNotice(resent, 'We sent a new code. Use the newest one.'));
+    });
 
-    if (state.codePurpose === 'sign_in' && state.userId) {
-      // The code proved the identity it was sent to.
-      const user = await findUser(db, state.userId);
-      const identity = user && (identityMatching(user, state.codeChannel === 'sms' ? 'phone' : 'email', state.codeDestination) ?? identityMatching(user, state.identifierType, state.identifier));
-      if (identity && !identity.isVerified) await markIdentityVerified(db, identity.id);
-      return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId, amr: state.verifiedPassword ? ['pwd', ...amr] : amr }, identity?.id);
-    }
+    router.post('/code', async (ctx) => {
+      const posted = await postedStep(ctx);
+      if (!posted) return;
+      const { interaction, form, state } = posted;
+      if (state?.step !== 'code') return goTo(ctx, interaction, next.identify());
+      // Wrong codes count against the account (or the identity being verified) across flows, not just
+      // this code's own 5 tries: fresh flows would otherwise give a guesser fresh tries without end.
+      const subject = codeSubject(state.userId, { channel: state.channel, to: state.destination });
+      const attempt = await withinAttempts(db, subject, interaction.policy.attackProtection, () => services.codes.check(state.challengeId, state.purpose, field(form, 'code') ?? ''), isGuessThatFailed);
+      if (!attempt.checked) return goTo(ctx, interaction, next.withError(state, CODES_LOCKED_MESSAGE(attempt.until)));
+      const { result: outcome, lock } = attempt;
+      if (isGuessThatFailed(outcome)) await services.networkFailures.count(interaction.network);
+      if (lock.locked) return goTo(ctx, interaction, next.withError(state, CODES_LOCKED_MESSAGE(lock.until)));
+      if (outcome === 'accepted' && !state.userId) await clearFailedAttempts(db, subject);
+      if (outcome === 'wrong') return goTo(ctx, interaction, next.withError(state, 'That code is not right. Check the message and try again.'));
+      if (outcome !== 'accepted') {
+        const error = outcome === 'expired' ? 'That code has expired. Start again to get a new one.' : 'Too many wrong codes. Start again to get a new one.';
+        return goTo(ctx, interaction, next.identify(state, error));
+      }
+      // The code proved the email a social sign-in links to or creates an account with.
+      if (state.socialProfile) return finishSocialLink(kit, ctx, interaction, { ...state, socialProfile: state.socialProfile });
+      const amr = [amrFor('code', state.channel)];
+      const connectionId = interaction.methods[state.identifierType]?.connectionId;
 
-    const identities: NewIdentity[] = [{ type: state.identifierType, value: state.identifier, isVerified: true, connectionId: interaction.methods[state.identifierType]?.connectionId ?? null }];
-    if (state.email) identities.push({ type: 'email', value: state.email, isVerified: true, connectionId: null });
-    let user: User;
-    try {
-      user = await createUser(db, {
-        firstName: state.firstName ?? null,
-        lastName: state.lastName ?? null,
-        identities,
-        passwordHash: state.pendingPasswordHash,
-        acceptsMarketing: state.acceptsMarketing,
-      });
-    } catch (error) {
-      // Two sign-ups raced for the same identifier (e.g. `Bob` and `bob`): the unique index let one win.
-      if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
-      const taken = state.identifierType === 'username' ? 'That username was just taken. Choose another.' : 'An account with these details was just created. Sign in instead.';
-      return goTo(ctx, interaction, { step: 'identify', registering: true, error: taken });
-    }
-    await recordAudit(db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id } });
-    return afterFirstFactor(ctx, interaction, { userId: user.id, connectionId, amr: state.pendingPasswordHash ? ['pwd', ...amr] : amr }, user.identities[0]?.id);
-  });
+      // Only a sign-up's code may create a person; a reset's or a sign-in's always has one.
+      if (state.purpose !== 'sign_up' && !state.userId) return goTo(ctx, interaction, next.identify(state));
+      if (state.purpose === 'reset_password') return goTo(ctx, interaction, next.newPassword({ ...state, userId: state.userId! }, 'reset'));
+
+      if (state.userId) {
+        // The code proved the identity it was sent to.
+        const user = await findUser(db, state.userId);
+        const identity = user && (identityMatching(user, state.channel === 'sms' ? 'phone' : 'email', state.destination) ?? identityMatching(user, state.identifierType, state.identifier));
+        if (identity && !identity.isVerified) await markIdentityVerified(db, identity.id);
+        return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId, amr: state.verifiedPassword ? ['pwd', ...amr] : amr }, identity?.id);
+      }
+
+      const identities: NewIdentity[] = [{ type: state.identifierType, value: state.identifier, isVerified: true, connectionId: interaction.methods[state.identifierType]?.connectionId ?? null }];
+      if (state.email) identities.push({ type: 'email', value: state.email, isVerified: true, connectionId: null });
+      let user: User;
+      try {
+        user = await createUser(db, {
+          firstName: state.firstName ?? null,
+          lastName: state.lastName ?? null,
+          identities,
+          passwordHash: state.pendingPasswordHash,
+          acceptsMarketing: state.acceptsMarketing,
+        });
+      } catch (error) {
+        // Two sign-ups raced for the same identifier (e.g. `Bob` and `bob`): the unique index let one win.
+        if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
+        const taken = state.identifierType === 'username' ? 'That username was just taken. Choose another.' : 'An account with these details was just created. Sign in instead.';
+        return goTo(ctx, interaction, next.identify({ registering: true }, taken));
+      }
+      await recordAudit(db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id } });
+      return afterFirstFactor(ctx, interaction, { userId: user.id, connectionId, amr: state.pendingPasswordHash ? ['pwd', ...amr] : amr }, user.identities[0]?.id);
+    });
+  }
 }

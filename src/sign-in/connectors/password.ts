@@ -1,72 +1,86 @@
 import type Router from '@koa/router';
 import { clearFailedAttempts, withinAttempts } from '../../domain/attack-protection.ts';
 import { recordAudit } from '../../domain/audit.ts';
-import { checkPassword, passwordProblem, setPassword } from '../../domain/passwords.ts';
-import { findUser, updateUser } from '../../domain/users.ts';
+import { checkPassword, passwordProblem, passwordStatus, setPassword } from '../../domain/passwords.ts';
+import { findUser, updateUser, type User } from '../../domain/users.ts';
 import { field } from '../../http/forms.ts';
 import { amrFor } from './registry.ts';
 import type { Interaction } from '../flow/interaction.ts';
-import type { SignInState } from '../flow/state.ts';
+import * as next from '../flow/machine.ts';
+import type { SignInState, Typed } from '../flow/state.ts';
+import type { IdentityConnector } from './connector.ts';
 import { identityMatching, LOCKED_MESSAGE, type SignInKit } from '../flow/kit.ts';
 
 /** The connection the person is signing in with: the application's method for the kind of identity they typed. */
-const connectionOf = (interaction: Interaction, state: SignInState) => (state.identifierType ? interaction.methods[state.identifierType]?.connectionId : undefined);
+const connectionOf = (interaction: Interaction, typed: Typed) => interaction.methods[typed.identifierType]?.connectionId;
 
 /** Passwords: the password page, forgot password, and choosing a new one (sections 010–012). */
-export function passwordSteps(router: Router, kit: SignInKit): void {
-  const { postedStep, db, goTo, afterFirstFactor, codeDestinationOf, sendCodeStep } = kit;
+export function passwordConnector(kit: SignInKit): IdentityConnector {
+  const { postedStep, db, goTo, afterFirstFactor, codeDestinationOf, sendCodeStep, sendCodeToPerson } = kit;
 
-  router.post('/password', async (ctx) => {
-    const posted = await postedStep(ctx);
-    if (!posted) return;
-    const { interaction, form, state } = posted;
-    if (state?.step !== 'password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
-    const attempt = await withinAttempts(db, state.userId, interaction.policy.attackProtection, () => checkPassword(db, state.userId!, field(form, 'password') ?? ''), (check) => check === 'wrong');
-    if (!attempt.checked) return goTo(ctx, interaction, { ...state, error: LOCKED_MESSAGE(attempt.until), notice: undefined });
-    const { result: check, lock } = attempt;
-    if (check !== 'wrong') {
-      if (check === 'right_but_temporary') {
-        await clearFailedAttempts(db, state.userId);
-        return goTo(ctx, interaction, { ...state, step: 'new_password', newPasswordReason: 'temporary', error: undefined });
+  /** The password page; a code to choose a new password first when the account has none or must reset it. */
+  async function begin(interaction: Interaction, user: User, typed: Typed): Promise<SignInState> {
+    if (!user.isPasswordResetRequested && (await passwordStatus(db, user.id)).hasPassword) return next.password(typed, user.id);
+    return sendCodeToPerson(interaction, user, typed, 'reset_password', 'This account needs a new password, but has no email or phone to send a code to.');
+  }
+
+  return { kind: 'identity', begin, routes: (router) => routes(router) };
+
+  function routes(router: Router): void {
+    router.post('/password', async (ctx) => {
+      const posted = await postedStep(ctx);
+      if (!posted) return;
+      const { interaction, form, state } = posted;
+      if (state?.step !== 'password') return goTo(ctx, interaction, next.identify());
+      const { userId } = state;
+      const attempt = await withinAttempts(db, userId, interaction.policy.attackProtection, () => checkPassword(db, userId, field(form, 'password') ?? ''), (check) => check === 'wrong');
+      if (!attempt.checked) return goTo(ctx, interaction, next.withError(state, LOCKED_MESSAGE(attempt.until)));
+      const { result: check, lock } = attempt;
+      if (check !== 'wrong') {
+        if (check === 'right_but_temporary') {
+          await clearFailedAttempts(db, userId);
+          return goTo(ctx, interaction, next.newPassword(state, 'temporary'));
+        }
+        const user = await findUser(db, userId);
+        const identity = user && identityMatching(user, state.identifierType, state.identifier);
+        // Section 004: an email is verified once; a password alone does not prove the person owns it.
+        if (identity?.type === 'email' && !identity.isVerified) {
+          await clearFailedAttempts(db, userId);
+          return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }, state));
+        }
+        return afterFirstFactor(ctx, interaction, { userId, connectionId: connectionOf(interaction, state), amr: ['pwd'] }, identity?.id, user);
       }
-      const user = await findUser(db, state.userId);
-      const identity = user && identityMatching(user, state.identifierType, state.identifier);
-      // Section 004: an email is verified once; a password alone does not prove the person owns it.
-      if (identity?.type === 'email' && !identity.isVerified) {
-        await clearFailedAttempts(db, state.userId);
-        return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }));
-      }
-      return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId: connectionOf(interaction, state), amr: ['pwd'] }, identity?.id, user);
-    }
-    await kit.services.networkFailures.count(interaction.network);
-    await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: lock.locked } });
-    return goTo(ctx, interaction, { ...state, error: lock.locked ? LOCKED_MESSAGE(lock.until) : 'That password is not right. Try again.', notice: undefined });
-  });
+      await kit.services.networkFailures.count(interaction.network);
+      await recordAudit(db, { type: 'user.authentication_failed', subject: userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: lock.locked } });
+      return goTo(ctx, interaction, next.withError(state, lock.locked ? LOCKED_MESSAGE(lock.until) : 'That password is not right. Try again.'));
+    });
 
-  /** Forgot password (section 012): a code to the person's email, then a new password. */
-  router.post('/forgot', async (ctx) => {
-    const posted = await postedStep(ctx);
-    if (!posted) return;
-    const { interaction, state } = posted;
-    const user = state?.userId ? await findUser(db, state.userId) : undefined;
-    if (!state || !user) return goTo(ctx, interaction, { step: 'identify' });
-    const destination = codeDestinationOf(user, state.identifierType ?? 'email');
-    if (!destination) return goTo(ctx, interaction, { ...state, error: 'This account has no email or phone to send a reset code to.' });
-    return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, error: undefined }, 'reset_password', destination));
-  });
+    /** Forgot password (section 012): a code to the person's email, then a new password. */
+    router.post('/forgot', async (ctx) => {
+      const posted = await postedStep(ctx);
+      if (!posted) return;
+      const { interaction, state } = posted;
+      const user = state?.step === 'password' ? await findUser(db, state.userId) : undefined;
+      if (state?.step !== 'password' || !user) return goTo(ctx, interaction, next.identify());
+      const destination = codeDestinationOf(user, state.identifierType);
+      if (!destination) return goTo(ctx, interaction, next.withError(state, 'This account has no email or phone to send a reset code to.'));
+      return goTo(ctx, interaction, await sendCodeStep(interaction, state, 'reset_password', destination, state));
+    });
 
-  router.post('/new-password', async (ctx) => {
-    const posted = await postedStep(ctx);
-    if (!posted) return;
-    const { interaction, form, state } = posted;
-    if (state?.step !== 'new_password' || !state.userId) return goTo(ctx, interaction, { step: 'identify' });
-    const password = field(form, 'password') ?? '';
-    const problem = passwordProblem(password);
-    if (problem) return goTo(ctx, interaction, { ...state, error: problem });
-    await setPassword(db, state.userId, password);
-    await updateUser(db, state.userId, { isPasswordResetRequested: false });
-    await recordAudit(db, { type: 'user.password_changed', actor: state.userId, subject: state.userId, data: { application_id: interaction.app.id, reason: state.newPasswordReason } });
-    const amr = state.newPasswordReason === 'temporary' ? ['pwd'] : [amrFor('code', state.codeChannel ?? 'email')];
-    return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId: connectionOf(interaction, state), amr });
-  });
+    router.post('/new-password', async (ctx) => {
+      const posted = await postedStep(ctx);
+      if (!posted) return;
+      const { interaction, form, state } = posted;
+      if (state?.step !== 'new_password') return goTo(ctx, interaction, next.identify());
+      const { userId } = state;
+      const password = field(form, 'password') ?? '';
+      const problem = passwordProblem(password);
+      if (problem) return goTo(ctx, interaction, next.withError(state, problem));
+      await setPassword(db, userId, password);
+      await updateUser(db, userId, { isPasswordResetRequested: false });
+      await recordAudit(db, { type: 'user.password_changed', actor: userId, subject: userId, data: { application_id: interaction.app.id, reason: state.reason } });
+      const amr = state.reason === 'temporary' ? ['pwd'] : [amrFor('code', state.channel ?? 'email')];
+      return afterFirstFactor(ctx, interaction, { userId, connectionId: connectionOf(interaction, state), amr });
+    });
+  }
 }

@@ -45,11 +45,11 @@ export function socialCallbackRoutes(services: Services): Router {
     const state = answer?.state ?? '';
     const uid = flowIdOfState(state);
     const flow = uid ? await loadFlow(services.db, uid) : undefined;
-    const trip = flow?.social;
-    if (!answer || !uid || !flow || !trip || !safeEqual(trip.state, state)) {
-      return showSocialFailure(ctx, services, { kind: 'bad_state' }, { uid: flow ? uid : undefined, connectionId: trip?.connectionId });
+    const waiting = flow?.step === 'social_redirect' ? flow : undefined;
+    if (!answer || !uid || !waiting || !safeEqual(waiting.trip.state, state)) {
+      return showSocialFailure(ctx, services, { kind: 'bad_state' }, { uid: flow ? uid : undefined, connectionId: waiting?.trip.connectionId });
     }
-    await saveFlow(services.db, uid, { ...flow, social: { ...trip, callback: answer } });
+    await saveFlow(services.db, uid, { ...waiting, trip: { ...waiting.trip, callback: answer } });
     ctx.redirect(interactionUrl(uid, 'social/continue'));
     ctx.status = 303;
   };

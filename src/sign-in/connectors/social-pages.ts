@@ -1,7 +1,7 @@
 import { strategyNamed } from '../../domain/strategies.ts';
 import { type Interaction, interactionUrl } from '../flow/interaction.ts';
 import { SocialEmailPage } from '../../ui/pages/social.tsx';
-import type { SignInState } from '../flow/state.ts';
+import type { SocialEmailState } from '../flow/state.ts';
 
 /** The provider's own name on its button ("Continue with Google"), from the strategy registry. */
 const providerName = (strategy: string, fallback: string) => strategyNamed(strategy)?.displayName ?? fallback;
@@ -15,12 +15,12 @@ export function socialButtonsOf(interaction: Interaction) {
   };
 }
 
-export function socialEmailPage(interaction: Interaction, common: { csrf: string; appName: string; error?: string | undefined }, state: SignInState) {
-  const connection = interaction.socialConnections.find((candidate) => candidate.id === state.socialProfile?.connectionId);
+export function socialEmailPage(interaction: Interaction, common: { csrf: string; appName: string; error?: string | undefined }, state: SocialEmailState) {
+  const connection = interaction.socialConnections.find((candidate) => candidate.id === state.profile.connectionId);
   return SocialEmailPage({
     ...common,
     action: interactionUrl(interaction.uid, 'social/email'),
     providerName: connection ? providerName(connection.strategy, connection.displayName) : 'Your provider',
-    email: state.socialProfile?.email,
+    email: state.profile.email,
   });
 }

@@ -23,8 +23,10 @@ import { emailProblem } from '../flow/identifiers.ts';
 import { type Interaction, interactionUrl, loadInteraction, showMessage } from '../flow/interaction.ts';
 import { MessagePage } from '../../ui/pages/message.tsx';
 import { renderPage } from '../../ui/render.ts';
-import { loadFlow, saveFlow, type SignInState } from '../flow/state.ts';
+import * as next from '../flow/machine.ts';
+import { type CodeState, loadFlow, saveFlow, type SocialEmailState, type SocialRedirectState } from '../flow/state.ts';
 import type { SignInKit } from '../flow/kit.ts';
+import type { RedirectConnector } from './connector.ts';
 
 /**
  * The social connector (sections 055–069, DESIGN.md §4 steps 4–6): a button (or `connection_id`)
@@ -85,13 +87,26 @@ export async function showSocialFailure(
   );
 }
 
-export function socialSteps(router: Router, kit: SignInKit): void {
+/**
+ * The social connector behind the connector interface: its pages under `/interaction/:uid/social…`;
+ * its callback, outside the interaction's path, is `socialCallbackRoutes` (social-callback.ts).
+ */
+export function socialConnector(kit: SignInKit): RedirectConnector {
+  return {
+    kind: 'redirect',
+    routes: (router) => socialSteps(router, kit),
+    begin: (ctx, interaction, connection) => beginSocial(kit, ctx, interaction, connection.id, interaction.request.registering),
+  };
+}
+
+function socialSteps(router: Router, kit: SignInKit): void {
   const { postedStep, services, db, goTo } = kit;
 
   router.post('/social', async (ctx) => {
     const posted = await postedStep(ctx);
     if (!posted) return;
-    return beginSocial(kit, ctx, posted.interaction, field(posted.form, 'connection_id') ?? '', posted.state);
+    const registering = posted.state && 'registering' in posted.state ? posted.state.registering : undefined;
+    return beginSocial(kit, ctx, posted.interaction, field(posted.form, 'connection_id') ?? '', registering);
   });
 
   /** The same-site hop from `/login/callback`: the interaction cookie proves this is the browser that began. */
@@ -99,15 +114,15 @@ export function socialSteps(router: Router, kit: SignInKit): void {
     const interaction = await loadInteraction(ctx, services);
     if (!interaction) return;
     const flow = await loadFlow(db, interaction.uid);
-    const trip = flow?.social;
-    if (!flow || !trip?.callback) return showSocialFailure(ctx, services, { kind: 'bad_state' }, { uid: interaction.uid, applicationId: interaction.app.id });
+    if (flow?.step !== 'social_redirect' || !flow.trip.callback) return showSocialFailure(ctx, services, { kind: 'bad_state' }, { uid: interaction.uid, applicationId: interaction.app.id });
+    const { trip } = flow;
     // The round trip is single use: consumed before the provider is asked, whatever it answers.
-    await saveFlow(db, interaction.uid, { step: 'identify', registering: flow.registering });
+    await saveFlow(db, interaction.uid, next.identify(flow));
     const where = { uid: interaction.uid, applicationId: interaction.app.id, connectionId: trip.connectionId };
     const connection = await offeredConnection(kit, interaction, trip.connectionId);
     if (!connection) return showSocialFailure(ctx, services, { kind: 'misconfigured' }, where);
     try {
-      const profile = await completeSocialSignIn(connection, trip.callback, { ...trip, allowPrivateNetwork: providerCallsMayReachPrivateNetwork(services.config) });
+      const profile = await completeSocialSignIn(connection, trip.callback!, { ...trip, allowPrivateNetwork: providerCallsMayReachPrivateNetwork(services.config) });
       return await continueWithProfile(kit, ctx, interaction, connection, pendingProfileOf(connection.id, profile), flow);
     } catch (error) {
       if (!(error instanceof SocialSignInError)) throw error;
@@ -120,11 +135,11 @@ export function socialSteps(router: Router, kit: SignInKit): void {
     const posted = await postedStep(ctx);
     if (!posted) return;
     const { interaction, form, state } = posted;
-    const pending = state?.socialProfile;
-    if (state?.step !== 'social_email' || !pending) return goTo(ctx, interaction, { step: 'identify' });
+    if (state?.step !== 'social_email') return goTo(ctx, interaction, next.identify());
+    const pending = state.profile;
     const email = (field(form, 'email') ?? '').trim();
     const problem = emailProblem(email);
-    if (problem) return goTo(ctx, interaction, { ...state, error: problem });
+    if (problem) return goTo(ctx, interaction, next.withError(state, problem));
     const connection = await offeredConnection(kit, interaction, pending.connectionId);
     if (!connection) return showSocialFailure(ctx, services, { kind: 'misconfigured' }, { uid: interaction.uid, applicationId: interaction.app.id, connectionId: pending.connectionId });
     return continueWithProfile(kit, ctx, interaction, connection, { ...pending, email, emailVerified: false }, state);
@@ -138,10 +153,10 @@ async function offeredConnection(kit: SignInKit, interaction: Interaction, conne
 }
 
 /** Starts the round trip: the secrets go in the flow (the database), the browser to the provider. */
-export async function beginSocial(kit: SignInKit, ctx: Context, interaction: Interaction, connectionId: string, state: SignInState | undefined): Promise<void> {
+export async function beginSocial(kit: SignInKit, ctx: Context, interaction: Interaction, connectionId: string, registering: boolean | undefined): Promise<void> {
   const { services } = kit;
   const connection = await offeredConnection(kit, interaction, connectionId);
-  if (!connection) return kit.goTo(ctx, interaction, { step: 'identify', registering: state?.registering, error: 'That sign-in option is not available here. Choose another.' });
+  if (!connection) return kit.goTo(ctx, interaction, next.identify({ registering }, 'That sign-in option is not available here. Choose another.'));
   const redirectUri = `${services.config.issuer}/login/callback`;
   try {
     const begun = await beginSocialSignIn(connection, {
@@ -150,11 +165,7 @@ export async function beginSocial(kit: SignInKit, ctx: Context, interaction: Int
       upstreamParams: { prompt: typeof interaction.params.prompt === 'string' ? interaction.params.prompt : undefined, login_hint: interaction.request.loginHint },
       allowPrivateNetwork: providerCallsMayReachPrivateNetwork(services.config),
     });
-    await saveFlow(kit.db, interaction.uid, {
-      step: 'identify',
-      registering: state?.registering,
-      social: { connectionId: connection.id, state: begun.state, nonce: begun.nonce, codeVerifier: begun.codeVerifier, redirectUri },
-    });
+    await saveFlow(kit.db, interaction.uid, next.socialRedirect({ registering }, { connectionId: connection.id, state: begun.state, nonce: begun.nonce, codeVerifier: begun.codeVerifier, redirectUri }));
     ctx.redirect(begun.authorizationUrl);
     ctx.status = 303;
   } catch (error) {
@@ -164,11 +175,18 @@ export async function beginSocial(kit: SignInKit, ctx: Context, interaction: Int
 }
 
 /** Step 6 (DESIGN.md §4): who the provider's person is here — known, linked, new, or to be proven by email first. */
-async function continueWithProfile(kit: SignInKit, ctx: Context, interaction: Interaction, connection: SocialConnection, pending: PendingSocialProfile, flow: SignInState): Promise<void> {
+async function continueWithProfile(
+  kit: SignInKit,
+  ctx: Context,
+  interaction: Interaction,
+  connection: SocialConnection,
+  pending: PendingSocialProfile,
+  flow: SocialRedirectState | SocialEmailState,
+): Promise<void> {
   const { db } = kit;
   const known = await findUserBySocialIdentity(db, connection, pending.subject);
   const owner = !known && pending.email ? await emailOwner(db, pending.email) : undefined;
-  const next = socialNextStep({
+  const decided = socialNextStep({
     knownUserId: known?.id,
     email: pending.email,
     emailVerified: pending.emailVerified,
@@ -176,7 +194,7 @@ async function continueWithProfile(kit: SignInKit, ctx: Context, interaction: In
     owner: owner && { userId: owner.user.id, emailVerified: owner.emailVerified },
   });
   const registering = flow.registering;
-  switch (next.kind) {
+  switch (decided.kind) {
     case 'sign_in':
       return signInAs(kit, ctx, interaction, connection, pending, known!, 'known');
     case 'link':
@@ -184,14 +202,13 @@ async function continueWithProfile(kit: SignInKit, ctx: Context, interaction: In
     case 'create':
       return createAndSignIn(kit, ctx, interaction, connection, pending, pending.email!);
     case 'ask_email':
-      return kit.goTo(ctx, interaction, { step: 'social_email', registering, socialProfile: pending });
+      return kit.goTo(ctx, interaction, next.socialEmail({ registering }, pending));
     case 'verify_email': {
       if (!owner && kit.selfSignUpClosed(ctx, interaction)) return;
-      const base: SignInState = { step: 'identify', registering, identifierType: 'email', identifier: next.email, socialProfile: pending };
-      const sent = await kit.sendCodeStep(interaction, base, owner ? 'sign_in' : 'sign_up', { channel: 'email', to: next.email });
       // The code could not go out: back to where the email was typed (or the start), saying why.
-      if (sent.step !== 'code') return kit.goTo(ctx, interaction, flow.step === 'social_email' ? { ...flow, error: sent.error } : { step: 'identify', registering, error: sent.error });
-      return kit.goTo(ctx, interaction, sent);
+      const fallback = flow.step === 'social_email' ? flow : next.identify({ registering });
+      const origin = { identifierType: 'email' as const, identifier: decided.email, registering, socialProfile: pending };
+      return kit.goTo(ctx, interaction, await kit.sendCodeStep(interaction, origin, owner ? 'sign_in' : 'sign_up', { channel: 'email', to: decided.email }, fallback));
     }
   }
 }
@@ -200,9 +217,9 @@ async function continueWithProfile(kit: SignInKit, ctx: Context, interaction: In
  * The email code was right (one-time-code.ts hands over here when the code served a social sign-in):
  * the provider's identity joins the account holding that email, or a new account with it.
  */
-export async function finishSocialLink(kit: SignInKit, ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
-  const pending = state.socialProfile!;
-  const email = state.identifier!;
+export async function finishSocialLink(kit: SignInKit, ctx: Context, interaction: Interaction, state: CodeState & { socialProfile: PendingSocialProfile }): Promise<void> {
+  const pending = state.socialProfile;
+  const email = state.destination;
   const connection = await offeredConnection(kit, interaction, pending.connectionId);
   if (!connection) return showSocialFailure(ctx, kit.services, { kind: 'misconfigured' }, { uid: interaction.uid, applicationId: interaction.app.id, connectionId: pending.connectionId });
   const owner = await emailOwner(kit.db, email);
@@ -230,7 +247,7 @@ async function signInAs(
       identityId = await linkSocialIdentity(db, user.id, connection.strategy, pending, provenEmail);
     } catch (error) {
       if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
-      return kit.goTo(ctx, interaction, { step: 'identify', error: 'This account was just linked in another sign-in. Start again.' });
+      return kit.goTo(ctx, interaction, next.identify(undefined, 'This account was just linked in another sign-in. Start again.'));
     }
     await recordAudit(db, { type: 'user.identity_linked', actor: user.id, subject: user.id, data: { connection_id: connection.id, by: provenEmail ? 'email_code' : 'trusted_provider' } });
   } else {
@@ -248,7 +265,7 @@ async function createAndSignIn(kit: SignInKit, ctx: Context, interaction: Intera
   } catch (error) {
     // Someone took this email (or linked this provider account) meanwhile: the unique index let one win.
     if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
-    return kit.goTo(ctx, interaction, { step: 'identify', error: 'An account with these details was just created. Sign in again.' });
+    return kit.goTo(ctx, interaction, next.identify(undefined, 'An account with these details was just created. Sign in again.'));
   }
   await recordAudit(kit.db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id, connection_id: connection.id } });
   const identityId = user.identities.find((identity) => identity.connectionId === connection.id)?.id;

@@ -1,18 +1,35 @@
 import type Router from '@koa/router';
 import { hashPassword, passwordProblem } from '../../domain/passwords.ts';
-import { findUserByIdentity } from '../../domain/users.ts';
+import { findUserByIdentity, type User } from '../../domain/users.ts';
 import { field } from '../../http/forms.ts';
 import { emailProblem, type Identifier, parseIdentifier, parseLoginHint } from './identifiers.ts';
-import { loadInteraction } from './interaction.ts';
+import { type Interaction, loadInteraction } from './interaction.ts';
+import type { IdentityConnectors } from '../connectors/connector.ts';
+import type { Context } from 'koa';
 import { offeredIdentityTypes } from '../connectors/registry.ts';
 import { ORGANIZATION_PROMPT_REASON } from '../../protocol/interaction-policy.ts';
+import * as next from './machine.ts';
 import { loadFlow, type SignInState } from './state.ts';
 import { type SignInKit } from './kit.ts';
 import { beginSocial } from '../connectors/social.ts';
 
 /** Steps 1–2: the first page, identifying the person, and registering someone new. */
-export function identifySteps(router: Router, kit: SignInKit): void {
-  const { postedStep, services, db, defaultCountry, render, goTo, continueToOrganization, sendCodeStep, signInExisting, selfSignUpClosed, proceedWith } = kit;
+export function identifySteps(router: Router, kit: SignInKit, connectors: IdentityConnectors): void {
+  const { postedStep, services, db, defaultCountry, render, goTo, continueToOrganization, sendCodeStep, selfSignUpClosed, startRegistration } = kit;
+
+  /** An identified, existing person: on to the connector of the application's method for what they typed. */
+  async function signInExisting(interaction: Interaction, user: User, identifier: Identifier, registering: boolean | undefined): Promise<SignInState> {
+    if (user.isSuspended) return next.identify({ registering, identifier: identifier.value }, 'This account is suspended. Contact the application’s support team.');
+    const connector = interaction.methods[identifier.type]?.verification === 'password' ? connectors.password : connectors.code;
+    return connector.begin(interaction, user, { identifierType: identifier.type, identifier: identifier.value, registering });
+  }
+
+  async function proceedWith(ctx: Context, interaction: Interaction, identifier: Identifier, registering: boolean | undefined): Promise<void> {
+    const user = await findUserByIdentity(db, identifier.type, identifier.value);
+    if (user) return goTo(ctx, interaction, await signInExisting(interaction, user, identifier, registering));
+    if (selfSignUpClosed(ctx, interaction)) return;
+    return goTo(ctx, interaction, await startRegistration(interaction, identifier, registering));
+  }
 
   /**
    * The first page. With `connection_id` and a `login_hint` for it, a custom sign-in screen already
@@ -32,51 +49,48 @@ export function identifySteps(router: Router, kit: SignInKit): void {
     }
     const { registering, connectionId } = interaction.request;
     // A social `connection_id` goes straight to the provider (section 020).
-    if (connectionId && interaction.socialConnections.some((offered) => offered.id === connectionId)) return beginSocial(kit, ctx, interaction, connectionId, undefined);
+    if (connectionId && interaction.socialConnections.some((offered) => offered.id === connectionId)) return beginSocial(kit, ctx, interaction, connectionId, registering);
     const hint = parseLoginHint(interaction.request.loginHint, defaultCountry());
     const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
-    const initial: SignInState = { step: 'identify', registering, identifierType: usableHint?.type, identifier: usableHint?.value };
-    if (usableHint && connectionId !== undefined) return proceedWith(ctx, interaction, usableHint, initial);
-    await render(ctx, interaction, initial);
+    if (usableHint && interaction.request.connectionId !== undefined) return proceedWith(ctx, interaction, usableHint, registering);
+    await render(ctx, interaction, next.identify({ registering, identifier: usableHint?.value }));
   });
 
   router.get('/sign-in', async (ctx) => {
     const interaction = await loadInteraction(ctx, services);
     if (!interaction) return;
-    const previous = await loadFlow(db, interaction.uid);
-    await goTo(ctx, interaction, { step: 'identify', registering: false, identifier: previous?.identifier });
+    await goTo(ctx, interaction, next.identify({ registering: false, identifier: identifierIn(await loadFlow(db, interaction.uid)) }));
   });
 
   router.get('/register', async (ctx) => {
     const interaction = await loadInteraction(ctx, services);
     if (!interaction) return;
     if (selfSignUpClosed(ctx, interaction)) return;
-    const previous = await loadFlow(db, interaction.uid);
-    await goTo(ctx, interaction, { step: 'identify', registering: true, identifier: previous?.identifier });
+    await goTo(ctx, interaction, next.identify({ registering: true, identifier: identifierIn(await loadFlow(db, interaction.uid)) }));
   });
 
   router.post('/identify', async (ctx) => {
     const posted = await postedStep(ctx);
     if (!posted) return;
     const { interaction, form } = posted;
-    const state = posted.state ?? { step: 'identify' };
+    const registering = posted.state && 'registering' in posted.state ? posted.state.registering : undefined;
     const typed = field(form, 'identifier') ?? '';
     const parsed = parseIdentifier(typed, offeredIdentityTypes(interaction.methods), defaultCountry());
-    if ('problem' in parsed) return goTo(ctx, interaction, { step: 'identify', registering: state.registering, identifier: typed.trim(), error: parsed.problem });
-    return proceedWith(ctx, interaction, parsed, { step: 'identify', registering: state.registering });
+    if ('problem' in parsed) return goTo(ctx, interaction, next.identify({ registering, identifier: typed.trim() }, parsed.problem));
+    return proceedWith(ctx, interaction, parsed, registering);
   });
 
   router.post('/register', async (ctx) => {
     const posted = await postedStep(ctx);
     if (!posted) return;
     const { interaction, form, state } = posted;
-    if (state?.step !== 'register' || !state.identifierType || !state.identifier) return goTo(ctx, interaction, { step: 'identify', registering: true });
+    if (state?.step !== 'register') return goTo(ctx, interaction, next.identify({ registering: true }));
     const identifier: Identifier = { type: state.identifierType, value: state.identifier };
     const firstName = field(form, 'given_name')?.trim() || undefined;
     const lastName = field(form, 'family_name')?.trim() || undefined;
     const email = identifier.type === 'username' ? (field(form, 'email') ?? '').trim() : undefined;
     const acceptsMarketing = interaction.app.askMarketingConsent && field(form, 'accepts_marketing') === 'yes';
-    const retry = (error: string) => goTo(ctx, interaction, { ...state, firstName, lastName, email, acceptsMarketing, error, notice: undefined });
+    const retry = (error: string) => goTo(ctx, interaction, next.withError({ ...state, firstName, lastName, email, acceptsMarketing }, error));
 
     if (interaction.app.askForNames && (!firstName || !lastName)) return retry('Enter your first and last name');
     if ((firstName?.length ?? 0) > 100 || (lastName?.length ?? 0) > 100) return retry('Names can be at most 100 characters');
@@ -93,9 +107,14 @@ export function identifySteps(router: Router, kit: SignInKit): void {
     }
     // Someone registered this identifier meanwhile (or it was never new): sign in instead (unified sign-up).
     const existing = await findUserByIdentity(db, identifier.type, identifier.value);
-    if (existing) return goTo(ctx, interaction, await signInExisting(interaction, existing, identifier, { step: 'identify', registering: true }));
-    const next: SignInState = { ...state, firstName, lastName, email, acceptsMarketing, pendingPasswordHash, error: undefined };
+    if (existing) return goTo(ctx, interaction, await signInExisting(interaction, existing, identifier, true));
+    const details = next.withoutMessages({ ...state, firstName, lastName, email, acceptsMarketing, pendingPasswordHash });
     const destination = identifier.type === 'phone' ? { channel: 'sms' as const, to: identifier.value } : { channel: 'email' as const, to: email ?? identifier.value };
-    return goTo(ctx, interaction, await sendCodeStep(interaction, next, 'sign_up', destination));
+    return goTo(ctx, interaction, await sendCodeStep(interaction, details, 'sign_up', destination, details));
   });
+}
+
+/** The identifier a flow was about, to show again when the person switches between signing in and registering. */
+function identifierIn(state: SignInState | undefined): string | undefined {
+  return state && 'identifier' in state ? state.identifier : undefined;
 }

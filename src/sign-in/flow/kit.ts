@@ -1,12 +1,11 @@
 import type { Context } from 'koa';
 import type { InteractionResults } from 'oidc-provider';
-import { clock, utcClockTime } from '../../clock.ts';
+import { utcClockTime } from '../../clock.ts';
 import { clearFailedAttempts, identitySubject, lockStatus, mayIssueCode } from '../../domain/attack-protection.ts';
 import { recordAudit } from '../../domain/audit.ts';
 import { sendCode } from '../../domain/messaging/codes.ts';
 import type { CodePurpose } from '../../domain/one-time-codes.ts';
-import { passwordStatus } from '../../domain/passwords.ts';
-import { findUser, findUserByIdentity, type Identity, type IdentityType, normalizeIdentity, primaryIdentity, recordSignIn, type User } from '../../domain/users.ts';
+import { findUser, type Identity, type IdentityType, normalizeIdentity, primaryIdentity, recordSignIn, type User } from '../../domain/users.ts';
 import type { Services } from '../../services.ts';
 import type { Identifier } from './identifiers.ts';
 import { type Interaction, interactionUrl, loadFormPost, showMessage } from './interaction.ts';
@@ -18,7 +17,8 @@ import { findOrganization, touchMembership } from '../../domain/organizations.ts
 import { effectiveSessionPolicy } from '../../domain/sessions.ts';
 import { rememberGrantOrganization } from '../../protocol/grant-organizations.ts';
 import { GRANT_LIFETIME_SECONDS } from '../../protocol/interaction-policy.ts';
-import { endFlow, loadFlow, saveFlow, type SignInState, type Verified, verifiedState } from './state.ts';
+import * as next from './machine.ts';
+import { endFlow, loadFlow, type OrganizationKnown, saveFlow, type SignInState, type Typed, type Verified } from './state.ts';
 import { type DeviceConsent, grantDeviceConsent } from '../after/device-consent.ts';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
@@ -32,8 +32,8 @@ export const CODES_LOCKED_MESSAGE = (until: number) => `Too many wrong codes: si
  * Whose attempts a one-time code's guesses count against: the account when the person has one
  * (shared with passwords and second factors), else the email or phone being verified.
  */
-export function codeSubject(state: SignInState, destination: { channel: 'email' | 'sms'; to: string }): string {
-  return state.userId ?? identitySubject(destination.channel === 'sms' ? 'phone' : 'email', destination.to.toLowerCase());
+export function codeSubject(userId: string | undefined, destination: { channel: 'email' | 'sms'; to: string }): string {
+  return userId ?? identitySubject(destination.channel === 'sms' ? 'phone' : 'email', destination.to.toLowerCase());
 }
 
 export function identityMatching(user: User, type: IdentityType | undefined, value: string | undefined): Identity | undefined {
@@ -81,7 +81,7 @@ export function signInKit(services: Services) {
   /** Step 8 of the state machine: the organization the tokens speak for, or the switcher. */
   async function continueToOrganization(ctx: Context, interaction: Interaction, verified: Verified, known?: User): Promise<void> {
     const user = known ?? (await findUser(db, verified.userId));
-    if (!user) return goTo(ctx, interaction, { step: 'identify' });
+    if (!user) return goTo(ctx, interaction, next.identify());
     const { organizationCode, createOrganizationNamed } = interaction.request;
     const choice = await chooseOrganization(db, user, { organizationCode, createOrganizationNamed }, interaction.policy);
     if ('refused' in choice) {
@@ -89,7 +89,7 @@ export function signInKit(services: Services) {
       // Section 042: "We can't find your account" when the organization does not let this person in.
       return showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
     }
-    if ('switcher' in choice) return goTo(ctx, interaction, { step: 'organization', ...verifiedState(verified), organizations: choice.switcher });
+    if ('switcher' in choice) return goTo(ctx, interaction, next.organizationChoice(verified, choice.switcher));
     return organizationDecided(ctx, interaction, verified, choice.organizationCode);
   }
 
@@ -103,20 +103,20 @@ export function signInKit(services: Services) {
       const primaryChannel = amr.includes('sms') ? 'sms' : amr.includes('otp') ? 'email' : amr.includes('pwd') ? 'password' : 'other';
       // The connection reaches MFA so that an organization's exempt enterprise connections apply (section 054).
       const need = await mfaForSignIn(db, { userId, organizationCode, connectionId, primaryChannel });
-      const base: SignInState = { step: 'mfa_choose', ...verifiedState(verified), organizationCode };
-      if (need.requirement !== 'none' && need.enrolled.length > 0) return goTo(ctx, interaction, await mfa.startChallenge(interaction, base, need.enrolled[0]!));
+      const known: OrganizationKnown = { verified, organizationCode };
+      if (need.requirement !== 'none' && need.enrolled.length > 0) return goTo(ctx, interaction, await mfa.startChallenge(interaction, known, need.enrolled[0]!));
       if (need.requirement === 'required' && need.factors.length === 0) {
         await endFlow(db, interaction.uid);
         return showMessage(ctx, 503, 'Two-step verification is not set up', 'This sign-in needs a second step, but none is available. Ask the administrator to turn on another factor.', interaction.app);
       }
-      if (need.requirement !== 'none') return goTo(ctx, interaction, { ...base, mfaFactors: need.factors, mfaSkippable: need.requirement === 'optional' });
+      if (need.requirement !== 'none') return goTo(ctx, interaction, next.mfaChoose(known, { factors: need.factors, skippable: need.requirement === 'optional' }));
     }
     return afterSecondStep(ctx, interaction, verified, organizationCode);
   }
 
   /** Step 9: a device waits for the person's consent; a browser sign-in is complete. */
   async function afterSecondStep(ctx: Context, interaction: Interaction, verified: Verified, organizationCode: string): Promise<void> {
-    if (interaction.deviceCode) return goTo(ctx, interaction, { step: 'consent', ...verifiedState(verified), organizationCode });
+    if (interaction.deviceCode) return goTo(ctx, interaction, next.consent({ verified, organizationCode }));
     return complete(ctx, interaction, verified, organizationCode);
   }
 
@@ -156,11 +156,11 @@ export function signInKit(services: Services) {
   /** The one code path (email or SMS); a failed send is said plainly and audited, never dropped. */
   async function deliverCode(
     interaction: Interaction,
-    state: SignInState,
+    userId: string | undefined,
     purpose: CodePurpose,
     destination: { channel: 'email' | 'sms'; to: string },
   ): Promise<{ challengeId: string } | { error: string }> {
-    const lock = await lockStatus(db, codeSubject(state, destination));
+    const lock = await lockStatus(db, codeSubject(userId, destination));
     if (lock.locked) return { error: CODES_LOCKED_MESSAGE(lock.until) };
     const allowed = await mayIssueCode(db, destination.to, interaction.network, services.config.addressLimits.codes);
     if (!allowed.allowed) return { error: `Too many codes were requested. Try again at ${utcClockTime(allowed.retryAt)} UTC.` };
@@ -177,47 +177,33 @@ export function signInKit(services: Services) {
       return { challengeId };
     } catch (error) {
       services.logger.error({ err: error, purpose, channel: destination.channel }, 'sending a one-time code failed');
-      await recordAudit(db, { type: `${destination.channel === 'sms' ? 'sms' : 'email'}.send_failed`, subject: state.userId ?? null, data: { application_id: interaction.app.id, purpose } });
+      await recordAudit(db, { type: `${destination.channel === 'sms' ? 'sms' : 'email'}.send_failed`, subject: userId ?? null, data: { application_id: interaction.app.id, purpose } });
       return { error: `We could not send the ${destination.channel === 'sms' ? 'text message' : 'email'} just now. Please try again in a moment.` };
     }
   }
 
+  /**
+   * Sends a code and moves to the code page; when it cannot be sent, `fallback` — the page the person
+   * came from — says why.
+   */
   async function sendCodeStep(
     interaction: Interaction,
-    state: SignInState,
+    origin: next.CodeOrigin,
     purpose: CodePurpose,
     destination: { channel: 'email' | 'sms'; to: string },
+    fallback: SignInState,
   ): Promise<SignInState> {
-    const sent = await deliverCode(interaction, state, purpose, destination);
-    if ('error' in sent) return { ...state, error: sent.error };
-    return {
-      ...state,
-      step: 'code',
-      challengeId: sent.challengeId,
-      codePurpose: purpose,
-      codeChannel: destination.channel,
-      codeDestination: destination.to,
-      codeSentAt: clock.now(),
-      error: undefined,
-      notice: undefined,
-    };
+    const sent = await deliverCode(interaction, origin.userId, purpose, destination);
+    if ('error' in sent) return next.withError(fallback, sent.error);
+    return next.code(origin, { purpose, challengeId: sent.challengeId, channel: destination.channel, destination: destination.to });
   }
 
-  /** An identified, existing person: on to their password or a code, as the application's method says. */
-  async function signInExisting(interaction: Interaction, user: User, identifier: Identifier, base: SignInState): Promise<SignInState> {
-    const state: SignInState = { ...base, step: 'identify', identifierType: identifier.type, identifier: identifier.value, userId: user.id, registering: base.registering };
-    if (user.isSuspended) return { ...state, error: 'This account is suspended. Contact the application’s support team.' };
-    const verification = interaction.methods[identifier.type]?.verification;
-    const destination = codeDestinationOf(user, identifier.type);
-    if (verification === 'password') {
-      if (user.isPasswordResetRequested || !(await passwordStatus(db, user.id)).hasPassword) {
-        if (!destination) return { ...state, error: 'This account needs a new password, but has no email or phone to send a code to.' };
-        return sendCodeStep(interaction, { ...state, notice: undefined }, 'reset_password', destination);
-      }
-      return { ...state, step: 'password' };
-    }
-    if (!destination) return { ...state, error: 'This account has no email or phone to send a code to.' };
-    return sendCodeStep(interaction, state, 'sign_in', destination);
+  /** A code for an existing person (to their email, else their phone), or the identify page saying there is nowhere to send one. */
+  async function sendCodeToPerson(interaction: Interaction, user: User, typed: Typed, purpose: 'sign_in' | 'reset_password', nowhere: string): Promise<SignInState> {
+    const here = next.identify({ registering: typed.registering, identifier: typed.identifier });
+    const destination = codeDestinationOf(user, typed.identifierType);
+    if (!destination) return next.withError(here, nowhere);
+    return sendCodeStep(interaction, { ...typed, userId: user.id }, purpose, destination, here);
   }
 
   /** Section 021: with self sign-up off, unknown people are told to ask their administrator. */
@@ -228,19 +214,13 @@ export function signInKit(services: Services) {
   }
 
   /** A new identifier: collect what the application asks for, or send the code straight away. */
-  async function startRegistration(interaction: Interaction, identifier: Identifier, base: SignInState): Promise<SignInState> {
-    const state: SignInState = { ...base, step: 'register', identifierType: identifier.type, identifier: identifier.value, userId: undefined };
+  async function startRegistration(interaction: Interaction, identifier: Identifier, registering: boolean | undefined): Promise<SignInState> {
+    const state = next.register({ identifierType: identifier.type, identifier: identifier.value, registering });
     const { app } = interaction;
     const needsDetails = app.askForNames || app.askMarketingConsent || identifier.type === 'username' || interaction.methods[identifier.type]?.verification === 'password';
     if (needsDetails) return state;
-    return sendCodeStep(interaction, state, 'sign_up', { channel: identifier.type === 'phone' ? 'sms' : 'email', to: identifier.value });
-  }
-
-  async function proceedWith(ctx: Context, interaction: Interaction, identifier: Identifier, base: SignInState): Promise<void> {
-    const user = await findUserByIdentity(db, identifier.type, identifier.value);
-    if (user) return goTo(ctx, interaction, await signInExisting(interaction, user, identifier, base));
-    if (selfSignUpClosed(ctx, interaction)) return;
-    return goTo(ctx, interaction, await startRegistration(interaction, identifier, base));
+    const destination = { channel: identifier.type === 'phone' ? ('sms' as const) : ('email' as const), to: identifier.value };
+    return sendCodeStep(interaction, state, 'sign_up', destination, next.identify({ registering, identifier: identifier.value }));
   }
 
   return {
@@ -259,10 +239,9 @@ export function signInKit(services: Services) {
     codeDestinationOf,
     deliverCode,
     sendCodeStep,
-    signInExisting,
+    sendCodeToPerson,
     selfSignUpClosed,
     startRegistration,
-    proceedWith,
   };
 }
 

@@ -9,6 +9,7 @@ import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } fro
 import { OrganizationSwitcherPage } from '../../ui/pages/organizations.tsx';
 import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from '../../ui/pages/sign-in.tsx';
 import { renderPage } from '../../ui/render.ts';
+import * as next from './machine.ts';
 import type { SignInState } from './state.ts';
 import { socialButtonsOf, socialEmailPage } from '../connectors/social-pages.ts';
 
@@ -35,14 +36,14 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
       );
     }
     case 'register': {
-      const type = state.identifierType!;
+      const type = state.identifierType;
       return renderPage(
         ctx,
         RegisterPage({
           ...common,
           action: interactionUrl(uid, 'register'),
           identifierType: type,
-          identifier: state.identifier ?? '',
+          identifier: state.identifier,
           askForNames: app.askForNames,
           askForEmail: type === 'username',
           askForPassword: interaction.methods[type]?.verification === 'password',
@@ -62,7 +63,7 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
           ...common,
           action: interactionUrl(uid, 'password'),
           identifier: state.identifier ?? '',
-          identifierType: state.identifierType ?? 'email',
+          identifierType: state.identifierType,
           forgotUrl: interactionUrl(uid, 'forgot'),
           changeUrl: interactionUrl(uid, 'sign-in'),
         }),
@@ -73,17 +74,17 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
         CodePage({
           ...common,
           action: interactionUrl(uid, 'code'),
-          channel: state.codeChannel ?? 'email',
-          destination: state.codeDestination ?? '',
+          channel: state.channel,
+          destination: state.destination,
           resendUrl: interactionUrl(uid, 'resend'),
           changeUrl: interactionUrl(uid, state.registering ? 'register' : 'sign-in'),
         }),
       );
     case 'mfa_choose':
-      return renderPage(ctx, MfaChoosePage({ ...common, action: interactionUrl(uid, 'mfa/choose'), factors: state.mfaFactors ?? [], skippable: state.mfaSkippable === true }));
+      return renderPage(ctx, MfaChoosePage({ ...common, action: interactionUrl(uid, 'mfa/choose'), factors: state.factors, skippable: state.skippable }));
     case 'mfa_totp': {
-      const enrolment = state.mfaFactorId ? await pendingTotpEnrolment(services.db, services.masterKey, state.mfaFactorId, services.businessName(interaction.policy)) : undefined;
-      if (!enrolment) return renderStep(services, ctx, interaction, { ...state, step: 'mfa_choose', error: 'Start setting up the authenticator app again.' });
+      const enrolment = await pendingTotpEnrolment(services.db, services.masterKey, state.factorId, services.businessName(interaction.policy));
+      if (!enrolment) return renderStep(services, ctx, interaction, next.withError(next.mfaChoose(state, state), 'Start setting up the authenticator app again.'));
       return renderPage(ctx, TotpEnrolPage({ ...common, action: interactionUrl(uid, 'mfa/totp'), qrCodeDataUrl: enrolment.qrCodeDataUrl, secret: enrolment.secret }));
     }
     case 'mfa_challenge':
@@ -93,9 +94,9 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
           ...common,
           action: interactionUrl(uid, 'mfa/verify'),
           switchAction: interactionUrl(uid, 'mfa/switch'),
-          factor: state.mfaUsing ?? 'totp',
-          destination: state.codeDestination,
-          others: state.mfaEnrolling || state.mfaUsing === 'recovery' ? [] : [{ value: 'recovery', label: 'Use a recovery code' }],
+          factor: state.using,
+          destination: state.destination,
+          others: state.enrolling || state.using === 'recovery' ? [] : [{ value: 'recovery', label: 'Use a recovery code' }],
         }),
       );
     case 'mfa_done':
@@ -103,12 +104,14 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
     case 'organization':
       return renderPage(ctx, OrganizationSwitcherPage({ csrf: common.csrf, appName: app.name, action: interactionUrl(uid, 'organization'), organizations: state.organizations ?? [] }));
     case 'new_password':
-      return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier ?? '', reason: state.newPasswordReason ?? 'reset' }));
+      return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier, reason: state.reason }));
+    case 'social_redirect':
+      // Back from the provider without its answer (the back button): the first page again.
+      return renderStep(services, ctx, interaction, next.identify(state));
     case 'social_email':
       return renderPage(ctx, socialEmailPage(interaction, common, state));
     case 'consent': {
-      if (!state.userId || !state.organizationCode) return renderStep(services, ctx, interaction, { step: 'identify' });
-      const consent = await deviceConsentFor(services.db, interaction.params, app.id, state.userId, state.organizationCode);
+      const consent = await deviceConsentFor(services.db, interaction.params, app.id, state.verified.userId, state.organizationCode);
       return renderPage(
         ctx,
         DeviceConsentPage({

@@ -1,66 +1,92 @@
 import { clock } from '../../clock.ts';
 import type { CodePurpose } from '../../domain/one-time-codes.ts';
+import type { FactorType } from '../../domain/mfa-policy.ts';
 import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type { IdentityType } from '../../domain/users.ts';
 import type { Db } from '../../store/db.ts';
 
 /**
- * Where a person is in the hosted sign-in (DESIGN.md §4), kept in the database under the
- * interaction's uid so that any replica can serve the next page.
+ * Where a person is in the hosted sign-in (DESIGN.md §4): one variant per step, each holding only
+ * what its page and its form post need. Kept in the database under the interaction's uid so that any
+ * replica can serve the next page. States are made only by the transitions in `machine.ts`.
  */
-export type SignInStep = 'identify' | 'register' | 'password' | 'code' | 'new_password' | 'organization' | 'mfa_choose' | 'mfa_totp' | 'mfa_challenge' | 'mfa_done' | 'consent' | 'social_email';
+export type SignInState =
+  | IdentifyState
+  | RegisterState
+  | PasswordState
+  | CodeState
+  | NewPasswordState
+  | OrganizationState
+  | MfaChooseState
+  | MfaTotpState
+  | MfaChallengeState
+  | MfaDoneState
+  | ConsentState
+  | SocialRedirectState
+  | SocialEmailState;
 
-export interface SignInState {
-  step: SignInStep;
-  /** The identify page as the registration page (prompt=create, start_page=registration, "Create one"). */
-  registering?: boolean;
-  identifierType?: IdentityType;
-  /** As typed (phones in E.164). */
-  identifier?: string;
-  /** Set once the identifier belongs to an existing user. */
-  userId?: string;
-  challengeId?: string;
-  codePurpose?: CodePurpose;
-  codeChannel?: 'email' | 'sms';
-  /** Where the code went: the email address or phone number. */
-  codeDestination?: string;
-  codeSentAt?: number;
-  newPasswordReason?: 'temporary' | 'reset';
-  firstName?: string;
-  lastName?: string;
-  /** The email a username sign-up gives, verified by the code. */
-  email?: string;
-  acceptsMarketing?: boolean;
-  /** How the person proved who they are, kept while they choose an organization. */
-  amr?: string[];
-  /** The connection that proved it (the first factor's), for MFA's exempt connections. */
-  connectionId?: string;
-  /** The organization the grant will speak for, kept through two-step verification and a device's consent. */
-  organizationCode?: string;
-  /** Two-step verification (step 7): the factors offered for enrolment, and whether it may be skipped. */
-  mfaFactors?: Array<'totp' | 'email' | 'sms'>;
-  mfaSkippable?: boolean;
-  /** The factor being enrolled or used; 'recovery' for a recovery code. */
-  mfaUsing?: 'totp' | 'email' | 'sms' | 'recovery';
-  mfaFactorId?: string;
-  mfaChallengeId?: string;
-  /** The first code of a new factor proves the enrolment. */
-  mfaEnrolling?: boolean;
-  /** The organizations offered by the switcher. */
-  organizations?: Array<{ code: string; name: string }>;
-  /** The password was right; the code that follows only verifies the email. */
-  verifiedPassword?: boolean;
-  /** argon2id of the password chosen at sign-up, kept until the identity is verified. */
-  pendingPasswordHash?: string;
-  /** A social provider round trip under way (connectors/social.ts). */
-  social?: SocialRoundTrip;
-  /** What the provider said, kept while the person gives or proves an email before the identity is linked. */
-  socialProfile?: PendingSocialProfile;
-  error?: string;
-  notice?: string;
+export type SignInStep = SignInState['step'];
+
+/** What any page may say above its form. */
+export interface Messages {
+  error?: string | undefined;
+  notice?: string | undefined;
 }
 
-/** Begin's secrets the callback must match (upstream.ts), then what the callback received. */
+/** The identity the person typed, parsed (phones in E.164). */
+export interface Typed {
+  identifierType: IdentityType;
+  identifier: string;
+  /** Reached from the registration page (prompt=create, start_page=registration, "Create one"). */
+  registering?: boolean | undefined;
+}
+
+/** What a sign-up collects before its code proves the identifier. */
+export interface Registration {
+  firstName?: string | undefined;
+  lastName?: string | undefined;
+  /** The email a username sign-up gives, verified by the code. */
+  email?: string | undefined;
+  acceptsMarketing?: boolean | undefined;
+  /** argon2id of the password chosen at sign-up, kept until the identity is verified. */
+  pendingPasswordHash?: string | undefined;
+}
+
+/** Step 1: the first page, or the registration page; the identifier, once typed, is shown again. */
+export interface IdentifyState extends Messages {
+  step: 'identify';
+  registering?: boolean | undefined;
+  identifier?: string | undefined;
+}
+
+/** Step 2: details a new person gives before the code (names, password, consent to marketing). */
+export interface RegisterState extends Messages, Typed, Registration {
+  step: 'register';
+}
+
+export interface PasswordState extends Messages, Typed {
+  step: 'password';
+  userId: string;
+}
+
+/** A one-time code on its way to `destination`: signing in, signing up, or resetting a password. */
+export interface CodeState extends Messages, Typed, Registration {
+  step: 'code';
+  /** Set when the identifier belongs to an existing person. */
+  userId?: string | undefined;
+  purpose: CodePurpose;
+  challengeId: string;
+  channel: 'email' | 'sms';
+  /** The email address or phone number the code went to. */
+  destination: string;
+  sentAt: number;
+  /** The password was right; this code only verifies the email. */
+  verifiedPassword?: boolean | undefined;
+  /** A social sign-in waits on this code to prove the email it links to or creates an account with (connectors/social.ts). */
+  socialProfile?: PendingSocialProfile | undefined;
+}
+
+/** Begin's secrets the callback must match (domain/social/upstream.ts), then what the callback received. */
 export interface SocialRoundTrip {
   connectionId: string;
   state: string;
@@ -68,7 +94,29 @@ export interface SocialRoundTrip {
   codeVerifier: string | undefined;
   redirectUri: string;
   /** The provider's answer (query or form), kept across the same-site hop from `/login/callback`. */
-  callback?: Record<string, string>;
+  callback?: Record<string, string> | undefined;
+}
+
+/** Steps 4–5 for a social connection: the browser is at the provider; the identify page if it comes back without an answer. */
+export interface SocialRedirectState extends Messages {
+  step: 'social_redirect';
+  registering?: boolean | undefined;
+  trip: SocialRoundTrip;
+}
+
+/** Step 6: the provider gave no email (X); the person types one, which a code then proves. */
+export interface SocialEmailState extends Messages {
+  step: 'social_email';
+  registering?: boolean | undefined;
+  profile: PendingSocialProfile;
+}
+
+export interface NewPasswordState extends Messages, Typed {
+  step: 'new_password';
+  userId: string;
+  reason: 'temporary' | 'reset';
+  /** For a reset: the channel its code came by, which is how the person proved who they are. */
+  channel?: 'email' | 'sms' | undefined;
 }
 
 /**
@@ -81,24 +129,86 @@ export interface Verified {
   amr: string[];
 }
 
-/** The person a flow state has proven, once past the first factor; undefined before. */
-export function verifiedIn(state: SignInState | undefined): Verified | undefined {
-  return state?.userId && state.amr ? { userId: state.userId, connectionId: state.connectionId, amr: state.amr } : undefined;
+/** Every step after the first factor carries the person it proved. */
+export interface Proven {
+  verified: Verified;
 }
 
-/** The state fields that carry a `Verified` through the steps after the first factor. */
-export const verifiedState = (verified: Verified) => ({ userId: verified.userId, amr: verified.amr, connectionId: verified.connectionId });
+/** Step 8: the organization switcher. */
+export interface OrganizationState extends Messages, Proven {
+  step: 'organization';
+  organizations: Array<{ code: string; name: string }>;
+}
+
+/** The organization the grant will speak for, kept through two-step verification and a device's consent. */
+export interface OrganizationKnown extends Proven {
+  organizationCode: string;
+}
+
+/** The factors offered for enrolment, and whether the second step may be skipped: what "choose another" goes back to. */
+export interface MfaChoice {
+  factors: FactorType[];
+  skippable: boolean;
+}
+
+/** Step 7: choose a factor to enrol (or skip, when optional). */
+export interface MfaChooseState extends Messages, OrganizationKnown, MfaChoice {
+  step: 'mfa_choose';
+}
+
+/** Enrolling an authenticator app: its QR code until the first code proves it. */
+export interface MfaTotpState extends Messages, OrganizationKnown, MfaChoice {
+  step: 'mfa_totp';
+  factorId: string;
+}
+
+/** A code for a second factor: an enrolled one, one being enrolled, or a recovery code. */
+export interface MfaChallengeState extends Messages, OrganizationKnown {
+  step: 'mfa_challenge';
+  using: FactorType | 'recovery';
+  factorId?: string | undefined;
+  /** The code sent by email or SMS. */
+  challengeId?: string | undefined;
+  /** The first code of a new factor proves the enrolment. */
+  enrolling: boolean;
+  /** Where an email or SMS code went. */
+  destination?: string | undefined;
+  /** Set when the person came from choosing a factor to enrol. */
+  choice?: MfaChoice | undefined;
+}
+
+/** The recovery codes were shown once; the person confirms they kept them. */
+export interface MfaDoneState extends Messages, OrganizationKnown {
+  step: 'mfa_done';
+}
+
+/** Step 9 for a device (RFC 8628): the person allows or denies it. */
+export interface ConsentState extends Messages, OrganizationKnown {
+  step: 'consent';
+}
+
+/** The person a flow state has proven, once past the first factor; undefined before. */
+export function verifiedIn(state: SignInState | undefined): Verified | undefined {
+  return state && 'verified' in state ? state.verified : undefined;
+}
+
+/**
+ * Bumped when a state's shape changes: a flow saved by an older release (a rolling upgrade) then
+ * starts again at the first page instead of being read as something it is not.
+ */
+const STATE_VERSION = 2;
 
 const FLOW_LIFETIME_MS = 60 * 60 * 1000;
 
 export async function loadFlow(db: Db, uid: string): Promise<SignInState | undefined> {
   const row = await db.selectFrom('sign_in_flows').select(['state', 'expires_at']).where('uid', '=', uid).executeTakeFirst();
   if (!row || row.expires_at <= clock.now()) return undefined;
-  return JSON.parse(row.state) as SignInState;
+  const saved = JSON.parse(row.state) as { v?: number; state?: SignInState };
+  return saved.v === STATE_VERSION ? saved.state : undefined;
 }
 
 export async function saveFlow(db: Db, uid: string, state: SignInState): Promise<void> {
-  const row = { state: JSON.stringify(state), expires_at: clock.now() + FLOW_LIFETIME_MS };
+  const row = { state: JSON.stringify({ v: STATE_VERSION, state }), expires_at: clock.now() + FLOW_LIFETIME_MS };
   await db
     .insertInto('sign_in_flows')
     .values({ uid, ...row })
