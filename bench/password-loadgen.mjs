@@ -71,22 +71,55 @@ function viaHttp(url, method, headers, body) {
  * On 2 cores every microsecond the load generator spends is taken from the server, so this is the
  * default; node:http costs about twice as much per request.
  */
+/** Below the server's keep-alive timeout (Node's default, 5 s), with room for a slow answer. */
+const IDLE_REUSE_MS = 3_000;
+
 export class RawConnection {
   #socket;
   #pending = null;
   #buffer = Buffer.alloc(0);
 
+  #url;
+  #open = false;
+  #lastUsed = 0;
+
   constructor(origin) {
-    const url = new URL(origin);
-    this.host = url.host;
-    this.#socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
-    this.#socket.on('data', (chunk) => this.#received(chunk));
-    this.#socket.on('error', (error) => this.#fail(error));
-    this.#socket.on('close', () => this.#fail(new Error('the server closed the connection')));
+    this.#url = new URL(origin);
+    this.host = this.#url.host;
+    this.#connect();
+  }
+
+  /**
+   * A flow paused longer than the server's keep-alive timeout (5 s; the password-step phase holds
+   * hundreds of flows) would find its socket closed — or, writing just as the server closes it, reset.
+   * Like a browser, a socket idle for IDLE_REUSE_MS is not reused: the next request opens a new one.
+   */
+  #connect() {
+    const socket = connect({ host: this.#url.hostname, port: Number(this.#url.port), noDelay: true });
+    this.#socket = socket;
+    this.#open = true;
+    this.#buffer = Buffer.alloc(0);
+    // A replaced socket's late events must not touch its successor's request.
+    const current = () => socket === this.#socket;
+    socket.on('data', (chunk) => current() && this.#received(chunk));
+    socket.on('error', (error) => current() && this.#fail(error));
+    socket.on('end', () => current() && (this.#open = false));
+    socket.on('close', () => {
+      if (!current()) return;
+      this.#open = false;
+      this.#fail(new Error('the server closed the connection'));
+    });
   }
 
   request(method, pathAndQuery, headers, body) {
     if (this.#pending) return Promise.reject(new Error('one request at a time on a RawConnection'));
+    const idle = performance.now() - this.#lastUsed > IDLE_REUSE_MS;
+    if (!this.#open || this.#socket.destroyed || !this.#socket.writable || idle) {
+      this.#socket.removeAllListeners('close');
+      this.#socket.destroy();
+      this.#connect();
+    }
+    this.#lastUsed = performance.now();
     let head = `${method} ${pathAndQuery} HTTP/1.1\r\nhost: ${this.host}\r\n`;
     for (const [name, value] of Object.entries(headers)) if (value) head += `${name}: ${value}\r\n`;
     if (body !== undefined) head += `content-length: ${Buffer.byteLength(body)}\r\n`;
@@ -97,6 +130,7 @@ export class RawConnection {
   }
 
   close() {
+    this.#open = false;
     this.#socket.removeAllListeners('close');
     this.#socket.destroy();
   }
@@ -143,6 +177,7 @@ export class RawConnection {
     this.#buffer = this.#buffer.subarray(consumed);
     const pending = this.#pending;
     this.#pending = null;
+    this.#lastUsed = performance.now();
     pending.resolve({ status, location, setCookies, text });
   }
 }

@@ -679,8 +679,38 @@ for (const database of testDatabases()) {
         const lister = everything.find((u: any) => u.email === 'lister2@example.test');
         assert.deepEqual(lister.identities, [{ type: 'email', identity: 'lister2@example.test', connection_id: null }]);
         assert.ok(!('preferred_email' in lister));
-        assertKindeError(await server.api('GET', '/users?email=lister2@example.test'), 400);
         assertKindeError(await server.api('GET', '/users?next_token=garbage'), 400);
+      });
+
+      it("filters users by Kinde's email, username, phone, user_id, has_organization and active_since", async () => {
+        const create = async (identities: object[]) => (await server.api('POST', '/user', { identities })).body.id as string;
+        const ada = await create([{ type: 'email', details: { email: 'Ada@Filter.test' } }, { type: 'username', details: { username: 'ada_f' } }]);
+        const bob = await create([{ type: 'email', details: { email: 'bob@filter.test' } }, { type: 'phone', details: { phone: '+14155550123' } }]);
+        const cy = await create([{ type: 'email', details: { email: 'cy@filter.test' } }]);
+        const ids = async (query: string) => {
+          const { status, body } = await server.api('GET', `/users?page_size=500&${query}`);
+          assert.equal(status, 200, JSON.stringify(body));
+          return (body.users as Array<{ id: string }>).map((user) => user.id).sort();
+        };
+        assert.deepEqual(await ids('email=ada%40filter.test'), [ada]);
+        assert.deepEqual(await ids(`email=${encodeURIComponent('ada@filter.test, BOB@filter.test')}`), [ada, bob].sort());
+        assert.deepEqual(await ids('email=nobody%40filter.test'), []);
+        assert.deepEqual(await ids('username=ADA_F'), [ada]);
+        assert.deepEqual(await ids(`phone=${encodeURIComponent('+1 415-555 0123')}`), [bob]);
+        assert.deepEqual(await ids(`user_id=${cy},${ada}`), [ada, cy].sort());
+        assert.deepEqual(await ids(`user_id=${cy}&email=ada%40filter.test`), [], 'every filter must hold');
+
+        const { body: orgBody } = await server.api('POST', '/organization', { name: 'Filter Org' });
+        assert.equal((await server.api('POST', `/organizations/${orgBody.organization.code}/users`, { users: [{ id: bob }] })).status, 200);
+        const filtered = [ada, bob, cy].sort();
+        const within = async (query: string) => (await ids(query)).filter((id) => filtered.includes(id));
+        assert.deepEqual(await within('has_organization=true'), [bob]);
+        assert.deepEqual(await within('has_organization=false'), [ada, cy].sort());
+        assert.deepEqual(await within(`active_since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`), []);
+
+        for (const bad of ['has_organization=maybe', 'active_since=yesterday', 'email=', `user_id=${Array.from({ length: 101 }, (_, n) => `kp_${n}`).join(',')}`]) {
+          assertKindeError(await server.api('GET', `/users?${bad}`), 400);
+        }
       });
 
       it('deletes a user, then answers 404 for it', async () => {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
@@ -57,6 +58,9 @@ export interface NewUser {
   /** Set by an administrator creating the user (management API); sign-up never sets it. */
   isPasswordResetRequested?: boolean;
 }
+
+/** A phone number as typed in a filter (`+1 415-555 0100`), in the E.164 form identities store. */
+const compactPhone = (phone: string) => phone.replace(/[\s().-]/g, '');
 
 /** Emails and usernames are unique case-insensitively (spec section 004); the typed form is kept for display. */
 export function normalizeIdentity(type: IdentityType, value: string): string {
@@ -171,9 +175,35 @@ export async function findUserByIdentity(db: Db | Tx, type: IdentityType, value:
   return identity ? findUser(db, identity.user_id) : undefined;
 }
 
-export async function listUsers(db: Db, page: PageRequest): Promise<User[]> {
-  const query = keysetPage(db.selectFrom('users').selectAll(), page);
-  const rows = await query.execute();
+/** Kinde's `GET /users` filters; every one given must hold. */
+export interface UserFilter {
+  ids?: string[] | undefined;
+  emails?: string[] | undefined;
+  usernames?: string[] | undefined;
+  /** E.164, as stored. */
+  phones?: string[] | undefined;
+  hasOrganization?: boolean | undefined;
+  /** Signed in at or after this time (ms). */
+  activeSince?: number | undefined;
+}
+
+export async function listUsers(db: Db, page: PageRequest, filter: UserFilter = {}): Promise<User[]> {
+  let query = db.selectFrom('users').selectAll();
+  if (filter.ids) query = query.where('id', 'in', filter.ids);
+  for (const [type, values] of [['email', filter.emails], ['username', filter.usernames], ['phone', filter.phones?.map(compactPhone)]] as const) {
+    if (!values) continue;
+    // The unique (type, normalized_value) index finds the few people; the page is then ordered as usual.
+    const holders = db.selectFrom('identities').select('user_id').where('type', '=', type).where('normalized_value', 'in', values.map((value) => normalizeIdentity(type, value)));
+    query = query.where('id', 'in', holders);
+  }
+  if (filter.hasOrganization !== undefined) {
+    query = query.where(({ exists, not, selectFrom }) => {
+      const membership = exists(selectFrom('organization_members').select(sql`1`.as('one')).whereRef('organization_members.user_id', '=', 'users.id'));
+      return filter.hasOrganization ? membership : not(membership);
+    });
+  }
+  if (filter.activeSince !== undefined) query = query.where('last_signed_in', '>=', filter.activeSince);
+  const rows = await keysetPage(query, page).execute();
   if (rows.length === 0) return [];
   const identities = await db.selectFrom('identities').selectAll().where('user_id', 'in', rows.map((r) => r.id)).orderBy('created_at').execute();
   return rows.map((row) => toUser(row, identities.filter((i) => i.user_id === row.id)));

@@ -14,13 +14,21 @@ import {
   requireUser,
   updateUser,
   type User,
+  type UserFilter,
 } from '../domain/users.ts';
 import type { Services } from '../services.ts';
 import { OK, pageOf, pageQuery, pageRequest, readBody, readQuery } from './input.ts';
 
 const personName = z.string().trim().max(255);
 const picture = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).max(2048);
-const notSupported = (what: string) => z.undefined({ error: `${what} is not supported` }).optional();
+/** Kinde's list filters: comma-separated values, each matched exactly (emails and usernames case-insensitively). */
+const commaList = (what: string) =>
+  z
+    .string()
+    .transform((list) => list.split(',').map((value) => value.trim()).filter(Boolean))
+    .refine((values) => values.length > 0 && values.length <= MAX_FILTER_VALUES, { error: `${what} takes 1 to ${MAX_FILTER_VALUES} comma-separated values` })
+    .optional();
+const MAX_FILTER_VALUES = 100;
 const verified = z.boolean().optional();
 
 /** The same rules as POST /users/{id}/identities (src/domain/identities.ts). */
@@ -68,12 +76,12 @@ const deleteQuery = z.object({ id: z.string().min(1), is_delete_profile: z.enum(
 const listQuery = z.object({
   ...pageQuery,
   expand: z.string().optional(),
-  user_id: notSupported('Filtering by user_id'),
-  email: notSupported('Filtering by email'),
-  username: notSupported('Filtering by username'),
-  phone: notSupported('Filtering by phone'),
-  has_organization: notSupported('Filtering by organization'),
-  active_since: notSupported('Filtering by active_since'),
+  user_id: commaList('user_id'),
+  email: commaList('email'),
+  username: commaList('username'),
+  phone: commaList('phone'),
+  has_organization: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  active_since: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date and time' }).or(z.iso.date()).optional(),
 });
 
 const emptyToNull = (value: string | null | undefined) => (value === undefined ? undefined : value === '' ? null : value);
@@ -207,7 +215,15 @@ export function userRoutes(router: Router, services: Services): void {
 
   router.get('/users', async (ctx) => {
     const query = readQuery(ctx, listQuery);
-    const page = pageOf(await listUsers(db, pageRequest(query)), query.page_size);
+    const filter: UserFilter = {
+      ids: query.user_id,
+      emails: query.email,
+      usernames: query.username,
+      phones: query.phone,
+      hasOrganization: query.has_organization === undefined ? undefined : query.has_organization === 'true',
+      activeSince: query.active_since === undefined ? undefined : Date.parse(query.active_since),
+    };
+    const page = pageOf(await listUsers(db, pageRequest(query), filter), query.page_size);
     const organizations = await organizationCodesOf(db, page.items.map((user) => user.id));
     ctx.body = { ...OK, users: page.items.map((user) => userListItemJson(user, organizations.get(user.id) ?? [])), next_token: page.nextToken };
   });

@@ -439,6 +439,15 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('connections').addColumn('organization_code', 'text').execute();
     },
   },
+  '0013_list_indexes': {
+    async up(db: Kysely<any>) {
+      // Management lists page by (created_at, id) (store/pagination.ts): without these, the first page
+      // of a million users sorts the whole table (155 ms → 0.07 ms on SQLite, issue 13).
+      await db.schema.createIndex('users_created').on('users').columns(['created_at', 'id']).execute();
+      await db.schema.createIndex('organizations_created').on('organizations').columns(['created_at', 'code']).execute();
+      await db.schema.createIndex('organization_members_joined').on('organization_members').columns(['organization_code', 'joined_at', 'user_id']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
