@@ -195,6 +195,19 @@ for (const database of testDatabases()) {
       assert.equal(await socialUserId(conn.microsoft, 'ms-1'), existing.id);
     });
 
+    it('signs a new person up through an untrusted provider with the social identity alone, leaving the email free', async () => {
+      Object.assign(microsoftAccount, { sub: 'ms-2', email: 'fresh@outlook.example' });
+      const sent = smtp.messages.length;
+      landedOnApp((await signInWith(conn.microsoft)).out);
+      const userId = await socialUserId(conn.microsoft, 'ms-2');
+      const { body } = await server.api('GET', `/users/${userId}/identities`);
+      assert.deepEqual(
+        body.identities.map((identity: { type: string; name: string }) => [identity.type, identity.name]),
+        [['oauth2:microsoft', 'fresh@outlook.example']],
+      );
+      assert.equal(smtp.messages.length, sent, 'no code was sent');
+    });
+
     it('asks for an email when X gives none, verifies it by code, and remembers it', async () => {
       const { driver, out } = await signInWith(conn.x);
       assert.equal(out, undefined);

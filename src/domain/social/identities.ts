@@ -67,8 +67,12 @@ export type SocialNextStep =
   | { kind: 'sign_in'; userId: string }
   /** A trusted provider vouches for an email an existing user has verified: link, no code. */
   | { kind: 'link'; userId: string }
-  /** A trusted provider vouches for an email nobody has: a new user, no code. */
-  | { kind: 'create' }
+  /**
+   * Nobody has the email: a new user. With the email as a verified identity when a trusted provider
+   * vouched for it; else with the social identity alone (section 004, "Untrusted emails": the
+   * person signs in with that provider only, and the email stays free for whoever owns it).
+   */
+  | { kind: 'create'; email: string | undefined }
   /** The email must be proven by a code first (untrusted provider, unverified email, or an email the person typed). */
   | { kind: 'verify_email'; email: string }
   /** The provider gave no email (X): ask for one. */
@@ -79,15 +83,18 @@ export function socialNextStep(input: {
   knownUserId: string | undefined;
   email: string | undefined;
   emailVerified: boolean;
+  /** The person typed the email (the provider gave none): it is theirs only once a code proves it. */
+  typedByPerson: boolean;
   trusted: boolean;
   owner: { userId: string; emailVerified: boolean } | undefined;
 }): SocialNextStep {
   if (input.knownUserId) return { kind: 'sign_in', userId: input.knownUserId };
   if (!input.email) return { kind: 'ask_email' };
+  if (input.typedByPerson) return { kind: 'verify_email', email: input.email };
   const vouched = input.trusted && input.emailVerified;
-  if (vouched && !input.owner) return { kind: 'create' };
+  if (!input.owner) return { kind: 'create', email: vouched ? input.email : undefined };
   // An owner who never verified their email could be anyone who typed it: they prove it too.
-  if (vouched && input.owner?.emailVerified) return { kind: 'link', userId: input.owner.userId };
+  if (vouched && input.owner.emailVerified) return { kind: 'link', userId: input.owner.userId };
   return { kind: 'verify_email', email: input.email };
 }
 

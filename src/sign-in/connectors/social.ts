@@ -142,7 +142,7 @@ function socialSteps(router: Router, kit: SignInKit): void {
     if (problem) return goTo(ctx, interaction, next.withError(state, problem));
     const connection = await offeredConnection(kit, interaction, pending.connectionId);
     if (!connection) return showSocialFailure(ctx, services, { kind: 'misconfigured' }, { uid: interaction.uid, applicationId: interaction.app.id, connectionId: pending.connectionId });
-    return continueWithProfile(kit, ctx, interaction, connection, { ...pending, email, emailVerified: false }, state);
+    return continueWithProfile(kit, ctx, interaction, connection, { ...pending, email, emailVerified: false }, state, true);
   });
 }
 
@@ -182,6 +182,7 @@ async function continueWithProfile(
   connection: SocialConnection,
   pending: PendingSocialProfile,
   flow: SocialRedirectState | SocialEmailState,
+  typedByPerson = false,
 ): Promise<void> {
   const { db } = kit;
   const known = await findUserBySocialIdentity(db, connection, pending.subject);
@@ -190,6 +191,7 @@ async function continueWithProfile(
     knownUserId: known?.id,
     email: pending.email,
     emailVerified: pending.emailVerified,
+    typedByPerson,
     trusted: connection.isTrusted,
     owner: owner && { userId: owner.user.id, emailVerified: owner.emailVerified },
   });
@@ -200,7 +202,7 @@ async function continueWithProfile(
     case 'link':
       return signInAs(kit, ctx, interaction, connection, pending, owner!.user, 'link', undefined);
     case 'create':
-      return createAndSignIn(kit, ctx, interaction, connection, pending, pending.email!);
+      return createAndSignIn(kit, ctx, interaction, connection, pending, decided.email);
     case 'ask_email':
       return kit.goTo(ctx, interaction, next.socialEmail({ registering }, pending));
     case 'verify_email': {
@@ -257,7 +259,7 @@ async function signInAs(
   return kit.afterFirstFactor(ctx, interaction, { userId: user.id, connectionId: connection.id, amr: SOCIAL_AMR }, identityId);
 }
 
-async function createAndSignIn(kit: SignInKit, ctx: Context, interaction: Interaction, connection: SocialConnection, pending: PendingSocialProfile, provenEmail: string): Promise<void> {
+async function createAndSignIn(kit: SignInKit, ctx: Context, interaction: Interaction, connection: SocialConnection, pending: PendingSocialProfile, provenEmail: string | undefined): Promise<void> {
   if (kit.selfSignUpClosed(ctx, interaction)) return;
   let user: User;
   try {
