@@ -5,22 +5,26 @@ import { findUser } from '../src/domain/users.ts';
 import { browserSuite } from './support/browser-suite.ts';
 import type { CallbackApp } from './support/callback-app.ts';
 import { testDatabases } from './support/databases.ts';
-import { type FakeApi, type FakeOidcProvider, startFakeApple, startFakeOidcProvider } from './support/fake-providers.ts';
+import { approving, type FakeApi, type FakeOidcProvider, startFakeApi, startFakeApple, startFakeOidcProvider } from './support/fake-providers.ts';
+import { codeIn, type TestSmtp } from './support/smtp.ts';
 import type { TestServer } from './support/server.ts';
 
 for (const database of testDatabases()) {
   describe(`social sign-in in Chromium (${database.name})`, () => {
     let server: TestServer;
     let browser: Browser;
+    let smtp: TestSmtp;
     let app: CallbackApp;
     browserSuite(database, (suite) => {
-      ({ server, browser, app } = suite);
+      ({ server, browser, app, smtp } = suite);
     });
 
     let appId: string;
     let google: FakeOidcProvider;
     let apple: FakeApi;
-    const conn = { google: '', apple: '' };
+    let x: FakeApi;
+    let discord: FakeApi;
+    const conn = { google: '', apple: '', x: '', discord: '' };
 
     before(async () => {
       const callbackUrl = `${server.services.config.issuer}/login/callback`;
@@ -30,6 +34,20 @@ for (const database of testDatabases()) {
         account: { sub: 'g-browser', email: 'browser.person@gmail.example', email_verified: true, given_name: 'Browser', family_name: 'Person' },
       });
       apple = await startFakeApple({ clientId: 'com.example.web', subject: '001234.browser', formPost: { user: { name: { firstName: 'Tim', lastName: 'Apple' }, email: 'tim@privaterelay.example' } } });
+      x = await startFakeApi({
+        'GET /i/oauth2/authorize': approving(new Map()),
+        'POST /2/oauth2/token': () => [200, { token_type: 'bearer', access_token: 'x-token', expires_in: 7200, scope: 'users.read' }],
+        'GET /2/users/me': () => [200, { data: { id: 'x-browser', name: 'Xavier Person', username: 'xavier' } }],
+      });
+      // A provider where the person presses "Cancel": back to the callback with error=access_denied.
+      discord = await startFakeApi({
+        'GET /oauth2/authorize': ({ url }) => {
+          const back = new URL(url.searchParams.get('redirect_uri')!);
+          back.searchParams.set('error', 'access_denied');
+          back.searchParams.set('state', url.searchParams.get('state')!);
+          return { redirect: back.href };
+        },
+      });
       const create = async (body: Record<string, unknown>) => {
         const { status, body: answer } = await server.api('POST', '/connections', { enabled_applications: [appId], ...body });
         assert.equal(status, 201, JSON.stringify(answer));
@@ -56,9 +74,21 @@ for (const database of testDatabases()) {
           endpoints: { issuer: apple.origin, authorization_endpoint: `${applePage}/auth/authorize`, token_endpoint: `${apple.origin}/auth/token`, jwks_uri: `${apple.origin}/auth/keys` },
         },
       });
+      conn.x = await create({
+        strategy: 'oauth2:twitter',
+        options: {
+          client_id: 'x-client',
+          client_secret: 'x-secret',
+          endpoints: { authorization_endpoint: `${x.origin}/i/oauth2/authorize`, token_endpoint: `${x.origin}/2/oauth2/token`, userinfo_endpoint: `${x.origin}/2/users/me` },
+        },
+      });
+      conn.discord = await create({
+        strategy: 'oauth2:discord',
+        options: { client_id: 'discord-client', client_secret: 'discord-secret', endpoints: { authorization_endpoint: `${discord.origin}/oauth2/authorize`, token_endpoint: `${discord.origin}/api/oauth2/token`, userinfo_endpoint: `${discord.origin}/api/users/@me` } },
+      });
     });
     after(async () => {
-      await Promise.all([google?.close(), apple?.close()]);
+      await Promise.all([google?.close(), apple?.close(), x?.close(), discord?.close()]);
     });
 
     const authorizeUrl = () =>
@@ -90,6 +120,41 @@ for (const database of testDatabases()) {
       const user = (await findUser(server.services.db, row!.user_id))!;
       assert.equal(user.firstName, 'Tim');
       assert.equal(user.lastName, 'Apple');
+      await context.close();
+    });
+
+    it('asks once for an email when X gives none, and proves it with a code', async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(authorizeUrl());
+      await page.getByRole('button', { name: 'Continue with X', exact: true }).click();
+      await page.getByRole('heading', { name: 'What is your email?' }).waitFor();
+      await page.getByLabel('Email').fill('xavier@example.test');
+      const mail = smtp.nextMessageTo('xavier@example.test');
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+      await page.getByLabel('Code').fill(codeIn(await mail));
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.waitForURL((url) => url.toString().startsWith(app.callback));
+
+      // Next time X is enough: the email was remembered with the identity.
+      const again = await context.newPage();
+      await context.clearCookies();
+      await again.goto(authorizeUrl());
+      await again.getByRole('button', { name: 'Continue with X', exact: true }).click();
+      await again.waitForURL((url) => url.toString().startsWith(app.callback));
+      await context.close();
+    });
+
+    it('shows a cancelled sign-in on a page whose link starts again', async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      await page.goto(authorizeUrl());
+      await page.getByRole('button', { name: 'Continue with Discord', exact: true }).click();
+      await page.getByRole('heading', { name: 'Sign-in was cancelled' }).waitFor();
+      assert.match(await page.textContent('main') ?? '', /You did not allow Discord to sign you in/);
+      await page.getByRole('link', { name: 'Back to sign-in' }).click();
+      await page.getByRole('button', { name: 'Continue with Discord', exact: true }).waitFor();
       await context.close();
     });
   });
