@@ -287,9 +287,11 @@ for (const database of testDatabases()) {
     });
 
     it('refuses an unknown state, and a callback replayed after the sign-in used it', async () => {
+      const audited = (await audits('user.social_sign_in_failed')).length;
       const forged = await new FormDriver(server.url).go(`${callbackUrl}?code=x&state=nobody.forged`).catch((e) => e);
       assert.ok(forged instanceof PageError && forged.status === 400);
       assert.match(forged.page, /could not be finished/);
+      assert.equal((await audits('user.social_sign_in_failed')).length, audited, 'a callback of no sign-in is not the audit log\'s business');
 
       const driver = await onIdentifyPage();
       const answer = await followToCallback((await clickProvider(driver, conn.google)).href, callbackUrl);

@@ -47,7 +47,8 @@ export function socialCallbackRoutes(services: Services): Router {
     const flow = uid ? await loadFlow(services.db, uid) : undefined;
     const waiting = flow?.step === 'social_redirect' ? flow : undefined;
     if (!answer || !uid || !waiting || !safeEqual(waiting.trip.state, state)) {
-      return showSocialFailure(ctx, services, { kind: 'bad_state' }, { uid: flow ? uid : undefined, connectionId: waiting?.trip.connectionId });
+      const where = { uid: flow ? uid : undefined, connectionId: waiting?.trip.connectionId, strategy: undefined };
+      return showSocialFailure(ctx, services, { kind: 'bad_state' }, where, { audit: flow !== undefined });
     }
     await saveFlow(services.db, uid, { ...waiting, trip: { ...waiting.trip, callback: answer } });
     ctx.redirect(interactionUrl(uid, 'social/continue'));

@@ -61,18 +61,23 @@ const providerNameOf = (strategy: string | undefined) => (strategy && strategyNa
 
 /**
  * A friendly page with a way back to the start of sign-in, and an audit event naming the failure
- * (its kind and openid-client's code: never the provider's answer, which may hold tokens).
+ * (its kind and openid-client's code: never the provider's answer, which may hold tokens). A callback
+ * that matches no sign-in at all is only logged (`audit: false`): anyone can send one, and the audit
+ * log is for what happened to real sign-ins.
  */
 export async function showSocialFailure(
   ctx: Context,
   services: Services,
   failure: { kind: Failure; upstreamCode?: string | undefined },
   where: { uid: string | undefined; applicationId?: string | undefined; connectionId?: string | undefined; strategy?: string | undefined },
+  options: { audit: boolean } = { audit: true },
 ): Promise<void> {
-  await recordAudit(services.db, {
-    type: 'user.social_sign_in_failed',
-    data: { failure: failure.kind, upstream_code: failure.upstreamCode ?? null, connection_id: where.connectionId ?? null, application_id: where.applicationId ?? null },
-  });
+  if (options.audit) {
+    await recordAudit(services.db, {
+      type: 'user.social_sign_in_failed',
+      data: { failure: failure.kind, upstream_code: failure.upstreamCode ?? null, connection_id: where.connectionId ?? null, application_id: where.applicationId ?? null },
+    });
+  }
   services.logger.warn({ failure: failure.kind, upstreamCode: failure.upstreamCode, connectionId: where.connectionId }, 'social sign-in failed');
   const page = FAILURE_PAGES[failure.kind];
   ctx.status = page.status;
