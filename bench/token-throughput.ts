@@ -9,32 +9,50 @@
  *      autocannon over loopback, after a warm-up; every response must be a 200. The measured time is
  *      split into rounds (BENCH_ROUNDS), each followed by as long a window of step 1's raw signing:
  *      the machine's speed drifts within a minute, and interleaving exposes both rates to it alike;
- * and prints both, their ratio (token req/s ÷ raw signs/s, target ≥ 0.8 on SQLite) and p50/p99.
+ *   3. the same requests against the bare engine (bench/bare-engine.ts: oidc-provider alone, same claims,
+ *      in-memory), a round after each signing window, from the same load generator;
+ * and prints the rates, the ratios (token req/s ÷ raw signs/s, target ≥ 0.8 on SQLite; ÷ the bare
+ * engine's req/s, target ≥ 0.9) and p50/p99.
  *
  * Knobs (environment): DATABASE_URL (postgres://… base URL to create a throw-away database under),
  * BENCH_SIGN_SECONDS (3, the reference levels), BENCH_DURATION (15 s of load in all), BENCH_ROUNDS (5),
  * BENCH_WARMUP (3), BENCH_CONNECTIONS (10),
- * BENCH_LOADGEN=child|inprocess (child), BENCH_SKIP_SIGN=1 (skip step 1, e.g. when profiling the
+ * BENCH_LOADGEN=child|inprocess (child), BENCH_PEER=0 (skip step 3), BENCH_SKIP_SIGN=1 (skip step 1, e.g. when profiling the
  * server alone), BENCH_CENSUS_REQUESTS (50 sequential requests whose SQL is counted),
  * BENCH_EXPERIMENT=stmt-cache|result-cache (SQLite what-ifs, see below; not Gatehouse as shipped).
  * See docs/benchmarks.md.
  */
-import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, sign as nodeSign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import SQLite from 'better-sqlite3';
-import { CompactSign, decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
-import pg from 'pg';
+import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import { type Gatehouse, startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { machineBusySeconds, numberFromEnv } from './support.ts';
+import {
+  census,
+  cpuMark,
+  createDatabase,
+  describeNoise,
+  experiment,
+  foreignCores,
+  installCensus,
+  measureJoseSign,
+  measureNodeSign,
+  postgresCores,
+  postgresWatch,
+  type SignResult,
+} from './measure.ts';
+import { startBareEngine } from './bare-engine.ts';
+import { numberFromEnv } from './support.ts';
 
 const TARGET_RATIO = 0.8;
+/** Issue 13: Gatehouse's client credentials within 10% of the bare engine's. */
+const PEER_TARGET = 0.9;
 const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
 const BOOTSTRAP = { id: 'bench-m2m-client', secret: 'BenchSecret0123456789abcdefghijklmnopqrstuvwxyzAB' };
 
@@ -48,193 +66,10 @@ const options = {
   censusRequests: numberFromEnv('BENCH_CENSUS_REQUESTS', 50),
   loadgen: (process.env.BENCH_LOADGEN ?? 'child') as 'child' | 'inprocess',
   skipSign: process.env.BENCH_SKIP_SIGN === '1',
+  /** Peer rounds against the bare engine (bench/bare-engine.ts); BENCH_PEER=0 skips them. */
+  peer: process.env.BENCH_PEER !== '0',
 };
 if (options.loadgen !== 'child' && options.loadgen !== 'inprocess') throw new Error('BENCH_LOADGEN must be child or inprocess');
-
-// ---------------------------------------------------------------------------------------------------
-// Database: a temp SQLite file, or a fresh PostgreSQL database (as test/support/databases.ts does).
-
-interface BenchDatabase {
-  kind: 'sqlite' | 'postgres';
-  url: string;
-  drop(): Promise<void>;
-}
-
-async function createDatabase(): Promise<BenchDatabase> {
-  const base = process.env.DATABASE_URL;
-  if (base && /^postgres(ql)?:\/\//.test(base)) {
-    const name = `gatehouse_bench_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    return {
-      kind: 'postgres',
-      url: url.toString(),
-      async drop() {
-        const client = new pg.Client({ connectionString: base });
-        await client.connect();
-        // The store's pool.end() resolves before its connections have actually closed; terminating them
-        // with FORCE at that moment makes the server's pool emit an unhandled 'error'. Wait for them.
-        for (let i = 0; i < 50; i++) {
-          const { rows } = await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
-          if (rows[0]?.n === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await client.end();
-      },
-    };
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-db-'));
-  return { kind: 'sqlite', url: `sqlite:${join(dir, 'gatehouse.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// SQL census: counts the statements Gatehouse runs per token request, by patching the drivers'
-// prototypes in this process for a short window (Kysely prepares every SQLite statement anew, and
-// sends every PostgreSQL statement through Client#query).
-
-const census = { on: false, resultCacheOn: false, statements: new Map<string, number>() };
-
-function record(sql: unknown): void {
-  if (!census.on) return;
-  const text = typeof sql === 'string' ? sql : typeof (sql as { text?: unknown })?.text === 'string' ? (sql as { text: string }).text : String(sql);
-  census.statements.set(text, (census.statements.get(text) ?? 0) + 1);
-}
-
-/**
- * BENCH_EXPERIMENT (SQLite only) answers "what if" questions from the profile without touching src/;
- * the numbers it gives are NOT Gatehouse as shipped:
- *   stmt-cache   — reuse one prepared statement per SQL text (Kysely's SqliteDriver prepares anew each time);
- *   result-cache — additionally answer repeated SELECTs from memory (an upper bound for caching the
- *                  client / API / scope lookups of the token path).
- */
-type Experiment = 'none' | 'stmt-cache' | 'result-cache';
-const experiment = (process.env.BENCH_EXPERIMENT ?? 'none') as Experiment;
-if (!['none', 'stmt-cache', 'result-cache'].includes(experiment)) throw new Error('BENCH_EXPERIMENT must be stmt-cache or result-cache');
-
-interface SqliteStatement {
-  reader: boolean;
-  all(...params: unknown[]): unknown[];
-}
-
-function installCensus(): void {
-  const sqliteProto = SQLite.prototype as unknown as { prepare: (...args: unknown[]) => unknown };
-  const prepare = sqliteProto.prepare;
-  const statements = new WeakMap<object, Map<string, SqliteStatement>>();
-  const resultCaches: Map<string, unknown[]>[] = [];
-  sqliteProto.prepare = function (this: object, ...args: unknown[]) {
-    record(args[0]);
-    if (experiment === 'none' || typeof args[0] !== 'string') return prepare.apply(this, args);
-    const sql = args[0];
-    // Any write makes every remembered result stale.
-    if (!/^select /i.test(sql)) for (const results of resultCaches) results.clear();
-    let cache = statements.get(this);
-    if (!cache) statements.set(this, (cache = new Map()));
-    let statement = cache.get(sql);
-    if (!statement) {
-      statement = prepare.apply(this, args) as SqliteStatement;
-      if (experiment === 'result-cache' && statement.reader && /^select /i.test(sql)) {
-        const results = new Map<string, unknown[]>();
-        resultCaches.push(results);
-        const real = statement;
-        statement = {
-          reader: true,
-          all: (...params: unknown[]) => {
-            if (!census.resultCacheOn) return real.all(...params);
-            const key = JSON.stringify(params);
-            let rows = results.get(key);
-            if (!rows) results.set(key, (rows = real.all(...params)));
-            return rows.map((row) => ({ ...(row as object) }));
-          },
-        };
-      }
-      cache.set(sql, statement);
-    }
-    return statement;
-  };
-  const pgProto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
-  const query = pgProto.query;
-  pgProto.query = function (this: unknown, ...args: unknown[]) {
-    record(args[0]);
-    return query.apply(this, args);
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Noise check: the machine is shared, so each phase compares the CPU the whole machine spent
-// (/proc/stat, Linux) with what this process (and the load generator) spent. Anything else running at
-// the same time shows up as "foreign" CPU and the numbers of that phase are suspect.
-
-interface CpuMark {
-  machineBusySeconds: number | undefined;
-  /** CPU of local PostgreSQL server processes: part of the system under test, not noise. */
-  postgresSeconds: number;
-  ownMicros: number;
-  at: number;
-}
-
-/** utime + stime of every local process named `postgres` (0 when there is none or no /proc). */
-function postgresServerSeconds(): number {
-  let ticks = 0;
-  try {
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const close = stat.lastIndexOf(')');
-        if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-        const fields = stat.slice(close + 2).split(' ');
-        ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-      } catch {
-        // the process ended meanwhile
-      }
-    }
-  } catch {
-    return 0;
-  }
-  return ticks / 100;
-}
-
-
-let watchPostgres = false;
-
-function cpuMark(): CpuMark {
-  const own = process.cpuUsage();
-  const postgresSeconds = watchPostgres ? postgresServerSeconds() : 0;
-  return { machineBusySeconds: machineBusySeconds(), postgresSeconds, ownMicros: own.user + own.system, at: performance.now() };
-}
-
-function postgresCores(start: CpuMark, end: CpuMark): number {
-  return (end.postgresSeconds - start.postgresSeconds) / ((end.at - start.at) / 1000);
-}
-
-/** Average cores used by other processes between two marks (`extraMicros`: CPU of our own children). */
-function foreignCores(start: CpuMark, end: CpuMark, extraMicros = 0): number | undefined {
-  if (start.machineBusySeconds === undefined || end.machineBusySeconds === undefined) return undefined;
-  const wall = (end.at - start.at) / 1000;
-  const ours = (end.ownMicros - start.ownMicros + extraMicros) / 1e6 + (end.postgresSeconds - start.postgresSeconds);
-  return Math.max(0, end.machineBusySeconds - start.machineBusySeconds - ours) / wall;
-}
-
-function describeNoise(phase: string, cores: number | undefined, noisy: string[]): string {
-  if (cores === undefined) return `${phase}: other processes' CPU unknown (no /proc/stat)`;
-  if (cores > 0.1) noisy.push(phase);
-  return `${phase}: other processes used ${cores.toFixed(2)} cores on average${cores > 0.1 ? ' — NOISY, rerun when the machine is quiet' : ''}`;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Step 1: raw signing.
-
-interface SignResult {
-  label: string;
-  signs: number;
-  seconds: number;
-  perSecond: number;
-}
 
 /** A payload shaped like the access token Gatehouse issues (taken from a real one when available). */
 function tokenLikePayload(sample: Record<string, unknown> | undefined, issuer: string): Record<string, unknown> {
@@ -255,48 +90,6 @@ function tokenLikePayload(sample: Record<string, unknown> | undefined, issuer: s
   return { ...base };
 }
 
-async function measureJoseSign(
-  label: string,
-  jwk: JWK,
-  header: Record<string, unknown>,
-  payload: Record<string, unknown>,
-  seconds: number,
-  inFlight: number,
-): Promise<SignResult> {
-  let signs = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      // Fresh jti/iat each time, serialised as oidc-provider does (JSON → bytes → CompactSign).
-      const body = { ...payload, jti: randomBytes(16).toString('base64url'), iat: Math.floor(Date.now() / 1000) };
-      await new CompactSign(Buffer.from(JSON.stringify(body)))
-        .setProtectedHeader(header as { alg: string })
-        .sign(jwk);
-      signs++;
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, loop));
-  const elapsed = (performance.now() - started) / 1000;
-  return { label, signs, seconds: elapsed, perSecond: signs / elapsed };
-}
-
-function measureNodeSign(label: string, pem: string, header: Record<string, unknown>, payload: Record<string, unknown>, seconds: number): SignResult {
-  const key = createPrivateKey(pem);
-  const encodedHeader = Buffer.from(JSON.stringify(header)).toString('base64url');
-  let signs = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  while (performance.now() < deadline) {
-    const body = { ...payload, jti: randomBytes(16).toString('base64url'), iat: Math.floor(Date.now() / 1000) };
-    const input = `${encodedHeader}.${Buffer.from(JSON.stringify(body)).toString('base64url')}`;
-    const signature = nodeSign('sha256', Buffer.from(input), key).toString('base64url');
-    if (signature.length === 0) throw new Error('empty signature');
-    signs++;
-  }
-  const elapsed = (performance.now() - started) / 1000;
-  return { label, signs, seconds: elapsed, perSecond: signs / elapsed };
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Step 2: the token endpoint under load.
@@ -308,7 +101,8 @@ interface LoadRun {
 }
 
 interface LoadGenerator {
-  run(seconds: number): Promise<LoadRun>;
+  /** `target`: another endpoint than the one the generator was made for (the bare engine's). */
+  run(seconds: number, target?: { url: string; body: string }): Promise<LoadRun>;
   close(): void;
 }
 
@@ -320,7 +114,10 @@ function runAutocannon(opts: autocannon.Options): Promise<autocannon.Result> {
 
 function inProcessLoad(url: string, body: string): LoadGenerator {
   const request: autocannon.Options = { url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, connections: options.connections, pipelining: 1 };
-  return { run: async (seconds) => ({ result: await runAutocannon({ ...request, duration: seconds }), childCpuMicros: 0 }), close: () => {} };
+  return {
+    run: async (seconds, target) => ({ result: await runAutocannon({ ...request, ...(target ?? {}), duration: seconds }), childCpuMicros: 0 }),
+    close: () => {},
+  };
 }
 
 function childLoad(url: string, body: string): LoadGenerator {
@@ -328,7 +125,7 @@ function childLoad(url: string, body: string): LoadGenerator {
   // Bare node (no tsx loader) for the child: it runs plain JavaScript only.
   const child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return {
-    run: (seconds) =>
+    run: (seconds, target) =>
       new Promise((resolve, reject) => {
         const exited = (code: number | null) => reject(new Error(`load generator exited with code ${code} before reporting`));
         child.once('exit', exited);
@@ -337,7 +134,7 @@ function childLoad(url: string, body: string): LoadGenerator {
           if (message.error || !message.result) reject(new Error(`load generator failed: ${message.error ?? 'no result'}`));
           else resolve({ result: message.result, childCpuMicros: message.cpuMicros ?? 0 });
         });
-        child.send({ type: 'run', url, body, connections: options.connections, seconds });
+        child.send({ type: 'run', url: target?.url ?? url, body: target?.body ?? body, connections: options.connections, seconds });
       }),
     close: () => child.send({ type: 'exit' }),
   };
@@ -365,9 +162,10 @@ async function main(): Promise<number> {
   installCensus();
   const database = await createDatabase();
   if (experiment !== 'none' && database.kind !== 'sqlite') throw new Error('BENCH_EXPERIMENT is for SQLite only');
-  watchPostgres = database.kind === 'postgres';
+  postgresWatch.on = database.kind === 'postgres';
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-data-'));
   let gatehouse: Gatehouse | undefined;
+  let peerEngine: Awaited<ReturnType<typeof startBareEngine>> | undefined;
   try {
     const config = loadConfig({
       PORT: '0',
@@ -398,6 +196,14 @@ async function main(): Promise<number> {
     }
     const sampleHeader = decodeProtectedHeader(sampleBody.access_token) as Record<string, unknown>;
     const samplePayload = decodeJwt(sampleBody.access_token) as Record<string, unknown>;
+    const peer = (peerEngine = options.peer ? await startBareEngine(BOOTSTRAP, `${issuer}/api`, String(samplePayload.scope)) : undefined);
+    if (peer) {
+      const check = await fetch(peer.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: peer.body });
+      const checked = (await check.json()) as { access_token?: string };
+      if (!checked.access_token) throw new Error(`the bare engine gave no token: ${JSON.stringify(checked)}`);
+      const claims = (token: string) => Object.keys(decodeJwt(token)).sort().join(',');
+      if (claims(checked.access_token) !== claims(sampleBody.access_token)) console.log(`note: the bare engine's claims ${claims(checked.access_token)} differ from Gatehouse's`);
+    }
 
     console.log(`Gatehouse token benchmark — ${new Date().toISOString()}`);
     console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -449,6 +255,7 @@ async function main(): Promise<number> {
     const load = options.loadgen === 'child' ? childLoad(tokenUrl, body) : inProcessLoad(tokenUrl, body);
     const problems: string[] = [];
     const rounds: Array<{ result: autocannon.Result; sign: SignResult | undefined; serverCores: number; childCores: number; elu: number; postgresCores: number }> = [];
+    const peerRounds: autocannon.Result[] = [];
     try {
       if (options.warmupSeconds > 0) problems.push(...statusProblems('warm-up', (await load.run(options.warmupSeconds)).result));
       for (let round = 1; round <= Math.max(1, options.rounds); round++) {
@@ -464,13 +271,20 @@ async function main(): Promise<number> {
         const signStart = cpuMark();
         const sign = signWindow ? await signWindow(roundSeconds) : undefined;
         if (sign) noise.push(describeNoise(`raw signing after round ${round}`, foreignCores(signStart, cpuMark()), noisy));
+        if (peer) {
+          const peerStart = cpuMark();
+          const peerRun = await load.run(roundSeconds, { url: peer.tokenUrl, body: peer.body });
+          noise.push(describeNoise(`bare engine after round ${round}`, foreignCores(peerStart, cpuMark(), peerRun.childCpuMicros), noisy));
+          problems.push(...statusProblems(`bare engine round ${round}`, peerRun.result));
+          peerRounds.push(peerRun.result);
+        }
         rounds.push({
           result,
           sign,
           serverCores: (end.ownMicros - start.ownMicros) / 1e6 / wall,
           childCores: childCpuMicros / 1e6 / wall,
           elu: performance.eventLoopUtilization(eluStart).utilization,
-          postgresCores: watchPostgres ? postgresCores(start, end) : 0,
+          postgresCores: postgresWatch.on ? postgresCores(start, end) : 0,
         });
       }
     } finally {
@@ -481,7 +295,7 @@ async function main(): Promise<number> {
       `token endpoint load: event loop utilisation ${(mean((r) => r.elu) * 100).toFixed(0)}% (100% = the one JavaScript thread is the bottleneck); ` +
         `this process (server${options.loadgen === 'inprocess' ? ' + autocannon' : ''}) used ${mean((r) => r.serverCores).toFixed(2)} cores` +
         (options.loadgen === 'child' ? `, the autocannon child ${mean((r) => r.childCores).toFixed(2)} cores` : '') +
-        (watchPostgres ? `, local PostgreSQL server processes ${mean((r) => r.postgresCores).toFixed(2)} cores` : ''),
+        (postgresWatch.on ? `, local PostgreSQL server processes ${mean((r) => r.postgresCores).toFixed(2)} cores` : ''),
     );
     const ok = rounds.reduce((a, r) => a + (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']), 0);
     const loadSeconds = rounds.reduce((a, r) => a + r.result.duration, 0);
@@ -500,6 +314,8 @@ async function main(): Promise<number> {
 
     // 3. Report.
     const ratio = primarySign ? tokenRate / primarySign.perSecond : undefined;
+    const peerOk = peerRounds.reduce((a, r) => a + (r.statusCodeStats?.['200']?.count ?? r['2xx']), 0);
+    const peerRate = peerRounds.length > 0 ? peerOk / peerRounds.reduce((a, r) => a + r.duration, 0) : undefined;
     console.log('| measurement | value |');
     console.log('| --- | --- |');
     if (primarySign) console.log(`| raw RS256 signs/s (${primarySign.label}) | ${fmt(primarySign.perSecond)} |`);
@@ -507,6 +323,13 @@ async function main(): Promise<number> {
     console.log(`| token endpoint req/s (${database.kind}, ${options.connections} conns, ${options.loadgen}${experiment === 'none' ? '' : `, EXPERIMENT ${experiment}`}) | ${fmt(tokenRate)} |`);
     console.log(`| token endpoint latency p50 / p99 | ${latency.p50} ms / ${latency.p99} ms |`);
     console.log(`| SQL statements per token request | ${fmt(totalStatements / Math.max(1, options.censusRequests), 1)} |`);
+    if (peerRate !== undefined) {
+      const peerRatio = tokenRate / peerRate;
+      console.log(`| bare oidc-provider 9, same claims, interleaved (req/s) | ${fmt(peerRate)} |`);
+      console.log(`| ratio token req/s ÷ bare engine req/s | **${peerRatio.toFixed(2)}** (target ≥ ${PEER_TARGET}: ${peerRatio >= PEER_TARGET ? 'met' : 'NOT met'}${noisy.length > 0 ? '; NOISY run, do not use' : ''}) |`);
+      const perRound = rounds.map((r, i) => (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']) / r.result.duration / ((peerRounds[i]?.statusCodeStats?.['200']?.count ?? 0) / (peerRounds[i]?.duration ?? 1)));
+      console.log(`| ratio per round (each round ÷ the bare-engine round after it) | ${perRound.map((x) => x.toFixed(2)).join(', ')} |`);
+    }
     if (ratio !== undefined) {
       const verdict =
         database.kind === 'sqlite' ? `target ≥ ${TARGET_RATIO} on SQLite: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}` : `the ≥ ${TARGET_RATIO} target is for SQLite`;
@@ -535,6 +358,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
+    await peerEngine?.close();
     await gatehouse?.close();
     await database.drop().catch((error) => console.error(`could not drop the bench database: ${error}`));
     rmSync(dataDir, { recursive: true, force: true });

@@ -66,6 +66,9 @@ export const DEFAULT_SESSION_POLICY: OrganizationSessionPolicy = {
   authenticatedSessionLifetime: DEFAULT_LIFETIMES.authenticated_session_lifetime,
 };
 
+const sessionPolicyOf = (stored: string | null): OrganizationSessionPolicy =>
+  stored === null ? DEFAULT_SESSION_POLICY : { ...DEFAULT_SESSION_POLICY, ...(JSON.parse(stored) as Partial<OrganizationSessionPolicy>) };
+
 function toOrganization(row: OrganizationsTable): Organization {
   return {
     code: row.code,
@@ -78,7 +81,7 @@ function toOrganization(row: OrganizationsTable): Organization {
       allowRegistrations: row.is_allow_registrations === 1,
     },
     hasOwnConnections: row.has_own_connections === 1,
-    sessionPolicy: row.session_policy === null ? DEFAULT_SESSION_POLICY : { ...DEFAULT_SESSION_POLICY, ...(JSON.parse(row.session_policy) as Partial<OrganizationSessionPolicy>) },
+    sessionPolicy: sessionPolicyOf(row.session_policy),
     mfa: row.mfa_policy === null ? DEFAULT_ORGANIZATION_MFA : { ...DEFAULT_ORGANIZATION_MFA, ...(JSON.parse(row.mfa_policy) as Partial<OrganizationMfaSettings>) },
     createdAt: row.created_at,
   };
@@ -481,7 +484,7 @@ function membershipsOf(db: Db | Tx, userIds: readonly string[]) {
   return db
     .selectFrom('organization_members')
     .innerJoin('organizations', 'organizations.code', 'organization_members.organization_code')
-    .select(['organization_members.user_id', 'organizations.code', 'organizations.name'])
+    .select(['organization_members.user_id', 'organizations.code', 'organizations.name', 'organizations.session_policy'])
     .where('organization_members.user_id', 'in', [...userIds])
     // Most recently used first (never used counts as oldest), then most recently joined.
     .orderBy(({ fn, ref, lit }) => fn.coalesce(ref('organization_members.last_accessed_at'), lit(0)), (ob) => ob.desc())
@@ -493,6 +496,12 @@ function membershipsOf(db: Db | Tx, userIds: readonly string[]) {
 export async function organizationsOf(db: Db | Tx, userId: string): Promise<Array<{ code: string; name: string }>> {
   const rows = await membershipsOf(db, [userId]).execute();
   return rows.map(({ code, name }) => ({ code, name }));
+}
+
+/** A person's organizations with the session policy each sets: what a token's claims need, in one query. */
+export async function membershipsForTokens(db: Db | Tx, userId: string): Promise<Array<{ code: string; name: string; sessionPolicy: OrganizationSessionPolicy }>> {
+  const rows = await membershipsOf(db, [userId]).execute();
+  return rows.map(({ code, name, session_policy }) => ({ code, name, sessionPolicy: sessionPolicyOf(session_policy) }));
 }
 
 /** Organization codes of several people at once (user lists of the management API). */

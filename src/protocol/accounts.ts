@@ -1,5 +1,5 @@
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
-import { organizationsOf } from '../domain/organizations.ts';
+import { membershipsInRequest } from './claim-sources.ts';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
@@ -42,7 +42,7 @@ export function accountFinder(db: Db) {
     return {
       accountId: user.id,
       claims: async () => {
-        const organizations = await organizationsOf(db, user.id);
+        const organizations = await membershipsInRequest(ctx, db, user.id);
         return {
           ...userClaims(user, { gravatarFallback }),
           // Kinde's ID tokens name the application they were issued to (OIDC Core §2 allows `azp` with one audience).

@@ -96,9 +96,13 @@ export function createProvider(options: ProviderOptions): Provider {
       const reusable = existing && (!requestedOrg || oidc.result?.consent?.grantId || (await organizationOfGrant(db, existing.jti)) === requestedOrg);
       const grant = reusable ? existing : new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
       const requested = [...(oidc.requestParamScopes ?? [])].join(' ');
+      const resources = Object.keys(oidc.resourceServers ?? {});
+      const scopesHeld = () => [grant.getOIDCScope(), ...resources.map((resource) => grant.getResourceScope(resource))].join('|');
+      const before = reusable ? scopesHeld() : undefined;
       grant.addOIDCScope(requested);
-      for (const resource of Object.keys(oidc.resourceServers ?? {})) grant.addResourceScope(resource, requested);
-      const savedId = await grant.save();
+      for (const resource of resources) grant.addResourceScope(resource, requested);
+      // An SSO sign-in to an application usually asks for what its grant already holds: no write then.
+      const savedId = before === scopesHeld() && grant.jti ? grant.jti : await grant.save();
       if (!oidc.result?.consent?.grantId) await organizationForSilentGrant(db, ctx, savedId, oidc.session.accountId);
       return grant;
     },

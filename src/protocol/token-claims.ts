@@ -1,13 +1,13 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { featureFlagsFor } from '../domain/feature-flags.ts';
 import { environmentPolicy } from '../domain/environment.ts';
-import { findOrganization, isMember } from '../domain/organizations.ts';
 import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { memberAccess } from '../domain/roles.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
 import { GRANT_CLAIM } from './revocation-list.ts';
+import { membershipsInRequest } from './claim-sources.ts';
 
 type IssuedToken = { kind: string; clientId?: string; accountId?: string; grantId?: string };
 
@@ -22,13 +22,6 @@ function hasuraMirror(claims: Record<string, unknown>, userId: string): Record<s
   };
 }
 
-/** `ksp.persistent` mirrors the SSO session policy that applied (environment, or the organization's own). */
-async function sessionIsPersistent(db: Db, orgCode: string | undefined): Promise<boolean> {
-  const environment = await environmentPolicy(db);
-  const organization = orgCode ? await findOrganization(db, orgCode) : undefined;
-  return effectiveSessionPolicy(environment.sessions, { authenticatedSessionLifetime: 0 }, organization?.sessionPolicy).persistent;
-}
-
 /**
  * Kinde's access-token claims beyond RFC 9068 (contract doc, "Tokens"): the organization the grant
  * speaks for, the person's roles and permissions in it, and the feature flags that apply to them.
@@ -38,21 +31,24 @@ export function extraTokenClaims(db: Db) {
     if (token.kind === 'ClientCredentials') return { gty: ['client_credentials'] };
     const userId = token.accountId;
     if (!userId) return {};
-    const grantOrg = await organizationOfGrant(db, token.grantId);
+    const [grantOrg, memberships, environment] = await Promise.all([organizationOfGrant(db, token.grantId), membershipsInRequest(ctx, db, userId), environmentPolicy(db)]);
     // Someone removed from the organization keeps their session, but their tokens no longer speak for it.
-    const orgCode = grantOrg && (await isMember(db, grantOrg, userId)) ? grantOrg : undefined;
+    const organization = memberships.find((membership) => membership.code === grantOrg);
+    const orgCode = organization?.code;
     const access = orgCode ? await memberAccess(db, orgCode, userId) : { roles: [], permissions: [] };
+    // `ksp.persistent` mirrors the SSO session policy that applied (environment, or the organization's own).
+    const persistent = effectiveSessionPolicy(environment.sessions, { authenticatedSessionLifetime: 0 }, organization?.sessionPolicy).persistent;
     const claims: Record<string, unknown> = {
       org_code: orgCode,
       permissions: access.permissions,
       roles: access.roles,
       feature_flags: await featureFlagsFor(db, orgCode, userId),
-      ksp: { persistent: await sessionIsPersistent(db, orgCode) },
+      ksp: { persistent },
       // So that ending the grant ends this token at Gatehouse's own endpoints (revocation-list.ts).
       [GRANT_CLAIM]: token.grantId,
     };
     const client = ctx.oidc?.client;
-    if (orgCode && client?.['gatehouse_org_name_in_token']) claims.org_name = (await findOrganization(db, orgCode))?.name;
+    if (organization && client?.['gatehouse_org_name_in_token']) claims.org_name = organization.name;
     if (client?.['gatehouse_hasura']) Object.assign(claims, hasuraMirror(claims, userId));
     return claims;
   };

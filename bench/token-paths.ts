@@ -1,0 +1,238 @@
+/**
+ * Refresh grant and SSO round trip benchmark (a benchmark, not a test): `npm run bench:token-paths`.
+ *
+ * In one run, on SQLite (or a fresh PostgreSQL database when DATABASE_URL=postgres://…):
+ *   1. BENCH_PEOPLE people sign in once on the hosted pages (email + password) to a confidential
+ *      application with `openid profile email offline`: each keeps an SSO session and a refresh token;
+ *   2. SQL census: BENCH_CENSUS sequential refreshes and SSO round trips, their statements counted;
+ *   3. for each path, closed-loop load from a child process (bench/token-paths-loadgen.mjs, one worker
+ *      per person), in BENCH_ROUNDS rounds, each followed by as long a raw RS256 signing window (the
+ *      denominator, as in `npm run bench`): the ratio is the path's rate ÷ raw signs/s;
+ *        refresh   — POST /oauth2/token grant_type=refresh_token (rotation: each answer's refresh
+ *                    token is the next request's); two signatures per refresh (access + ID token);
+ *        sso       — GET /oauth2/auth with the session cookie → redirects → the callback's code →
+ *                    POST /oauth2/token (PKCE): what an application does when a signed-in person opens it;
+ *   4. the SSO round trip in an open loop at half the closed-loop rate: p50/p99 latency.
+ * Targets (issue 13): refresh ≥ 0.4 (SQLite) / ≥ 0.3 (PostgreSQL); SSO ≥ 0.35, p99 ≤ 25 ms at half rate.
+ *
+ * Knobs: DATABASE_URL, BENCH_PEOPLE (10), BENCH_DURATION (15 s of load per path), BENCH_ROUNDS (5),
+ * BENCH_WARMUP (2), BENCH_CENSUS (20), BENCH_OPEN_SECONDS (10), BENCH_PATHS (refresh,sso).
+ * See docs/benchmarks.md.
+ */
+import { fork } from 'node:child_process';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
+import { type Gatehouse, startGatehouse } from '../src/app.ts';
+import { createApplication, updateApplication } from '../src/domain/applications.ts';
+import { applicationConnections, disableConnection, enableConnection, listConnections } from '../src/domain/connections.ts';
+import { setPassword } from '../src/domain/passwords.ts';
+import { createUser } from '../src/domain/users.ts';
+import { loadConfig } from '../src/config.ts';
+import { FormDriver } from '../test/support/form-driver.ts';
+import { census, cpuMark, createDatabase, describeNoise, foreignCores, installCensus, measureJoseSign, postgresWatch, type SignResult } from './measure.ts';
+import { numberFromEnv } from './support.ts';
+
+const options = {
+  people: numberFromEnv('BENCH_PEOPLE', 10),
+  durationSeconds: numberFromEnv('BENCH_DURATION', 15),
+  rounds: numberFromEnv('BENCH_ROUNDS', 5),
+  warmupSeconds: numberFromEnv('BENCH_WARMUP', 2),
+  census: numberFromEnv('BENCH_CENSUS', 20),
+  openSeconds: numberFromEnv('BENCH_OPEN_SECONDS', 10),
+  paths: (process.env.BENCH_PATHS ?? 'refresh,sso').split(',') as Array<'refresh' | 'sso'>,
+};
+
+const CALLBACK = 'http://127.0.0.1:9/callback';
+const PASSWORD = 'a long benchmark passphrase 42';
+const TARGETS = { refresh: { sqlite: 0.4, postgres: 0.3 }, sso: { sqlite: 0.35, postgres: 0.35 } } as const;
+
+interface Person {
+  cookies: Record<string, string>;
+  refreshToken: string;
+  verifier: string;
+  challenge: string;
+}
+
+interface LoadResult {
+  done: number;
+  seconds: number;
+  latencies: number[];
+  cpuMicros: number;
+  people: Person[];
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+
+/** One sign-in on the hosted pages; the person keeps the browser's cookies (the SSO session) and the refresh token. */
+async function signIn(origin: string, client: { id: string; secret: string }, email: string): Promise<Person> {
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const driver = new FormDriver(origin);
+  const query = new URLSearchParams({ client_id: client.id, redirect_uri: CALLBACK, response_type: 'code', scope: 'openid profile email offline', state: 's', code_challenge: challenge, code_challenge_method: 'S256' });
+  await driver.go(`/oauth2/auth?${query}`);
+  await driver.submit({ identifier: email });
+  const callback = await driver.submit({ password: PASSWORD });
+  const code = callback?.searchParams.get('code');
+  if (!code) throw new Error(`sign-in did not reach the callback: ${driver.lastUrl}`);
+  const response = await fetch(`${origin}/oauth2/token`, {
+    method: 'POST',
+    headers: { authorization: basic(client), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: verifier }),
+  });
+  const tokens = (await response.json()) as { refresh_token?: string };
+  if (!tokens.refresh_token) throw new Error(`no refresh token: ${JSON.stringify(tokens)}`);
+  const cookies = Object.fromEntries(['_session', '_session.sig', '_session.legacy', '_session.legacy.sig'].flatMap((name) => (driver.cookie(name) ? [[name, driver.cookie(name)!]] : [])));
+  return { cookies, refreshToken: tokens.refresh_token, verifier, challenge };
+}
+
+const basic = (client: { id: string; secret: string }) => `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString('base64')}`;
+
+function loadGenerator() {
+  const child = fork(fileURLToPath(new URL('./token-paths-loadgen.mjs', import.meta.url)), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return {
+    run: (message: Record<string, unknown>) =>
+      new Promise<LoadResult>((resolve, reject) => {
+        const exited = (code: number | null) => reject(new Error(`load generator exited with code ${code}`));
+        child.once('exit', exited);
+        child.once('message', (answer: { type: string; error?: string } & LoadResult) => {
+          child.off('exit', exited);
+          if (answer.type === 'error') reject(new Error(`load generator failed: ${answer.error}`));
+          else resolve(answer);
+        });
+        child.send({ type: 'run', ...message });
+      }),
+    close: () => child.send({ type: 'exit' }),
+  };
+}
+
+async function main(): Promise<number> {
+  installCensus();
+  const database = await createDatabase();
+  postgresWatch.on = database.kind === 'postgres';
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-data-'));
+  let gatehouse: Gatehouse | undefined;
+  const load = loadGenerator();
+  try {
+    gatehouse = await startGatehouse(
+      loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL: database.url,
+        GATEHOUSE_DATA_DIR: dataDir,
+        GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64url'),
+        LOG_LEVEL: 'silent',
+      }),
+    );
+    const origin = gatehouse.url.replace('//localhost:', '//127.0.0.1:');
+    const { db } = gatehouse.services;
+    const { application, clientSecret } = await createApplication(db, { name: 'Bench app', type: 'reg' });
+    await updateApplication(db, application.id, { redirectUrls: [CALLBACK], logoutUrls: [] });
+    for (const connection of await applicationConnections(db, application.id)) await disableConnection(db, application.id, connection.id);
+    await enableConnection(db, application.id, (await listConnections(db)).find((c) => c.strategy === 'email:password')!.id);
+    const client = { id: application.id, secret: clientSecret!, basic: '' };
+    client.basic = basic(client);
+
+    let people: Person[] = [];
+    for (let n = 0; n < options.people; n++) {
+      const email = `bench${n}@paths.test`;
+      const user = await createUser(db, { firstName: 'Bench', lastName: `Person ${n}`, identities: [{ type: 'email', value: email, isVerified: true, connectionId: null }] });
+      await setPassword(db, user.id, PASSWORD);
+      people.push(await signIn(origin, client, email));
+    }
+
+    // A real access token from a refresh gives the raw signer its header and payload shape.
+    const sample = await fetch(`${origin}/oauth2/token`, {
+      method: 'POST',
+      headers: { authorization: client.basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: people[0]!.refreshToken }),
+    }).then((r) => r.json() as Promise<{ access_token: string; refresh_token: string }>);
+    people[0]!.refreshToken = sample.refresh_token;
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const header: Record<string, unknown> = { ...decodeProtectedHeader(sample.access_token), alg: 'RS256' };
+    const jwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: String(header.kid ?? 'bench'), alg: 'RS256' };
+    const payload = decodeJwt(sample.access_token) as Record<string, unknown>;
+    await measureJoseSign('warm-up', jwk, header, payload, 1, 1);
+
+    console.log(`Gatehouse token paths benchmark — ${new Date().toISOString()}`);
+    console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`database: ${database.kind}; ${options.people} people, each with an SSO session and a refresh token; load from a child process\n`);
+
+    const noise: string[] = [];
+    const noisy: string[] = [];
+    const summary: string[] = [];
+    for (const path of options.paths) {
+      const message = { mode: path, origin, client, callback: CALLBACK };
+      // SQL census: sequential requests through the same child, counted in this (the server's) process.
+      census.statements.clear();
+      census.on = true;
+      const counted = await load.run({ ...message, people: [people[0]], seconds: 60, maxTrips: options.census });
+      census.on = false;
+      people[0] = counted.people[0]!;
+      const statements = [...census.statements.values()].reduce((a, b) => a + b, 0) / Math.max(1, counted.done);
+
+      const roundSeconds = options.durationSeconds / Math.max(1, options.rounds);
+      people = (await load.run({ ...message, people, seconds: options.warmupSeconds })).people;
+      let done = 0;
+      let loadSeconds = 0;
+      let signs = 0;
+      let signSeconds = 0;
+      const latencies: number[] = [];
+      const perRound: string[] = [];
+      for (let round = 1; round <= options.rounds; round++) {
+        const start = cpuMark();
+        const result = await load.run({ ...message, people, seconds: roundSeconds });
+        noise.push(describeNoise(`${path} round ${round}`, foreignCores(start, cpuMark(), result.cpuMicros), noisy));
+        people = result.people;
+        const signStart = cpuMark();
+        const sign: SignResult = await measureJoseSign('raw', jwk, header, payload, roundSeconds, 1);
+        noise.push(describeNoise(`raw signing after ${path} round ${round}`, foreignCores(signStart, cpuMark()), noisy));
+        done += result.done;
+        loadSeconds += result.seconds;
+        signs += sign.signs;
+        signSeconds += sign.seconds;
+        latencies.push(...result.latencies);
+        perRound.push((result.done / result.seconds / sign.perSecond).toFixed(2));
+      }
+      latencies.sort((a, b) => a - b);
+      const rate = done / loadSeconds;
+      const raw = signs / signSeconds;
+      const ratio = rate / raw;
+      const target = TARGETS[path][database.kind];
+      console.log(`${path}: ${fmt(rate)}/s closed loop (${options.people} workers), raw RS256 ${fmt(raw)} signs/s between rounds, latency p50 ${fmt(percentile(latencies, 0.5), 1)} ms, p99 ${fmt(percentile(latencies, 0.99), 1)} ms`);
+      console.log(`   SQL statements per ${path === 'refresh' ? 'refresh' : 'round trip'}: ${fmt(statements, 1)}`);
+      for (const [sql, count] of [...census.statements.entries()].sort((a, b) => b[1] - a[1])) {
+        console.log(`     ${(count / Math.max(1, counted.done)).toFixed(1)} × ${sql.replace(/\s+/g, ' ').slice(0, 150)}`);
+      }
+      summary.push(`| ${path} ÷ raw signs/s (${database.kind}) | ${fmt(rate)}/s ÷ ${fmt(raw)}/s | **${ratio.toFixed(2)}** (target ≥ ${target}: ${ratio >= target ? 'met' : 'NOT met'}) | ${perRound.join(', ')} | ${fmt(statements, 1)} |`);
+
+      if (path === 'sso' && options.openSeconds > 0) {
+        const open = await load.run({ ...message, people, seconds: options.openSeconds, rate: rate / 2 });
+        people = open.people;
+        const sorted = open.latencies.sort((a, b) => a - b);
+        const p99 = percentile(sorted, 0.99);
+        summary.push(
+          `| sso open loop at ${fmt(rate / 2)}/s (half the closed-loop rate) | ${fmt(open.done / open.seconds)}/s done | p50 ${fmt(percentile(sorted, 0.5), 1)} ms, **p99 ${fmt(p99, 1)} ms** (target ≤ 25 ms: ${p99 <= 25 ? 'met' : 'NOT met'}) | | |`,
+        );
+      }
+    }
+    console.log('\n| path | rate | **ratio** | per round | SQL per request |');
+    console.log('| --- | --- | --- | --- | --- |');
+    for (const line of summary) console.log(line);
+    console.log('\nCPU during the run:');
+    for (const line of noise) console.log(`  ${line}`);
+    if (noisy.length > 0) console.log(`  WARNING: other load during ${noisy.length} phase(s); these numbers are not trustworthy.`);
+    return 0;
+  } finally {
+    load.close();
+    await gatehouse?.close();
+    await database.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
