@@ -180,6 +180,7 @@ for (const database of testDatabases()) {
       landedOnApp(out);
       assert.equal(await socialUserId(conn.google, 'g-2'), existing.id);
       assert.equal(smtp.messages.length, sent, 'no code was sent');
+      assert.deepEqual((await audits('user.identity_linked')).at(-1), { connection_id: conn.google, proven_by: 'trusted_provider' });
     });
 
     it('links an untrusted provider only after the person proves the email with a code', async () => {
@@ -193,6 +194,7 @@ for (const database of testDatabases()) {
       assert.match(textOf(driver), /not right/);
       landedOnApp(await driver.submit({ code: codeIn(await mail) }));
       assert.equal(await socialUserId(conn.microsoft, 'ms-1'), existing.id);
+      assert.deepEqual((await audits('user.identity_linked')).at(-1), { connection_id: conn.microsoft, proven_by: 'email_code' });
     });
 
     it('signs a new person up through an untrusted provider with the social identity alone, leaving the email free', async () => {
@@ -262,6 +264,7 @@ for (const database of testDatabases()) {
       const user = (await findUser(db(), userId))!;
       assert.equal(user.firstName, 'After');
       assert.equal(user.picture, 'https://example.com/after.png');
+      assert.deepEqual((await audits('user.updated')).at(-1), { fields: ['first_name', 'picture'], source: 'profile_sync', connection_id: conn.google });
     });
 
     it('ends a cancelled sign-in on a friendly page with a way back, audited, nothing written', async () => {

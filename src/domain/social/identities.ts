@@ -2,6 +2,7 @@ import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { type Db, inTransaction, isUniqueViolation, type Tx } from '../../store/db.ts';
 import type { IdentitiesTable } from '../../store/schema.ts';
+import { recordAudit } from '../audit.ts';
 import { DomainError } from '../errors.ts';
 import { createUser, findUser, findUserByIdentity, type User } from '../users.ts';
 import type { SocialProfile } from './providers.ts';
@@ -131,7 +132,7 @@ function identityTaken(error: unknown): never {
 
 /**
  * Links the provider's identity to an existing user, marking the email proven (by the provider's
- * word or a code) verified, in one transaction. Returns the new identity's id.
+ * word or a code) verified, with its audit event, in one transaction. Returns the new identity's id.
  */
 export async function linkSocialIdentity(db: Db, userId: string, strategy: string, profile: PendingSocialProfile, provenEmail: string | undefined): Promise<string> {
   return inTransaction(db, async (tx) => {
@@ -146,12 +147,13 @@ export async function linkSocialIdentity(db: Db, userId: string, strategy: strin
         .where('normalized_value', '=', provenEmail.trim().toLowerCase())
         .execute();
     }
+    await recordAudit(tx, { type: 'user.identity_linked', actor: userId, subject: userId, data: { connection_id: profile.connectionId, proven_by: provenEmail ? 'email_code' : 'trusted_provider' } });
     return row.id;
   });
 }
 
-/** A new user from the provider's profile: the proven email (if any) and the social identity, in one transaction. */
-export async function createSocialUser(db: Db, strategy: string, profile: PendingSocialProfile, provenEmail: string | undefined): Promise<User> {
+/** A new user from the provider's profile: the proven email (if any), the social identity and the audit event, in one transaction. */
+export async function createSocialUser(db: Db, strategy: string, profile: PendingSocialProfile, provenEmail: string | undefined, applicationId: string): Promise<User> {
   return inTransaction(db, async (tx) => {
     const user = await createUser(tx as unknown as Db, {
       firstName: profile.givenName ?? null,
@@ -161,19 +163,26 @@ export async function createSocialUser(db: Db, strategy: string, profile: Pendin
     });
     // After the user's own identities, so they list in the order they came.
     await tx.insertInto('identities').values(socialIdentityRow(user.id, strategy, profile, clock.now() + 1)).execute().catch(identityTaken);
+    await recordAudit(tx, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: applicationId, connection_id: profile.connectionId } });
     return (await findUser(tx, user.id))!;
   });
 }
 
-/** Section 040 ("sync user profile on sign-in"): names and picture follow the provider's, when it gave them. */
-export async function syncSocialProfile(db: Db, userId: string, profile: PendingSocialProfile): Promise<void> {
-  const change = {
-    ...(profile.givenName ? { first_name: profile.givenName } : {}),
-    ...(profile.familyName ? { last_name: profile.familyName } : {}),
-    ...(profile.picture ? { picture: profile.picture } : {}),
-  };
+/**
+ * Section 040 ("sync user profiles on sign in"): names and picture follow the provider's when it gave
+ * them and they differ (Apple gives the name only once: later sign-ins leave it). Audited as
+ * `user.updated` with the fields changed, in the same transaction.
+ */
+export async function syncSocialProfile(db: Db, user: User, profile: PendingSocialProfile): Promise<void> {
+  const change: Partial<Record<'first_name' | 'last_name' | 'picture', string>> = {};
+  if (profile.givenName && profile.givenName !== user.firstName) change.first_name = profile.givenName;
+  if (profile.familyName && profile.familyName !== user.lastName) change.last_name = profile.familyName;
+  if (profile.picture && profile.picture !== user.picture) change.picture = profile.picture;
   if (Object.keys(change).length === 0) return;
-  await db.updateTable('users').set({ ...change, updated_at: clock.now() }).where('id', '=', userId).execute();
+  await inTransaction(db, async (tx) => {
+    await tx.updateTable('users').set({ ...change, updated_at: clock.now() }).where('id', '=', user.id).execute();
+    await recordAudit(tx, { type: 'user.updated', actor: user.id, subject: user.id, data: { fields: Object.keys(change), source: 'profile_sync', connection_id: profile.connectionId } });
+  });
 }
 
 /** The identity's id, for the sign-in counters. */

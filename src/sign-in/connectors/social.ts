@@ -256,11 +256,10 @@ async function signInAs(
       if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
       return kit.goTo(ctx, interaction, next.identify(undefined, 'This account was just linked in another sign-in. Start again.'));
     }
-    await recordAudit(db, { type: 'user.identity_linked', actor: user.id, subject: user.id, data: { connection_id: connection.id, by: provenEmail ? 'email_code' : 'trusted_provider' } });
   } else {
     identityId = await socialIdentityId(db, connection.strategy, connection.id, pending.subject);
   }
-  if (connection.options.is_sync_user_profile_on_login) await syncSocialProfile(db, user.id, pending);
+  if (connection.options.is_sync_user_profile_on_login) await syncSocialProfile(db, user, pending);
   return kit.afterFirstFactor(ctx, interaction, { userId: user.id, connectionId: connection.id, amr: SOCIAL_AMR }, identityId);
 }
 
@@ -268,13 +267,12 @@ async function createAndSignIn(kit: SignInKit, ctx: Context, interaction: Intera
   if (kit.selfSignUpClosed(ctx, interaction)) return;
   let user: User;
   try {
-    user = await createSocialUser(kit.db, connection.strategy, pending, provenEmail);
+    user = await createSocialUser(kit.db, connection.strategy, pending, provenEmail, interaction.app.id);
   } catch (error) {
     // Someone took this email (or linked this provider account) meanwhile: the unique index let one win.
     if (!(error instanceof DomainError && error.code === 'USER_IDENTITY_EXISTS')) throw error;
     return kit.goTo(ctx, interaction, next.identify(undefined, 'An account with these details was just created. Sign in again.'));
   }
-  await recordAudit(kit.db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id, connection_id: connection.id } });
   const identityId = user.identities.find((identity) => identity.connectionId === connection.id)?.id;
   return kit.afterFirstFactor(ctx, interaction, { userId: user.id, connectionId: connection.id, amr: SOCIAL_AMR }, identityId, user);
 }
