@@ -363,6 +363,19 @@ for (const database of testDatabases()) {
       assert.doesNotMatch(driver.lastPage, /name="identifier"/, 'the organization turned email off');
     });
 
+    it('offers a connection that belongs to an organization only to sign-ins to that organization', async () => {
+      const beta = await createOrganization(db(), { name: 'Beta' });
+      await createConnection({
+        strategy: 'oauth2:gitlab',
+        organization_code: beta.code,
+        options: { client_id: 'gitlab-client', client_secret: 'gitlab-secret', endpoints: { issuer: google.issuer, authorization_endpoint: `${google.issuer}/auth`, token_endpoint: `${google.issuer}/token`, jwks_uri: `${google.issuer}/jwks` } },
+      });
+      assert.doesNotMatch((await onIdentifyPage()).lastPage, /Continue with GitLab/);
+      const atBeta = await onIdentifyPage({ org_code: beta.code });
+      assert.match(atBeta.lastPage, /Continue with GitLab/);
+      assert.match(atBeta.lastPage, /Continue with Google/, 'Beta has no connections of its own: the application\'s apply');
+    });
+
     it('asks for two-step verification after a social sign-in when the environment requires it', async () => {
       await updateEnvironmentPolicy(db(), { mfa: { mode: 'required', factors: ['totp'] } });
       try {

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { hmacHex, safeEqual } from '../../crypto/secrets.ts';
 import { type Application, applicationForSignIn } from '../../domain/applications.ts';
-import { type Connection, enabledConnections, listConnections } from '../../domain/connections.ts';
+import { type Connection, enabledConnections, listConnections, servesOrganization } from '../../domain/connections.ts';
 import { effectiveConnectionIds, organizationConnectionIds } from '../../domain/organizations.ts';
 import { type EnvironmentPolicy, environmentPolicy } from '../../domain/environment.ts';
 import { field, type FormParams, readForm } from '../../http/forms.ts';
@@ -59,12 +59,12 @@ function expired(ctx: Context): void {
 
 /** Section 046: an organization with its own sign-in methods replaces the application's; nothing is inherited. */
 async function connectionsFor(services: Services, applicationId: string, organizationCode: string | undefined): Promise<Connection[]> {
-  const appConnections = await enabledConnections(services.db, applicationId);
+  const appConnections = (await enabledConnections(services.db, applicationId)).filter((connection) => servesOrganization(connection, organizationCode));
   if (organizationCode === undefined) return appConnections;
   const own = await organizationConnectionIds(services.db, organizationCode);
   const effective = new Set(effectiveConnectionIds(appConnections.map((c) => c.id), own));
   const all = own ? await listConnections(services.db) : appConnections;
-  return all.filter((connection) => effective.has(connection.id));
+  return all.filter((connection) => effective.has(connection.id) && servesOrganization(connection, organizationCode));
 }
 
 /** Loads the interaction this browser is in (its cookie must match the uid in the URL). */
