@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, type Tx } from '../store/db.ts';
@@ -475,31 +476,36 @@ export async function memberPermissions(db: Db | Tx, orgCode: string, userId: st
  * who is not a member holds nothing (their grants go with the membership: the schema cascades).
  */
 export async function memberAccess(db: Db | Tx, orgCode: string, userId: string): Promise<MemberAccess> {
-  const roles = await db
+  // One statement for both (every token request reads them): the roles, then the permissions they
+  // give and those given to the member directly.
+  const none = sql<string | null>`null`;
+  const rows = await db
     .selectFrom('member_roles')
     .innerJoin('roles', 'roles.id', 'member_roles.role_id')
-    .select(['roles.id', 'roles.key', 'roles.name'])
+    .select([sql<'role' | 'permission'>`'role'`.as('kind'), sql.ref<string | null>('roles.id').as('id'), 'roles.key', sql.ref<string | null>('roles.name').as('name')])
     .where('member_roles.organization_code', '=', orgCode)
     .where('member_roles.user_id', '=', userId)
-    .execute();
-  const permissions = await db
-    .selectFrom('member_roles')
-    .innerJoin('role_permissions', 'role_permissions.role_id', 'member_roles.role_id')
-    .innerJoin('permissions', 'permissions.id', 'role_permissions.permission_id')
-    .select('permissions.key')
-    .where('member_roles.organization_code', '=', orgCode)
-    .where('member_roles.user_id', '=', userId)
-    .union(
+    .unionAll(
+      db
+        .selectFrom('member_roles')
+        .innerJoin('role_permissions', 'role_permissions.role_id', 'member_roles.role_id')
+        .innerJoin('permissions', 'permissions.id', 'role_permissions.permission_id')
+        .select([sql<'role' | 'permission'>`'permission'`.as('kind'), none.as('id'), 'permissions.key', none.as('name')])
+        .where('member_roles.organization_code', '=', orgCode)
+        .where('member_roles.user_id', '=', userId),
+    )
+    .unionAll(
       db
         .selectFrom('member_permissions')
         .innerJoin('permissions', 'permissions.id', 'member_permissions.permission_id')
-        .select('permissions.key')
+        .select([sql<'role' | 'permission'>`'permission'`.as('kind'), none.as('id'), 'permissions.key', none.as('name')])
         .where('member_permissions.organization_code', '=', orgCode)
         .where('member_permissions.user_id', '=', userId),
     )
     .execute();
+  const roles = rows.flatMap((row) => (row.kind === 'role' ? [{ id: row.id!, key: row.key, name: row.name! }] : []));
   return {
     roles: roles.sort(byKey),
-    permissions: [...new Set(permissions.map((row) => row.key))].sort(),
+    permissions: [...new Set(rows.filter((row) => row.kind === 'permission').map((row) => row.key))].sort(),
   };
 }

@@ -35,14 +35,14 @@ export function extraTokenClaims(db: Db) {
     // Someone removed from the organization keeps their session, but their tokens no longer speak for it.
     const organization = memberships.find((membership) => membership.code === grantOrg);
     const orgCode = organization?.code;
-    const access = orgCode ? await memberAccess(db, orgCode, userId) : { roles: [], permissions: [] };
+    const [access, featureFlags] = await Promise.all([orgCode ? memberAccess(db, orgCode, userId) : { roles: [], permissions: [] }, featureFlagsFor(db, orgCode, userId)]);
     // `ksp.persistent` mirrors the SSO session policy that applied (environment, or the organization's own).
     const persistent = effectiveSessionPolicy(environment.sessions, { authenticatedSessionLifetime: 0 }, organization?.sessionPolicy).persistent;
     const claims: Record<string, unknown> = {
       org_code: orgCode,
       permissions: access.permissions,
       roles: access.roles,
-      feature_flags: await featureFlagsFor(db, orgCode, userId),
+      feature_flags: featureFlags,
       ksp: { persistent },
       // So that ending the grant ends this token at Gatehouse's own endpoints (revocation-list.ts).
       [GRANT_CLAIM]: token.grantId,
