@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, importSPKI, jwtVerify, SignJWT } from 'jose';
 import type { SocialConnection } from '../src/domain/social/connections.ts';
 import { beginSocialSignIn, completeSocialSignIn, SocialSignInError, type SocialSignInFailure } from '../src/domain/social/upstream.ts';
-import { type FakeApi, type FakeOidcProvider, followToCallback, startFakeApi, startFakeOidcProvider } from './support/fake-providers.ts';
+import { approving, basicCredentials, type FakeApi, type FakeOidcProvider, followToCallback, s256, startFakeApi, startFakeOidcProvider } from './support/fake-providers.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:9/login/callback';
 const network = { allowPrivateNetwork: true };
@@ -128,28 +128,6 @@ describe('social sign-in through OpenID providers (oidc-provider as Google and M
     await assert.rejects(completeSocialSignIn(conn, callback, { ...begun, redirectUri: REDIRECT_URI, allowPrivateNetwork: false }), refusedAs('provider_error'));
   });
 });
-
-/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (openid-client sends `x%2Dclient`). */
-function basicCredentials(header: string | undefined): string | undefined {
-  if (!header?.startsWith('Basic ')) return undefined;
-  const [id, secret] = Buffer.from(header.slice(6), 'base64').toString().split(':');
-  const decode = (value = '') => decodeURIComponent(value.replaceAll('+', ' '));
-  return `${decode(id)}:${decode(secret)}`;
-}
-
-const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
-
-/** A provider's authorization endpoint that approves at once: back to the callback with a code, remembering the request. */
-function approving(issued: Map<string, URLSearchParams>) {
-  return (request: { url: URL }) => {
-    const code = randomUUID();
-    issued.set(code, request.url.searchParams);
-    const back = new URL(request.url.searchParams.get('redirect_uri')!);
-    back.searchParams.set('code', code);
-    back.searchParams.set('state', request.url.searchParams.get('state')!);
-    return { redirect: back.href };
-  };
-}
 
 describe('social sign-in through OAuth 2.0 profile APIs (fakes of GitHub and X)', () => {
   let github: FakeApi;

@@ -23,14 +23,22 @@ export interface Connection {
   strategy: string;
   name: string;
   displayName: string;
+  /** The organization that manages it (Kinde's `organization_code`): only sign-ins to it offer the connection. */
+  organizationCode: string | null;
 }
 
-const toConnection = (row: { id: string; strategy: string; name: string; display_name: string }): Connection => ({
+const toConnection = (row: { id: string; strategy: string; name: string; display_name: string; organization_code: string | null }): Connection => ({
   id: row.id,
   strategy: row.strategy,
   name: row.name,
   displayName: row.display_name,
+  organizationCode: row.organization_code,
 });
+
+/** An organization's own connection is never offered to people signing in elsewhere (another customer's button). */
+export function servesOrganization(connection: Connection, organizationCode: string | undefined): boolean {
+  return connection.organizationCode === null || connection.organizationCode === organizationCode;
+}
 
 /** Idempotent across replicas: a built-in is created once, by whichever process gets there first. */
 export async function ensureBuiltInConnections(db: Db): Promise<void> {
@@ -68,7 +76,7 @@ export async function applicationConnections(db: Db | Tx, applicationId: string)
   const rows = await db
     .selectFrom('application_connections')
     .innerJoin('connections', 'connections.id', 'application_connections.connection_id')
-    .select(['connections.id', 'connections.strategy', 'connections.name', 'connections.display_name'])
+    .select(['connections.id', 'connections.strategy', 'connections.name', 'connections.display_name', 'connections.organization_code'])
     .where('application_connections.application_id', '=', applicationId)
     .orderBy('connections.created_at')
     .execute();

@@ -1,6 +1,7 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, SignJWT } from 'jose';
 import Provider, { type Configuration } from 'oidc-provider';
 
 /** A listening loopback server whose handler is set once its origin is known. */
@@ -98,8 +99,8 @@ export interface FakeApi {
   close(): Promise<void>;
 }
 
-/** A tiny HTTP fake of a provider's API: each route answers `[status, json]` from the request. */
-type Answer = [number, unknown] | { redirect: string };
+/** A tiny HTTP fake of a provider's API: each route answers `[status, json]`, a redirect or a page, from the request. */
+type Answer = [number, unknown] | { redirect: string } | { html: string };
 
 export async function startFakeApi(routes: Record<string, (request: RecordedRequest) => Answer | Promise<Answer>>): Promise<FakeApi> {
   const http = await listen();
@@ -116,6 +117,10 @@ export async function startFakeApi(routes: Record<string, (request: RecordedRequ
         return;
       }
       const answer = await route(request);
+      if ('html' in answer) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(answer.html);
+        return;
+      }
       if ('redirect' in answer) {
         res.writeHead(302, { location: answer.redirect }).end();
         return;
@@ -124,4 +129,67 @@ export async function startFakeApi(routes: Record<string, (request: RecordedRequ
     });
   });
   return { origin: http.origin, requests, close: http.close };
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-encoded before base64 (openid-client sends `x%2Dclient`). */
+export function basicCredentials(header: string | undefined): string | undefined {
+  if (!header?.startsWith('Basic ')) return undefined;
+  const [id, secret] = Buffer.from(header.slice(6), 'base64').toString().split(':');
+  const decode = (value = '') => decodeURIComponent(value.replaceAll('+', ' '));
+  return `${decode(id)}:${decode(secret)}`;
+}
+
+export const s256 = (verifier: string) => createHash('sha256').update(verifier).digest('base64url');
+
+/** A provider's authorization endpoint that approves at once: back to the callback with a code, remembering the request. */
+export function approving(issued: Map<string, URLSearchParams>) {
+  return (request: { url: URL }) => {
+    const code = randomUUID();
+    issued.set(code, request.url.searchParams);
+    const back = new URL(request.url.searchParams.get('redirect_uri')!);
+    back.searchParams.set('code', code);
+    back.searchParams.set('state', request.url.searchParams.get('state')!);
+    return { redirect: back.href };
+  };
+}
+
+const escapeHtml = (value: string) => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+/**
+ * A fake of Sign in with Apple: `/auth/authorize` approves at once, either redirecting back with the
+ * code (simple for HTTP-driven tests) or, with `formPost`, answering Apple's page that POSTs code,
+ * state and the first sign-in's `user` to the callback; `/auth/token` answers an RS256 ID token for
+ * `subject` with the nonce that was asked for; `/auth/keys` is its JWKS.
+ */
+export async function startFakeApple(options: { clientId: string; subject: string; formPost?: { user: unknown } }): Promise<FakeApi> {
+  const issued = new Map<string, URLSearchParams>();
+  const signing = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicJwk = { ...(await exportJWK(signing.publicKey)), kid: 'apple-test', use: 'sig', alg: 'RS256' };
+  const formPost = options.formPost;
+  const apple: FakeApi = await startFakeApi({
+    'GET /auth/authorize': formPost
+      ? ({ url }) => {
+          const code = randomUUID();
+          issued.set(code, url.searchParams);
+          const fields = { code, state: url.searchParams.get('state')!, user: JSON.stringify(formPost.user) };
+          const inputs = Object.entries(fields).map(([name, value]) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`).join('');
+          return { html: `<!doctype html><title>Apple</title><form method="post" action="${escapeHtml(url.searchParams.get('redirect_uri')!)}">${inputs}</form><script>document.forms[0].submit()</script>` };
+        }
+      : approving(issued),
+    'GET /auth/keys': () => [200, { keys: [publicJwk] }],
+    'POST /auth/token': async ({ body }) => {
+      const asked = issued.get(new URLSearchParams(body).get('code')!);
+      if (!asked) return [400, { error: 'invalid_grant' }];
+      const idToken = await new SignJWT({ email: 'tim@privaterelay.example', email_verified: 'true', nonce: asked.get('nonce')! })
+        .setProtectedHeader({ alg: 'RS256', kid: 'apple-test' })
+        .setIssuer(apple.origin)
+        .setAudience(options.clientId)
+        .setSubject(options.subject)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(signing.privateKey);
+      return [200, { access_token: 'apple-at', token_type: 'Bearer', expires_in: 3600, id_token: idToken }];
+    },
+  });
+  return apple;
 }

@@ -61,6 +61,17 @@ export interface BeginOptions {
   loginHint?: string | undefined;
   /** See `providerCallsMayReachPrivateNetwork`. */
   allowPrivateNetwork: boolean;
+  /**
+   * The sign-in flow's id, put before the random part of `state` (`<flow>.<random>`): the one
+   * callback URL finds the flow from it. It is no secret (the browser binding is the interaction cookie).
+   */
+  flowId?: string;
+}
+
+/** The flow id `beginSocialSignIn` put in a state, if any. */
+export function flowIdOfState(state: string): string | undefined {
+  const at = state.indexOf('.');
+  return at > 0 ? state.slice(0, at) : undefined;
 }
 
 export interface BegunSignIn {
@@ -234,7 +245,7 @@ export async function beginUpstreamSignIn(provider: SocialProvider, connection: 
     clientId,
   );
   allowHttpOnLoopback(config, endpoints);
-  const state = client.randomState();
+  const state = options.flowId ? `${options.flowId}.${client.randomState()}` : client.randomState();
   const nonce = provider.protocol === 'oidc' && provider.nonce !== false ? client.randomNonce() : undefined;
   const codeVerifier = provider.pkce ? client.randomPKCECodeVerifier() : undefined;
   const parameters: Record<string, string> = {

@@ -11,6 +11,7 @@ import type { IdentityConnector } from './connector.ts';
 import { field } from '../../http/forms.ts';
 import { amrFor } from './registry.ts';
 import * as next from '../flow/machine.ts';
+import { finishSocialLink } from './social.ts';
 import { CODES_LOCKED_MESSAGE, codeSubject, identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from '../flow/kit.ts';
 
 const isGuessThatFailed = (check: CodeCheck) => check === 'wrong' || check === 'too_many_attempts';
@@ -57,6 +58,8 @@ export function oneTimeCodeConnector(kit: SignInKit): IdentityConnector {
         const error = outcome === 'expired' ? 'That code has expired. Start again to get a new one.' : 'Too many wrong codes. Start again to get a new one.';
         return goTo(ctx, interaction, next.identify(state, error));
       }
+      // The code proved the email a social sign-in links to or creates an account with.
+      if (state.socialProfile) return finishSocialLink(kit, ctx, interaction, { ...state, socialProfile: state.socialProfile });
       const amr = [amrFor('code', state.channel)];
       const connectionId = interaction.methods[state.identifierType]?.connectionId;
 

@@ -1,5 +1,5 @@
 import type { Connection } from '../../domain/connections.ts';
-import { strategyNamed } from '../../domain/strategies.ts';
+import { isSocialStrategy, strategyNamed } from '../../domain/strategies.ts';
 import type { IdentityType } from '../../domain/users.ts';
 
 export type Verification = 'password' | 'code';
@@ -23,6 +23,16 @@ export function signInMethods(connections: readonly Connection[], onlyConnection
     methods[identity] = { verification: strategy.family === 'password' ? 'password' : 'code', connectionId: connection.id };
   }
   return methods;
+}
+
+/** A social connection offered as a button: `connection_id` naming one narrows the buttons to it. */
+export type SocialButton = Pick<Connection, 'id' | 'strategy' | 'displayName'>;
+
+export function socialConnectionsOffered(connections: readonly Connection[], onlyConnectionId?: string): SocialButton[] {
+  const social = connections.filter((connection) => isSocialStrategy(connection.strategy));
+  const chosen = onlyConnectionId ? connections.filter((c) => c.id === onlyConnectionId) : [];
+  if (chosen.length > 0) return social.filter((connection) => connection.id === onlyConnectionId);
+  return social.map(({ id, strategy, displayName }) => ({ id, strategy, displayName }));
 }
 
 export function offeredIdentityTypes(methods: SignInMethods): IdentityType[] {

@@ -11,6 +11,7 @@ import { ORGANIZATION_PROMPT_REASON } from '../../protocol/interaction-policy.ts
 import * as next from './machine.ts';
 import { loadFlow, type SignInState } from './state.ts';
 import { type SignInKit } from './kit.ts';
+import { beginSocial } from '../connectors/social.ts';
 
 /** Steps 1–2: the first page, identifying the person, and registering someone new. */
 export function identifySteps(router: Router, kit: SignInKit, connectors: IdentityConnectors): void {
@@ -46,7 +47,9 @@ export function identifySteps(router: Router, kit: SignInKit, connectors: Identi
       // The session does not say which connection proved the person: no connection exemption applies.
       return continueToOrganization(ctx, interaction, { userId: interaction.signedInUserId, connectionId: undefined, amr: ['sso', ...interaction.signedInAmr.filter((value) => value === 'mfa')] });
     }
-    const { registering } = interaction.request;
+    const { registering, connectionId } = interaction.request;
+    // A social `connection_id` goes straight to the provider (section 020).
+    if (connectionId && interaction.socialConnections.some((offered) => offered.id === connectionId)) return beginSocial(kit, ctx, interaction, connectionId, registering);
     const hint = parseLoginHint(interaction.request.loginHint, defaultCountry());
     const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
     if (usableHint && interaction.request.connectionId !== undefined) return proceedWith(ctx, interaction, usableHint, registering);

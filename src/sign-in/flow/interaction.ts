@@ -1,13 +1,13 @@
 import type { Context } from 'koa';
 import { hmacHex, safeEqual } from '../../crypto/secrets.ts';
 import { type Application, applicationForSignIn } from '../../domain/applications.ts';
-import { type Connection, enabledConnections, listConnections } from '../../domain/connections.ts';
+import { type Connection, enabledConnections, listConnections, servesOrganization } from '../../domain/connections.ts';
 import { effectiveConnectionIds, organizationConnectionIds } from '../../domain/organizations.ts';
 import { type EnvironmentPolicy, environmentPolicy } from '../../domain/environment.ts';
 import { field, type FormParams, readForm } from '../../http/forms.ts';
 import { networkOf } from '../../http/networks.ts';
 import type { Services } from '../../services.ts';
-import { type SignInMethods, signInMethods } from '../connectors/registry.ts';
+import { type SignInMethods, signInMethods, type SocialButton, socialConnectionsOffered } from '../connectors/registry.ts';
 import { parseSignInRequest, type SignInRequest } from './request.ts';
 import { MessagePage } from '../../ui/pages/message.tsx';
 import { renderPage } from '../../ui/render.ts';
@@ -17,6 +17,8 @@ export interface Interaction {
   uid: string;
   app: Application;
   methods: SignInMethods;
+  /** The social connections offered as buttons (with a social `connection_id`: that one alone). */
+  socialConnections: SocialButton[];
   policy: EnvironmentPolicy;
   /** What the engine kept of the authorization request, raw (the device consent reads its scopes). */
   params: Record<string, unknown>;
@@ -57,12 +59,12 @@ function expired(ctx: Context): void {
 
 /** Section 046: an organization with its own sign-in methods replaces the application's; nothing is inherited. */
 async function connectionsFor(services: Services, applicationId: string, organizationCode: string | undefined): Promise<Connection[]> {
-  const appConnections = await enabledConnections(services.db, applicationId);
+  const appConnections = (await enabledConnections(services.db, applicationId)).filter((connection) => servesOrganization(connection, organizationCode));
   if (organizationCode === undefined) return appConnections;
   const own = await organizationConnectionIds(services.db, organizationCode);
   const effective = new Set(effectiveConnectionIds(appConnections.map((c) => c.id), own));
   const all = own ? await listConnections(services.db) : appConnections;
-  return all.filter((connection) => effective.has(connection.id));
+  return all.filter((connection) => effective.has(connection.id) && servesOrganization(connection, organizationCode));
 }
 
 /** Loads the interaction this browser is in (its cookie must match the uid in the URL). */
@@ -80,8 +82,10 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     return undefined;
   }
   const request = parseSignInRequest(details.params);
-  const methods = signInMethods(await connectionsFor(services, app.id, request.organizationCode), request.connectionId);
-  if (Object.keys(methods).length === 0) {
+  const connections = await connectionsFor(services, app.id, request.organizationCode);
+  const methods = signInMethods(connections, request.connectionId);
+  const socialConnections = socialConnectionsOffered(connections, request.connectionId);
+  if (Object.keys(methods).length === 0 && socialConnections.length === 0) {
     showMessage(ctx, 400, 'Sign-in is not set up', 'This application has no sign-in method turned on. Ask its administrator.', app);
     return undefined;
   }
@@ -89,6 +93,7 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     uid: details.uid,
     app,
     methods,
+    socialConnections,
     policy: await environmentPolicy(services.db),
     params: details.params,
     request,

@@ -1,5 +1,6 @@
 import { clock } from '../../clock.ts';
 import type { CodePurpose } from '../../domain/one-time-codes.ts';
+import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type {
   CodeState,
   ConsentState,
@@ -16,6 +17,9 @@ import type {
   Registration,
   RegisterState,
   SignInState,
+  SocialEmailState,
+  SocialRedirectState,
+  SocialRoundTrip,
   Typed,
   Verified,
 } from './state.ts';
@@ -29,7 +33,10 @@ import type {
  *             ├─ password ─┬─ code(sign_in: verify email) ┤
  *             │            ├─ code(reset) ── new_password ┤
  *             │            └─ new_password(temporary) ────┤
- *             └─ code(sign_in) ───────────────────────────┤   first factor → Verified
+ *             ├─ code(sign_in) ───────────────────────────┤   first factor → Verified
+ *             └─ social_redirect ─┬─ (provider vouches) ──────┤
+ *                                 ├─ social_email ── code ────┤
+ *                                 └─ code(email proof) ───────┤
  *   organization ── mfa_choose ─┬─ mfa_totp ──────┬─ mfa_done ── consent (device) ── finish
  *                               └─ mfa_challenge ─┘
  */
@@ -54,12 +61,19 @@ export interface SentCode {
 }
 
 /** Where a code can be asked for: a known person (sign-in, reset, verifying an email after a password) or a sign-up's details. */
-export type CodeOrigin = (Typed & { userId: string; verifiedPassword?: boolean | undefined }) | (Typed & Registration & { userId?: undefined });
+export type CodeOrigin =
+  | (Typed & { userId: string; verifiedPassword?: boolean | undefined })
+  /** A sign-up, or a social sign-in proving the email it links to or creates an account with. */
+  | (Typed & Registration & { userId?: undefined; socialProfile?: PendingSocialProfile | undefined });
 
 export function code(from: CodeOrigin, sent: SentCode): CodeState {
   const { error: _error, notice: _notice, step: _step, ...kept } = from as CodeOrigin & { step?: string; error?: string; notice?: string };
   return { ...kept, step: 'code', ...sent, sentAt: clock.now() };
 }
+
+export const socialRedirect = (from: { registering?: boolean | undefined }, trip: SocialRoundTrip): SocialRedirectState => ({ step: 'social_redirect', registering: from.registering, trip });
+
+export const socialEmail = (from: { registering?: boolean | undefined }, profile: PendingSocialProfile): SocialEmailState => ({ step: 'social_email', registering: from.registering, profile });
 
 export const newPassword = (from: (PasswordState | CodeState) & { userId: string }, reason: 'temporary' | 'reset'): NewPasswordState => ({
   step: 'new_password',

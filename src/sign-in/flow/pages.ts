@@ -11,6 +11,7 @@ import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } f
 import { renderPage } from '../../ui/render.ts';
 import * as next from './machine.ts';
 import type { SignInState } from './state.ts';
+import { socialButtonsOf, socialEmailPage } from '../connectors/social-pages.ts';
 
 /** The page for where a person is in the sign-in (DESIGN.md §4): one state, one page. */
 export async function renderStep(services: Services, ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
@@ -30,6 +31,7 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
           value: state.identifier,
           switchUrl: interactionUrl(uid, registering ? 'sign-in' : 'register'),
           showSwitch: registering ? app.showSignInLink : interaction.policy.allowSelfSignUp,
+          social: socialButtonsOf(interaction),
         }),
       );
     }
@@ -103,6 +105,11 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
       return renderPage(ctx, OrganizationSwitcherPage({ csrf: common.csrf, appName: app.name, action: interactionUrl(uid, 'organization'), organizations: state.organizations ?? [] }));
     case 'new_password':
       return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier, reason: state.reason }));
+    case 'social_redirect':
+      // Back from the provider without its answer (the back button): the first page again.
+      return renderStep(services, ctx, interaction, next.identify(state));
+    case 'social_email':
+      return renderPage(ctx, socialEmailPage(interaction, common, state));
     case 'consent': {
       const consent = await deviceConsentFor(services.db, interaction.params, app.id, state.verified.userId, state.organizationCode);
       return renderPage(

@@ -6,6 +6,7 @@ import { identifySteps } from './identify.ts';
 import { organizationAndConsentSteps } from '../after/organization-and-consent.ts';
 import { passwordConnector } from '../connectors/password.ts';
 import { signInKit } from './kit.ts';
+import { socialConnector } from '../connectors/social.ts';
 
 /** The hosted sign-in pages at `/interaction/:uid/…`: every step of the state machine (DESIGN.md §4). */
 export function signInRoutes(services: Services): Router {
@@ -16,6 +17,7 @@ export function signInRoutes(services: Services): Router {
   identifySteps(router, kit, connectors);
   for (const connector of Object.values(connectors)) connector.routes(router);
   organizationAndConsentSteps(router, kit);
+  socialConnector(kit).routes(router);
   kit.mfa.register(router);
   return router;
 }

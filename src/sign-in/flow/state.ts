@@ -1,6 +1,7 @@
 import { clock } from '../../clock.ts';
 import type { CodePurpose } from '../../domain/one-time-codes.ts';
 import type { FactorType } from '../../domain/mfa-policy.ts';
+import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type { IdentityType } from '../../domain/users.ts';
 import type { Db } from '../../store/db.ts';
 
@@ -20,7 +21,9 @@ export type SignInState =
   | MfaTotpState
   | MfaChallengeState
   | MfaDoneState
-  | ConsentState;
+  | ConsentState
+  | SocialRedirectState
+  | SocialEmailState;
 
 export type SignInStep = SignInState['step'];
 
@@ -79,6 +82,33 @@ export interface CodeState extends Messages, Typed, Registration {
   sentAt: number;
   /** The password was right; this code only verifies the email. */
   verifiedPassword?: boolean | undefined;
+  /** A social sign-in waits on this code to prove the email it links to or creates an account with (connectors/social.ts). */
+  socialProfile?: PendingSocialProfile | undefined;
+}
+
+/** Begin's secrets the callback must match (domain/social/upstream.ts), then what the callback received. */
+export interface SocialRoundTrip {
+  connectionId: string;
+  state: string;
+  nonce: string | undefined;
+  codeVerifier: string | undefined;
+  redirectUri: string;
+  /** The provider's answer (query or form), kept across the same-site hop from `/login/callback`. */
+  callback?: Record<string, string> | undefined;
+}
+
+/** Steps 4–5 for a social connection: the browser is at the provider; the identify page if it comes back without an answer. */
+export interface SocialRedirectState extends Messages {
+  step: 'social_redirect';
+  registering?: boolean | undefined;
+  trip: SocialRoundTrip;
+}
+
+/** Step 6: the provider gave no email (X); the person types one, which a code then proves. */
+export interface SocialEmailState extends Messages {
+  step: 'social_email';
+  registering?: boolean | undefined;
+  profile: PendingSocialProfile;
 }
 
 export interface NewPasswordState extends Messages, Typed {

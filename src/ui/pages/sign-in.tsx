@@ -1,5 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { ErrorMessage, Layout } from './layout.tsx';
+import { type SocialButtonView, SocialButtons } from './social.tsx';
 
 interface FormPage {
   action: string;
@@ -57,7 +58,9 @@ export function identifierField(types: readonly IdentityType[]): { label: string
   return { label, type: 'text', autocomplete: 'username' };
 }
 
-export function IdentifyPage(props: FormPage & { registering: boolean; types: IdentityType[]; value?: string; switchUrl?: string; showSwitch: boolean }) {
+export function IdentifyPage(
+  props: FormPage & { registering: boolean; types: IdentityType[]; value?: string; switchUrl?: string; showSwitch: boolean; social?: { action: string; buttons: SocialButtonView[] } },
+) {
   const field = identifierField(props.types);
   const title = props.registering ? 'Create your account' : 'Sign in';
   return (
@@ -66,21 +69,24 @@ export function IdentifyPage(props: FormPage & { registering: boolean; types: Id
       <p>{props.registering ? `for ${props.appName}` : `Continue to ${props.appName}`}</p>
       <Notice message={props.notice} />
       <ErrorMessage message={props.error} />
-      <Form action={props.action} csrf={props.csrf}>
-        <label for="identifier">{field.label}</label>
-        <input
-          id="identifier"
-          name="identifier"
-          type={field.type as 'text'}
-          inputMode={field.inputMode as never}
-          autocomplete={field.autocomplete}
-          required
-          autofocus
-          value={props.value ?? ''}
-          aria-describedby={props.error ? 'form-error' : undefined}
-        />
-        <button type="submit">Continue</button>
-      </Form>
+      {props.types.length > 0 ? (
+        <Form action={props.action} csrf={props.csrf}>
+          <label for="identifier">{field.label}</label>
+          <input
+            id="identifier"
+            name="identifier"
+            type={field.type as 'text'}
+            inputMode={field.inputMode as never}
+            autocomplete={field.autocomplete}
+            required
+            autofocus
+            value={props.value ?? ''}
+            aria-describedby={props.error ? 'form-error' : undefined}
+          />
+          <button type="submit">Continue</button>
+        </Form>
+      ) : null}
+      {props.social ? <SocialButtons action={props.social.action} csrf={props.csrf} buttons={props.social.buttons} afterForm={props.types.length > 0} /> : null}
       {props.showSwitch && props.switchUrl ? (
         <Aside>
           {props.registering ? 'Already have an account? ' : 'No account? '}

@@ -1,0 +1,60 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { safeEqual } from '../../crypto/secrets.ts';
+import { flowIdOfState } from '../../domain/social/upstream.ts';
+import { readForm } from '../../http/forms.ts';
+import type { Services } from '../../services.ts';
+import { interactionUrl } from '../flow/interaction.ts';
+import { loadFlow, saveFlow } from '../flow/state.ts';
+import { showSocialFailure } from './social.ts';
+
+/** The provider's answer is a handful of short fields; anything past this is not one. */
+const MAX_FIELDS = 20;
+const MAX_FIELD_LENGTH = 8192;
+
+/** Single-valued text fields of the provider's answer (a repeated field is dropped, RFC 6749 §3.1). */
+function answerFields(entries: Iterable<[string, string | string[] | undefined]>): Record<string, string> | undefined {
+  const fields: Record<string, string> = {};
+  let count = 0;
+  for (const [name, value] of entries) {
+    if (++count > MAX_FIELDS) return undefined;
+    if (typeof value === 'string' && value.length <= MAX_FIELD_LENGTH) fields[name] = value;
+  }
+  return fields;
+}
+
+async function providerAnswer(ctx: Context): Promise<Record<string, string> | undefined> {
+  if (ctx.method === 'GET') return answerFields(Object.entries(ctx.query));
+  const form = await readForm(ctx);
+  return typeof form === 'object' ? answerFields(Object.entries(form)) : undefined;
+}
+
+/**
+ * `<issuer>/login/callback`, the one callback of every social connection (issue 11). A GET with the
+ * answer in the query, or Apple's `response_mode=form_post`: a cross-site POST, which carries no
+ * SameSite=Lax cookie, so the browser cannot be checked here. The flow is found from `state` (its id
+ * is the state's prefix, upstream.ts), the answer kept in it, and the browser sent on with a 303 to
+ * a GET on our own origin, where the interaction cookie is sent again and checked before anything is
+ * completed (social.ts, `/social/continue`). The code never travels in our own URLs.
+ */
+export function socialCallbackRoutes(services: Services): Router {
+  const router = new Router();
+  const callback = async (ctx: Context) => {
+    ctx.set('Cache-Control', 'no-store');
+    const answer = await providerAnswer(ctx);
+    const state = answer?.state ?? '';
+    const uid = flowIdOfState(state);
+    const flow = uid ? await loadFlow(services.db, uid) : undefined;
+    const waiting = flow?.step === 'social_redirect' ? flow : undefined;
+    if (!answer || !uid || !waiting || !safeEqual(waiting.trip.state, state)) {
+      const where = { uid: flow ? uid : undefined, connectionId: waiting?.trip.connectionId, strategy: undefined };
+      return showSocialFailure(ctx, services, { kind: 'bad_state' }, where, { audit: flow !== undefined });
+    }
+    await saveFlow(services.db, uid, { ...waiting, trip: { ...waiting.trip, callback: answer } });
+    ctx.redirect(interactionUrl(uid, 'social/continue'));
+    ctx.status = 303;
+  };
+  router.get('/login/callback', callback);
+  router.post('/login/callback', callback);
+  return router;
+}
