@@ -55,6 +55,7 @@ const FAILURE_PAGES: Record<Failure, { status: number; title: string; message: (
   provider_error: { status: 502, title: 'We could not reach your provider', message: (p) => `${p} did not answer as expected. Try again in a moment, or choose another way to sign in.` },
   invalid_id_token: { status: 400, title: 'We could not verify this sign-in', message: (p) => `The proof of sign-in from ${p} did not pass our checks. Start signing in again.` },
   misconfigured: { status: 503, title: 'This sign-in option is not set up correctly', message: (p) => `Signing in with ${p} cannot work yet. Ask the application's administrator, or choose another way to sign in.` },
+  wrong_tenant: { status: 403, title: 'This organization cannot sign in here', message: (p) => `Your ${p} account belongs to an organization this sign-in does not accept. Use another account, or ask your administrator.` },
 };
 
 const providerNameOf = (strategy: string | undefined) => (strategy && strategyNamed(strategy)?.displayName) || 'the provider';
