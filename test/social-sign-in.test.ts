@@ -172,6 +172,19 @@ for (const database of testDatabases()) {
       assert.equal(signIns.at(-1).connection_id, conn.google);
     });
 
+    it('takes the identities people had through a connection away with it when it is deleted', async () => {
+      const oidcEndpoints = { issuer: google.issuer, authorization_endpoint: `${google.issuer}/auth`, token_endpoint: `${google.issuer}/token`, jwks_uri: `${google.issuer}/jwks` };
+      const second = await createConnection({ strategy: 'oauth2:google', name: 'google-second', options: { client_id: 'at-google', client_secret: 'provider-secret-0123456789', is_trusted: true, endpoints: oidcEndpoints } });
+      landedOnApp((await signInWith(second)).out);
+      const userId = await socialUserId(second, 'g-1');
+      assert.ok(userId);
+      assert.equal((await server.api('DELETE', `/connections/${second}`)).status, 200);
+      assert.equal(await socialUserId(second, 'g-1'), undefined, 'the identity went with the connection');
+      const { status, body } = await server.api('GET', `/users/${userId}/identities`);
+      assert.equal(status, 200, 'the person stays');
+      assert.ok(!body.identities.some((identity: { connection_id?: string }) => identity.connection_id === second));
+    });
+
     it('links a trusted provider\'s verified email to the existing account, with no code', async () => {
       const existing = await createUser(db(), { identities: [{ type: 'email', value: 'linked@example.test', isVerified: true }] });
       Object.assign(googleAccount, { sub: 'g-2', email: 'linked@example.test' });

@@ -171,7 +171,12 @@ export async function deleteConnection(db: Db, id: string): Promise<void> {
   if (strategyNamed(connection.strategy)?.identityType !== undefined) {
     throw new DomainError('CONNECTION_NOT_DELETABLE', 'Built-in sign-in methods cannot be deleted; switch them off per application instead', 400);
   }
-  await db.deleteFrom('connections').where('id', '=', id).execute();
+  await inTransaction(db, async (tx) => {
+    // The identities people had through it go with it: left behind, a provider subject would stay
+    // claimed by a connection that no longer exists (identities.connection_id has no foreign key).
+    await tx.deleteFrom('identities').where('connection_id', '=', id).where('type', '=', connection.strategy).execute();
+    await tx.deleteFrom('connections').where('id', '=', id).execute();
+  });
 }
 
 /** The client ids a connection is on for. */
