@@ -31,6 +31,8 @@ export const UPSTREAM_FAILURE_PAGES: Record<SocialSignInFailure, FailurePage> = 
   },
 };
 
+const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
 export interface FailureWhere {
   uid: string | undefined;
   applicationId?: string | undefined;
@@ -62,7 +64,7 @@ export async function showFailurePage(
     ctx,
     MessagePage({
       title: failure.page.title,
-      message: failure.page.message(failure.providerName),
+      message: sentence(failure.page.message(failure.providerName)),
       backUrl: where.uid ? interactionUrl(where.uid, 'sign-in') : null,
       backLabel: 'Back to sign-in',
     }),
