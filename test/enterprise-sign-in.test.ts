@@ -119,6 +119,17 @@ for (const database of testDatabases()) {
       assert.equal(JSON.parse(authenticated.data).connection_id, conn.id);
     });
 
+    it('updates the names from the IdP at each sign-in with is_sync_user_profile_on_login', async () => {
+      const conn = await samlConnection({ home_realm_domains: ['sync.example'], is_create_missing_user: true, is_trusted: true, is_sync_user_profile_on_login: true });
+      const signIn = async (firstName: string) => {
+        const { driver, requestId, relayState } = await viaHomeRealm('nia@sync.example');
+        assert.ok(await postToAcs(driver, answer(requestId, conn.entityId, { nameId: 'nia@sync.example', attributes: { email: 'nia@sync.example', firstName } }), relayState));
+      };
+      await signIn('Nia');
+      await signIn('Niamh');
+      assert.equal((await findUserByIdentity(db(), 'email', 'nia@sync.example'))!.firstName, 'Niamh');
+    });
+
     it('refuses a replayed assertion on a friendly page, audited, the second sign-in not made', async () => {
       const conn = await samlConnection({ home_realm_domains: ['replay.example'], is_create_missing_user: true });
       const first = await viaHomeRealm('bo@replay.example');

@@ -99,10 +99,17 @@ async function joinConnectionOrganization(tx: Tx, connection: EnterpriseConnecti
   if (await addMember(tx, code, userId)) await recordAudit(tx, { type: 'organization.user_added', actor: userId, subject: userId, data: { organization_code: code, connection_id: connection.id, source: 'auto_join' } });
 }
 
-/** A known enterprise identity signs in: only the organization auto-join can change anything. */
-export async function signInEnterpriseIdentity(db: Db, connection: EnterpriseConnection, userId: string): Promise<void> {
-  if (!autoJoinOrganization(connection)) return;
-  await inTransaction(db, (tx) => joinConnectionOrganization(tx, connection, userId));
+/**
+ * A known enterprise identity signs in: the names follow the IdP's with `is_sync_user_profile_on_login`
+ * (section 040), and the connection's organization is joined with auto-join (section 036).
+ */
+export async function signInEnterpriseIdentity(db: Db, connection: EnterpriseConnection, user: User, profile: EnterpriseProfile): Promise<void> {
+  const sync = connection.options.is_sync_user_profile_on_login === true;
+  if (!sync && !autoJoinOrganization(connection)) return;
+  await inTransaction(db, async (tx) => {
+    if (sync) await overwriteProfile(tx, user, connection, profile);
+    await joinConnectionOrganization(tx, connection, user.id);
+  });
 }
 
 /**

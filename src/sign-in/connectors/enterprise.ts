@@ -185,7 +185,7 @@ async function provision(kit: SignInKit, ctx: Context, interaction: Interaction,
     case 'sign_in': {
       const user = await findUser(db, decided.userId);
       if (!user || suspended(ctx, interaction, user)) return;
-      await signInEnterpriseIdentity(db, connection, user.id);
+      await signInEnterpriseIdentity(db, connection, user, profile);
       return kit.afterFirstFactor(ctx, interaction, { userId: user.id, connectionId: connection.id, amr: ENTERPRISE_AMR }, identityId);
     }
     case 'link':
