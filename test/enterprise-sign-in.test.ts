@@ -269,6 +269,20 @@ for (const database of testDatabases()) {
       assert.ok(landed?.searchParams.get('code'), textOf(direct.lastPage));
     });
 
+    it('asks an enterprise-only application\'s people for their work email, and says when no sign-in uses its domain', async () => {
+      const onlySso = (await server.createApplication({ type: 'reg', redirectUrls: [APP_CALLBACK] })).id;
+      await server.useSignInMethods(onlySso, []);
+      const conn = await samlConnection({ home_realm_domains: ['only.example'], is_create_missing_user: true }, { enabled_applications: [onlySso] });
+      const driver = new FormDriver(server.url);
+      await driver.go(authorizeUrl({ client_id: onlySso }));
+      assert.match(driver.lastPage, /type="email"/);
+      await driver.submit({ identifier: 'pat@elsewhere.example' }, '/identify');
+      assert.match(textOf(driver.lastPage), /No sign-in here uses this email/);
+      const out = await driver.submit({ identifier: 'pat@only.example' }, '/identify');
+      const at = atIdp(out!);
+      assert.ok(await postToAcs(driver, answer(at.requestId, conn.entityId, { nameId: 'pat@only.example', attributes: { email: 'pat@only.example' } }), at.relayState));
+    });
+
     describe('Entra ID through /login/callback', () => {
       async function entraConnection(fake: FakeOidcProvider, domain: string): Promise<string> {
         const { status, body } = await server.api('POST', '/connections', {

@@ -13,10 +13,11 @@ const ACS_BODY_LIMIT = 512 * 1024;
 const FLOW_HANDLE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The single-valued SAMLResponse and RelayState of the IdP's form post, when it is one. */
-async function samlPost(ctx: Context): Promise<{ samlResponse: string | undefined; relayState: string | undefined }> {
-  if (!ctx.is('application/x-www-form-urlencoded')) return { samlResponse: undefined, relayState: undefined };
+async function samlPost(ctx: Context): Promise<{ samlResponse: string | undefined; relayState: string | undefined } | undefined> {
+  if (!ctx.is('application/x-www-form-urlencoded')) return undefined;
   const body = await readBodyWithin(ctx, ACS_BODY_LIMIT);
-  const form = new URLSearchParams(body?.toString('utf8') ?? '');
+  if (!body) return undefined;
+  const form = new URLSearchParams(body.toString('utf8'));
   const one = (name: string) => (form.getAll(name).length === 1 ? form.get(name)! : undefined);
   return { samlResponse: one('SAMLResponse'), relayState: one('RelayState') };
 }
@@ -34,7 +35,10 @@ export function samlCallbackRoutes(services: Services): Router {
   const router = new Router();
   router.post('/saml/callback', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const { samlResponse, relayState } = await samlPost(ctx);
+    const posted = await samlPost(ctx);
+    // Not a form, or larger than any IdP's answer for one person.
+    if (!posted) return showEnterpriseFailure(ctx, services, { kind: 'malformed' }, { uid: undefined }, { audit: false });
+    const { samlResponse, relayState } = posted;
     const flow = relayState && FLOW_HANDLE.test(relayState) ? await loadFlow(services.db, relayState) : undefined;
     const waiting = flow?.step === 'enterprise_redirect' && flow.trip.protocol === 'saml' ? flow : undefined;
     if (!samlResponse || !waiting || waiting.trip.protocol !== 'saml') {
