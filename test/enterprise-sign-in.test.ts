@@ -178,6 +178,15 @@ for (const database of testDatabases()) {
       assert.equal(await findUserByIdentity(db(), 'email', 'fay@other-browser.example'), undefined);
     });
 
+    it('refuses a RelayState that names a waiting flow without its secret, leaving that flow to its browser', async () => {
+      const conn = await samlConnection({ home_realm_domains: ['relay.example'], is_create_missing_user: true });
+      const victim = await viaHomeRealm('gil@relay.example');
+      const [uid] = victim.relayState.split('.');
+      await refusedPage(postToAcs(new FormDriver(server.url), answer(victim.requestId, conn.entityId, { nameId: 'mallory@relay.example' }), `${uid}.guessed`), 400);
+      const landed = await postToAcs(victim.driver, answer(victim.requestId, conn.entityId, { nameId: 'gil@relay.example', attributes: { email: 'gil@relay.example' } }), victim.relayState);
+      assert.ok(landed?.searchParams.get('code'), textOf(victim.driver.lastPage));
+    });
+
     it('says "We can\'t find your account" without just-in-time provisioning', async () => {
       const conn = await samlConnection({ home_realm_domains: ['nojit.example'] });
       const { driver, requestId, relayState } = await viaHomeRealm('gus@nojit.example');

@@ -1,5 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { safeEqual } from '../../crypto/secrets.ts';
+import { flowIdOfState } from '../../domain/social/upstream.ts';
 import { readBodyWithin } from '../../http/bodies.ts';
 import type { Services } from '../../services.ts';
 import { loadFlow } from '../flow/state.ts';
@@ -9,8 +11,6 @@ import { handOnToBrowser } from './social-callback.ts';
 /** Room for a 256 KiB SAMLResponse (the most completeSamlSignIn reads), base64 and url-encoded. */
 const ACS_BODY_LIMIT = 512 * 1024;
 
-/** The flow handle we send as `RelayState`: an interaction uid (oidc-provider's nanoid). */
-const FLOW_HANDLE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The single-valued SAMLResponse and RelayState of the IdP's form post, when it is one. */
 async function samlPost(ctx: Context): Promise<{ samlResponse: string | undefined; relayState: string | undefined } | undefined> {
@@ -25,7 +25,7 @@ async function samlPost(ctx: Context): Promise<{ samlResponse: string | undefine
 /**
  * `POST <issuer>/saml/callback`, the assertion consumer service of every SAML connection (issue 12).
  * The IdP's form post is cross-site and carries no SameSite=Lax cookie, so the browser cannot be
- * checked here: the flow is found from `RelayState` (its handle), the response kept in it unread, and
+ * checked here: the flow is found from `RelayState` (its id, then a secret that must match), the response kept in it unread, and
  * the browser sent on to `/enterprise/continue`, where the interaction cookie proves it is the browser
  * that began before anything is validated (the response then must answer that flow's AuthnRequest).
  * A post that matches no waiting sign-in (IdP-initiated, an old tab) is refused; only logged when it
@@ -39,14 +39,15 @@ export function samlCallbackRoutes(services: Services): Router {
     // Not a form, or larger than any IdP's answer for one person.
     if (!posted) return showEnterpriseFailure(ctx, services, { kind: 'malformed' }, { uid: undefined }, { audit: false });
     const { samlResponse, relayState } = posted;
-    const flow = relayState && FLOW_HANDLE.test(relayState) ? await loadFlow(services.db, relayState) : undefined;
+    const uid = relayState ? flowIdOfState(relayState) : undefined;
+    const flow = uid ? await loadFlow(services.db, uid) : undefined;
     const waiting = flow?.step === 'enterprise_redirect' && flow.trip.protocol === 'saml' ? flow : undefined;
-    if (!samlResponse || !waiting || waiting.trip.protocol !== 'saml') {
+    if (!samlResponse || !uid || !waiting || waiting.trip.protocol !== 'saml' || !safeEqual(waiting.trip.relayState, relayState!)) {
       const kind = !relayState ? 'unsolicited' : samlResponse ? 'bad_in_response_to' : 'malformed';
-      const where = { uid: flow ? relayState : undefined, connectionId: waiting?.trip.connectionId };
+      const where = { uid: flow ? uid : undefined, connectionId: waiting?.trip.connectionId };
       return showEnterpriseFailure(ctx, services, { kind }, where, { audit: flow !== undefined });
     }
-    return handOnToBrowser(ctx, services, relayState!, { ...waiting, trip: { ...waiting.trip, callback: { SAMLResponse: samlResponse } } }, 'enterprise/continue');
+    return handOnToBrowser(ctx, services, uid, { ...waiting, trip: { ...waiting.trip, callback: { SAMLResponse: samlResponse } } }, 'enterprise/continue');
   });
   return router;
 }

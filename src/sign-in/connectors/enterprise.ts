@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { type EnterpriseConnection, findEnterpriseConnection } from '../../domain/enterprise/connections.ts';
@@ -150,17 +151,19 @@ export async function beginEnterprise(
   const connection = await offeredConnection(kit, interaction, connectionId);
   if (!connection) return kit.goTo(ctx, interaction, next.identify(from, 'That sign-in option is not available here. Choose another.'));
   const prompt = typeof interaction.params.prompt === 'string' ? interaction.params.prompt : undefined;
+  // The flow's handle, as a social `state` is (social/upstream.ts `flowIdOfState`): its id, then a secret.
+  const relayState = `${interaction.uid}.${randomBytes(16).toString('base64url')}`;
   try {
     const begun = await beginEnterpriseSignIn(connection, {
       db: kit.db,
       issuer: services.config.issuer,
       allowPrivateNetwork: providerCallsMayReachPrivateNetwork(services.config),
-      relayState: interaction.uid,
+      relayState,
       upstreamParams: { prompt, login_hint: interaction.request.loginHint },
       loginHint: from.loginHint,
       forceAuthn: prompt?.split(' ').includes('login'),
     });
-    const trip = begun.protocol === 'saml' ? { protocol: 'saml' as const, ...begun.keep } : { protocol: 'oidc' as const, ...begun.keep };
+    const trip = begun.protocol === 'saml' ? { protocol: 'saml' as const, ...begun.keep, relayState } : { protocol: 'oidc' as const, ...begun.keep };
     await saveFlow(kit.db, interaction.uid, next.enterpriseRedirect(from, trip));
     if (begun.send.binding === 'HTTP-POST') {
       return renderPage(ctx, SamlPostPage({ url: begun.send.url, fields: begun.send.fields, providerName: connection.displayName, appName: interaction.app.name }));

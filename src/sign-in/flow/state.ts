@@ -129,7 +129,14 @@ export interface SocialEmailState extends Messages {
  * a social round trip keeps. `callback` is the IdP's answer, kept across the same-site hop.
  */
 export type EnterpriseRoundTrip =
-  | { protocol: 'saml'; connectionId: string; requestId: string; callback?: { SAMLResponse: string } | undefined }
+  | {
+      protocol: 'saml';
+      connectionId: string;
+      requestId: string;
+      /** `<flow id>.<random>`: the ACS finds the flow by its prefix and requires the whole (who knows a flow id cannot post into it). */
+      relayState: string;
+      callback?: { SAMLResponse: string } | undefined;
+    }
   | ({ protocol: 'oidc' } & SocialRoundTrip);
 
 /** Steps 4–5 for an enterprise connection: the browser is at the IdP. */
