@@ -169,6 +169,15 @@ for (const database of testDatabases()) {
       assert.equal(await findUserByIdentity(db(), 'email', 'dee@attack.example'), undefined);
     });
 
+    it('says the IdP did not sign the person in when it answers with an error status', async () => {
+      await samlConnection({ home_realm_domains: ['denied.example'], is_create_missing_user: true });
+      const { driver, requestId, relayState } = await viaHomeRealm('ola@denied.example');
+      const denied = idp.response({ inResponseTo: requestId, destination: acs }).replace('status:Success', 'status:Responder');
+      const page = await refusedPage(postToAcs(driver, encode(denied), relayState), 403);
+      assert.match(page, /did not sign you in/);
+      assert.ok((await failures()).includes('idp_error'));
+    });
+
     it('refuses a response posted into another browser\'s sign-in (no interaction cookie)', async () => {
       const conn = await samlConnection({ home_realm_domains: ['other-browser.example'], is_create_missing_user: true });
       const victim = await viaHomeRealm('fay@other-browser.example');
