@@ -263,6 +263,12 @@ for (const database of testDatabases()) {
       const kim = (await db().selectFrom('identities').select('user_id').where('connection_id', '=', conn.id).executeTakeFirstOrThrow()).user_id;
       assert.ok(await isMember(db(), org.code, kim), 'auto-joined');
 
+      // The organization's own connection serves only its sign-ins (section 036): no home realm without org_code.
+      const elsewhere = new FormDriver(server.url);
+      await elsewhere.go(authorizeUrl());
+      assert.equal(await elsewhere.submit({ identifier: 'kim@org.example' }, '/identify'), undefined, 'stays on Gatehouse');
+      assert.doesNotMatch(textOf(elsewhere.lastPage), /Continue with Acme SSO/);
+
       await updateOrganizationMfaPolicy(db(), org.code, { exemptConnectionIds: [conn.id] });
       const exempt = await signIn('lee');
       assert.ok(exempt.landed?.searchParams.get('code'), `the exempt connection skips MFA: ${textOf(exempt.driver.lastPage)}`);
