@@ -150,6 +150,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(under('/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())));
   provider.use(under('/account_api/', accountApiRoutes(services).routes()));
   provider.use(under('/interaction/', builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes())));
+  provider.use(under('/saml/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/enterprise-callback.ts')).samlCallbackRoutes(services).routes())));
   provider.use(under('/login/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/social-callback.ts')).socialCallbackRoutes(services).routes())));
   provider.use(under('/account/', accountRoutes(services).routes()));
   // The dev mailbox holds sign-in codes: served only when the issuer itself is this machine, so a

@@ -1,17 +1,18 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { addIdentity, deleteIdentity, listIdentities, requireIdentity, setPrimaryIdentity } from '../domain/identities.ts';
+import { addIdentity, deleteIdentity, identityProblem, listIdentities, requireIdentity, setPrimaryIdentity } from '../domain/identities.ts';
+import { findConnection } from '../domain/connections.ts';
+import { preProvisionEnterpriseIdentity } from '../domain/enterprise/identities.ts';
+import { DomainError } from '../domain/errors.ts';
+import { isEnterpriseStrategy } from '../domain/strategies.ts';
 import { type Identity, requireUser } from '../domain/users.ts';
 import type { Services } from '../services.ts';
 import { cursorPage, cursorQuery, OK, oneCursorAtMost, readBody, readQuery } from './input.ts';
 
 const listQuery = z.object(cursorQuery).refine(...oneCursorAtMost);
 
-const CONNECTION_TYPES: unknown[] = ['social', 'enterprise'];
 const typeError = (issue: { input?: unknown }) =>
-  CONNECTION_TYPES.includes(issue.input)
-    ? `${String(issue.input)} identities are created when the person signs in through the connection`
-    : 'must be email, username or phone';
+  issue.input === 'social' ? 'social identities are created when the person signs in through the connection' : 'must be email, username, phone or enterprise';
 
 /**
  * Kinde's create-identity body. `connection_id` only applies to social and enterprise identities,
@@ -20,7 +21,7 @@ const typeError = (issue: { input?: unknown }) =>
  */
 const createBody = z.object({
   value: z.string().max(320),
-  type: z.enum(['email', 'username', 'phone'], { error: typeError }),
+  type: z.enum(['email', 'username', 'phone', 'enterprise'], { error: typeError }),
   phone_country_id: z.string().regex(/^[A-Za-z]{2}$/, 'must be an ISO 3166 two-letter country code').optional(),
   connection_id: z.string().optional(),
 });
@@ -63,6 +64,11 @@ export function identityRoutes(router: Router, services: Services): void {
 
   router.post('/users/:user_id/identities', async (ctx) => {
     const body = await readBody(ctx, createBody);
+    if (body.type === 'enterprise') {
+      ctx.status = 201;
+      ctx.body = { ...OK, identity: { id: await preProvision(services, ctx.params.user_id!, body) } };
+      return;
+    }
     const identity = await addIdentity(db, ctx.params.user_id!, { type: body.type, value: body.value });
     ctx.status = 201;
     ctx.body = { ...OK, identity: { id: identity.id } };
@@ -84,4 +90,17 @@ export function identityRoutes(router: Router, services: Services): void {
     await deleteIdentity(db, ctx.params.identity_id!);
     ctx.body = OK;
   });
+}
+
+/**
+ * Section 042, pre-provisioning: `{type: "enterprise", value: <email>, connection_id}` — the person
+ * who signs in through that enterprise connection with that email lands in this user.
+ */
+async function preProvision(services: Services, userId: string, body: { value: string; connection_id?: string | undefined }): Promise<string> {
+  const problem = identityProblem('email', body.value);
+  if (problem) throw new DomainError('INVALID_IDENTITY', `value: the email ${problem}`, 400);
+  const connection = body.connection_id ? await findConnection(services.db, body.connection_id) : undefined;
+  if (!connection || !isEnterpriseStrategy(connection.strategy)) throw new DomainError('CONNECTION_INVALID', 'connection_id: must name an enterprise connection', 400);
+  await requireUser(services.db, userId);
+  return preProvisionEnterpriseIdentity(services.db, userId, connection, body.value);
 }

@@ -23,7 +23,7 @@ export interface EnterpriseBeginOptions {
   issuer: string;
   /** See `providerCallsMayReachPrivateNetwork`. */
   allowPrivateNetwork: boolean;
-  /** SAML: the flow's handle, posted back with the response. */
+  /** The flow's handle: SAML's RelayState, posted back with the response; OIDC's `state` prefix (social/upstream.ts `flowIdOfState`). */
   relayState: string;
   /** The authorization request's `prompt` and `login_hint`, for `{"alias": …}` upstream params (section 009). */
   upstreamParams?: Partial<Record<'prompt' | 'login_hint', string | undefined>>;
@@ -39,7 +39,7 @@ export async function beginEnterpriseSignIn(connection: EnterpriseConnection, op
     return { protocol: 'saml', send: send as SamlRequestDelivery, keep: { connectionId: connection.id, requestId } };
   }
   const redirectUri = `${options.issuer}/login/callback`;
-  const begun = await beginEnterpriseOidcSignIn(connection, { redirectUri, allowPrivateNetwork: options.allowPrivateNetwork, upstreamParams: options.upstreamParams, loginHint: options.loginHint });
+  const begun = await beginEnterpriseOidcSignIn(connection, { redirectUri, flowId: options.relayState, allowPrivateNetwork: options.allowPrivateNetwork, upstreamParams: options.upstreamParams, loginHint: options.loginHint });
   return {
     protocol: 'oidc',
     send: { binding: 'HTTP-Redirect', url: begun.authorizationUrl },

@@ -1,5 +1,5 @@
 import type { Connection } from '../../domain/connections.ts';
-import { isSocialStrategy, strategyNamed } from '../../domain/strategies.ts';
+import { isEnterpriseStrategy, isSocialStrategy, strategyNamed } from '../../domain/strategies.ts';
 import type { IdentityType } from '../../domain/users.ts';
 
 export type Verification = 'password' | 'code';
@@ -29,11 +29,22 @@ export function signInMethods(connections: readonly Connection[], onlyConnection
 export type SocialButton = Pick<Connection, 'id' | 'strategy' | 'displayName'>;
 
 export function socialConnectionsOffered(connections: readonly Connection[], onlyConnectionId?: string): SocialButton[] {
-  const social = connections.filter((connection) => isSocialStrategy(connection.strategy));
-  const chosen = onlyConnectionId ? connections.filter((c) => c.id === onlyConnectionId) : [];
-  if (chosen.length > 0) return social.filter((connection) => connection.id === onlyConnectionId);
-  return social.map(({ id, strategy, displayName }) => ({ id, strategy, displayName }));
+  return connectionsOffered(connections, isSocialStrategy, onlyConnectionId);
 }
+
+/** The enterprise connections a sign-in may use (SAML, Entra ID, custom OIDC): buttons, home-realm discovery, `connection_id`. */
+export function enterpriseConnectionsOffered(connections: readonly Connection[], onlyConnectionId?: string): SocialButton[] {
+  return connectionsOffered(connections, isEnterpriseStrategy, onlyConnectionId);
+}
+
+function connectionsOffered(connections: readonly Connection[], ofFamily: (strategy: string) => boolean, onlyConnectionId: string | undefined): SocialButton[] {
+  const offered = connections.filter((connection) => ofFamily(connection.strategy));
+  const chosen = onlyConnectionId ? connections.filter((c) => c.id === onlyConnectionId) : [];
+  if (chosen.length > 0) return offered.filter((connection) => connection.id === onlyConnectionId).map(buttonOf);
+  return offered.map(buttonOf);
+}
+
+const buttonOf = ({ id, strategy, displayName }: Connection): SocialButton => ({ id, strategy, displayName });
 
 export function offeredIdentityTypes(methods: SignInMethods): IdentityType[] {
   return (['email', 'phone', 'username'] as const).filter((type) => methods[type]);

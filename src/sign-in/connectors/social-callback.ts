@@ -5,7 +5,7 @@ import { flowIdOfState } from '../../domain/social/upstream.ts';
 import { readForm } from '../../http/forms.ts';
 import type { Services } from '../../services.ts';
 import { interactionUrl } from '../flow/interaction.ts';
-import { loadFlow, saveFlow } from '../flow/state.ts';
+import { loadFlow, saveFlow, type SignInState, type SocialRoundTrip } from '../flow/state.ts';
 import { showSocialFailure } from './social.ts';
 
 /** The provider's answer is a handful of short fields; anything past this is not one. */
@@ -45,16 +45,28 @@ export function socialCallbackRoutes(services: Services): Router {
     const state = answer?.state ?? '';
     const uid = flowIdOfState(state);
     const flow = uid ? await loadFlow(services.db, uid) : undefined;
-    const waiting = flow?.step === 'social_redirect' ? flow : undefined;
-    if (!answer || !uid || !waiting || !safeEqual(waiting.trip.state, state)) {
-      const where = { uid: flow ? uid : undefined, connectionId: waiting?.trip.connectionId, strategy: undefined };
+    // Entra ID and custom OIDC enterprise connections come back here too (connectors/enterprise.ts).
+    const waiting = flow?.step === 'social_redirect' || (flow?.step === 'enterprise_redirect' && flow.trip.protocol === 'oidc') ? flow : undefined;
+    const trip = waiting?.trip as SocialRoundTrip | undefined;
+    if (!answer || !uid || !waiting || !trip || !safeEqual(trip.state, state)) {
+      const where = { uid: flow ? uid : undefined, connectionId: trip?.connectionId, strategy: undefined };
       return showSocialFailure(ctx, services, { kind: 'bad_state' }, where, { audit: flow !== undefined });
     }
-    await saveFlow(services.db, uid, { ...waiting, trip: { ...waiting.trip, callback: answer } });
-    ctx.redirect(interactionUrl(uid, 'social/continue'));
-    ctx.status = 303;
+    const answered = { ...waiting, trip: { ...waiting.trip, callback: answer } } as SignInState;
+    return handOnToBrowser(ctx, services, uid, answered, waiting.step === 'social_redirect' ? 'social/continue' : 'enterprise/continue');
   };
   router.get('/login/callback', callback);
   router.post('/login/callback', callback);
   return router;
+}
+
+/**
+ * The same-site hop every callback ends with: the answer is kept in the flow, and the browser sent
+ * with a 303 to a GET on the interaction's own path, where its SameSite=Lax interaction cookie comes
+ * again and proves it is the browser that began (a cross-site POST or a link from elsewhere carries none).
+ */
+export async function handOnToBrowser(ctx: Context, services: Services, uid: string, answered: SignInState, action: string): Promise<void> {
+  await saveFlow(services.db, uid, answered);
+  ctx.redirect(interactionUrl(uid, action));
+  ctx.status = 303;
 }

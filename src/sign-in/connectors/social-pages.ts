@@ -15,6 +15,13 @@ export function socialButtonsOf(interaction: Interaction) {
   };
 }
 
+/** The identify page's "Continue with <connection>" buttons for enterprise connections that show one (rules.ts `showsSsoButton`). */
+export function enterpriseButtonsOf(interaction: Interaction) {
+  const shown = interaction.enterpriseConnections.filter((connection) => connection.button);
+  if (shown.length === 0) return undefined;
+  return { action: interactionUrl(interaction.uid, 'enterprise'), buttons: shown.map((connection) => ({ connectionId: connection.id, providerName: connection.displayName })) };
+}
+
 export function socialEmailPage(interaction: Interaction, common: { csrf: string; appName: string; error?: string | undefined }, state: SocialEmailState) {
   const connection = interaction.socialConnections.find((candidate) => candidate.id === state.profile.connectionId);
   return SocialEmailPage({

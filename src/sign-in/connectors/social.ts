@@ -1,6 +1,5 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { recordAudit } from '../../domain/audit.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { findSocialConnection, type SocialConnection } from '../../domain/social/connections.ts';
 import {
@@ -20,9 +19,8 @@ import type { User } from '../../domain/users.ts';
 import { field } from '../../http/forms.ts';
 import type { Services } from '../../services.ts';
 import { emailProblem } from '../flow/identifiers.ts';
-import { type Interaction, interactionUrl, loadInteraction, showMessage } from '../flow/interaction.ts';
-import { MessagePage } from '../../ui/pages/message.tsx';
-import { renderPage } from '../../ui/render.ts';
+import { type Interaction, loadInteraction, showMessage } from '../flow/interaction.ts';
+import { type FailureWhere, showFailurePage, UPSTREAM_FAILURE_PAGES } from './failure-page.ts';
 import * as next from '../flow/machine.ts';
 import { type CodeState, loadFlow, saveFlow, type SocialEmailState, type SocialRedirectState } from '../flow/state.ts';
 import type { SignInKit } from '../flow/kit.ts';
@@ -45,52 +43,18 @@ export const SOCIAL_AMR = ['fed'];
 
 type Failure = SocialSignInError['kind'];
 
-const FAILURE_PAGES: Record<Failure, { status: number; title: string; message: (provider: string) => string }> = {
-  access_denied: { status: 400, title: 'Sign-in was cancelled', message: (p) => `You did not allow ${p} to sign you in. You can try again, or choose another way to sign in.` },
-  bad_state: {
-    status: 400,
-    title: 'This sign-in could not be finished',
-    message: (p) => `The answer from ${p} does not belong to this sign-in: it may be old, or from another tab. Start signing in again.`,
-  },
-  provider_error: { status: 502, title: 'We could not reach your provider', message: (p) => `${p} did not answer as expected. Try again in a moment, or choose another way to sign in.` },
-  invalid_id_token: { status: 400, title: 'We could not verify this sign-in', message: (p) => `The proof of sign-in from ${p} did not pass our checks. Start signing in again.` },
-  misconfigured: { status: 503, title: 'This sign-in option is not set up correctly', message: (p) => `Signing in with ${p} cannot work yet. Ask the application's administrator, or choose another way to sign in.` },
-  wrong_tenant: { status: 403, title: 'This organization cannot sign in here', message: (p) => `Your ${p} account belongs to an organization this sign-in does not accept. Use another account, or ask your administrator.` },
-};
-
 const providerNameOf = (strategy: string | undefined) => (strategy && strategyNamed(strategy)?.displayName) || 'the provider';
 
-/**
- * A friendly page with a way back to the start of sign-in, and an audit event naming the failure
- * (its kind and openid-client's code: never the provider's answer, which may hold tokens). A callback
- * that matches no sign-in at all is only logged (`audit: false`): anyone can send one, and the audit
- * log is for what happened to real sign-ins.
- */
+/** The social round trip's failure page (failure-page.ts), audited as `user.social_sign_in_failed`. */
 export async function showSocialFailure(
   ctx: Context,
   services: Services,
   failure: { kind: Failure; upstreamCode?: string | undefined },
-  where: { uid: string | undefined; applicationId?: string | undefined; connectionId?: string | undefined; strategy?: string | undefined },
+  where: FailureWhere & { strategy?: string | undefined },
   options: { audit: boolean } = { audit: true },
 ): Promise<void> {
-  if (options.audit) {
-    await recordAudit(services.db, {
-      type: 'user.social_sign_in_failed',
-      data: { failure: failure.kind, upstream_code: failure.upstreamCode ?? null, connection_id: where.connectionId ?? null, application_id: where.applicationId ?? null },
-    });
-  }
-  services.logger.warn({ failure: failure.kind, upstreamCode: failure.upstreamCode, connectionId: where.connectionId }, 'social sign-in failed');
-  const page = FAILURE_PAGES[failure.kind];
-  ctx.status = page.status;
-  renderPage(
-    ctx,
-    MessagePage({
-      title: page.title,
-      message: page.message(providerNameOf(where.strategy)),
-      backUrl: where.uid ? interactionUrl(where.uid, 'sign-in') : null,
-      backLabel: 'Back to sign-in',
-    }),
-  );
+  const page = UPSTREAM_FAILURE_PAGES[failure.kind];
+  return showFailurePage(ctx, services, { auditType: 'user.social_sign_in_failed', ...failure, page, providerName: providerNameOf(where.strategy) }, where, options);
 }
 
 /**

@@ -1,17 +1,18 @@
 import type Router from '@koa/router';
 import { hashPassword, passwordProblem } from '../../domain/passwords.ts';
 import { findUserByIdentity, type User } from '../../domain/users.ts';
+import { connectionForEmailDomain } from '../../domain/enterprise/connections.ts';
 import { field } from '../../http/forms.ts';
 import { emailProblem, type Identifier, parseIdentifier, parseLoginHint } from './identifiers.ts';
-import { type Interaction, loadInteraction } from './interaction.ts';
+import { identifyTypes, type Interaction, loadInteraction } from './interaction.ts';
 import type { IdentityConnectors } from '../connectors/connector.ts';
 import type { Context } from 'koa';
-import { offeredIdentityTypes } from '../connectors/registry.ts';
 import { ORGANIZATION_PROMPT_REASON } from '../../protocol/interaction-policy.ts';
 import * as next from './machine.ts';
 import { loadFlow, type SignInState } from './state.ts';
 import { type SignInKit } from './kit.ts';
 import { beginSocial } from '../connectors/social.ts';
+import { beginEnterprise } from '../connectors/enterprise.ts';
 
 /** Steps 1–2: the first page, identifying the person, and registering someone new. */
 export function identifySteps(router: Router, kit: SignInKit, connectors: IdentityConnectors): void {
@@ -50,6 +51,10 @@ export function identifySteps(router: Router, kit: SignInKit, connectors: Identi
     const { registering, connectionId } = interaction.request;
     // A social `connection_id` goes straight to the provider (section 020).
     if (connectionId && interaction.socialConnections.some((offered) => offered.id === connectionId)) return beginSocial(kit, ctx, interaction, connectionId, registering);
+    // So does an enterprise one, with the `login_hint` passed on (section 020).
+    if (connectionId && interaction.enterpriseConnections.some((offered) => offered.id === connectionId)) {
+      return beginEnterprise(kit, ctx, interaction, connectionId, { registering, loginHint: interaction.request.loginHint });
+    }
     const hint = parseLoginHint(interaction.request.loginHint, defaultCountry());
     const usableHint = hint && interaction.methods[hint.type] ? hint : undefined;
     if (usableHint && interaction.request.connectionId !== undefined) return proceedWith(ctx, interaction, usableHint, registering);
@@ -75,8 +80,16 @@ export function identifySteps(router: Router, kit: SignInKit, connectors: Identi
     const { interaction, form } = posted;
     const registering = posted.state && 'registering' in posted.state ? posted.state.registering : undefined;
     const typed = field(form, 'identifier') ?? '';
-    const parsed = parseIdentifier(typed, offeredIdentityTypes(interaction.methods), defaultCountry());
+    // Section 038, home-realm discovery: an email of a connection's domains goes straight to its IdP.
+    const email = typed.trim();
+    if (interaction.enterpriseConnections.some((offered) => offered.homeRealm) && !emailProblem(email)) {
+      const homeRealm = await connectionForEmailDomain(db, { applicationId: interaction.app.id, organizationCode: interaction.request.organizationCode }, email);
+      if (homeRealm && interaction.enterpriseConnections.some((offered) => offered.id === homeRealm)) return beginEnterprise(kit, ctx, interaction, homeRealm, { registering, loginHint: email });
+    }
+    const parsed = parseIdentifier(typed, identifyTypes(interaction), defaultCountry());
     if ('problem' in parsed) return goTo(ctx, interaction, next.identify({ registering, identifier: typed.trim() }, parsed.problem));
+    // The email box was there only for home-realm discovery, and no connection claims this domain.
+    if (!interaction.methods[parsed.type]) return goTo(ctx, interaction, next.identify({ registering, identifier: typed.trim() }, 'No sign-in here uses this email’s domain. Use your work email, or choose another way to sign in.'));
     return proceedWith(ctx, interaction, parsed, registering);
   });
 

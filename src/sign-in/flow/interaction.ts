@@ -7,7 +7,10 @@ import { type EnvironmentPolicy, environmentPolicy } from '../../domain/environm
 import { field, type FormParams, readForm } from '../../http/forms.ts';
 import { networkOf } from '../../http/networks.ts';
 import type { Services } from '../../services.ts';
-import { type SignInMethods, signInMethods, type SocialButton, socialConnectionsOffered } from '../connectors/registry.ts';
+import { enterpriseConnectionsOffered, offeredIdentityTypes, type SignInMethods, signInMethods, type SocialButton, socialConnectionsOffered } from '../connectors/registry.ts';
+import { findEnterpriseConnection } from '../../domain/enterprise/connections.ts';
+import { showsSsoButton } from '../../domain/enterprise/rules.ts';
+import type { IdentityType } from '../../domain/users.ts';
 import { parseSignInRequest, type SignInRequest } from './request.ts';
 import { MessagePage } from '../../ui/pages/message.tsx';
 import { renderPage } from '../../ui/render.ts';
@@ -19,6 +22,12 @@ export interface Interaction {
   methods: SignInMethods;
   /** The social connections offered as buttons (with a social `connection_id`: that one alone). */
   socialConnections: SocialButton[];
+  /**
+   * The enterprise connections this sign-in may use (with an enterprise `connection_id`: that one
+   * alone); `button` when the identify page shows it (section 038: hidden behind home-realm domains
+   * unless forced), `homeRealm` when typing an email of its domains leads to it.
+   */
+  enterpriseConnections: EnterpriseOffer[];
   policy: EnvironmentPolicy;
   /** What the engine kept of the authorization request, raw (the device consent reads its scopes). */
   params: Record<string, unknown>;
@@ -36,6 +45,8 @@ export interface Interaction {
   /** The network the request came from (`TRUST_PROXY` decides whose address counts): what per-network limits count. */
   network: string;
 }
+
+export type EnterpriseOffer = SocialButton & { button: boolean; homeRealm: boolean };
 
 export const interactionUrl = (uid: string, action = '') => `/interaction/${uid}${action ? `/${action}` : ''}`;
 
@@ -67,6 +78,16 @@ async function connectionsFor(services: Services, applicationId: string, organiz
   return all.filter((connection) => effective.has(connection.id) && servesOrganization(connection, organizationCode));
 }
 
+/** Whether each enterprise connection shows a button and has home-realm domains (its options are sealed: opened here). */
+async function enterpriseOffers(services: Services, offered: SocialButton[]): Promise<EnterpriseOffer[]> {
+  const opened = await Promise.all(offered.map((button) => findEnterpriseConnection(services.db, services.masterKey, button.id)));
+  return offered.flatMap((button, index) => {
+    const connection = opened[index];
+    if (!connection) return [];
+    return [{ ...button, button: showsSsoButton(connection.options), homeRealm: (connection.options.home_realm_domains?.length ?? 0) > 0 }];
+  });
+}
+
 /** Loads the interaction this browser is in (its cookie must match the uid in the URL). */
 export async function loadInteraction(ctx: Context, services: Services): Promise<Interaction | undefined> {
   let details;
@@ -85,7 +106,8 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
   const connections = await connectionsFor(services, app.id, request.organizationCode);
   const methods = signInMethods(connections, request.connectionId);
   const socialConnections = socialConnectionsOffered(connections, request.connectionId);
-  if (Object.keys(methods).length === 0 && socialConnections.length === 0) {
+  const enterpriseConnections = await enterpriseOffers(services, enterpriseConnectionsOffered(connections, request.connectionId));
+  if (Object.keys(methods).length === 0 && socialConnections.length === 0 && enterpriseConnections.length === 0) {
     showMessage(ctx, 400, 'Sign-in is not set up', 'This application has no sign-in method turned on. Ask its administrator.', app);
     return undefined;
   }
@@ -94,6 +116,7 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     app,
     methods,
     socialConnections,
+    enterpriseConnections,
     policy: await environmentPolicy(services.db),
     params: details.params,
     request,
@@ -121,4 +144,14 @@ export async function loadFormPost(ctx: Context, services: Services): Promise<{ 
     return undefined;
   }
   return { interaction, form };
+}
+
+/**
+ * What the identify page asks for: the application's identity types, and an email when home-realm
+ * discovery can use one even though no email method is on (an enterprise-only application).
+ */
+export function identifyTypes(interaction: Interaction): IdentityType[] {
+  const types = offeredIdentityTypes(interaction.methods);
+  if (types.includes('email') || !interaction.enterpriseConnections.some((offered) => offered.homeRealm)) return types;
+  return ['email', ...types];
 }

@@ -4,6 +4,8 @@ import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type {
   CodeState,
   ConsentState,
+  EnterpriseRedirectState,
+  EnterpriseRoundTrip,
   IdentifyState,
   MfaChallengeState,
   MfaChoice,
@@ -14,6 +16,7 @@ import type {
   OrganizationKnown,
   OrganizationState,
   PasswordState,
+  PendingEnterpriseProfile,
   Registration,
   RegisterState,
   SignInState,
@@ -34,9 +37,10 @@ import type {
  *             │            ├─ code(reset) ── new_password ┤
  *             │            └─ new_password(temporary) ────┤
  *             ├─ code(sign_in) ───────────────────────────┤   first factor → Verified
- *             └─ social_redirect ─┬─ (provider vouches) ──────┤
- *                                 ├─ social_email ── code ────┤
- *                                 └─ code(email proof) ───────┤
+ *             ├─ social_redirect ─┬─ (provider vouches) ──────┤
+ *             │                   ├─ social_email ── code ────┤
+ *             │                   └─ code(email proof) ───────┤
+ *             └─ enterprise_redirect ── (IdP vouches, provisioning) ┤
  *   organization ── mfa_choose ─┬─ mfa_totp ──────┬─ mfa_done ── consent (device) ── finish
  *                               └─ mfa_challenge ─┘
  */
@@ -62,7 +66,7 @@ export interface SentCode {
 
 /** Where a code can be asked for: a known person (sign-in, reset, verifying an email after a password) or a sign-up's details. */
 export type CodeOrigin =
-  | (Typed & { userId: string; verifiedPassword?: boolean | undefined })
+  | (Typed & { userId: string; verifiedPassword?: boolean | undefined; enterpriseProfile?: PendingEnterpriseProfile | undefined })
   /** A sign-up, or a social sign-in proving the email it links to or creates an account with. */
   | (Typed & Registration & { userId?: undefined; socialProfile?: PendingSocialProfile | undefined });
 
@@ -72,6 +76,8 @@ export function code(from: CodeOrigin, sent: SentCode): CodeState {
 }
 
 export const socialRedirect = (from: { registering?: boolean | undefined }, trip: SocialRoundTrip): SocialRedirectState => ({ step: 'social_redirect', registering: from.registering, trip });
+
+export const enterpriseRedirect = (from: { registering?: boolean | undefined }, trip: EnterpriseRoundTrip): EnterpriseRedirectState => ({ step: 'enterprise_redirect', registering: from.registering, trip });
 
 export const socialEmail = (from: { registering?: boolean | undefined }, profile: PendingSocialProfile): SocialEmailState => ({ step: 'social_email', registering: from.registering, profile });
 

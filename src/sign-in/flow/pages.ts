@@ -2,8 +2,7 @@ import type { Context } from 'koa';
 import type { Services } from '../../services.ts';
 import { deviceConsentFor } from '../after/device-consent.ts';
 import { pendingTotpEnrolment } from '../../domain/mfa.ts';
-import { csrfToken, type Interaction, interactionUrl } from './interaction.ts';
-import { offeredIdentityTypes } from '../connectors/registry.ts';
+import { csrfToken, identifyTypes, type Interaction, interactionUrl } from './interaction.ts';
 import { DeviceConsentPage } from '../../ui/pages/device.tsx';
 import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } from '../../ui/pages/mfa.tsx';
 import { OrganizationSwitcherPage } from '../../ui/pages/organizations.tsx';
@@ -11,13 +10,13 @@ import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } f
 import { renderPage } from '../../ui/render.ts';
 import * as next from './machine.ts';
 import type { SignInState } from './state.ts';
-import { socialButtonsOf, socialEmailPage } from '../connectors/social-pages.ts';
+import { enterpriseButtonsOf, socialButtonsOf, socialEmailPage } from '../connectors/social-pages.ts';
 
 /** The page for where a person is in the sign-in (DESIGN.md §4): one state, one page. */
 export async function renderStep(services: Services, ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
   const { uid, app } = interaction;
   const common = { csrf: csrfToken(services, uid), appName: app.name, error: state.error, notice: state.notice };
-  const types = offeredIdentityTypes(interaction.methods);
+  const types = identifyTypes(interaction);
   switch (state.step) {
     case 'identify': {
       const registering = state.registering === true;
@@ -32,6 +31,7 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
           switchUrl: interactionUrl(uid, registering ? 'sign-in' : 'register'),
           showSwitch: registering ? app.showSignInLink : interaction.policy.allowSelfSignUp,
           social: socialButtonsOf(interaction),
+          enterprise: enterpriseButtonsOf(interaction),
         }),
       );
     }
@@ -106,6 +106,7 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
     case 'new_password':
       return renderPage(ctx, NewPasswordPage({ ...common, action: interactionUrl(uid, 'new-password'), identifier: state.identifier, reason: state.reason }));
     case 'social_redirect':
+    case 'enterprise_redirect':
       // Back from the provider without its answer (the back button): the first page again.
       return renderStep(services, ctx, interaction, next.identify(state));
     case 'social_email':

@@ -7,6 +7,7 @@ import { organizationAndConsentSteps } from '../after/organization-and-consent.t
 import { passwordConnector } from '../connectors/password.ts';
 import { signInKit } from './kit.ts';
 import { socialConnector } from '../connectors/social.ts';
+import { enterpriseConnector } from '../connectors/enterprise.ts';
 
 /** The hosted sign-in pages at `/interaction/:uid/…`: every step of the state machine (DESIGN.md §4). */
 export function signInRoutes(services: Services): Router {
@@ -18,6 +19,7 @@ export function signInRoutes(services: Services): Router {
   for (const connector of Object.values(connectors)) connector.routes(router);
   organizationAndConsentSteps(router, kit);
   socialConnector(kit).routes(router);
+  enterpriseConnector(kit).routes(router);
   kit.mfa.register(router);
   return router;
 }

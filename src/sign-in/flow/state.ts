@@ -23,7 +23,8 @@ export type SignInState =
   | MfaDoneState
   | ConsentState
   | SocialRedirectState
-  | SocialEmailState;
+  | SocialEmailState
+  | EnterpriseRedirectState;
 
 export type SignInStep = SignInState['step'];
 
@@ -84,6 +85,17 @@ export interface CodeState extends Messages, Typed, Registration {
   verifiedPassword?: boolean | undefined;
   /** A social sign-in waits on this code to prove the email it links to or creates an account with (connectors/social.ts). */
   socialProfile?: PendingSocialProfile | undefined;
+  /** An untrusted enterprise IdP's email names an existing person: this code proves it before the identity links (connectors/enterprise.ts). */
+  enterpriseProfile?: PendingEnterpriseProfile | undefined;
+}
+
+/** What an enterprise sign-in keeps while a code proves the email it links by (no IdP attributes: only what linking writes). */
+export interface PendingEnterpriseProfile {
+  connectionId: string;
+  subject: string;
+  email: string;
+  givenName: string | undefined;
+  familyName: string | undefined;
 }
 
 /** Begin's secrets the callback must match (domain/social/upstream.ts), then what the callback received. */
@@ -109,6 +121,29 @@ export interface SocialEmailState extends Messages {
   step: 'social_email';
   registering?: boolean | undefined;
   profile: PendingSocialProfile;
+}
+
+/**
+ * An enterprise round trip (connectors/enterprise.ts). SAML keeps the AuthnRequest's id, the only
+ * request a response may answer (SP-initiated only, DESIGN.md §5); Entra ID and custom OIDC keep what
+ * a social round trip keeps. `callback` is the IdP's answer, kept across the same-site hop.
+ */
+export type EnterpriseRoundTrip =
+  | {
+      protocol: 'saml';
+      connectionId: string;
+      requestId: string;
+      /** `<flow id>.<random>`: the ACS finds the flow by its prefix and requires the whole (who knows a flow id cannot post into it). */
+      relayState: string;
+      callback?: { SAMLResponse: string } | undefined;
+    }
+  | ({ protocol: 'oidc' } & SocialRoundTrip);
+
+/** Steps 4–5 for an enterprise connection: the browser is at the IdP. */
+export interface EnterpriseRedirectState extends Messages {
+  step: 'enterprise_redirect';
+  registering?: boolean | undefined;
+  trip: EnterpriseRoundTrip;
 }
 
 export interface NewPasswordState extends Messages, Typed {

@@ -59,7 +59,7 @@ export function identifierField(types: readonly IdentityType[]): { label: string
 }
 
 export function IdentifyPage(
-  props: FormPage & { registering: boolean; types: IdentityType[]; value?: string; switchUrl?: string; showSwitch: boolean; social?: { action: string; buttons: SocialButtonView[] } },
+  props: FormPage & { registering: boolean; types: IdentityType[]; value?: string; switchUrl?: string; showSwitch: boolean; social?: { action: string; buttons: SocialButtonView[] } | undefined; enterprise?: { action: string; buttons: SocialButtonView[] } | undefined },
 ) {
   const field = identifierField(props.types);
   const title = props.registering ? 'Create your account' : 'Sign in';
@@ -87,6 +87,7 @@ export function IdentifyPage(
         </Form>
       ) : null}
       {props.social ? <SocialButtons action={props.social.action} csrf={props.csrf} buttons={props.social.buttons} afterForm={props.types.length > 0} /> : null}
+      {props.enterprise ? <SocialButtons action={props.enterprise.action} csrf={props.csrf} buttons={props.enterprise.buttons} afterForm={props.types.length > 0 && !props.social} /> : null}
       {props.showSwitch && props.switchUrl ? (
         <Aside>
           {props.registering ? 'Already have an account? ' : 'No account? '}
