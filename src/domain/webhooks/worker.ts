@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import type { Db, Dialect } from '../../store/db.ts';
+import { clock } from '../../clock.ts';
+import { onDeliveriesQueued } from '../events/outbox.ts';
+import { type AttemptOutcome, claimDueDeliveries, type ClaimedDelivery, nextDeliveryDue, recordAttempt, releaseDelivery, type RetryPolicy } from './deliveries.ts';
+import type { WebhookPayload } from './signing.ts';
+
+export type Send = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface WorkerOptions {
+  db: Db;
+  dialect: Dialect;
+  logger: Logger;
+  sign: (payload: WebhookPayload) => Promise<string>;
+  /** outboundFetch under the SSRF rule: 10 s, 64 KB, no redirects, addresses checked after DNS. */
+  send: Send;
+  retry: RetryPolicy;
+  /** Deliveries sent at once (to different subjects; one subject's go one after another). */
+  batchSize?: number;
+  /** How often to look for work nobody told this process about (another replica's events, retries). */
+  pollMs?: number;
+}
+
+/** Longer than a send may take (10 s) plus signing and recording: a lease only runs out when a worker died. */
+const LEASE_MS = 60_000;
+
+/**
+ * Sends webhook deliveries from the outbox, in every replica. It wakes when an event commits in this
+ * process (outbox.ts), when a retry falls due, and every `pollMs` for what other replicas queued, so
+ * nothing waits on a fixed sleep. `stop()` interrupts the sends in flight and gives their claims back.
+ */
+export class WebhookWorker {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private readonly inFlight = new AbortController();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly options: WorkerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.unsubscribe = onDeliveriesQueued(() => this.wake());
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.unsubscribe?.();
+    this.inFlight.abort();
+    this.wakeUp?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { logger } = this.options;
+    while (this.running) {
+      this.woken = false;
+      let sent = 0;
+      try {
+        sent = await this.deliverDue();
+      } catch (err) {
+        if (this.running) logger.error({ err }, 'webhook delivery failed; retrying shortly');
+      }
+      if (!this.running) break;
+      if (sent > 0 || this.woken) continue;
+      await this.idle(await this.untilNextDue());
+    }
+  }
+
+  private async untilNextDue(): Promise<number> {
+    const pollMs = this.options.pollMs ?? 1_000;
+    const due = await nextDeliveryDue(this.options.db).catch(() => undefined);
+    return due === undefined ? pollMs : Math.max(0, Math.min(pollMs, due - clock.now()));
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.woken || !this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        done();
+      };
+    });
+  }
+
+  /** One batch: claim, send side by side, record. Returns how many were claimed. */
+  private async deliverDue(): Promise<number> {
+    const { db, dialect, batchSize = 32 } = this.options;
+    const claimed = await claimDueDeliveries(db, dialect, batchSize, LEASE_MS);
+    await Promise.all(claimed.map((delivery) => this.deliver(delivery)));
+    return claimed.length;
+  }
+
+  private async deliver(delivery: ClaimedDelivery): Promise<void> {
+    const { db, sign, send, retry, logger } = this.options;
+    const started = performance.now();
+    let outcome: AttemptOutcome;
+    try {
+      const body = await sign(delivery.payload);
+      const response = await send(delivery.endpoint, { method: 'POST', headers: { 'content-type': 'application/jwt' }, body, signal: this.inFlight.signal });
+      const ok = response.status >= 200 && response.status < 300;
+      outcome = { statusCode: response.status, durationMs: Math.round(performance.now() - started), error: ok ? null : `the receiver answered ${response.status}` };
+    } catch (error) {
+      if (!this.running) return releaseDelivery(db, delivery);
+      outcome = { statusCode: null, durationMs: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) };
+    }
+    const result = await recordAttempt(db, delivery, outcome, retry);
+    if (result === 'failed') logger.warn({ event_id: delivery.payload.event_id, receiver: new URL(delivery.endpoint).host, error: outcome.error }, 'webhook delivery failed for good');
+  }
+}
