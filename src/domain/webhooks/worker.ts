@@ -86,6 +86,7 @@ export class WebhookWorker {
     if (this.woken || !this.running) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
+      timer.unref();
       function done() {
         clearTimeout(timer);
         resolve();
