@@ -97,6 +97,31 @@ for (const database of testDatabases()) {
       assert.deepEqual(member.body.organization_users.map((u: any) => [u.id, u.roles]), [[(await findUserByProvidedId(db, 'json-1'))!.id, ['imported-role']]]);
     });
 
+    it('imports through the management API as a job whose progress can be read', async () => {
+      const csv = ['id,email,first_name', ...Array.from({ length: 30 }, (_, i) => `api-${i},api${i}@example.test,Api ${i}`), 'api-bad,nope,Bad'].join('\n');
+      const response = await fetch(`${server.url}/api/v1/users/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await server.managementToken()}`, 'content-type': 'text/csv' },
+        body: csv,
+      });
+      assert.equal(response.status, 202);
+      const { job } = (await response.json()) as any;
+      assert.match(job.id, /^import_[0-9a-f]{32}$/);
+      assert.equal(job.total, 31);
+      let finished: any;
+      const deadline = Date.now() + 10_000;
+      do {
+        finished = (await server.api('GET', `/users/import/${job.id}`)).body.job;
+        if (finished.status !== 'running') break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } while (Date.now() < deadline);
+      assert.equal(finished.status, 'finished', JSON.stringify(finished));
+      assert.deepEqual([finished.done, finished.created, finished.failed], [31, 30, 1]);
+      assert.deepEqual(finished.failures, [{ line: 32, reason: 'email is not a valid email address' }]);
+      assert.equal((await findUserByProvidedId(server.services.db, 'api-29'))?.firstName, 'Api 29');
+      assert.equal((await server.api('GET', '/users/import/import_nope')).status, 404);
+    });
+
     if (database.name === 'sqlite') {
       it('runs from the command line with progress, a summary and a file of the failed rows', async () => {
         const dir = mkdtempSync(join(tmpdir(), 'gatehouse-import-'));

@@ -9,6 +9,7 @@ export const newId = {
   organization: () => `org_${hex(6).slice(0, 11)}`,
   event: () => `event_${hex(16)}`,
   webhook: () => `webhook_${hex(16)}`,
+  importJob: () => `import_${hex(16)}`,
   identity: () => `identity_${hex(16)}`,
   application: () => hex(16),
   api: () => hex(16),

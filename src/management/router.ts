@@ -15,6 +15,7 @@ import { passwordRoutes } from './passwords.ts';
 import { roleRoutes } from './roles.ts';
 import { guardRoutesWithScopes } from './scopes.ts';
 import { sessionRoutes } from './sessions.ts';
+import { userImportRoutes } from './user-import.ts';
 import { userRoutes } from './users.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -30,6 +31,7 @@ export function managementRoutes(services: Services): Router {
   applicationRoutes(router, scoped);
   connectionRoutes(router, scoped);
   apiRoutes(router, scoped);
+  userImportRoutes(router, scoped);
   userRoutes(router, scoped);
   passwordRoutes(router, scoped);
   identityRoutes(router, scoped);

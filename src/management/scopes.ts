@@ -11,6 +11,8 @@ import { kindeError } from './http.ts';
  */
 export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'GET /users': 'read:users',
+  'POST /users/import': 'create:users',
+  'GET /users/import/:job_id': 'read:users',
   'GET /user': 'read:users',
   'POST /user': 'create:users',
   'PATCH /user': 'update:users',

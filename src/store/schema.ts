@@ -231,6 +231,22 @@ export interface WebhookAttemptsTable {
   error: string | null;
 }
 
+export interface ImportJobsTable {
+  id: string;
+  status: 'running' | 'finished' | 'failed';
+  total: number;
+  done: number;
+  created: number;
+  updated: number;
+  skipped: number;
+  failed: number;
+  /** JSON: `[{line, reason}]`, the first thousand. */
+  failures: string;
+  error: string | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
 export interface OrganizationsTable {
   code: string;
   name: string;
@@ -382,4 +398,5 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  import_jobs: ImportJobsTable;
 }
