@@ -1,5 +1,5 @@
 import { clock } from '../../clock.ts';
-import { type Db, type Dialect, inTransaction } from '../../store/db.ts';
+import { type Db, type Dialect, inTransaction, type Tx } from '../../store/db.ts';
 import { DomainError } from '../errors.ts';
 import { WEBHOOK_EVENT_TYPES } from '../events/catalogue.ts';
 import { queueDeliveries, subscribedWebhooks } from '../events/outbox.ts';
@@ -102,7 +102,16 @@ export function retryDelay(policy: RetryPolicy, attempts: number, random = Math.
  * retry window is over. Nothing is written when the lease was lost (this worker stalled past it and
  * another took the delivery over).
  */
-export async function recordAttempt(db: Db, delivery: ClaimedDelivery, outcome: AttemptOutcome, policy: RetryPolicy): Promise<'delivered' | 'retry' | 'failed' | 'lost'> {
+export async function recordAttempts(db: Db, attempts: ReadonlyArray<{ delivery: ClaimedDelivery; outcome: AttemptOutcome }>, policy: RetryPolicy): Promise<Array<'delivered' | 'retry' | 'failed' | 'lost'>> {
+  // One transaction for a batch: a burst of deliveries costs the store a commit per batch, not per delivery.
+  return inTransaction(db, async (tx) => {
+    const results: Array<'delivered' | 'retry' | 'failed' | 'lost'> = [];
+    for (const { delivery, outcome } of attempts) results.push(await recordAttempt(tx, delivery, outcome, policy));
+    return results;
+  });
+}
+
+async function recordAttempt(db: Db | Tx, delivery: ClaimedDelivery, outcome: AttemptOutcome, policy: RetryPolicy): Promise<'delivered' | 'retry' | 'failed' | 'lost'> {
   const now = clock.now();
   const attempt = delivery.attempts + 1;
   const delivered = outcome.error === null;

@@ -1,8 +1,9 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Db, Dialect } from '../../store/db.ts';
 import { clock } from '../../clock.ts';
 import { onDeliveriesQueued } from '../events/outbox.ts';
-import { type AttemptOutcome, claimDueDeliveries, type ClaimedDelivery, nextDeliveryDue, recordAttempt, releaseDelivery, type RetryPolicy } from './deliveries.ts';
+import { type AttemptOutcome, claimDueDeliveries, type ClaimedDelivery, nextDeliveryDue, recordAttempts, releaseDelivery, type RetryPolicy } from './deliveries.ts';
 import type { WebhookPayload } from './signing.ts';
 
 export type Send = (url: string, init: RequestInit) => Promise<Response>;
@@ -19,6 +20,8 @@ export interface WorkerOptions {
   batchSize?: number;
   /** How often to look for work nobody told this process about (another replica's events, retries). */
   pollMs?: number;
+  /** After a full batch, rest this many times as long as it took (default 1: busy half the time at most). */
+  paceRatio?: number;
 }
 
 /** Longer than a send may take (10 s) plus signing and recording: a lease only runs out when a worker died. */
@@ -34,7 +37,12 @@ export class WebhookWorker {
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
   private woken = false;
-  private readonly inFlight = new AbortController();
+  private readonly inFlight = (() => {
+    const controller = new AbortController();
+    // Every send of a batch listens to it (one per claimed delivery).
+    setMaxListeners(Infinity, controller.signal);
+    return controller;
+  })();
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly options: WorkerOptions) {}
@@ -82,6 +90,22 @@ export class WebhookWorker {
     return due === undefined ? pollMs : Math.max(0, Math.min(pollMs, due - clock.now()));
   }
 
+  /** A pause that only stopping cuts short (new events do not: that is the point of pacing). */
+  private rest(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const signal = this.inFlight.signal;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   private idle(ms: number): Promise<void> {
     if (this.woken || !this.running) return Promise.resolve();
     return new Promise((resolve) => {
@@ -98,28 +122,41 @@ export class WebhookWorker {
     });
   }
 
-  /** One batch: claim, send side by side, record. Returns how many were claimed. */
+  /**
+   * One batch: claim, send side by side, record the outcomes together. Then rest about as long as
+   * the batch kept this process busy (`paceRatio`): a burst of events drains at a steady rate
+   * instead of taking the event loop from the sign-in and token requests sharing it.
+   */
   private async deliverDue(): Promise<number> {
-    const { db, dialect, batchSize = 32 } = this.options;
+    const { db, dialect, batchSize = 32, retry, logger, paceRatio = 1 } = this.options;
+    const started = performance.now();
     const claimed = await claimDueDeliveries(db, dialect, batchSize, LEASE_MS);
-    await Promise.all(claimed.map((delivery) => this.deliver(delivery)));
+    if (claimed.length === 0) return 0;
+    const sent = (await Promise.all(claimed.map((delivery) => this.send(delivery)))).filter((attempt) => attempt !== undefined);
+    const results = sent.length > 0 ? await recordAttempts(db, sent, retry) : [];
+    results.forEach((result, index) => {
+      const { delivery, outcome } = sent[index]!;
+      if (result === 'failed') logger.warn({ event_id: delivery.payload.event_id, receiver: new URL(delivery.endpoint).host, error: outcome.error }, 'webhook delivery failed for good');
+    });
+    if (claimed.length === batchSize && paceRatio > 0) await this.rest((performance.now() - started) * paceRatio);
     return claimed.length;
   }
 
-  private async deliver(delivery: ClaimedDelivery): Promise<void> {
-    const { db, sign, send, retry, logger } = this.options;
+  /** One attempt; undefined when shutdown interrupted it (the delivery is handed back, not counted). */
+  private async send(delivery: ClaimedDelivery): Promise<{ delivery: ClaimedDelivery; outcome: AttemptOutcome } | undefined> {
+    const { db, sign, send } = this.options;
     const started = performance.now();
-    let outcome: AttemptOutcome;
     try {
       const body = await sign(delivery.payload);
       const response = await send(delivery.endpoint, { method: 'POST', headers: { 'content-type': 'application/jwt' }, body, signal: this.inFlight.signal });
       const ok = response.status >= 200 && response.status < 300;
-      outcome = { statusCode: response.status, durationMs: Math.round(performance.now() - started), error: ok ? null : `the receiver answered ${response.status}` };
+      return { delivery, outcome: { statusCode: response.status, durationMs: Math.round(performance.now() - started), error: ok ? null : `the receiver answered ${response.status}` } };
     } catch (error) {
-      if (!this.running) return releaseDelivery(db, delivery);
-      outcome = { statusCode: null, durationMs: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) };
+      if (!this.running) {
+        await releaseDelivery(db, delivery);
+        return undefined;
+      }
+      return { delivery, outcome: { statusCode: null, durationMs: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) } };
     }
-    const result = await recordAttempt(db, delivery, outcome, retry);
-    if (result === 'failed') logger.warn({ event_id: delivery.payload.event_id, receiver: new URL(delivery.endpoint).host, error: outcome.error }, 'webhook delivery failed for good');
   }
 }
