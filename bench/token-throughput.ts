@@ -32,7 +32,7 @@ import { CompactSign, decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
 import pg from 'pg';
 import { type Gatehouse, startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { machineBusySeconds, numberFromEnv } from './support.ts';
+import { createDatabase, machineBusySeconds, numberFromEnv } from './support.ts';
 
 const TARGET_RATIO = 0.8;
 const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
@@ -52,46 +52,6 @@ const options = {
 if (options.loadgen !== 'child' && options.loadgen !== 'inprocess') throw new Error('BENCH_LOADGEN must be child or inprocess');
 
 // ---------------------------------------------------------------------------------------------------
-// Database: a temp SQLite file, or a fresh PostgreSQL database (as test/support/databases.ts does).
-
-interface BenchDatabase {
-  kind: 'sqlite' | 'postgres';
-  url: string;
-  drop(): Promise<void>;
-}
-
-async function createDatabase(): Promise<BenchDatabase> {
-  const base = process.env.DATABASE_URL;
-  if (base && /^postgres(ql)?:\/\//.test(base)) {
-    const name = `gatehouse_bench_${randomBytes(6).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    return {
-      kind: 'postgres',
-      url: url.toString(),
-      async drop() {
-        const client = new pg.Client({ connectionString: base });
-        await client.connect();
-        // The store's pool.end() resolves before its connections have actually closed; terminating them
-        // with FORCE at that moment makes the server's pool emit an unhandled 'error'. Wait for them.
-        for (let i = 0; i < 50; i++) {
-          const { rows } = await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
-          if (rows[0]?.n === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await client.end();
-      },
-    };
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-db-'));
-  return { kind: 'sqlite', url: `sqlite:${join(dir, 'gatehouse.sqlite')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // SQL census: counts the statements Gatehouse runs per token request, by patching the drivers'
 // prototypes in this process for a short window (Kysely prepares every SQLite statement anew, and

@@ -11,18 +11,16 @@
  * Targets: all events delivered within 60 s; token req/s during the drain ≥ 90% of the baseline.
  */
 import { fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { recordEvent } from '../src/domain/events/outbox.ts';
 import { createWebhook } from '../src/domain/webhooks/registry.ts';
 import { inTransaction } from '../src/store/db.ts';
-import { numberFromEnv } from './support.ts';
+import { createDatabase, numberFromEnv } from './support.ts';
 
 const EVENTS = numberFromEnv('BENCH_EVENTS', 10_000);
 const BASELINE_SECONDS = numberFromEnv('BENCH_BASELINE', 8);
@@ -30,28 +28,7 @@ const WINDOW_SECONDS = 2;
 const CONNECTIONS = numberFromEnv('BENCH_CONNECTIONS', 10);
 const BOOTSTRAP = { id: 'bench-m2m-client', secret: 'BenchSecret0123456789abcdefghijklmnopqrstuvwxyzAB' };
 
-async function database(): Promise<{ url: string; drop(): Promise<void> }> {
-  const base = process.env.DATABASE_URL;
-  if (!base?.startsWith('postgres')) return { url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'gatehouse-bench-')), 'gatehouse.sqlite')}`, drop: async () => {} };
-  const name = `gatehouse_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: base });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
-
-const db = await database();
+const db = await createDatabase();
 const gatehouse = await startGatehouse(
   loadConfig({
     PORT: '0',
