@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadConfig } from './config.ts';
 import { parseImportFile } from './domain/import/rows.ts';
-import { type ImportProgress, importUsers } from './domain/import/users.ts';
+import { type ImportProgress, importConcurrency, importUsers } from './domain/import/users.ts';
 import { migrateToLatest, openStore } from './store/db.ts';
 
 const PROGRESS_EVERY_MS = 500;
@@ -31,11 +31,16 @@ export async function importCommand(args: string[]): Promise<void> {
     const startedAt = Date.now();
     let shownAt = 0;
     const interactive = process.stderr.isTTY;
-    const result = await importUsers(store.db, rows, (progress) => {
-      if (Date.now() - shownAt < PROGRESS_EVERY_MS && progress.done < progress.total) return;
-      shownAt = Date.now();
-      process.stderr.write(interactive ? `\r${progressLine(progress, startedAt)}\u001b[K` : `${progressLine(progress, startedAt)}\n`);
-    });
+    const result = await importUsers(
+      store.db,
+      rows,
+      (progress) => {
+        if (Date.now() - shownAt < PROGRESS_EVERY_MS && progress.done < progress.total) return;
+        shownAt = Date.now();
+        process.stderr.write(interactive ? `\r${progressLine(progress, startedAt)}\u001b[K` : `${progressLine(progress, startedAt)}\n`);
+      },
+      { concurrency: importConcurrency(store.dialect) },
+    );
     if (interactive) process.stderr.write('\n');
     for (const failure of result.failures) console.error(`line ${failure.line}: ${failure.reason}`);
     if (failedRowsPath) writeFileSync(failedRowsPath, result.failures.map((failure) => JSON.stringify(failure)).join('\n') + (result.failures.length ? '\n' : ''));

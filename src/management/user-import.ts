@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import { DomainError } from '../domain/errors.ts';
 import { type ImportJob, requireImportJob, startImportJob } from '../domain/import/jobs.ts';
 import { parseImportFile } from '../domain/import/rows.ts';
+import { importConcurrency } from '../domain/import/users.ts';
 import { readBodyWithin } from '../http/bodies.ts';
 import type { Services } from '../services.ts';
 import { OK } from './input.ts';
@@ -25,7 +26,7 @@ export function userImportRoutes(router: Router, services: Services): void {
     const body = await readBodyWithin(ctx, IMPORT_BODY_LIMIT);
     if (body === undefined) throw new DomainError('PAYLOAD_TOO_LARGE', `Import files over ${IMPORT_BODY_LIMIT} bytes go through \`gatehouse import\``, 413);
     const rows = parseImportFile(body.toString('utf8'));
-    const id = await startImportJob(db, rows, logger);
+    const id = await startImportJob(db, rows, logger, importConcurrency(services.dialect));
     ctx.status = 202;
     ctx.body = { ...OK, job: jobJson(await requireImportJob(db, id)) };
   });

@@ -26,19 +26,19 @@ export interface ImportJob {
  * readable from any replica), in this process and in the background; returns the job's id. A
  * process that stops mid-import leaves the job `running`: import the same file again, it is idempotent.
  */
-export async function startImportJob(db: Db, rows: readonly ImportRow[], logger: Logger): Promise<string> {
+export async function startImportJob(db: Db, rows: readonly ImportRow[], logger: Logger, concurrency = 1): Promise<string> {
   const id = newId.importJob();
   await db
     .insertInto('import_jobs')
     .values({ id, status: 'running', total: rows.length, done: 0, created: 0, updated: 0, skipped: 0, failed: 0, failures: '[]', error: null, created_at: clock.now(), finished_at: null })
     .execute();
   afterCommit(db, () => {
-    void runImportJob(db, id, rows).catch((err: unknown) => logger.error({ err, job: id }, 'import job failed'));
+    void runImportJob(db, id, rows, concurrency).catch((err: unknown) => logger.error({ err, job: id }, 'import job failed'));
   });
   return id;
 }
 
-async function runImportJob(db: Db, id: string, rows: readonly ImportRow[]): Promise<void> {
+async function runImportJob(db: Db, id: string, rows: readonly ImportRow[], concurrency: number): Promise<void> {
   let writtenAt = 0;
   let writing: Promise<unknown> = Promise.resolve();
   const counts = (progress: ImportProgress) => ({ done: progress.done, created: progress.created, updated: progress.updated, skipped: progress.skipped, failed: progress.failed });
@@ -47,7 +47,7 @@ async function runImportJob(db: Db, id: string, rows: readonly ImportRow[]): Pro
       if (clock.now() - writtenAt < PROGRESS_EVERY_MS) return;
       writtenAt = clock.now();
       writing = writing.then(() => db.updateTable('import_jobs').set(counts(progress)).where('id', '=', id).execute());
-    });
+    }, { concurrency });
     await writing;
     const failures = result.failures.slice(0, FAILURES_KEPT).map(({ line, reason }) => ({ line, reason }));
     await db.updateTable('import_jobs').set({ ...counts(result), status: 'finished', failures: JSON.stringify(failures), finished_at: clock.now() }).where('id', '=', id).execute();

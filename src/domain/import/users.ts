@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { clock } from '../../clock.ts';
-import { type Db, inTransaction, type Tx } from '../../store/db.ts';
+import { type Db, type Dialect, inTransaction, type Tx } from '../../store/db.ts';
 import { DomainError } from '../errors.ts';
 import { recordEvent } from '../events/outbox.ts';
 import { addMember, isMember } from '../organizations.ts';
@@ -141,6 +141,11 @@ async function importOne(db: Db, row: Row): Promise<RowOutcome> {
   });
 }
 
+/** Rows imported side by side: PostgreSQL overlaps commits across its pool; SQLite has one writer. */
+export function importConcurrency(dialect: Dialect): number {
+  return dialect === 'postgres' ? 8 : 1;
+}
+
 export interface ImportProgress {
   done: number;
   total: number;
@@ -165,19 +170,32 @@ export interface ImportResult extends ImportProgress {
  * organization) is reported with its line and reason and never stops the rest. One summarising
  * event records the run (not one per user: an import is not a million webhooks).
  */
-export async function importUsers(db: Db, rows: readonly ImportRow[], onProgress?: (progress: ImportProgress) => void): Promise<ImportResult> {
+export async function importUsers(
+  db: Db,
+  rows: readonly ImportRow[],
+  onProgress?: (progress: ImportProgress) => void,
+  options: { concurrency?: number } = {},
+): Promise<ImportResult> {
   const result: ImportResult = { done: 0, total: rows.length, created: 0, updated: 0, skipped: 0, failed: 0, failures: [] };
-  for (const { line, fields } of rows) {
-    try {
-      result[await importOne(db, parseRow(fields))]++;
-    } catch (error) {
-      if (!(error instanceof RowRefused || error instanceof DomainError)) throw error;
-      result.failed++;
-      result.failures.push({ line, reason: error.message, fields });
+  let next = 0;
+  // Rows in parallel transactions where the store has several connections (PostgreSQL): a commit
+  // per row is a round trip and a flush, and they overlap. SQLite has one writer: one at a time.
+  const lane = async () => {
+    while (next < rows.length) {
+      const { line, fields } = rows[next++]!;
+      try {
+        result[await importOne(db, parseRow(fields))]++;
+      } catch (error) {
+        if (!(error instanceof RowRefused || error instanceof DomainError)) throw error;
+        result.failed++;
+        result.failures.push({ line, reason: error.message, fields });
+      }
+      result.done++;
+      onProgress?.(result);
     }
-    result.done++;
-    onProgress?.(result);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, lane));
+  result.failures.sort((a, b) => a.line - b.line);
   const { failures, ...counts } = result;
   await recordEvent(db, { type: 'users.imported', source: 'admin', detail: { ...counts, failed_lines: failures.slice(0, 100).map((failure) => failure.line), at: clock.now() } });
   return result;
