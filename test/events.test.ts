@@ -122,10 +122,12 @@ for (const database of testDatabases()) {
       assert.equal(Number(after.n), Number(before.n));
     });
 
-    it('records a lockout with the failed attempt that caused it', async () => {
+    it('records each wrong secret as user.authentication_failed, and the lockout with the attempt that caused it', async () => {
       const userId = (await server.api('POST', '/user', { identities: [{ type: 'email', details: { email: 'locked@example.test' } }] })).body.id as string;
       const policy = { maxAttempts: 3, lockoutSeconds: 60 };
       for (let i = 0; i < 3; i++) await withinAttempts(server.services.db, userId, policy, async () => 'wrong', () => true);
+      const failures = await eventsOf('user.authentication_failed', userId);
+      assert.deepEqual(failures.map((event) => [event.data, event.detail.locked]), [[{ user: { id: userId } }, false], [{ user: { id: userId } }, false], [{ user: { id: userId } }, true]]);
       const locked = await theEvent('user.locked', userId);
       assert.deepEqual(locked.data, { user: { id: userId } });
       assert.equal(locked.detail.max_attempts, 3);

@@ -78,9 +78,12 @@ async function keepFailedAttempt(db: Db, subject: string, policy: AttackProtecti
       .where('subject', '=', subject)
       .where('failures', '>=', policy.maxAttempts)
       .executeTakeFirst();
-    // The lockout is a change to the account: its event commits with it (DESIGN.md §5b).
-    if (update.numUpdatedRows > 0n && subject.startsWith('kp_')) {
-      await recordEvent(tx, { type: 'user.locked', subject, data: { user: { id: subject } }, detail: { locked_until: new Date(until).toISOString(), max_attempts: policy.maxAttempts } });
+    // Every wrong secret on an account (password, one-time code, MFA or recovery code) is Kinde's
+    // user.authentication_failed; the lockout it may cause is a change too. Both commit with it (§5b).
+    if (subject.startsWith('kp_')) {
+      const locked = update.numUpdatedRows > 0n;
+      await recordEvent(tx, { type: 'user.authentication_failed', subject, data: { user: { id: subject } }, detail: { locked } });
+      if (locked) await recordEvent(tx, { type: 'user.locked', subject, data: { user: { id: subject } }, detail: { locked_until: new Date(until).toISOString(), max_attempts: policy.maxAttempts } });
     }
     return update;
   });

@@ -39,7 +39,6 @@ export function passwordSteps(router: Router, kit: SignInKit): void {
       return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId: connectionOf(interaction, state), amr: ['pwd'] }, identity?.id, user);
     }
     await kit.services.networkFailures.count(interaction.network);
-    await recordAudit(db, { type: 'user.authentication_failed', subject: state.userId, data: { user: { id: state.userId } }, detail: { application_id: interaction.app.id, reason: 'wrong_password', locked: lock.locked } });
     return goTo(ctx, interaction, { ...state, error: lock.locked ? LOCKED_MESSAGE(lock.until) : 'That password is not right. Try again.', notice: undefined });
   });
 

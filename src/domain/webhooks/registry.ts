@@ -50,9 +50,17 @@ export async function checkEndpoint(endpoint: string, rule: EndpointRule): Promi
   assertThat(!url.username && !url.password, 'INVALID_ENDPOINT', 'endpoint must not carry credentials');
   if (rule.allowPrivateNetwork) return;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(host) ? [host] : await lookup(host, { all: true }).then((found) => found.map((entry) => entry.address), () => []);
+  const addresses = isIP(host) ? [host] : await resolveBriefly(host);
   const problem = addresses.map((address) => addressProblem(address, { allowPrivateNetwork: false })).find(Boolean);
   if (problem || host === 'localhost') throw new DomainError('INVALID_ENDPOINT', `endpoint must be on the public internet (${problem ?? 'localhost'})`, 400);
+}
+
+/** The management write waits on this (in its transaction): a slow resolver gets 2 s, then delivery's own check decides. */
+function resolveBriefly(host: string): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string[]>((resolve) => (timer = setTimeout(() => resolve([]), 2_000)));
+  const resolved = lookup(host, { all: true }).then((found) => found.map((entry) => entry.address), () => []);
+  return Promise.race([resolved, timeout]).finally(() => clearTimeout(timer));
 }
 
 function checkEventTypes(eventTypes: readonly string[]): void {
