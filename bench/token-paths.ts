@@ -33,8 +33,8 @@ import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
 import { loadConfig } from '../src/config.ts';
 import { FormDriver } from '../test/support/form-driver.ts';
-import { census, cpuMark, createDatabase, describeNoise, foreignCores, installCensus, measureJoseSign, postgresWatch, type SignResult } from './measure.ts';
-import { numberFromEnv } from './support.ts';
+import { census, cpuMark, describeNoise, foreignCores, installCensus, measureJoseSign, postgresWatch, type SignResult } from './measure.ts';
+import { createDatabase, numberFromEnv } from './support.ts';
 
 const options = {
   people: numberFromEnv('BENCH_PEOPLE', 10),

@@ -36,7 +36,6 @@ import { loadConfig } from '../src/config.ts';
 import {
   census,
   cpuMark,
-  createDatabase,
   describeNoise,
   experiment,
   foreignCores,
@@ -48,7 +47,7 @@ import {
   type SignResult,
 } from './measure.ts';
 import { startBareEngine } from './bare-engine.ts';
-import { numberFromEnv } from './support.ts';
+import { createDatabase, numberFromEnv } from './support.ts';
 
 const TARGET_RATIO = 0.8;
 /** Issue 13: Gatehouse's client credentials within 10% of the bare engine's. */

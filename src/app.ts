@@ -27,6 +27,11 @@ import { accountRoutes } from './account/account-routes.tsx';
 import { deleteExpiredFlows } from './sign-in/flow/state.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
 import { drainable } from './http/draining.ts';
+import { recordingEventContext } from './http/event-context.ts';
+import { issuerOnLoopback, outboundFetch } from './http/outbound.ts';
+import { pruneEvents } from './domain/events/queries.ts';
+import { webhookSigner } from './domain/webhooks/signing.ts';
+import { WebhookWorker } from './domain/webhooks/worker.ts';
 import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
 import { builtOnFirstRequest } from './http/on-first-request.ts';
 import { samlServiceProviderMetadata } from './http/saml-metadata.ts';
@@ -142,6 +147,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   noteDatabaseOutages(provider);
   provider.use(errorBoundary);
   provider.use(requestLogging(services.logger));
+  provider.use(recordingEventContext);
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(credentialedCors(db));
   provider.use(throttleClientAuthentication(services.networkFailures, CLIENT_AUTHENTICATING_PATHS));
@@ -264,7 +270,18 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       }
     };
 
+    const webhookWorker = new WebhookWorker({
+      db: store.db,
+      dialect: store.dialect,
+      logger,
+      sign: webhookSigner(() => keys.privateKeys[0]!),
+      // Issue 14, "Safety": the provider calls' SSRF rule, 2xx within 10 s, at most 64 KB of an answer read.
+      send: outboundFetch({ allowPrivateNetwork: config.allowPrivateNetwork || issuerOnLoopback(config.issuer), timeoutMs: 10_000, maxBytes: 64 * 1024, truncateBody: true }),
+      retry: { baseDelayMs: config.webhookRetryBaseMs, maxDelayMs: 60 * 60_000, retryForMs: 24 * 60 * 60_000 },
+    });
+
     const boundPort = server.listening ? port : await listen();
+    webhookWorker.start();
 
     const timers = [
       setInterval(() => reloadKeys().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_INTERVAL_MS),
@@ -276,6 +293,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
           deleteExpiredGrantOrganizations(store.db),
           deleteExpiredSessionActivity(store.db),
           deleteExpiredRateCounters(store.db),
+          pruneEvents(store.db, clock.now() - config.eventRetentionDays * 24 * 60 * 60_000),
         ]).catch((err) =>
           logger.error({ err }, 'cleanup failed'),
         );
@@ -299,6 +317,8 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       async close() {
         for (const timer of timers) clearInterval(timer);
         await requests.drain(SHUTDOWN_GRACE_MS);
+        // Sends in flight are interrupted and handed back (another replica, or the next start, sends them).
+        await webhookWorker.stop();
         await store.close();
       },
     };

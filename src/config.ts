@@ -44,6 +44,10 @@ export interface Config {
    * service or the private network (OWASP SSRF). Providers on loopback are allowed regardless.
    */
   allowPrivateNetwork: boolean;
+  /** How long events stay in the log (GATEHOUSE_EVENT_RETENTION_DAYS, default 90); pruned in the background. */
+  eventRetentionDays: number;
+  /** First webhook retry after about this long, doubling (with jitter) up to an hour, for 24 hours. */
+  webhookRetryBaseMs: number;
 }
 
 /** Exactly one of `messagingServiceSid` and `fromNumber` is set: Kinde's "SMS source" (spec §014). */
@@ -101,6 +105,8 @@ const variables = {
     .enum(['true', 'false'], { error: 'must be true or false' })
     .transform((value) => value === 'true')
     .default(false),
+  GATEHOUSE_EVENT_RETENTION_DAYS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(36500, 'must be at most 36500').default(90),
+  GATEHOUSE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(3_600_000, 'must be at most an hour').default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be AC followed by 32 hex digits (Account SID in the Twilio console)').optional(),
   TWILIO_AUTH_TOKEN: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be the 32 hex digit Auth Token from the Twilio console').optional(),
@@ -200,5 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     addressLimits: { codes: vars.GATEHOUSE_CODES_PER_ADDRESS, failures: vars.GATEHOUSE_FAILURES_PER_ADDRESS },
     cookieDomain: cookieDomainFor(issuer, vars.GATEHOUSE_COOKIE_DOMAIN),
     allowPrivateNetwork: vars.GATEHOUSE_ALLOW_PRIVATE_NETWORK,
+    eventRetentionDays: vars.GATEHOUSE_EVENT_RETENTION_DAYS,
+    webhookRetryBaseMs: vars.GATEHOUSE_WEBHOOK_RETRY_BASE_MS,
   };
 }

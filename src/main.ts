@@ -14,7 +14,10 @@ const USAGE = `usage: gatehouse <command>
   migrate                   bring the database schema up to date and exit
   rotate-keys [--publish-ahead-seconds N]
                             publish a new signing key now; it starts signing after N seconds
-                            (default 3600) and the old key stays published until its tokens expire`;
+                            (default 3600) and the old key stays published until its tokens expire
+  import <file> [--failed-rows <path>]
+                            import users from CSV or JSON lines (Kinde's import columns); rows that
+                            fail are listed with their line number and, with --failed-rows, saved`;
 
 async function migrate(): Promise<void> {
   const config = loadConfig();
@@ -115,6 +118,8 @@ async function main(): Promise<void> {
       return migrate();
     case 'rotate-keys':
       return rotateKeys(args);
+    case 'import':
+      return (await import('./import-command.ts')).importCommand(args);
     default:
       console.error(USAGE);
       process.exitCode = 2;

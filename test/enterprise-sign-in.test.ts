@@ -114,9 +114,10 @@ for (const database of testDatabases()) {
       assert.ok(user, 'a trusted connection vouches for the email');
       assert.equal(user.firstName, 'Ada');
       assert.ok(user.identities.some((identity) => (identity.type as string) === 'saml:custom' && identity.connectionId === conn.id));
-      const authenticated = await db().selectFrom('audit_events').select('data').where('type', '=', 'user.authenticated').where('subject', '=', user.id).executeTakeFirstOrThrow();
-      assert.deepEqual(JSON.parse(authenticated.data).amr, ['fed']);
-      assert.equal(JSON.parse(authenticated.data).connection_id, conn.id);
+      const authenticated = await db().selectFrom('audit_events').select(['data', 'detail']).where('type', '=', 'user.authenticated').where('subject', '=', user.id).executeTakeFirstOrThrow();
+      assert.deepEqual(JSON.parse(authenticated.data), { user: { id: user.id } }, "Kinde's data");
+      assert.deepEqual(JSON.parse(authenticated.detail!).amr, ['fed']);
+      assert.equal(JSON.parse(authenticated.detail!).connection_id, conn.id);
     });
 
     it('updates the names from the IdP at each sign-in with is_sync_user_profile_on_login', async () => {

@@ -98,8 +98,9 @@ for (const database of testDatabases()) {
       signedIn(await driver.submit({ password: 'right password here' }));
       const { listConnections } = await import('../src/domain/connections.ts');
       const emailPassword = (await listConnections(db())).find((connection) => connection.strategy === 'email:password')!;
-      const event = await db().selectFrom('audit_events').select('data').where('type', '=', 'user.authenticated').where('subject', '=', user.id).executeTakeFirstOrThrow();
-      assert.deepEqual(JSON.parse(event.data), { application_id: passwordApp.id, amr: ['pwd'], connection_id: emailPassword.id });
+      const event = await db().selectFrom('audit_events').select(['data', 'detail']).where('type', '=', 'user.authenticated').where('subject', '=', user.id).executeTakeFirstOrThrow();
+      assert.deepEqual(JSON.parse(event.data), { user: { id: user.id } }, 'what Kinde sends');
+      assert.deepEqual(JSON.parse(event.detail!), { application_id: passwordApp.id, amr: ['pwd'], connection_id: emailPassword.id });
     });
 
     it('makes a person with a temporary password choose a new one', async () => {

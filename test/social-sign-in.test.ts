@@ -140,8 +140,9 @@ for (const database of testDatabases()) {
       return row?.user_id;
     }
 
+    /** Gatehouse's audit context of each event of this type (`detail`), or its data when it has none. */
     async function audits(type: string) {
-      return (await db().selectFrom('audit_events').select(['data']).where('type', '=', type).execute()).map((row) => JSON.parse(row.data));
+      return (await db().selectFrom('audit_events').select(['data', 'detail']).where('type', '=', type).execute()).map((row) => JSON.parse(row.detail ?? row.data));
     }
 
     it('shows a button per social connection, named "Continue with …"', async () => {

@@ -26,6 +26,7 @@ export const MANAGEMENT_SCOPES = [
   'read:applications', 'create:applications', 'update:applications', 'delete:applications',
   'read:connections', 'create:connections', 'update:connections', 'delete:connections',
   'read:apis', 'create:apis', 'update:apis', 'delete:apis',
+  'read:webhooks', 'create:webhooks', 'update:webhooks', 'delete:webhooks', 'read:events',
 ] as const;
 
 export type ManagementScope = (typeof MANAGEMENT_SCOPES)[number];

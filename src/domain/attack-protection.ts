@@ -1,6 +1,7 @@
 import { clock } from '../clock.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, inTransaction } from '../store/db.ts';
+import { recordEvent } from './events/outbox.ts';
 import { countEvent, type RateDecision, type RateLimit } from './rate-limits.ts';
 
 /** Kinde's default attack protection: 5 wrong attempts lock the account for 5 minutes. */
@@ -70,12 +71,22 @@ async function giveBackAttempt(db: Db, subject: string): Promise<void> {
 /** A wrong answer keeps its attempt; the account locks once the window's attempts are used up. */
 async function keepFailedAttempt(db: Db, subject: string, policy: AttackProtectionPolicy): Promise<LockStatus> {
   const until = clock.now() + policy.lockoutSeconds * 1000;
-  const locked = await db
-    .updateTable('attempt_counters')
-    .set({ failures: 0, locked_until: until })
-    .where('subject', '=', subject)
-    .where('failures', '>=', policy.maxAttempts)
-    .executeTakeFirst();
+  const locked = await inTransaction(db, async (tx) => {
+    const update = await tx
+      .updateTable('attempt_counters')
+      .set({ failures: 0, locked_until: until })
+      .where('subject', '=', subject)
+      .where('failures', '>=', policy.maxAttempts)
+      .executeTakeFirst();
+    // Every wrong secret on an account (password, one-time code, MFA or recovery code) is Kinde's
+    // user.authentication_failed; the lockout it may cause is a change too. Both commit with it (§5b).
+    if (subject.startsWith('kp_')) {
+      const locked = update.numUpdatedRows > 0n;
+      await recordEvent(tx, { type: 'user.authentication_failed', subject, data: { user: { id: subject } }, detail: { locked } });
+      if (locked) await recordEvent(tx, { type: 'user.locked', subject, data: { user: { id: subject } }, detail: { locked_until: new Date(until).toISOString(), max_attempts: policy.maxAttempts } });
+    }
+    return update;
+  });
   // An account's own tally (shown on the user in the management API); an identity subject has none.
   await db
     .updateTable('users')

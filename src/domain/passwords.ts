@@ -148,6 +148,12 @@ export async function importPasswordHash(db: Db | Tx, userId: string, imported: 
   });
 }
 
+/** The stored hash as it came in (bulk import compares it to decide whether a row changed). */
+export async function storedHash(db: Db | Tx, userId: string): Promise<{ method: string; hash: string } | undefined> {
+  const row = await db.selectFrom('credentials').select(['hashing_method', 'password_hash']).where('user_id', '=', userId).executeTakeFirst();
+  return row && { method: row.hashing_method, hash: row.password_hash };
+}
+
 export interface PasswordStatus {
   hasPassword: boolean;
   /** Set by an administrator: the user must choose a new password right after signing in with it. */

@@ -57,6 +57,9 @@ export interface NewUser {
   acceptsMarketing?: boolean;
   /** Set by an administrator creating the user (management API); sign-up never sets it. */
   isPasswordResetRequested?: boolean;
+  /** When the user was created where they came from (bulk import's `created_on`); now otherwise. */
+  createdAt?: number;
+  isSuspended?: boolean;
 }
 
 /** A phone number as typed in a filter (`+1 415-555 0100`), in the E.164 form identities store. */
@@ -105,14 +108,14 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
     first_name: input.firstName ?? null,
     last_name: input.lastName ?? null,
     picture: input.picture ?? null,
-    is_suspended: 0,
+    is_suspended: input.isSuspended ? 1 : 0,
     total_sign_ins: 0,
     failed_sign_ins: 0,
     last_signed_in: null,
     is_password_reset_requested: input.isPasswordResetRequested ? 1 : 0,
     accepts_marketing: input.acceptsMarketing ? 1 : 0,
     claims_refreshed_at: null,
-    created_at: now,
+    created_at: input.createdAt ?? now,
     updated_at: now,
   };
   const firstOfType = new Set<string>();
@@ -163,6 +166,12 @@ export async function requireUser(db: Db | Tx, id: string): Promise<User> {
   const user = await findUser(db, id);
   if (!user) throw new DomainError('USER_INVALID', 'User not found', 404);
   return user;
+}
+
+/** The user a business knows by its own id (Kinde's `provided_id`, e.g. from an import). */
+export async function findUserByProvidedId(db: Db | Tx, providedId: string): Promise<User | undefined> {
+  const row = await db.selectFrom('users').select('id').where('provided_id', '=', providedId).executeTakeFirst();
+  return row ? findUser(db, row.id) : undefined;
 }
 
 export async function findUserByIdentity(db: Db | Tx, type: IdentityType, value: string): Promise<User | undefined> {

@@ -12,8 +12,10 @@ export interface OutboundPolicy {
   /** Loopback, private, link-local and shared addresses are reachable (local development, tests). */
   allowPrivateNetwork: boolean;
   timeoutMs?: number;
-  /** Responses larger than this are refused. */
+  /** Responses larger than this are refused (or, with `truncateBody`, cut off there). */
   maxBytes?: number;
+  /** Read at most `maxBytes` of a response and stop there, instead of refusing it (webhook receivers' answers). */
+  truncateBody?: boolean;
 }
 
 export class OutboundRequestRefused extends Error {
@@ -112,12 +114,7 @@ export function outboundFetch(policy: OutboundPolicy) {
       const request = transport.request(url, { method: init.method ?? 'GET', headers, lookup: guardedLookup(policy), timeout: timeoutMs, signal: init.signal ?? undefined }, (response) => {
         const chunks: Buffer[] = [];
         let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBytes) request.destroy(new OutboundRequestRefused(`the response from ${url.host} is larger than ${maxBytes} bytes`));
-          else chunks.push(chunk);
-        });
-        response.on('end', () => {
+        const finish = () => {
           const responseHeaders = new Headers();
           for (const [name, value] of Object.entries(response.headers)) {
             for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) responseHeaders.append(name, one);
@@ -125,7 +122,17 @@ export function outboundFetch(policy: OutboundPolicy) {
           const status = response.statusCode ?? 502;
           const nullBody = status === 204 || status === 304;
           resolve(new Response(nullBody ? null : Buffer.concat(chunks), { status, statusText: response.statusMessage, headers: responseHeaders }));
+        };
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= maxBytes) chunks.push(chunk);
+          else if (policy.truncateBody) {
+            chunks.push(chunk.subarray(0, chunk.length - (size - maxBytes)));
+            finish();
+            response.destroy();
+          } else request.destroy(new OutboundRequestRefused(`the response from ${url.host} is larger than ${maxBytes} bytes`));
         });
+        response.on('end', finish);
         response.on('error', reject);
       });
       const deadline = setTimeout(() => request.destroy(new OutboundRequestRefused(`${url.host} did not answer within ${timeoutMs} ms`)), timeoutMs);
@@ -135,4 +142,10 @@ export function outboundFetch(policy: OutboundPolicy) {
       request.end(body);
     });
   };
+}
+
+/** The issuer is this machine (local development, tests): its administrator owns the network too. */
+export function issuerOnLoopback(issuer: string): boolean {
+  const host = new URL(issuer).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

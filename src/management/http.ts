@@ -2,10 +2,14 @@ import type { Context, Next } from 'koa';
 import { isAuthorizedForManagementApi, managementAudience } from '../domain/apis.ts';
 import { recordAudit } from '../domain/audit.ts';
 import { DomainError } from '../domain/errors.ts';
+import { eventContext } from '../domain/events/context.ts';
 import { challenge } from '../protocol/access-token-authentication.ts';
 import type { Services } from '../services.ts';
 import { inUnitOfWork } from '../store/db.ts';
 import { tokenScopes } from './scopes.ts';
+import { kindeEventsOf } from './write-events.ts';
+
+const MANAGEMENT_PREFIX = '/api/v1';
 
 export function kindeError(ctx: Context, status: number, code: string, message: string): void {
   ctx.status = status;
@@ -30,6 +34,8 @@ export function managementAuth(services: Services) {
       return kindeError(ctx, 403, 'UNAUTHORIZED', 'A valid management API access token is required');
     }
     ctx.state.managementClient = client;
+    const context = eventContext();
+    if (context) context.actor = client;
     ctx.state.managementScopes = tokenScopes(claims ?? {});
     ctx.set('Cache-Control', 'no-store');
     try {
@@ -48,20 +54,28 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 class RefusedWrite extends Error {}
 
 /**
- * A management write and the audit event that says who (the application) did what to which resource
- * commit together or not at all (DESIGN.md §5): the route's handlers query through a unit-of-work view
- * of the database (router.ts), so everything they write is in this one transaction.
+ * A management write and the events that say who (the application) did what to which resource
+ * commit together or not at all (DESIGN.md §5b): the route's handlers query through a unit-of-work
+ * view of the database (router.ts), so everything they write is in this one transaction. A write
+ * Kinde has events for records those (write-events.ts); any other records `management_api.write`.
  */
 async function auditedWrite(services: Services, ctx: Context, client: string, next: Next): Promise<void> {
   await inUnitOfWork(services.db, async (tx) => {
     await next();
     if (ctx.status >= 400) throw new RefusedWrite();
     const params = (ctx.params ?? {}) as Record<string, string>;
+    const matched = (ctx as { _matchedRoute?: string })._matchedRoute ?? ctx.path;
+    const route = matched.startsWith(MANAGEMENT_PREFIX) ? matched.slice(MANAGEMENT_PREFIX.length) : matched;
+    const detail = { method: ctx.method, route: matched, status: ctx.status };
+    const common = { actor: client, source: 'api' as const, address: ctx.ip };
+    const kindeEvents = await kindeEventsOf(tx, ctx.method, route, { params, query: ctx.query, body: ctx.body });
+    for (const event of kindeEvents) await recordAudit(tx, { ...common, ...event, detail });
+    if (kindeEvents.length > 0) return;
     await recordAudit(tx, {
+      ...common,
       type: 'management_api.write',
-      actor: client,
       subject: resourceOf(params, ctx.body),
-      data: { method: ctx.method, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? ctx.path, params, status: ctx.status, address: ctx.ip },
+      data: { ...detail, params, address: ctx.ip },
     });
   });
 }

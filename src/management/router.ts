@@ -5,6 +5,7 @@ import { apiRoutes } from './apis.ts';
 import { applicationRoutes } from './applications.ts';
 import { connectionRoutes } from './connections.ts';
 import { environmentRoutes } from './environment.ts';
+import { eventRoutes } from './events.ts';
 import { featureFlagRoutes } from './feature-flags.ts';
 import { managementAuth, notFound } from './http.ts';
 import { identityRoutes } from './identities.ts';
@@ -14,7 +15,9 @@ import { passwordRoutes } from './passwords.ts';
 import { roleRoutes } from './roles.ts';
 import { guardRoutesWithScopes } from './scopes.ts';
 import { sessionRoutes } from './sessions.ts';
+import { userImportRoutes } from './user-import.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 const PREFIX = '/api/v1';
 const CATCH_ALL = '/{*rest}';
@@ -28,6 +31,7 @@ export function managementRoutes(services: Services): Router {
   applicationRoutes(router, scoped);
   connectionRoutes(router, scoped);
   apiRoutes(router, scoped);
+  userImportRoutes(router, scoped);
   userRoutes(router, scoped);
   passwordRoutes(router, scoped);
   identityRoutes(router, scoped);
@@ -37,6 +41,8 @@ export function managementRoutes(services: Services): Router {
   featureFlagRoutes(router, scoped);
   sessionRoutes(router, scoped);
   mfaRoutes(router, scoped);
+  eventRoutes(router, scoped);
+  webhookRoutes(router, scoped);
   router.all(CATCH_ALL, notFound);
   guardRoutesWithScopes(router, PREFIX, new Set([CATCH_ALL]));
   return router;

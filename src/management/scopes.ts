@@ -11,6 +11,8 @@ import { kindeError } from './http.ts';
  */
 export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'GET /users': 'read:users',
+  'POST /users/import': 'create:users',
+  'GET /users/import/:job_id': 'read:users',
   'GET /user': 'read:users',
   'POST /user': 'create:users',
   'PATCH /user': 'update:users',
@@ -117,6 +119,16 @@ export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'POST /apis/:api_id/scopes': 'update:apis',
   'GET /apis/:api_id/scopes/:scope_id': 'read:apis',
   'DELETE /apis/:api_id/scopes/:scope_id': 'update:apis',
+
+  'GET /event_types': 'read:events',
+  'GET /events': 'read:events',
+  'GET /events/:event_id': 'read:events',
+  'POST /events/:event_id/redeliver': 'update:webhooks',
+  'GET /webhooks': 'read:webhooks',
+  'POST /webhooks': 'create:webhooks',
+  'PATCH /webhooks/:webhook_id': 'update:webhooks',
+  'DELETE /webhooks/:webhook_id': 'delete:webhooks',
+  'GET /webhooks/:webhook_id/deliveries': 'read:webhooks',
 };
 
 /** The scopes of the management token of this request (set by `managementAuth`). */

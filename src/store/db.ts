@@ -114,11 +114,26 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   if (db.isTransaction) return work(db as Tx);
   const before = cacheGeneration(db);
-  const result = await db.transaction().execute(work);
+  const committed: Array<() => void> = [];
+  const result = await commitListeners.run(committed, () => db.transaction().execute(work));
+  for (const listener of committed) listener();
   // Configuration written inside: a read outside the transaction may have cached what it replaced
   // before the commit, so forget again now. Sign-ins write no configuration and keep the caches.
   if (cacheGeneration(db) !== before) invalidateCaches(db);
   return result;
+}
+
+const commitListeners = new AsyncLocalStorage<Array<() => void>>();
+
+/**
+ * Runs `listener` once what `db` wrote is visible to others: after the commit of the transaction in
+ * progress (dropped if it rolls back), or at once outside one. The outbox uses it to wake the webhook
+ * worker only when the event can be read.
+ */
+export function afterCommit(db: Db | Tx, listener: () => void): void {
+  const pending = commitListeners.getStore();
+  if (db.isTransaction && pending) pending.push(listener);
+  else setImmediate(listener);
 }
 
 /** True for the unique-constraint violation of either dialect. */

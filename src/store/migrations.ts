@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter } from 'kysely';
 
 /**
  * Migrations are TypeScript, ordered by name, and portable: only types both SQLite and PostgreSQL
@@ -474,6 +474,77 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('users_created').on('users').columns(['created_at', 'id']).execute();
       await db.schema.createIndex('organizations_created').on('organizations').columns(['created_at', 'code']).execute();
       await db.schema.createIndex('organization_members_joined').on('organization_members').columns(['organization_code', 'joined_at', 'user_id']).execute();
+    },
+  },
+  '0012_events': {
+    async up(db: Kysely<any>) {
+      // The audit log becomes the outbox (DESIGN.md §5b): `data` is what Kinde would send for the
+      // type (webhooks and GET /events/{id} show it as is); `detail` is Gatehouse's own audit context
+      // (the application, the method used), never sent; `source` is Kinde's api|admin|user.
+      await db.schema.alterTable('audit_events').addColumn('source', 'text').execute();
+      await db.schema.alterTable('audit_events').addColumn('address', 'text').execute();
+      await db.schema.alterTable('audit_events').addColumn('detail', 'text').execute();
+      await db.schema.createIndex('audit_events_type').on('audit_events').columns(['type', 'created_at']).execute();
+      await db.schema.createIndex('audit_events_subject').on('audit_events').columns(['subject', 'created_at']).execute();
+
+      await db.schema
+        .createTable('webhooks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('endpoint', 'text', (c) => c.notNull())
+        .addColumn('description', 'text')
+        .addColumn('event_types', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+
+      // One row per (webhook, event). `position` orders deliveries of one subject: the only column
+      // that is not portable, because both engines must number rows in insertion order themselves
+      // (a shared counter row would serialise every write that records an event).
+      const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      await db.schema
+        .createTable('webhook_deliveries')
+        .addColumn('position', postgres ? 'bigserial' : 'integer', (c) => c.primaryKey())
+        .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+        .addColumn('leased_until', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('finished_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['status', 'next_attempt_at']).execute();
+      await db.schema.createIndex('webhook_deliveries_subject').on('webhook_deliveries').columns(['webhook_id', 'subject', 'status', 'position']).execute();
+      await db.schema.createIndex('webhook_deliveries_event').on('webhook_deliveries').column('event_id').execute();
+
+      await db.schema
+        .createTable('webhook_attempts')
+        .addColumn('delivery_position', 'bigint', (c) => c.notNull().references('webhook_deliveries.position').onDelete('cascade'))
+        .addColumn('attempt', 'integer', (c) => c.notNull())
+        .addColumn('attempted_at', 'bigint', (c) => c.notNull())
+        .addColumn('status_code', 'integer')
+        .addColumn('duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addPrimaryKeyConstraint('webhook_attempts_pk', ['delivery_position', 'attempt'])
+        .execute();
+
+      // Bulk imports started through the management API, and their progress (any replica can answer).
+      await db.schema
+        .createTable('import_jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('total', 'integer', (c) => c.notNull())
+        .addColumn('done', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('updated', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('skipped', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failures', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('error', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('finished_at', 'bigint')
+        .execute();
     },
   },
 };

@@ -1,4 +1,4 @@
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * Table shapes as Kysely sees them. Portable across SQLite and PostgreSQL: timestamps are epoch
@@ -191,6 +191,60 @@ export interface AuditEventsTable {
   subject: string | null;
   data: string;
   created_at: number;
+  /** Kinde's `source`: `api` (management API), `admin`, `user` (sign-in pages); null for the system. */
+  source: string | null;
+  /** The client address of the request that caused it. */
+  address: string | null;
+  /** Gatehouse's audit context (JSON), never sent in webhooks. */
+  detail: string | null;
+}
+
+export interface WebhooksTable {
+  id: string;
+  name: string;
+  endpoint: string;
+  description: string | null;
+  /** JSON array of event type codes. */
+  event_types: string;
+  created_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  position: Generated<number>;
+  webhook_id: string;
+  event_id: string;
+  subject: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  leased_until: number | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
+export interface WebhookAttemptsTable {
+  delivery_position: number;
+  attempt: number;
+  attempted_at: number;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+}
+
+export interface ImportJobsTable {
+  id: string;
+  status: 'running' | 'finished' | 'failed';
+  total: number;
+  done: number;
+  created: number;
+  updated: number;
+  skipped: number;
+  failed: number;
+  /** JSON: `[{line, reason}]`, the first thousand. */
+  failures: string;
+  error: string | null;
+  created_at: number;
+  finished_at: number | null;
 }
 
 export interface OrganizationsTable {
@@ -365,4 +419,8 @@ export interface Database {
   saml_replay: SamlReplayTable;
   saml_idp_metadata: SamlIdpMetadataTable;
   connection_domains: ConnectionDomainsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  import_jobs: ImportJobsTable;
 }

@@ -2,6 +2,7 @@ import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { type Db, inTransaction, isUniqueViolation, type Tx } from '../../store/db.ts';
 import type { IdentitiesTable } from '../../store/schema.ts';
+import { userData, userDataById, userIdData } from '../events/payloads.ts';
 import { recordAudit } from '../audit.ts';
 import { DomainError } from '../errors.ts';
 import { addMember } from '../organizations.ts';
@@ -89,14 +90,17 @@ async function overwriteProfile(tx: Tx, user: User, connection: EnterpriseConnec
   if (profile.family_name && profile.family_name !== user.lastName) change.last_name = profile.family_name;
   if (Object.keys(change).length === 0) return;
   await tx.updateTable('users').set({ ...change, updated_at: clock.now() }).where('id', '=', user.id).execute();
-  await recordAudit(tx, { type: 'user.updated', actor: user.id, subject: user.id, data: { fields: Object.keys(change), source: 'enterprise_profile', connection_id: connection.id } });
+  const data = await userDataById(tx, user.id);
+  await recordAudit(tx, { type: 'user.updated', actor: user.id, subject: user.id, data, detail: { fields: Object.keys(change), source: 'enterprise_profile', connection_id: connection.id } });
 }
 
 /** Section 036: auto-join the connection's organization, in the same transaction as the identity. */
 async function joinConnectionOrganization(tx: Tx, connection: EnterpriseConnection, userId: string): Promise<void> {
   const code = autoJoinOrganization(connection);
   if (!code) return;
-  if (await addMember(tx, code, userId)) await recordAudit(tx, { type: 'organization.user_added', actor: userId, subject: userId, data: { organization_code: code, connection_id: connection.id, source: 'auto_join' } });
+  if (await addMember(tx, code, userId)) {
+    await recordAudit(tx, { type: 'organization.user_added', actor: userId, subject: userId, data: { organization: { code }, ...userIdData(userId) }, detail: { connection_id: connection.id, source: 'auto_join' } });
+  }
 }
 
 /**
@@ -146,7 +150,7 @@ export async function linkEnterpriseIdentity(
     }
     if (how.overwriteProfile) await overwriteProfile(tx, user, connection, profile);
     const provenBy = how.preProvisionedIdentityId ? 'pre_provisioned' : how.provenEmail ? 'email_code' : 'trusted_connection';
-    await recordAudit(tx, { type: 'user.identity_linked', actor: userId, subject: userId, data: { connection_id: connection.id, proven_by: provenBy } });
+    await recordAudit(tx, { type: 'user.identity_linked', actor: userId, subject: userId, detail: { connection_id: connection.id, proven_by: provenBy } });
     await joinConnectionOrganization(tx, connection, userId);
     return identityId;
   });
@@ -162,7 +166,7 @@ export async function createEnterpriseUser(db: Db, connection: EnterpriseConnect
       identities: email ? [{ type: 'email', value: email, isVerified: true, connectionId: null }] : [],
     });
     await tx.insertInto('identities').values(identityRow(user.id, connection, profile, clock.now() + 1)).execute().catch(identityTaken);
-    await recordAudit(tx, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: applicationId, connection_id: connection.id, source: 'enterprise_jit' } });
+    await recordAudit(tx, { type: 'user.created', actor: user.id, subject: user.id, data: await userData(tx, (await findUser(tx, user.id))!), detail: { application_id: applicationId, connection_id: connection.id, source: 'enterprise_jit' } });
     await joinConnectionOrganization(tx, connection, user.id);
     return (await findUser(tx, user.id))!;
   });
@@ -198,7 +202,7 @@ export async function preProvisionEnterpriseIdentity(db: Db, userId: string, con
         if (isUniqueViolation(error)) throw new DomainError('USER_IDENTITY_EXISTS', 'This email is already pre-provisioned on this connection', 409);
         throw error;
       });
-    await recordAudit(tx, { type: 'user.identity_added', actor: null, subject: userId, data: { connection_id: connection.id, type: 'enterprise' } });
+    await recordAudit(tx, { type: 'user.identity_added', actor: null, subject: userId, detail: { connection_id: connection.id, type: 'enterprise' } });
     return row.id;
   });
 }

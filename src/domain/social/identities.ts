@@ -2,6 +2,7 @@ import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { type Db, inTransaction, isUniqueViolation, type Tx } from '../../store/db.ts';
 import type { IdentitiesTable } from '../../store/schema.ts';
+import { userData, userDataById } from '../events/payloads.ts';
 import { recordAudit } from '../audit.ts';
 import { DomainError } from '../errors.ts';
 import { createUser, findUser, findUserByIdentity, type User } from '../users.ts';
@@ -147,7 +148,7 @@ export async function linkSocialIdentity(db: Db, userId: string, strategy: strin
         .where('normalized_value', '=', provenEmail.trim().toLowerCase())
         .execute();
     }
-    await recordAudit(tx, { type: 'user.identity_linked', actor: userId, subject: userId, data: { connection_id: profile.connectionId, proven_by: provenEmail ? 'email_code' : 'trusted_provider' } });
+    await recordAudit(tx, { type: 'user.identity_linked', actor: userId, subject: userId, detail: { connection_id: profile.connectionId, proven_by: provenEmail ? 'email_code' : 'trusted_provider' } });
     return row.id;
   });
 }
@@ -163,8 +164,9 @@ export async function createSocialUser(db: Db, strategy: string, profile: Pendin
     });
     // After the user's own identities, so they list in the order they came.
     await tx.insertInto('identities').values(socialIdentityRow(user.id, strategy, profile, clock.now() + 1)).execute().catch(identityTaken);
-    await recordAudit(tx, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: applicationId, connection_id: profile.connectionId } });
-    return (await findUser(tx, user.id))!;
+    const created = (await findUser(tx, user.id))!;
+    await recordAudit(tx, { type: 'user.created', actor: user.id, subject: user.id, data: await userData(tx, created), detail: { application_id: applicationId, connection_id: profile.connectionId } });
+    return created;
   });
 }
 
@@ -181,7 +183,8 @@ export async function syncSocialProfile(db: Db, user: User, profile: PendingSoci
   if (Object.keys(change).length === 0) return;
   await inTransaction(db, async (tx) => {
     await tx.updateTable('users').set({ ...change, updated_at: clock.now() }).where('id', '=', user.id).execute();
-    await recordAudit(tx, { type: 'user.updated', actor: user.id, subject: user.id, data: { fields: Object.keys(change), source: 'profile_sync', connection_id: profile.connectionId } });
+    const data = await userDataById(tx, user.id);
+    await recordAudit(tx, { type: 'user.updated', actor: user.id, subject: user.id, data, detail: { fields: Object.keys(change), source: 'profile_sync', connection_id: profile.connectionId } });
   });
 }
 

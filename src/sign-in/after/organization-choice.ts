@@ -9,9 +9,20 @@ import {
   mostRecentOrganization,
   organizationsOf,
 } from '../../domain/organizations.ts';
+import { organizationData } from '../../domain/events/payloads.ts';
+import { recordEvent } from '../../domain/events/outbox.ts';
 import { creatorRoleKeys } from '../../domain/roles.ts';
 import { primaryIdentity, type User } from '../../domain/users.ts';
 import { type Db, inTransaction } from '../../store/db.ts';
+
+const memberAdded = (code: string, userId: string) => ({ type: 'organization.user_added', actor: userId, subject: userId, data: { organization: { code }, user: { id: userId } } });
+
+/** A membership made at sign-in, with its event in the same transaction (DESIGN.md §5b). */
+async function joined(db: Db, code: string, userId: string): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    if (await addMember(tx, code, userId)) await recordEvent(tx, memberAdded(code, userId));
+  });
+}
 
 export type OrganizationChoice =
   | { organizationCode: string }
@@ -37,6 +48,8 @@ export async function chooseOrganization(db: Db, user: User, request: Organizati
       const created = await createOrganization(tx, { name });
       const creatorRoles = await creatorRoleKeys(tx);
       await addMember(tx, created.code, user.id, creatorRoles.length > 0 ? { roleKeys: creatorRoles } : {});
+      await recordEvent(tx, { type: 'organization.created', actor: user.id, subject: created.code, data: (await organizationData(tx, created.code))! });
+      await recordEvent(tx, memberAdded(created.code, user.id));
       return created;
     });
     return { organizationCode: organization.code };
@@ -54,14 +67,14 @@ export async function chooseOrganization(db: Db, user: User, request: Organizati
     });
     if (decision === 'refuse_domain') return { refused: 'domain_not_allowed' };
     if (decision === 'refuse_not_member') return { refused: 'not_member' };
-    if (decision !== 'member') await addMember(db, organization.code, user.id);
+    if (decision !== 'member') await joined(db, organization.code, user.id);
     return { organizationCode: organization.code };
   }
 
   const organizations = await organizationsOf(db, user.id);
   if (organizations.length === 0) {
     const fallback = await defaultOrganization(db);
-    await addMember(db, fallback.code, user.id);
+    await joined(db, fallback.code, user.id);
     return { organizationCode: fallback.code };
   }
   if (organizations.length === 1) return { organizationCode: organizations[0]!.code };

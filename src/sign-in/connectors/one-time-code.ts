@@ -4,7 +4,9 @@ import { clearFailedAttempts, withinAttempts } from '../../domain/attack-protect
 import { recordAudit } from '../../domain/audit.ts';
 import type { CodeCheck } from '../../domain/one-time-codes.ts';
 import { DomainError } from '../../domain/errors.ts';
+import { userData } from '../../domain/events/payloads.ts';
 import { createUser, findUser, markIdentityVerified, type NewIdentity, type User } from '../../domain/users.ts';
+import { inTransaction } from '../../store/db.ts';
 import type { Interaction } from '../flow/interaction.ts';
 import type { SignInState, Typed } from '../flow/state.ts';
 import type { IdentityConnector } from './connector.ts';
@@ -82,12 +84,17 @@ export function oneTimeCodeConnector(kit: SignInKit): IdentityConnector {
       if (state.email) identities.push({ type: 'email', value: state.email, isVerified: true, connectionId: null });
       let user: User;
       try {
-        user = await createUser(db, {
-          firstName: state.firstName ?? null,
-          lastName: state.lastName ?? null,
-          identities,
-          passwordHash: state.pendingPasswordHash,
-          acceptsMarketing: state.acceptsMarketing,
+        // The account and its user.created event commit together (DESIGN.md §5b).
+        user = await inTransaction(db, async (tx) => {
+          const created = await createUser(tx, {
+            firstName: state.firstName ?? null,
+            lastName: state.lastName ?? null,
+            identities,
+            passwordHash: state.pendingPasswordHash,
+            acceptsMarketing: state.acceptsMarketing,
+          });
+          await recordAudit(tx, { type: 'user.created', actor: created.id, subject: created.id, data: await userData(tx, created), detail: { application_id: interaction.app.id } });
+          return created;
         });
       } catch (error) {
         // Two sign-ups raced for the same identifier (e.g. `Bob` and `bob`): the unique index let one win.
@@ -95,7 +102,6 @@ export function oneTimeCodeConnector(kit: SignInKit): IdentityConnector {
         const taken = state.identifierType === 'username' ? 'That username was just taken. Choose another.' : 'An account with these details was just created. Sign in instead.';
         return goTo(ctx, interaction, next.identify({ registering: true }, taken));
       }
-      await recordAudit(db, { type: 'user.created', actor: user.id, subject: user.id, data: { application_id: interaction.app.id } });
       return afterFirstFactor(ctx, interaction, { userId: user.id, connectionId, amr: state.pendingPasswordHash ? ['pwd', ...amr] : amr }, user.identities[0]?.id);
     });
   }

@@ -51,7 +51,6 @@ export function passwordConnector(kit: SignInKit): IdentityConnector {
         return afterFirstFactor(ctx, interaction, { userId, connectionId: connectionOf(interaction, state), amr: ['pwd'] }, identity?.id, user);
       }
       await kit.services.networkFailures.count(interaction.network);
-      await recordAudit(db, { type: 'user.authentication_failed', subject: userId, data: { application_id: interaction.app.id, reason: 'wrong_password', locked: lock.locked } });
       return goTo(ctx, interaction, next.withError(state, lock.locked ? LOCKED_MESSAGE(lock.until) : 'That password is not right. Try again.'));
     });
 

@@ -1,0 +1,77 @@
+import { clock } from '../../clock.ts';
+import { newId } from '../../crypto/ids.ts';
+import { afterCommit, type Db, inTransaction, type Tx } from '../../store/db.ts';
+import { WEBHOOK_EVENT_TYPES } from './catalogue.ts';
+import { eventContext, type EventSource } from './context.ts';
+
+export interface NewEvent {
+  /** A Kinde event type (catalogue.ts) or one of Gatehouse's own (`user.mfa_enrolled`, `management_api.write`). */
+  type: string;
+  /** Who did it: an application id, a user id; by default the request's (events/context.ts). */
+  actor?: string | null;
+  /** The resource it happened to. Deliveries of one subject keep their order. */
+  subject?: string | null;
+  /** For Kinde's types, exactly what Kinde sends as `data`. Never secrets, codes or tokens (DESIGN.md §5). */
+  data?: Record<string, unknown>;
+  /** Gatehouse's audit context (application, method, reason): kept, listed, never sent to webhooks. */
+  detail?: Record<string, unknown>;
+  source?: EventSource | null;
+  address?: string | null;
+}
+
+const committedListeners = new Set<() => void>();
+
+/** Called after each commit that queued webhook deliveries (the workers of this process wake up). */
+export function onDeliveriesQueued(listener: () => void): () => void {
+  committedListeners.add(listener);
+  return () => committedListeners.delete(listener);
+}
+
+export function notifyDeliveriesQueued(): void {
+  for (const listener of committedListeners) listener();
+}
+
+/**
+ * Records one event in the transaction of the change it describes (DESIGN.md §5b: a crash loses both
+ * or neither) and, for the types webhooks may carry, one pending delivery per subscribed webhook.
+ */
+export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string> {
+  const context = eventContext();
+  const id = newId.event();
+  const now = clock.now();
+  await inTransaction(db, async (tx) => {
+    await tx
+      .insertInto('audit_events')
+      .values({
+        id,
+        type: event.type,
+        actor: event.actor !== undefined ? event.actor : (context?.actor ?? null),
+        subject: event.subject ?? null,
+        data: JSON.stringify(event.data ?? {}),
+        detail: event.detail === undefined ? null : JSON.stringify(event.detail),
+        source: event.source !== undefined ? event.source : (context?.source ?? null),
+        address: event.address !== undefined ? event.address : (context?.address ?? null),
+        created_at: now,
+      })
+      .execute();
+    if (!WEBHOOK_EVENT_TYPES.has(event.type)) return;
+    const webhookIds = await subscribedWebhooks(tx, event.type);
+    if (webhookIds.length === 0) return;
+    await queueDeliveries(tx, webhookIds, { id, subject: event.subject ?? id }, now);
+  });
+  return id;
+}
+
+/** Every webhook listening for `type`. Few rows: filtered here rather than in two dialects of JSON. */
+export async function subscribedWebhooks(db: Db | Tx, type: string): Promise<string[]> {
+  const rows = await db.selectFrom('webhooks').select(['id', 'event_types']).execute();
+  return rows.filter((row) => (JSON.parse(row.event_types) as string[]).includes(type)).map((row) => row.id);
+}
+
+export async function queueDeliveries(db: Db | Tx, webhookIds: readonly string[], event: { id: string; subject: string }, now: number): Promise<void> {
+  await db
+    .insertInto('webhook_deliveries')
+    .values(webhookIds.map((webhookId) => ({ webhook_id: webhookId, event_id: event.id, subject: event.subject, status: 'pending' as const, attempts: 0, next_attempt_at: now, leased_until: null, created_at: now, finished_at: null })))
+    .execute();
+  afterCommit(db, notifyDeliveriesQueued);
+}
