@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
 import { createOrganization, isMember, updateOrganizationMfaPolicy } from '../src/domain/organizations.ts';
 import { createUser, findUser, findUserByIdentity } from '../src/domain/users.ts';
 import { testDatabases } from './support/databases.ts';
@@ -27,19 +28,24 @@ for (const database of testDatabases()) {
     let entraAcme: FakeOidcProvider;
     let entraOther: FakeOidcProvider;
     let appId: string;
+    let appSecret: string;
+    let entraGroups: FakeOidcProvider;
     let acs: string;
     const db = () => server.services.db;
 
     before(async () => {
       idp = await startFakeSamlIdp();
       acs = `${server.services.config.issuer}/saml/callback`;
-      appId = (await server.createApplication({ type: 'reg', redirectUrls: [APP_CALLBACK] })).id;
+      const app = await server.createApplication({ type: 'reg', redirectUrls: [APP_CALLBACK] });
+      appId = app.id;
+      appSecret = app.secret!;
       const client = { client_id: 'gatehouse-at-entra', client_secret: 'entra-secret-0123456789', redirect_uris: [`${server.services.config.issuer}/login/callback`] };
       entraAcme = await startFakeOidcProvider({ client, account: { sub: 'entra-oid-1', tid: ACME_TENANT, email: 'lin@entra.example', given_name: 'Lin', family_name: 'Entra' } });
       entraOther = await startFakeOidcProvider({ client, account: { sub: 'entra-oid-2', tid: OTHER_TENANT, email: 'eve@other.example' } });
+      entraGroups = await startFakeOidcProvider({ client, account: { sub: 'entra-oid-3', tid: ACME_TENANT, email: 'max@groups.example', groups: ['engineering', 'admins'] } });
     });
     after(async () => {
-      await Promise.all([idp?.close(), entraAcme?.close(), entraOther?.close()]);
+      await Promise.all([idp?.close(), entraAcme?.close(), entraOther?.close(), entraGroups?.close()]);
     });
 
     let entityCount = 0;
@@ -309,7 +315,7 @@ for (const database of testDatabases()) {
     });
 
     describe('Entra ID through /login/callback', () => {
-      async function entraConnection(fake: FakeOidcProvider, domain: string): Promise<string> {
+      async function entraConnection(fake: FakeOidcProvider, domain: string, extra: Record<string, unknown> = {}): Promise<string> {
         const { status, body } = await server.api('POST', '/connections', {
           name: `entra-${domain}`,
           display_name: 'Contoso',
@@ -322,6 +328,7 @@ for (const database of testDatabases()) {
             home_realm_domains: [domain],
             is_create_missing_user: true,
             endpoints: { issuer: fake.issuer, authorization_endpoint: `${fake.issuer}/auth`, token_endpoint: `${fake.issuer}/token`, jwks_uri: `${fake.issuer}/jwks` },
+            ...extra,
           },
         });
         assert.equal(status, 201, JSON.stringify(body));
@@ -343,6 +350,29 @@ for (const database of testDatabases()) {
         assert.ok(landed?.searchParams.get('code'), textOf(driver.lastPage));
         const identity = await db().selectFrom('identities').select('type').where('connection_id', '=', id).executeTakeFirstOrThrow();
         assert.equal(identity.type, 'oauth2:azure_ad');
+        const tokens = await tokensFor(landed!.searchParams.get('code')!);
+        assert.equal(decodeJwt(tokens.access_token).ext_groups, undefined, 'a connection that does not retrieve groups sends none');
+      });
+
+      async function tokensFor(code: string): Promise<{ access_token: string; id_token: string }> {
+        const response = await fetch(`${server.url}/oauth2/token`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from(`${appId}:${appSecret}`).toString('base64')}` },
+          body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: APP_CALLBACK }),
+        });
+        const tokens = (await response.json()) as { access_token: string; id_token: string };
+        assert.equal(response.status, 200, JSON.stringify(tokens));
+        return tokens;
+      }
+
+      it("puts the person's Entra groups in ext_groups of the access and ID tokens when the connection retrieves them", async () => {
+        await entraConnection(entraGroups, 'groups.example', { is_retrieve_provider_user_groups: true });
+        const { driver, landed } = await entraRoundTrip(entraGroups, 'max@groups.example');
+        const code = landed?.searchParams.get('code');
+        assert.ok(code, textOf(driver.lastPage));
+        const tokens = await tokensFor(code!);
+        assert.deepEqual(decodeJwt(tokens.access_token).ext_groups, ['engineering', 'admins']);
+        assert.deepEqual(decodeJwt(tokens.id_token).ext_groups, ['engineering', 'admins']);
       });
 
       it('refuses a person of another tenant on a friendly page', async () => {

@@ -1,5 +1,5 @@
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
-import { membershipsInRequest } from './claim-sources.ts';
+import { grantFactsInRequest, membershipsInRequest } from './claim-sources.ts';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
@@ -27,14 +27,14 @@ export function userClaims(user: User, options: { gravatarFallback: boolean } = 
 
 /** Scope → claims released in the ID token (`conformIdTokenClaims` is off, as Kinde's ID tokens carry them). */
 export const CLAIMS_BY_SCOPE = {
-  openid: ['sub', 'azp', 'org_codes', 'organizations', 'amr'],
+  openid: ['sub', 'azp', 'org_codes', 'organizations', 'amr', 'ext_groups'],
   profile: ['name', 'given_name', 'family_name', 'picture', 'updated_at', 'preferred_username'],
   email: ['email', 'email_verified'],
   phone: ['phone'],
 };
 
 export function accountFinder(db: Db) {
-  return async (ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
+  return async (ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string | undefined }): Promise<Account | undefined> => {
     const user = await findUser(db, sub);
     if (!user || user.isSuspended) return undefined;
     const client = ctx.oidc?.client;
@@ -42,7 +42,7 @@ export function accountFinder(db: Db) {
     return {
       accountId: user.id,
       claims: async () => {
-        const organizations = await membershipsInRequest(ctx, db, user.id);
+        const [organizations, grant] = await Promise.all([membershipsInRequest(ctx, db, user.id), grantFactsInRequest(ctx, db, token?.grantId)]);
         return {
           ...userClaims(user, { gravatarFallback }),
           // Kinde's ID tokens name the application they were issued to (OIDC Core §2 allows `azp` with one audience).
@@ -50,6 +50,8 @@ export function accountFinder(db: Db) {
           org_codes: organizations.map((org) => org.code),
           // Section 045: the switcher's list, when the application asks for it.
           ...(client?.['gatehouse_organizations_in_id_token'] ? { organizations: organizations.map((org) => ({ id: org.code, name: org.name })) } : {}),
+          // Section 032: an enterprise IdP's groups, in the ID token as in the access token.
+          ...(grant?.externalGroups ? { ext_groups: grant.externalGroups } : {}),
         } as unknown as Awaited<ReturnType<Account["claims"]>>;
       },
     };

@@ -7,9 +7,18 @@ import type { Db } from '../store/db.ts';
  * each time (so `refresh_claims` takes effect on the next token, section 050).
  */
 export async function organizationOfGrant(db: Db, grantId: string | undefined): Promise<string | undefined> {
+  return (await grantFacts(db, grantId))?.organizationCode;
+}
+
+/**
+ * What the sign-in that made a grant decided, for the tokens issued from it: the organization, and the
+ * groups an enterprise IdP said the person is in (`ext_groups`, section 032) — one read per token.
+ */
+export async function grantFacts(db: Db, grantId: string | undefined): Promise<{ organizationCode: string; externalGroups: string[] | undefined } | undefined> {
   if (!grantId) return undefined;
-  const row = await db.selectFrom('grant_organizations').select('organization_code').where('grant_id', '=', grantId).executeTakeFirst();
-  return row?.organization_code;
+  const row = await db.selectFrom('grant_organizations').select(['organization_code', 'external_groups']).where('grant_id', '=', grantId).executeTakeFirst();
+  if (!row) return undefined;
+  return { organizationCode: row.organization_code, externalGroups: row.external_groups === null ? undefined : (JSON.parse(row.external_groups) as string[]) };
 }
 
 /** The organization of each of these grants that has one. */
@@ -19,8 +28,13 @@ export async function organizationsOfGrants(db: Db, grantIds: readonly string[])
   return new Map(rows.map((row) => [row.grant_id, row.organization_code]));
 }
 
-export async function rememberGrantOrganization(db: Db, grantId: string, organizationCode: string, lifetimeSeconds: number): Promise<void> {
-  const row = { organization_code: organizationCode, expires_at: clock.now() + lifetimeSeconds * 1000 };
+export async function rememberGrantOrganization(db: Db, grantId: string, organizationCode: string, lifetimeSeconds: number, externalGroups?: string[]): Promise<void> {
+  const row = {
+    organization_code: organizationCode,
+    expires_at: clock.now() + lifetimeSeconds * 1000,
+    // A silent re-grant (interaction-policy.ts) passes none and keeps what the federated sign-in said.
+    ...(externalGroups ? { external_groups: JSON.stringify(externalGroups) } : {}),
+  };
   await db
     .insertInto('grant_organizations')
     .values({ grant_id: grantId, ...row })

@@ -5,9 +5,8 @@ import { effectiveSessionPolicy } from '../domain/sessions.ts';
 import { memberAccess } from '../domain/roles.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
-import { organizationOfGrant } from './grant-organizations.ts';
 import { GRANT_CLAIM } from './revocation-list.ts';
-import { membershipsInRequest } from './claim-sources.ts';
+import { grantFactsInRequest, membershipsInRequest } from './claim-sources.ts';
 
 type IssuedToken = { kind: string; clientId?: string; accountId?: string; grantId?: string };
 
@@ -31,7 +30,8 @@ export function extraTokenClaims(db: Db) {
     if (token.kind === 'ClientCredentials') return { gty: ['client_credentials'] };
     const userId = token.accountId;
     if (!userId) return {};
-    const [grantOrg, memberships, environment] = await Promise.all([organizationOfGrant(db, token.grantId), membershipsInRequest(ctx, db, userId), environmentPolicy(db)]);
+    const [grant, memberships, environment] = await Promise.all([grantFactsInRequest(ctx, db, token.grantId), membershipsInRequest(ctx, db, userId), environmentPolicy(db)]);
+    const grantOrg = grant?.organizationCode;
     // Someone removed from the organization keeps their session, but their tokens no longer speak for it.
     const organization = memberships.find((membership) => membership.code === grantOrg);
     const orgCode = organization?.code;
@@ -47,6 +47,8 @@ export function extraTokenClaims(db: Db) {
       // So that ending the grant ends this token at Gatehouse's own endpoints (revocation-list.ts).
       [GRANT_CLAIM]: token.grantId,
     };
+    // Section 032: the enterprise IdP's groups, when the connection retrieves them.
+    if (grant?.externalGroups) claims.ext_groups = grant.externalGroups;
     const client = ctx.oidc?.client;
     if (organization && client?.['gatehouse_org_name_in_token']) claims.org_name = organization.name;
     if (client?.['gatehouse_hasura']) Object.assign(claims, hasuraMirror(claims, userId));

@@ -547,6 +547,12 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0014_grant_external_groups': {
+    async up(db: Kysely<any>) {
+      // Section 032: an enterprise IdP's groups travel with the grant into every token issued from it.
+      await db.schema.alterTable('grant_organizations').addColumn('external_groups', 'text').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -335,6 +335,8 @@ export interface GrantOrganizationsTable {
   grant_id: string;
   organization_code: string;
   expires_at: number;
+  /** JSON array: the enterprise IdP's groups for `ext_groups`; null when the sign-in brought none. */
+  external_groups: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MfaFactorsTable {

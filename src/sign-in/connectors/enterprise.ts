@@ -23,7 +23,7 @@ import { renderPage } from '../../ui/render.ts';
 import { type Interaction, loadInteraction, showMessage } from '../flow/interaction.ts';
 import type { SignInKit } from '../flow/kit.ts';
 import * as next from '../flow/machine.ts';
-import { type CodeState, type EnterpriseRedirectState, loadFlow, type PendingEnterpriseProfile, saveFlow } from '../flow/state.ts';
+import { type CodeState, type EnterpriseRedirectState, loadFlow, type PendingEnterpriseProfile, saveFlow, type Verified } from '../flow/state.ts';
 import type { RedirectConnector } from './connector.ts';
 import { type FailurePage, type FailureWhere, showFailurePage, UPSTREAM_FAILURE_PAGES } from './failure-page.ts';
 import { SOCIAL_AMR } from './social.ts';
@@ -189,13 +189,13 @@ async function provision(kit: SignInKit, ctx: Context, interaction: Interaction,
       const user = await findUser(db, decided.userId);
       if (!user || suspended(ctx, interaction, user)) return;
       await signInEnterpriseIdentity(db, connection, user, profile);
-      return kit.afterFirstFactor(ctx, interaction, { userId: user.id, connectionId: connection.id, amr: ENTERPRISE_AMR }, identityId);
+      return kit.afterFirstFactor(ctx, interaction, verifiedBy(connection, user.id, profile), identityId);
     }
     case 'link':
       return link(kit, ctx, interaction, connection, profile, decided.userId, { overwriteProfile: decided.overwriteProfile, preProvisionedIdentityId });
     case 'verify_email_then_link': {
       const email = profile.email!;
-      const pending: PendingEnterpriseProfile = { connectionId: connection.id, subject: profile.subject, email, givenName: profile.given_name, familyName: profile.family_name };
+      const pending: PendingEnterpriseProfile = { connectionId: connection.id, subject: profile.subject, email, givenName: profile.given_name, familyName: profile.family_name, externalGroups: profile.ext_groups };
       const origin = { identifierType: 'email' as const, identifier: email, userId: decided.userId, enterpriseProfile: pending };
       return kit.goTo(ctx, interaction, await kit.sendCodeStep(interaction, origin, 'sign_in', { channel: 'email', to: email }, next.identify()));
     }
@@ -208,7 +208,7 @@ async function provision(kit: SignInKit, ctx: Context, interaction: Interaction,
         return kit.goTo(ctx, interaction, next.identify(undefined, 'An account with these details was just created. Sign in again.'));
       }
       const created = user.identities.find((identity) => identity.connectionId === connection.id)?.id;
-      return kit.afterFirstFactor(ctx, interaction, { userId: user.id, connectionId: connection.id, amr: ENTERPRISE_AMR }, created, user);
+      return kit.afterFirstFactor(ctx, interaction, verifiedBy(connection, user.id, profile), created, user);
     }
   }
 }
@@ -238,8 +238,11 @@ async function link(
     const where = { uid: interaction.uid, applicationId: interaction.app.id, connectionId: connection.id, providerName: connection.displayName };
     return showEnterpriseFailure(ctx, kit.services, { kind: 'other_enterprise_identity' }, where);
   }
-  return kit.afterFirstFactor(ctx, interaction, { userId, connectionId: connection.id, amr: ENTERPRISE_AMR }, identityId);
+  return kit.afterFirstFactor(ctx, interaction, verifiedBy(connection, userId, profile), identityId);
 }
+
+/** The first factor's result (DESIGN.md §4): the IdP proved the person, and said which groups they are in. */
+const verifiedBy = (connection: Offered, userId: string, profile: EnterpriseProfile): Verified => ({ userId, connectionId: connection.id, amr: ENTERPRISE_AMR, externalGroups: profile.ext_groups });
 
 /** The email code was right (one-time-code.ts hands over here): the untrusted IdP's identity joins the account holding that email. */
 export async function finishEnterpriseLink(kit: SignInKit, ctx: Context, interaction: Interaction, state: CodeState & { userId: string; enterpriseProfile: PendingEnterpriseProfile }): Promise<void> {
@@ -247,6 +250,6 @@ export async function finishEnterpriseLink(kit: SignInKit, ctx: Context, interac
   const connection = await offeredConnection(kit, interaction, pending.connectionId);
   const where = { uid: interaction.uid, applicationId: interaction.app.id, connectionId: pending.connectionId, providerName: connection?.displayName };
   if (!connection) return showEnterpriseFailure(ctx, kit.services, { kind: 'misconfigured' }, where);
-  const profile: EnterpriseProfile = { subject: pending.subject, email: pending.email, given_name: pending.givenName, family_name: pending.familyName, attributes: {} };
+  const profile: EnterpriseProfile = { subject: pending.subject, email: pending.email, given_name: pending.givenName, family_name: pending.familyName, attributes: {}, ext_groups: pending.externalGroups };
   return link(kit, ctx, interaction, connection, profile, state.userId, { overwriteProfile: false, provenEmail: state.destination });
 }

@@ -130,7 +130,7 @@ export function signInKit(services: Services) {
     const grant = new provider.Grant({ accountId: userId, clientId: interaction.app.id });
     if (consent) grantDeviceConsent(grant, consent);
     const grantId = await grant.save();
-    await rememberGrantOrganization(db, grantId, organizationCode, GRANT_LIFETIME_SECONDS);
+    await rememberGrantOrganization(db, grantId, organizationCode, GRANT_LIFETIME_SECONDS, verified.externalGroups);
     await endFlow(db, interaction.uid);
     const organization = await findOrganization(db, organizationCode);
     const sessions = effectiveSessionPolicy(interaction.policy.sessions, interaction.app, organization?.sessionPolicy);

@@ -96,6 +96,8 @@ export interface PendingEnterpriseProfile {
   email: string;
   givenName: string | undefined;
   familyName: string | undefined;
+  /** The IdP's groups, for `ext_groups` once the email is proven. */
+  externalGroups?: string[] | undefined;
 }
 
 /** Begin's secrets the callback must match (domain/social/upstream.ts), then what the callback received. */
@@ -162,6 +164,8 @@ export interface Verified {
   userId: string;
   connectionId: string | undefined;
   amr: string[];
+  /** The person's groups at an enterprise IdP, for the `ext_groups` claim (section 032), when the connection retrieves them. */
+  externalGroups?: string[] | undefined;
 }
 
 /** Every step after the first factor carries the person it proved. */
