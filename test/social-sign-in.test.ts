@@ -150,6 +150,9 @@ for (const database of testDatabases()) {
       for (const name of ['Google', 'Microsoft', 'X', 'Apple']) assert.match(driver.lastPage, new RegExp(`Continue with ${name}`));
       assert.doesNotMatch(driver.lastPage, /Continue with GitHub/, 'not enabled for this application');
       assert.match(driver.lastPage, /name="identifier"/, 'email sign-in is still there');
+      const googleButton = /<button[^>]*value="[^"]+"[^>]*>(?:(?!<\/button>)[\s\S])*Continue with Google/.exec(driver.lastPage)?.[0] ?? '';
+      assert.match(googleButton, /<svg class="mark"[^>]*aria-hidden="true"[\s\S]*fill="#4285F4"/, "Google's mark, in its colour");
+      assert.match(driver.lastPage, /<svg class="mark"[\s\S]*fill="#F25022"[\s\S]*Continue with Microsoft/, "Microsoft's four squares");
     });
 
     it('signs a person up through Google (trusted, verified email), then signs them in again', async () => {

@@ -1,6 +1,7 @@
 import { strategyNamed } from '../../domain/strategies.ts';
 import { type Interaction, interactionUrl } from '../flow/interaction.ts';
 import { SocialEmailPage } from '../../ui/pages/social.tsx';
+import { LOGOS } from '../../ui/logos.ts';
 import type { SocialEmailState } from '../flow/state.ts';
 
 /** The provider's own name on its button ("Continue with Google"), from the strategy registry. */
@@ -11,7 +12,7 @@ export function socialButtonsOf(interaction: Interaction) {
   if (interaction.socialConnections.length === 0) return undefined;
   return {
     action: interactionUrl(interaction.uid, 'social'),
-    buttons: interaction.socialConnections.map((connection) => ({ connectionId: connection.id, providerName: providerName(connection.strategy, connection.displayName) })),
+    buttons: interaction.socialConnections.map((connection) => ({ connectionId: connection.id, providerName: providerName(connection.strategy, connection.displayName), logo: LOGOS[connection.strategy] })),
   };
 }
 

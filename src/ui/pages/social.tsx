@@ -1,14 +1,18 @@
+import type { LogoMark } from '../logos.ts';
 import { ErrorMessage, Layout } from './layout.tsx';
 
 export interface SocialButtonView {
   connectionId: string;
   /** The provider's name, as it brands itself: "Google", "X". */
   providerName: string;
+  /** The provider's mark (ui/logos.ts); without one, the initial. */
+  logo?: LogoMark | undefined;
 }
 
 const SOCIAL_STYLE = `
 .social button{display:flex;align-items:center;justify-content:center;gap:.6rem;margin-top:.6rem;color:#1d1f23;background:#fff;border:1px solid #c4c8cf}
 .social .mark{display:inline-grid;place-items:center;width:1.5rem;height:1.5rem;border-radius:50%;background:#1d1f23;color:#fff;font-size:.85rem;font-weight:700}
+.social svg.mark{border-radius:0;background:none;width:1.25rem;height:1.25rem}
 .divider{text-align:center;margin:1.25rem 0 0;color:#4a4f57;font-size:.9rem}
 `;
 
@@ -27,9 +31,17 @@ export function SocialButtons(props: { action: string; csrf: string; buttons: re
         <input type="hidden" name="csrf" value={props.csrf} />
         {props.buttons.map((button) => (
           <button type="submit" name="connection_id" value={button.connectionId}>
-            <span class="mark" aria-hidden="true">
-              {button.providerName.slice(0, 1)}
-            </span>
+            {button.logo ? (
+              <svg class="mark" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+                {button.logo.paths.map((path) => (
+                  <path d={path.d} fill={path.fill} />
+                ))}
+              </svg>
+            ) : (
+              <span class="mark" aria-hidden="true">
+                {button.providerName.slice(0, 1)}
+              </span>
+            )}
             Continue with {button.providerName}
           </button>
         ))}
