@@ -3,12 +3,11 @@
 // Run after upgrading simple-icons: `node scripts/generate-logos.mjs`. Brands simple-icons does not
 // carry (their owners asked it not to) are drawn here or left to the initial-letter mark.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const packageDir = process.env.SIMPLE_ICONS_DIR ?? dirname(createRequire(join(root, 'package.json')).resolve('simple-icons/package.json'));
+const packageDir = process.env.SIMPLE_ICONS_DIR ?? join(root, 'node_modules/simple-icons');
 const data = JSON.parse(readFileSync(join(packageDir, 'data/simple-icons.json'), 'utf8'));
 const icons = Array.isArray(data) ? data : data.icons;
 const version = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')).version;
