@@ -115,12 +115,27 @@ export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Pr
   if (db.isTransaction) return work(db as Tx);
   const before = cacheGeneration(db);
   const committed: Array<() => void> = [];
-  const result = await commitListeners.run(committed, () => db.transaction().execute(work));
-  for (const listener of committed) listener();
-  // Configuration written inside: a read outside the transaction may have cached what it replaced
-  // before the commit, so forget again now. Sign-ins write no configuration and keep the caches.
-  if (cacheGeneration(db) !== before) invalidateCaches(db);
-  return result;
+  try {
+    const result = await commitListeners.run(committed, () =>
+      db.transaction().execute((tx) => {
+        storeOfTransaction.set(tx, db);
+        return work(tx);
+      }),
+    );
+    for (const listener of committed) listener();
+    return result;
+  } finally {
+    // Configuration written inside: a read may have cached what it replaced before the commit, or what
+    // a rollback took back, so forget again now. Sign-ins write no configuration and keep the caches.
+    if (cacheGeneration(db) !== before) invalidateCaches(db);
+  }
+}
+
+const storeOfTransaction = new WeakMap<Tx, Db>();
+
+/** The store a transaction runs on (itself outside one): what `cached` reads are kept for. */
+export function storeOf(db: Db | Tx): Db {
+  return (db.isTransaction ? storeOfTransaction.get(db as Tx) : undefined) ?? (db as Db);
 }
 
 const commitListeners = new AsyncLocalStorage<Array<() => void>>();

@@ -8,7 +8,7 @@ import type { KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTrans
  */
 export const CACHE_TTL_MS = 5_000;
 
-const CONFIGURATION_TABLES = new Set(['settings', 'applications', 'connections', 'application_connections', 'apis', 'api_scopes', 'api_applications', 'api_application_scopes']);
+const CONFIGURATION_TABLES = new Set(['settings', 'applications', 'connections', 'application_connections', 'apis', 'api_scopes', 'api_applications', 'api_application_scopes', 'webhooks']);
 
 interface Generation {
   value: number;

@@ -1,6 +1,7 @@
 import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
-import { afterCommit, type Db, inTransaction, type Tx } from '../../store/db.ts';
+import { afterCommit, type Db, inTransaction, storeOf, type Tx } from '../../store/db.ts';
+import { cached } from '../../store/read-cache.ts';
 import { WEBHOOK_EVENT_TYPES } from './catalogue.ts';
 import { eventContext, type EventSource } from './context.ts';
 
@@ -62,10 +63,16 @@ export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string>
   return id;
 }
 
-/** Every webhook listening for `type`. Few rows: filtered here rather than in two dialects of JSON. */
+/**
+ * Every webhook listening for `type`. Few rows, read on every sign-in's event: kept in the store's
+ * configuration cache (store/read-cache.ts), which any write to `webhooks` empties.
+ */
 export async function subscribedWebhooks(db: Db | Tx, type: string): Promise<string[]> {
-  const rows = await db.selectFrom('webhooks').select(['id', 'event_types']).execute();
-  return rows.filter((row) => (JSON.parse(row.event_types) as string[]).includes(type)).map((row) => row.id);
+  const subscriptions = await cached(storeOf(db), 'webhooks', 'subscriptions', async () => {
+    const rows = await db.selectFrom('webhooks').select(['id', 'event_types']).execute();
+    return rows.map((row) => ({ id: row.id, eventTypes: new Set(JSON.parse(row.event_types) as string[]) }));
+  });
+  return subscriptions.filter((webhook) => webhook.eventTypes.has(type)).map((webhook) => webhook.id);
 }
 
 export async function queueDeliveries(db: Db | Tx, webhookIds: readonly string[], event: { id: string; subject: string }, now: number): Promise<void> {
