@@ -155,11 +155,52 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
   return toUser(user, identities);
 }
 
+/**
+ * One statement for the person and their identities (every token request and sign-in step reads
+ * them): a row per identity, the user's columns repeated, none when they have no identity.
+ */
 export async function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
-  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row) return undefined;
-  const identities = await db.selectFrom('identities').selectAll().where('user_id', '=', id).orderBy('created_at').execute();
-  return toUser(row, identities);
+  const rows = await db
+    .selectFrom('users')
+    .leftJoin('identities', 'identities.user_id', 'users.id')
+    .selectAll('users')
+    .select([
+      'identities.id as identity_id',
+      'identities.type as identity_type',
+      'identities.value as identity_value',
+      'identities.normalized_value as identity_normalized_value',
+      'identities.is_verified as identity_is_verified',
+      'identities.is_primary as identity_is_primary',
+      'identities.connection_id as identity_connection_id',
+      'identities.total_logins as identity_total_logins',
+      'identities.last_login_at as identity_last_login_at',
+      'identities.created_at as identity_created_at',
+    ])
+    .where('users.id', '=', id)
+    .orderBy('identities.created_at')
+    .execute();
+  const first = rows[0];
+  if (!first) return undefined;
+  const identities: IdentitiesTable[] = rows.flatMap((row) =>
+    row.identity_id === null
+      ? []
+      : [
+          {
+            id: row.identity_id,
+            user_id: first.id,
+            type: row.identity_type!,
+            value: row.identity_value!,
+            normalized_value: row.identity_normalized_value!,
+            is_verified: row.identity_is_verified!,
+            is_primary: row.identity_is_primary!,
+            connection_id: row.identity_connection_id,
+            total_logins: row.identity_total_logins!,
+            last_login_at: row.identity_last_login_at,
+            created_at: row.identity_created_at!,
+          },
+        ],
+  );
+  return toUser(first, identities);
 }
 
 export async function requireUser(db: Db | Tx, id: string): Promise<User> {
