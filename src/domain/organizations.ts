@@ -1,6 +1,7 @@
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
-import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, type Tx } from '../store/db.ts';
+import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, storeOf, type Tx } from '../store/db.ts';
+import { cached } from '../store/read-cache.ts';
 import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagination.ts';
 import type { OrganizationsTable } from '../store/schema.ts';
 import { DEFAULT_LIFETIMES } from './applications.ts';
@@ -176,9 +177,21 @@ export async function createOrganization(db: Db | Tx, input: NewOrganization): P
   }
 }
 
+/**
+ * Read on every sign-in (its policies: domains, sessions, MFA) and rarely written: through the store's
+ * configuration cache (store/read-cache.ts), which a write to `organizations` empties. Frozen, as it is
+ * shared by the requests that read it.
+ */
 export async function findOrganization(db: Db | Tx, code: string): Promise<Organization | undefined> {
-  const row = await db.selectFrom('organizations').selectAll().where('code', '=', code).executeTakeFirst();
-  return row && toOrganization(row);
+  return cached(storeOf(db), 'organizations', code, async () => {
+    const row = await db.selectFrom('organizations').selectAll().where('code', '=', code).executeTakeFirst();
+    return row && deepFreeze(toOrganization(row));
+  });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) if (inner && typeof inner === 'object') deepFreeze(inner);
+  return Object.freeze(value);
 }
 
 export async function requireOrganization(db: Db | Tx, code: string): Promise<Organization> {
@@ -192,9 +205,15 @@ export async function requireOrganization(db: Db | Tx, code: string): Promise<Or
  * nowhere join it). Replicas starting together race here: the settings row is the tie-breaker, as
  * for the first signing key (its primary key lets exactly one transaction create the organization).
  */
+/** The default organization's key in the cache: not a code (codes are `org_…`). */
+const DEFAULT_KEY = ':default';
+
 export async function ensureDefaultOrganization(db: Db): Promise<Organization> {
-  const existing = await db.selectFrom('organizations').selectAll().where('is_default', '=', 1).executeTakeFirst();
-  if (existing) return toOrganization(existing);
+  const existing = await cached(storeOf(db), 'organizations', DEFAULT_KEY, async () => {
+    const row = await db.selectFrom('organizations').selectAll().where('is_default', '=', 1).executeTakeFirst();
+    return row && deepFreeze(toOrganization(row));
+  });
+  if (existing) return existing;
   await inTransaction(db, async (tx) => {
     // Open to sign-ups: with self sign-up on, at least one organization must be (section 021).
     const row = organizationRow({ name: DEFAULT_ORGANIZATION_NAME, allowRegistrations: true }, true);

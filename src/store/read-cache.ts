@@ -2,13 +2,14 @@ import { AliasNode, TableNode } from 'kysely';
 import type { KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 
 /**
- * Configuration (applications, APIs, connections) is read on every token request and changes rarely,
- * so hot paths read it through short-lived caches. Any write to a configuration table through this
- * process empties them at once; other replicas see a change within CACHE_TTL_MS.
+ * Configuration (applications, APIs, connections, organizations, webhooks) is read on every token
+ * request or sign-in and changes rarely, so hot paths read it through short-lived caches. Any write to
+ * a configuration table through this process empties them at once; other replicas see a change within
+ * CACHE_TTL_MS.
  */
 export const CACHE_TTL_MS = 5_000;
 
-const CONFIGURATION_TABLES = new Set(['settings', 'applications', 'connections', 'application_connections', 'apis', 'api_scopes', 'api_applications', 'api_application_scopes', 'webhooks']);
+const CONFIGURATION_TABLES = new Set(['settings', 'applications', 'connections', 'application_connections', 'apis', 'api_scopes', 'api_applications', 'api_application_scopes', 'webhooks', 'organizations']);
 
 interface Generation {
   value: number;
