@@ -26,6 +26,7 @@ import { ensureSigningKey, type KeySet, loadKeySet } from './domain/signing-keys
 import { accountRoutes } from './account/account-routes.tsx';
 import { deleteExpiredFlows } from './sign-in/flow/state.ts';
 import { devMailboxRoutes } from './http/dev-mailbox.tsx';
+import { returnMemoryWhenIdle } from './http/idle-memory.ts';
 import { drainable } from './http/draining.ts';
 import { recordingEventContext } from './http/event-context.ts';
 import { issuerOnLoopback, outboundFetch } from './http/outbound.ts';
@@ -284,6 +285,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     webhookWorker.start();
 
     const timers = [
+      returnMemoryWhenIdle(server),
       setInterval(() => reloadKeys().catch((err) => logger.error({ err }, 'signing key reload failed')), KEY_RELOAD_INTERVAL_MS),
       setInterval(() => {
         Promise.all([
