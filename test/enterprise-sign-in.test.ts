@@ -30,6 +30,7 @@ for (const database of testDatabases()) {
     let appId: string;
     let appSecret: string;
     let entraGroups: FakeOidcProvider;
+    let keycloak: FakeOidcProvider;
     let acs: string;
     const db = () => server.services.db;
 
@@ -43,9 +44,13 @@ for (const database of testDatabases()) {
       entraAcme = await startFakeOidcProvider({ client, account: { sub: 'entra-oid-1', tid: ACME_TENANT, email: 'lin@entra.example', given_name: 'Lin', family_name: 'Entra' } });
       entraOther = await startFakeOidcProvider({ client, account: { sub: 'entra-oid-2', tid: OTHER_TENANT, email: 'eve@other.example' } });
       entraGroups = await startFakeOidcProvider({ client, account: { sub: 'entra-oid-3', tid: ACME_TENANT, email: 'max@groups.example', groups: ['engineering', 'admins'] } });
+      keycloak = await startFakeOidcProvider({
+        client: { ...client, client_id: 'gatehouse-at-keycloak' },
+        account: { sub: 'kc-9', email: 'ines@keycloak.example', email_verified: true, given_name: 'Ines', family_name: 'Custom' },
+      });
     });
     after(async () => {
-      await Promise.all([idp?.close(), entraAcme?.close(), entraOther?.close(), entraGroups?.close()]);
+      await Promise.all([idp?.close(), entraAcme?.close(), entraOther?.close(), entraGroups?.close(), keycloak?.close()]);
     });
 
     let entityCount = 0;
@@ -373,6 +378,30 @@ for (const database of testDatabases()) {
         const tokens = await tokensFor(code!);
         assert.deepEqual(decodeJwt(tokens.access_token).ext_groups, ['engineering', 'admins']);
         assert.deepEqual(decodeJwt(tokens.id_token).ext_groups, ['engineering', 'admins']);
+      });
+
+      it('signs a person in through any OpenID Provider found by its issuer (oidc:custom), by home-realm discovery', async () => {
+        const { status, body } = await server.api('POST', '/connections', {
+          name: 'keycloak-corp',
+          display_name: 'Corp Keycloak',
+          strategy: 'oidc:custom',
+          enabled_applications: [appId],
+          options: {
+            issuer: keycloak.issuer,
+            client_id: 'gatehouse-at-keycloak',
+            client_secret: 'entra-secret-0123456789',
+            scopes: ['email', 'profile'],
+            home_realm_domains: ['keycloak.example'],
+            is_create_missing_user: true,
+            is_trusted: true,
+          },
+        });
+        assert.equal(status, 201, JSON.stringify(body));
+        const { driver, landed } = await entraRoundTrip(keycloak, 'ines@keycloak.example');
+        assert.ok(landed?.searchParams.get('code'), textOf(driver.lastPage));
+        const user = (await findUserByIdentity(db(), 'email', 'ines@keycloak.example'))!;
+        assert.equal(user.firstName, 'Ines');
+        assert.ok(user.identities.some((identity) => (identity.type as string) === 'oidc:custom' && identity.connectionId === body.connection.id));
       });
 
       it('refuses a person of another tenant on a friendly page', async () => {
