@@ -10,6 +10,9 @@ import { isEnterpriseStrategy } from './strategies.ts';
 import { environmentPolicy } from './environment.ts';
 import { assertThat, DomainError } from './errors.ts';
 import { canonicalFactors, type FactorType, type OrganizationMfaPolicy } from './mfa-policy.ts';
+import type { OrganizationSessionPolicy } from './sessions.ts';
+
+export type { OrganizationSessionPolicy };
 import { defaultRoleIds, grantMemberAccess, replaceMemberAccess, resolvePermissionKeys, resolveRoleKeys, roleKeysOf } from './roles.ts';
 
 /** Who may join an organization, and how (section 042 and the organization's "Policies" screen). */
@@ -22,14 +25,6 @@ export interface OrganizationPolicy {
   allowRegistrations: boolean;
 }
 
-/** Section 047: the organization's own SSO session policy, used instead of the application's when on. */
-export interface OrganizationSessionPolicy {
-  useOrgPolicy: boolean;
-  persistence: 'persistent' | 'non_persistent';
-  useOrgAuthenticatedSessionLifetime: boolean;
-  /** Seconds. */
-  authenticatedSessionLifetime: number;
-}
 
 /**
  * Section 054, as stored: exempt roles by id, so that changing a role's key keeps its exemption and

@@ -1,6 +1,14 @@
 import { clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
-import type { OrganizationSessionPolicy } from './organizations.ts';
+
+/** Section 047: the organization's own SSO session policy, used instead of the application's when on. */
+export interface OrganizationSessionPolicy {
+  useOrgPolicy: boolean;
+  persistence: 'persistent' | 'non_persistent';
+  useOrgAuthenticatedSessionLifetime: boolean;
+  /** Seconds. */
+  authenticatedSessionLifetime: number;
+}
 
 /** How long and how an SSO session lasts for one sign-in (sections 047, 048, 051). */
 export interface SessionPolicy {
