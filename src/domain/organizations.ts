@@ -3,7 +3,7 @@ import { newId } from '../crypto/ids.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, storeOf, type Tx } from '../store/db.ts';
 import { cached } from '../store/read-cache.ts';
 import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagination.ts';
-import type { OrganizationsTable } from '../store/schema.ts';
+import type { Flag, OrganizationsTable } from '../store/schema.ts';
 import { DEFAULT_LIFETIMES } from './applications.ts';
 import { findConnection } from './connections.ts';
 import { isEnterpriseStrategy } from './strategies.ts';
@@ -178,8 +178,12 @@ export async function createOrganization(db: Db | Tx, input: NewOrganization): P
  * shared by the requests that read it.
  */
 export async function findOrganization(db: Db | Tx, code: string): Promise<Organization | undefined> {
-  return cached(storeOf(db), 'organizations', code, async () => {
-    const row = await db.selectFrom('organizations').selectAll().where('code', '=', code).executeTakeFirst();
+  return cachedOrganization(db, code, 'code', code);
+}
+
+function cachedOrganization(db: Db | Tx, key: string, column: 'code' | 'is_default', value: string | Flag): Promise<Organization | undefined> {
+  return cached(storeOf(db), 'organizations', key, async () => {
+    const row = await db.selectFrom('organizations').selectAll().where(column, '=', value).executeTakeFirst();
     return row && deepFreeze(toOrganization(row));
   });
 }
@@ -204,10 +208,7 @@ export async function requireOrganization(db: Db | Tx, code: string): Promise<Or
 const DEFAULT_KEY = ':default';
 
 export async function ensureDefaultOrganization(db: Db): Promise<Organization> {
-  const existing = await cached(storeOf(db), 'organizations', DEFAULT_KEY, async () => {
-    const row = await db.selectFrom('organizations').selectAll().where('is_default', '=', 1).executeTakeFirst();
-    return row && deepFreeze(toOrganization(row));
-  });
+  const existing = await cachedOrganization(db, DEFAULT_KEY, 'is_default', 1);
   if (existing) return existing;
   await inTransaction(db, async (tx) => {
     // Open to sign-ups: with self sign-up on, at least one organization must be (section 021).

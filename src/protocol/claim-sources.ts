@@ -5,27 +5,24 @@ import { grantFacts } from './grant-organizations.ts';
 type Memberships = Awaited<ReturnType<typeof membershipsForTokens>>;
 type GrantFacts = Awaited<ReturnType<typeof grantFacts>>;
 
-const perRequest = new WeakMap<object, Map<string, Promise<Memberships>>>();
-const grantsPerRequest = new WeakMap<object, Map<string, Promise<GrantFacts>>>();
+const readsOfRequest = new WeakMap<object, Map<string, Promise<unknown>>>();
 
-/**
- * A person's organizations, read once per request: the access token (org_code, org_name, ksp) and the
- * ID token (org_codes, organizations) of one token response both speak of them.
- */
-export function membershipsInRequest(ctx: object, db: Db, userId: string): Promise<Memberships> {
-  let cache = perRequest.get(ctx);
-  if (!cache) perRequest.set(ctx, (cache = new Map()));
-  let read = cache.get(userId);
-  if (!read) cache.set(userId, (read = membershipsForTokens(db, userId)));
-  return read;
+/** One read per request and key: the access token and the ID token of one response share it. */
+function oncePerRequest<T>(ctx: object, key: string, read: () => Promise<T>): Promise<T> {
+  let reads = readsOfRequest.get(ctx);
+  if (!reads) readsOfRequest.set(ctx, (reads = new Map()));
+  let pending = reads.get(key) as Promise<T> | undefined;
+  if (!pending) reads.set(key, (pending = read()));
+  return pending;
 }
 
-/** What the sign-in decided for a grant (grant-organizations.ts), read once per request for both tokens. */
+/** A person's organizations: org_code, org_name and ksp in the access token; org_codes and organizations in the ID token. */
+export function membershipsInRequest(ctx: object, db: Db, userId: string): Promise<Memberships> {
+  return oncePerRequest(ctx, `memberships:${userId}`, () => membershipsForTokens(db, userId));
+}
+
+/** What the sign-in decided for a grant (grant-organizations.ts): the organization and `ext_groups`. */
 export function grantFactsInRequest(ctx: object, db: Db, grantId: string | undefined): Promise<GrantFacts> {
   if (!grantId) return Promise.resolve(undefined);
-  let cache = grantsPerRequest.get(ctx);
-  if (!cache) grantsPerRequest.set(ctx, (cache = new Map()));
-  let read = cache.get(grantId);
-  if (!read) cache.set(grantId, (read = grantFacts(db, grantId)));
-  return read;
+  return oncePerRequest(ctx, `grant:${grantId}`, () => grantFacts(db, grantId));
 }
