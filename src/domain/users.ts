@@ -6,6 +6,7 @@ import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import type { IdentitiesTable, UsersTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
+import { recordEvent } from './events/outbox.ts';
 
 export type IdentityType = 'email' | 'phone' | 'username';
 
@@ -159,7 +160,20 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
  * One statement for the person and their identities (every token request and sign-in step reads
  * them): a row per identity, the user's columns repeated, none when they have no identity.
  */
-export async function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
+export function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
+  return userWithIdentities(db, { id });
+}
+
+/** The person holding an identity, in the same one statement: a subquery picks the user. */
+export function findUserByIdentity(db: Db | Tx, type: IdentityType, value: string): Promise<User | undefined> {
+  return userWithIdentities(db, { type, normalizedValue: normalizeIdentity(type, value) });
+}
+
+type UserKey = { id: string } | { type: IdentityType; normalizedValue: string };
+
+async function userWithIdentities(db: Db | Tx, key: UserKey): Promise<User | undefined> {
+  const holder =
+    'id' in key ? key.id : db.selectFrom('identities').select('user_id').where('type', '=', key.type).where('normalized_value', '=', key.normalizedValue);
   const rows = await db
     .selectFrom('users')
     .leftJoin('identities', 'identities.user_id', 'users.id')
@@ -176,7 +190,7 @@ export async function findUser(db: Db | Tx, id: string): Promise<User | undefine
       'identities.last_login_at as identity_last_login_at',
       'identities.created_at as identity_created_at',
     ])
-    .where('users.id', '=', id)
+    .where('users.id', '=', holder)
     .orderBy('identities.created_at')
     .execute();
   const first = rows[0];
@@ -215,15 +229,6 @@ export async function findUserByProvidedId(db: Db | Tx, providedId: string): Pro
   return row ? findUser(db, row.id) : undefined;
 }
 
-export async function findUserByIdentity(db: Db | Tx, type: IdentityType, value: string): Promise<User | undefined> {
-  const identity = await db
-    .selectFrom('identities')
-    .select('user_id')
-    .where('type', '=', type)
-    .where('normalized_value', '=', normalizeIdentity(type, value))
-    .executeTakeFirst();
-  return identity ? findUser(db, identity.user_id) : undefined;
-}
 
 /** Kinde's `GET /users` filters; every one given must hold. */
 export interface UserFilter {
@@ -293,9 +298,15 @@ export async function markIdentityVerified(db: Db | Tx, identityId: string): Pro
   await db.updateTable('identities').set({ is_verified: 1 }).where('id', '=', identityId).execute();
 }
 
-export async function recordSignIn(db: Db, userId: string, identityId: string | undefined): Promise<void> {
+/**
+ * A completed first factor: the person's and the identity's sign-in tallies, and Kinde's
+ * `user.authenticated` event with Gatehouse's context (`detail`: application, amr, connection),
+ * committed together (DESIGN.md §5b).
+ */
+export async function recordSignIn(db: Db, userId: string, identityId: string | undefined, detail: Record<string, unknown>): Promise<void> {
   const now = clock.now();
   await inTransaction(db, async (tx) => {
+    await recordEvent(tx, { type: 'user.authenticated', actor: userId, subject: userId, data: { user: { id: userId } }, detail });
     await tx
       .updateTable('users')
       .set((eb) => ({ total_sign_ins: eb('total_sign_ins', '+', 1), last_signed_in: now }))

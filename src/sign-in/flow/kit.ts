@@ -73,8 +73,7 @@ export function signInKit(services: Services) {
    */
   async function afterFirstFactor(ctx: Context, interaction: Interaction, verified: Verified, identityId?: string, user?: User): Promise<void> {
     const { userId, amr, connectionId } = verified;
-    await recordSignIn(db, userId, identityId);
-    await recordAudit(db, { type: 'user.authenticated', actor: userId, subject: userId, data: { user: { id: userId } }, detail: { application_id: interaction.app.id, amr, connection_id: connectionId } });
+    await recordSignIn(db, userId, identityId, { application_id: interaction.app.id, amr, connection_id: connectionId });
     return continueToOrganization(ctx, interaction, verified, user);
   }
 
