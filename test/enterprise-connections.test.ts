@@ -80,6 +80,22 @@ for (const database of testDatabases()) {
       assert.deepEqual((await server.api('GET', '/connections?home_realm_domain=nobody.example')).body.connections, []);
     });
 
+    it('holds no database connection while the IdP answers a metadata refresh (SQLite has only one)', async () => {
+      const id = (await server.api('POST', '/connections', { strategy: 'saml:custom', options: saml() })).body.connection.id;
+      const held = idp.holdMetadata();
+      const refreshing = server.api('POST', `/connections/${id}/refresh_metadata`);
+      await held.arrived;
+      // Had the write's transaction begun before the fetch, this read would wait for the IdP (and the
+      // IdP for this read): the refresh would fail at its 10 s timeout.
+      const listed = await server.api('GET', '/connections');
+      assert.equal(listed.status, 200);
+      assert.ok(listed.body.connections.some((connection: { id: string }) => connection.id === id));
+      held.release();
+      const refreshed = await refreshing;
+      assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+      assert.equal(refreshed.body.metadata.entity_id, idp.entityId);
+    });
+
     it('routes an email by its domain to the connection the sign-in may use (home-realm discovery)', async () => {
       const app = await server.createApplication({ type: 'reg' });
       const elsewhere = await server.createApplication({ type: 'reg' });

@@ -133,7 +133,12 @@ async function storeCredential(db: Db | Tx, userId: string, row: { password_hash
 
 /** One password per user, shared by every identity that signs in with a password (section 004). */
 export async function setPassword(db: Db | Tx, userId: string, password: string, options: { temporary?: boolean } = {}): Promise<void> {
-  await storeCredential(db, userId, { password_hash: await hashPassword(password), hashing_method: 'argon2id', hash_params: null, is_temporary: options.temporary ? 1 : 0 });
+  await storePasswordHash(db, userId, await hashPassword(password), options);
+}
+
+/** A password hashed beforehand (`hashPassword`), so no transaction waits for the hashing. */
+export async function storePasswordHash(db: Db | Tx, userId: string, argon2idHash: string, options: { temporary?: boolean } = {}): Promise<void> {
+  await storeCredential(db, userId, { password_hash: argon2idHash, hashing_method: 'argon2id', hash_params: null, is_temporary: options.temporary ? 1 : 0 });
 }
 
 export async function importPasswordHash(db: Db | Tx, userId: string, imported: ImportedHash, options: { temporary?: boolean } = {}): Promise<void> {

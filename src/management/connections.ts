@@ -10,6 +10,7 @@ import { findSocialConnection } from '../domain/social/connections.ts';
 import { visibleSocialOptions } from '../domain/social/options.ts';
 import { providerCallsMayReachPrivateNetwork } from '../domain/social/upstream.ts';
 import type { Services } from '../services.ts';
+import { outsideUnitOfWork } from '../store/db.ts';
 import { cursorPage, cursorQuery, OK, oneCursorAtMost, readBody, readQuery } from './input.ts';
 
 const listQuery = z
@@ -100,7 +101,9 @@ export function connectionRoutes(router: Router, services: Services): void {
   // Section 043 (a Gatehouse extension): fetch the IdP's SAML metadata again, e.g. after it rotated its certificate.
   router.post('/connections/:connection_id/refresh_metadata', async (ctx) => {
     const { refreshConnectionMetadata } = await import('../domain/enterprise/saml.ts');
-    const connection = await findEnterpriseConnection(db, masterKey, ctx.params.connection_id!);
+    // Read outside this write's transaction, which begins only with the write after the fetch: on
+    // SQLite an open transaction would hold every request's connection for as long as the IdP takes.
+    const connection = await findEnterpriseConnection(outsideUnitOfWork(db), masterKey, ctx.params.connection_id!);
     if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
     const metadata = await refreshConnectionMetadata(connection, { db, issuer, allowPrivateNetwork: providerCallsMayReachPrivateNetwork(services.config) });
     ctx.body = { ...OK, message: 'Metadata refreshed', metadata };

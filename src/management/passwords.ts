@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { DomainError } from '../domain/errors.ts';
-import { IMPORTABLE_METHODS, importPasswordHash, passwordProblem, setPassword } from '../domain/passwords.ts';
+import { hashPassword, IMPORTABLE_METHODS, importPasswordHash, passwordProblem, storePasswordHash } from '../domain/passwords.ts';
 import { findUser, requireUser } from '../domain/users.ts';
 import type { Services } from '../services.ts';
 import { OK, readBody } from './input.ts';
@@ -38,14 +38,16 @@ export function passwordRoutes(router: Router, services: Services): void {
 
   router.put('/users/:user_id/password', async (ctx) => {
     const body = await readBody(ctx, passwordBody);
+    // Section 012's rules hold for a password an administrator sets, temporary or not.
+    const problem = body.password === undefined ? undefined : passwordProblem(body.password);
+    if (problem) throw new DomainError('INVALID_PASSWORD', `password: ${problem}`, 400);
+    // Hashed before the first query begins this write's transaction (store/db.ts, inUnitOfWork).
+    const argon2idHash = body.password === undefined ? undefined : await hashPassword(body.password);
     const userId = (await requireUser(db, ctx.params.user_id!)).id;
     const temporary = body.is_temporary_password ?? false;
     try {
-      if (body.password !== undefined) {
-        // Section 012's rules hold for a password an administrator sets, temporary or not.
-        const problem = passwordProblem(body.password);
-        if (problem) throw new DomainError('INVALID_PASSWORD', `password: ${problem}`, 400);
-        await setPassword(db, userId, body.password, { temporary });
+      if (argon2idHash !== undefined) {
+        await storePasswordHash(db, userId, argon2idHash, { temporary });
       } else {
         const imported = {
           method: body.hashing_method,

@@ -3,7 +3,19 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type SQLite from 'better-sqlite3';
-import { Kysely, type KyselyPlugin, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import {
+  type ConnectionProvider,
+  type ControlledTransaction,
+  type Dialect as KyselyDialect,
+  type Driver,
+  Kysely,
+  type KyselyConfig,
+  type KyselyPlugin,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  Transaction,
+} from 'kysely';
 import type pg from 'pg';
 import type { Database } from './schema.ts';
 import { migrationProvider } from './migrations.ts';
@@ -113,15 +125,20 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
  */
 export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   if (db.isTransaction) return work(db as Tx);
+  return withCommitEffects(db, () =>
+    db.transaction().execute((tx) => {
+      storeOfTransaction.set(tx, db);
+      return work(tx);
+    }),
+  );
+}
+
+/** What follows a transaction on `db`: the `afterCommit` listeners once it committed, and the caches kept true. */
+async function withCommitEffects<T>(db: Db, transaction: () => Promise<T>): Promise<T> {
   const before = cacheGeneration(db);
   const committed: Array<() => void> = [];
   try {
-    const result = await commitListeners.run(committed, () =>
-      db.transaction().execute((tx) => {
-        storeOfTransaction.set(tx, db);
-        return work(tx);
-      }),
-    );
+    const result = await commitListeners.run(committed, transaction);
     for (const listener of committed) listener();
     return result;
   } finally {
@@ -190,6 +207,7 @@ const currentUnitOfWork = new AsyncLocalStorage<Tx>();
 export function unitOfWorkView(db: Db): Db {
   return new Proxy(db, {
     get(target, property) {
+      if (property === OUTSIDE_UNIT_OF_WORK) return target;
       const source = currentUnitOfWork.getStore() ?? target;
       const value = Reflect.get(source, property, source);
       return typeof value === 'function' ? value.bind(source) : value;
@@ -197,7 +215,63 @@ export function unitOfWorkView(db: Db): Db {
   });
 }
 
-/** Runs `work` in one transaction that every query through a `unitOfWorkView` of `db` joins. */
+const OUTSIDE_UNIT_OF_WORK = Symbol('outside the unit of work');
+
+/**
+ * The store itself behind a `unitOfWorkView`: for a read that must not open the unit's transaction,
+ * because network work follows it (a SAML metadata fetch needs the connection's URL first).
+ */
+export function outsideUnitOfWork(db: Db): Db {
+  return (db as Db & { [OUTSIDE_UNIT_OF_WORK]?: Db })[OUTSIDE_UNIT_OF_WORK] ?? db;
+}
+
+/**
+ * Runs `work` in one transaction that every query through a `unitOfWorkView` of `db` joins. The
+ * transaction begins with the first query, not before: what a handler does before it touches the
+ * database (validate, hash a password, resolve a webhook's host) holds no connection. On SQLite the
+ * one connection is every request's, and a transaction keeps it until it ends, so slow work goes
+ * before the first query, never between queries.
+ */
 export function inUnitOfWork<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return inTransaction(db, (tx) => currentUnitOfWork.run(tx, () => work(tx)));
+  return withCommitEffects(db, async () => {
+    const unit = transactionOnFirstQuery(db);
+    storeOfTransaction.set(unit.tx, db);
+    let result: T;
+    try {
+      result = await currentUnitOfWork.run(unit.tx, () => work(unit.tx));
+    } catch (error) {
+      await unit.end('rollback');
+      throw error;
+    }
+    await unit.end('commit');
+    return result;
+  });
+}
+
+/**
+ * A Transaction whose queries wait for a real one (Kysely's controlled transaction) that the first
+ * of them starts; `end` commits or rolls back what was started, and nothing when nothing was.
+ */
+function transactionOnFirstQuery(db: Db): { tx: Tx; end(how: 'commit' | 'rollback'): Promise<void> } {
+  let started: Promise<ControlledTransaction<Database>> | undefined;
+  const connections: ConnectionProvider = {
+    async provideConnection(consume) {
+      started ??= db.startTransaction().execute();
+      return (await started).getExecutor().provideConnection(consume);
+    },
+  };
+  const executor = db.getExecutor().withConnectionProvider(connections);
+  // Kysely's props: a Transaction only runs queries through its executor (it refuses transaction(),
+  // connection() and destroy()), so the driver and dialect are never reached.
+  const tx = new Transaction<Database>({ config: {} as KyselyConfig, executor, driver: {} as Driver, dialect: {} as KyselyDialect });
+  return {
+    tx,
+    async end(how) {
+      if (!started) return;
+      if (how === 'commit') return (await started).commit().execute();
+      // A transaction that never began has nothing to take back; its error reached the query that began it.
+      const transaction = await started.catch(() => undefined);
+      await transaction?.rollback().execute();
+    },
+  };
 }

@@ -63,6 +63,8 @@ export interface FakeSamlIdp {
   metadataFetches: number;
   /** Answer the metadata URL with this instead (status, body, headers). */
   metadataOverride: { status: number; body: string; headers?: Record<string, string> } | undefined;
+  /** Holds the next metadata answer: `arrived` once its request is in, sent when `release` is called. */
+  holdMetadata(): { arrived: Promise<void>; release: () => void };
   /** A new key and certificate: the metadata lists only the new one from now on. */
   rotate(): Promise<void>;
   assertion(fields: AssertionFields): string;
@@ -74,9 +76,16 @@ export interface FakeSamlIdp {
 
 export async function startFakeSamlIdp(): Promise<FakeSamlIdp> {
   let current = await newKeyPair();
-  const server: Server = createServer((req, res) => {
+  let hold: { arrive: () => void; released: Promise<void> } | undefined;
+  const server: Server = createServer(async (req, res) => {
     if (req.url === '/metadata') {
       fake.metadataFetches++;
+      const held = hold;
+      hold = undefined;
+      if (held) {
+        held.arrive();
+        await held.released;
+      }
       const override = fake.metadataOverride;
       if (override) {
         res.writeHead(override.status, { 'content-type': 'application/xml', ...override.headers }).end(override.body);
@@ -109,6 +118,13 @@ export async function startFakeSamlIdp(): Promise<FakeSamlIdp> {
     keys: current,
     metadataFetches: 0,
     metadataOverride: undefined,
+    holdMetadata() {
+      let arrive!: () => void;
+      let release!: () => void;
+      const arrived = new Promise<void>((resolve) => (arrive = resolve));
+      hold = { arrive, released: new Promise<void>((resolve) => (release = resolve)) };
+      return { arrived, release };
+    },
     async rotate() {
       current = await newKeyPair('rotated.fake-idp.test');
       fake.keys = current;
