@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { afterCommit, type Db, inTransaction, storeOf, type Tx } from '../../store/db.ts';
@@ -6,7 +7,7 @@ import { WEBHOOK_EVENT_TYPES } from './catalogue.ts';
 import { eventContext, type EventSource } from './context.ts';
 
 export interface NewEvent {
-  /** A Kinde event type (catalogue.ts) or one of Gatehouse's own (`user.mfa_enrolled`, `management_api.write`). */
+  /** A Kinde event type (catalogue.ts) or one of Gatehouse's own (catalogue.ts `GATEHOUSE_EVENT_TYPES`, `user.mfa_enrolled`, `management_api.write`). */
   type: string;
   /** Who did it: an application id, a user id; by default the request's (events/context.ts). */
   actor?: string | null;
@@ -32,12 +33,26 @@ export function notifyDeliveriesQueued(): void {
   for (const listener of committedListeners) listener();
 }
 
+const tallies = new AsyncLocalStorage<{ recorded: number }>();
+
+/**
+ * Runs `work` and says how many events it recorded: a management write whose domain code already
+ * recorded what it did (an MFA reset, an identity edit) needs no generic `management_api.write`.
+ */
+export async function countingEvents<T>(work: () => Promise<T>): Promise<{ result: T; recorded: number }> {
+  const tally = { recorded: 0 };
+  const result = await tallies.run(tally, work);
+  return { result, recorded: tally.recorded };
+}
+
 /**
  * Records one event in the transaction of the change it describes (DESIGN.md §5b: a crash loses both
  * or neither) and, for the types webhooks may carry, one pending delivery per subscribed webhook.
  */
 export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string> {
   const context = eventContext();
+  const tally = tallies.getStore();
+  if (tally) tally.recorded += 1;
   const id = newId.event();
   const now = clock.now();
   await inTransaction(db, async (tx) => {
