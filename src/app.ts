@@ -31,6 +31,7 @@ import { drainable } from './http/draining.ts';
 import { recordingEventContext } from './http/event-context.ts';
 import { issuerOnLoopback, outboundFetch } from './http/outbound.ts';
 import { pruneEvents } from './domain/events/queries.ts';
+import { ImportJobs } from './domain/import/jobs.ts';
 import { webhookSigner } from './domain/webhooks/signing.ts';
 import { WebhookWorker } from './domain/webhooks/worker.ts';
 import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
@@ -227,6 +228,10 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     const cookieKeys = [masterKey.derive('cookies').toString('base64url')];
     let engine: Provider;
 
+    const importJobs = new ImportJobs(store.db, logger, store.dialect);
+    const interrupted = await importJobs.interruptAbandoned();
+    if (interrupted > 0) logger.warn({ jobs: interrupted }, 'import jobs whose process stopped are marked interrupted');
+
     const services: Services = {
       config,
       db: store.db,
@@ -235,6 +240,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       masterKey,
       mailer,
       codes: new OneTimeCodes(store.db, masterKey.derive('one-time-codes')),
+      importJobs,
       networkFailures: new NetworkFailures(store.db, config.addressLimits.failures),
       csrfKey: masterKey.derive('csrf'),
       provider: () => engine,
@@ -321,6 +327,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
         await requests.drain(SHUTDOWN_GRACE_MS);
         // Sends in flight are interrupted and handed back (another replica, or the next start, sends them).
         await webhookWorker.stop();
+        await importJobs.stop();
         await store.close();
       },
     };

@@ -553,6 +553,14 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('grant_organizations').addColumn('external_groups', 'text').execute();
     },
   },
+  '0015_import_job_heartbeats': {
+    async up(db: Kysely<any>) {
+      // A running import beats `updated_at` (domain/import/jobs.ts): a job not heard from for a while
+      // lost its process and reads as interrupted, while another replica's live job is left alone.
+      await db.schema.alterTable('import_jobs').addColumn('updated_at', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      await db.updateTable('import_jobs').set((eb) => ({ updated_at: eb.ref('created_at') })).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

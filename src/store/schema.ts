@@ -233,7 +233,8 @@ export interface WebhookAttemptsTable {
 
 export interface ImportJobsTable {
   id: string;
-  status: 'running' | 'finished' | 'failed';
+  /** `interrupted`: its process stopped (shut down, or stopped beating `updated_at`) before the end. */
+  status: 'running' | 'finished' | 'failed' | 'interrupted';
   total: number;
   done: number;
   created: number;
@@ -244,6 +245,8 @@ export interface ImportJobsTable {
   failures: string;
   error: string | null;
   created_at: number;
+  /** The heartbeat of the process running it (domain/import/jobs.ts): stale means that process is gone. */
+  updated_at: number;
   finished_at: number | null;
 }
 
