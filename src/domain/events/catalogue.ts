@@ -58,7 +58,11 @@ const definitions: EventTypeDefinition[] = [
   {
     code: 'access_request.created',
     name: 'Access request created',
-    data: object({ access_request: object({ user_id: userId, email: nullableStr, first_name: nullableStr, last_name: nullableStr }) }),
+    // Strings, as `@kinde/webhooks` types them: "" for a name not given, and for the user of a
+    // stranger's request, whose account exists only once it is approved (domain/access-requests.ts).
+    data: object({
+      access_request: object({ user_id: { type: 'string', pattern: '^(kp[:_][0-9a-f]{32})?$', description: 'ID of the user, or "" before the request is approved' }, email: str, first_name: str, last_name: str }),
+    }),
     sources: ['user'],
   },
 ];
