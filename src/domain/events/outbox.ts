@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { PostgresAdapter, sql } from 'kysely';
 import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { afterCommit, type Db, inTransaction, storeOf, type Tx } from '../../store/db.ts';
@@ -90,10 +91,22 @@ export async function subscribedWebhooks(db: Db | Tx, type: string): Promise<str
   return subscriptions.filter((webhook) => webhook.eventTypes.has(type)).map((webhook) => webhook.id);
 }
 
+/** The PostgreSQL channel on which a commit that queued deliveries wakes every replica's workers. */
+export const DELIVERIES_CHANNEL = 'gatehouse_deliveries';
+
+/** Transactions that already notified: PostgreSQL folds equal notifications of one transaction into one anyway. */
+const notified = new WeakSet<Db | Tx>();
+
 export async function queueDeliveries(db: Db | Tx, webhookIds: readonly string[], event: { id: string; subject: string }, now: number): Promise<void> {
   await db
     .insertInto('webhook_deliveries')
     .values(webhookIds.map((webhookId) => ({ webhook_id: webhookId, event_id: event.id, subject: event.subject, status: 'pending' as const, attempts: 0, next_attempt_at: now, leased_until: null, created_at: now, finished_at: null })))
     .execute();
+  // Other replicas' workers (store/notifications.ts): NOTIFY is delivered at commit, and not at all
+  // on rollback, so they wake exactly when the deliveries can be read. This process's wake at once.
+  if (db.getExecutor().adapter instanceof PostgresAdapter && !(db.isTransaction && notified.has(db))) {
+    if (db.isTransaction) notified.add(db);
+    await sql`select pg_notify(${DELIVERIES_CHANNEL}, '')`.execute(db);
+  }
   afterCommit(db, notifyDeliveriesQueued);
 }
