@@ -201,6 +201,22 @@ for (const database of testDatabases()) {
       assert.equal(((await listing.json()) as any).errors[0].code, 'INSUFFICIENT_SCOPE');
     });
 
+    it('files a stranger’s request for the org_code organization (none when it names no organization); approval makes a member', async () => {
+      await settings({ is_self_sign_up_enabled: false });
+      const org = (await server.api('POST', '/organization', { name: 'Gated Guild' })).body.organization.code as string;
+      assert.match(await askAsStranger('guild.asker@example.test', { given_name: 'Gil', family_name: 'Guild' }, { org_code: org }), /administrators of Gated Guild/);
+      const [request] = (await pending()).filter((r) => r.email === 'guild.asker@example.test');
+      assert.equal(request.organization_code, org);
+      const approved = await server.api('POST', `/access_requests/${request.id}/approve`);
+      assert.equal(approved.body.user_created, true);
+      assert.equal(await isMember(db(), org, approved.body.access_request.user_id), true);
+      const events = (await server.api('GET', `/events?subject=${approved.body.access_request.user_id}`)).body.events.map((event: any) => event.type);
+      assert.deepEqual(events, ['user.created', 'organization.user_added'], 'the user first, then the membership');
+
+      await askAsStranger('ghost.org@example.test', { given_name: 'Gus', family_name: 'Ghost' }, { org_code: 'org_00000000000' });
+      assert.deepEqual((await pending()).filter((r) => r.email === 'ghost.org@example.test').map((r) => r.organization_code), [null]);
+    });
+
     it('tells people to ask their administrator when access requests are off', async () => {
       await settings({ is_self_sign_up_enabled: false, is_access_request_enabled: false });
       const driver = await begin();

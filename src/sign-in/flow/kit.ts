@@ -226,7 +226,10 @@ export function signInKit(services: Services) {
   async function askForAccessWhenSignUpClosed(ctx: Context, interaction: Interaction, typed?: Identifier): Promise<boolean> {
     if (interaction.policy.allowSelfSignUp || !interaction.policy.allowAccessRequests) return selfSignUpClosed(ctx, interaction);
     const email = typed?.type === 'email' ? typed.value : undefined;
-    await offerAccessRequest(ctx, interaction, next.requestAccess({ email, requestedOrganization: interaction.request.organizationCode }));
+    // An `org_code` that names no organization asks for nothing in particular.
+    const { organizationCode } = interaction.request;
+    const organization = organizationCode ? await findOrganization(db, organizationCode) : undefined;
+    await offerAccessRequest(ctx, interaction, next.requestAccess({ email, requestedOrganization: organization?.code }));
     return true;
   }
 
