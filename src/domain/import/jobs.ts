@@ -98,7 +98,10 @@ export class ImportJobs {
     const write = () => {
       writtenAt = clock.now();
       const progress = counts(latest);
-      writing = writing.then(() => this.db.updateTable('import_jobs').set({ ...progress, updated_at: clock.now() }).where('id', '=', id).where('status', '=', 'running').execute());
+      writing = writing
+        .then(() => this.db.updateTable('import_jobs').set({ ...progress, updated_at: clock.now() }).where('id', '=', id).where('status', '=', 'running').execute())
+        // A progress write that fails (the database blinked) is not the import failing: the next one catches up.
+        .catch((err: unknown) => this.logger.warn({ err, job: id }, 'writing import progress failed'));
     };
     const heartbeat = setInterval(() => {
       if (clock.now() - writtenAt >= IMPORT_HEARTBEAT_MS / 2) write();
@@ -117,13 +120,13 @@ export class ImportJobs {
       clearInterval(heartbeat);
       await writing;
       if (signal.aborted) {
-        await this.end(id, 'interrupted', result, `The server stopped after ${result.done} of ${result.total} rows. ${RERUN_HINT}`);
+        await this.end(id, 'interrupted', result, `The server stopped after ${result.done} of ${result.total} rows. ${RERUN_HINT}`, result.failures);
         return;
       }
       await this.end(id, 'finished', result, null, result.failures);
     } catch (error) {
       clearInterval(heartbeat);
-      await writing.catch(() => undefined);
+      await writing;
       await this.end(id, 'failed', latest, error instanceof Error ? error.message : String(error));
       throw error;
     }
