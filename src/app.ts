@@ -31,6 +31,9 @@ import { drainable } from './http/draining.ts';
 import { recordingEventContext } from './http/event-context.ts';
 import { issuerOnLoopback, outboundFetch } from './http/outbound.ts';
 import { pruneEvents } from './domain/events/queries.ts';
+import { DELIVERIES_CHANNEL, notifyDeliveriesQueued } from './domain/events/outbox.ts';
+import { listenForNotifications } from './store/notifications.ts';
+import { ImportJobs } from './domain/import/jobs.ts';
 import { webhookSigner } from './domain/webhooks/signing.ts';
 import { WebhookWorker } from './domain/webhooks/worker.ts';
 import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
@@ -227,6 +230,10 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     const cookieKeys = [masterKey.derive('cookies').toString('base64url')];
     let engine: Provider;
 
+    const importJobs = new ImportJobs(store.db, logger, store.dialect);
+    const interrupted = await importJobs.interruptAbandoned();
+    if (interrupted > 0) logger.warn({ jobs: interrupted }, 'import jobs whose process stopped are marked interrupted');
+
     const services: Services = {
       config,
       db: store.db,
@@ -235,6 +242,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       masterKey,
       mailer,
       codes: new OneTimeCodes(store.db, masterKey.derive('one-time-codes')),
+      importJobs,
       networkFailures: new NetworkFailures(store.db, config.addressLimits.failures),
       csrfKey: masterKey.derive('csrf'),
       provider: () => engine,
@@ -279,10 +287,16 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       // Issue 14, "Safety": the provider calls' SSRF rule, 2xx within 10 s, at most 64 KB of an answer read.
       send: outboundFetch({ allowPrivateNetwork: config.allowPrivateNetwork || issuerOnLoopback(config.issuer), timeoutMs: 10_000, maxBytes: 64 * 1024, truncateBody: true }),
       retry: { baseDelayMs: config.webhookRetryBaseMs, maxDelayMs: 60 * 60_000, retryForMs: 24 * 60 * 60_000 },
+      pollMs: config.webhookPollMs,
     });
 
     const boundPort = server.listening ? port : await listen();
     webhookWorker.start();
+    // Replicas on one PostgreSQL wake each other's workers when an event commits; polling stays the fallback.
+    const deliveryNotifications =
+      store.dialect === 'postgres'
+        ? listenForNotifications(config.databaseUrl, DELIVERIES_CHANNEL, notifyDeliveriesQueued, (err) => logger.warn({ err }, 'listening for webhook deliveries failed; polling until it is back'))
+        : undefined;
 
     const timers = [
       returnMemoryWhenIdle(server),
@@ -320,7 +334,9 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
         for (const timer of timers) clearInterval(timer);
         await requests.drain(SHUTDOWN_GRACE_MS);
         // Sends in flight are interrupted and handed back (another replica, or the next start, sends them).
+        await deliveryNotifications?.stop();
         await webhookWorker.stop();
+        await importJobs.stop();
         await store.close();
       },
     };

@@ -7,6 +7,7 @@ import type { NetworkFailures } from './domain/attack-protection.ts';
 import type { Mailer } from './domain/messaging/mailer.ts';
 import type { CodeChannels } from './domain/messaging/codes.ts';
 import type { EnvironmentPolicy } from './domain/environment.ts';
+import type { ImportJobs } from './domain/import/jobs.ts';
 import type { AccessTokenAuthenticator } from './protocol/access-token-authentication.ts';
 import type { AccessTokenVerifier } from './protocol/access-tokens.ts';
 import type { Db, Dialect } from './store/db.ts';
@@ -20,6 +21,8 @@ export interface Services {
   masterKey: MasterKey;
   mailer: Mailer;
   codes: OneTimeCodes;
+  /** Bulk imports running in this process (POST /api/v1/users/import). */
+  importJobs: ImportJobs;
   /** Failed attempts per network across every account (429 once past GATEHOUSE_FAILURES_PER_ADDRESS). */
   networkFailures: NetworkFailures;
   csrfKey: Buffer;

@@ -108,6 +108,78 @@ for (const database of testDatabases()) {
       assert.deepEqual((await theEvent('permission.deleted', permissionId)).data, { permission: { id: permissionId } });
     });
 
+    /** Every event of the write just made about `subject`, oldest first: what one management call left in the log. */
+    async function eventsAbout(subject: string, since: string): Promise<any[]> {
+      const { body } = await server.api('GET', `/events?subject=${encodeURIComponent(subject)}&from=${encodeURIComponent(since)}&page_size=100`);
+      return body.events;
+    }
+
+    it('records identity edits as their own events with what changed, and no generic management_api.write', async () => {
+      const since = new Date(Date.now() - 1000).toISOString();
+      const userId = (await server.api('POST', '/user', { identities: [{ type: 'email', details: { email: 'ida@example.test' } }] })).body.id as string;
+      const first = (await server.api('GET', `/users/${userId}/identities`)).body.identities[0].id as string;
+      const added = await server.api('POST', `/users/${userId}/identities`, { type: 'email', value: 'ida.two@example.test' });
+      assert.equal(added.status, 201, JSON.stringify(added.body));
+      const second = added.body.identity.id as string;
+      assert.deepEqual((await theEvent('user.identity_added', userId)).detail, { identity_id: second, type: 'email', connection_id: null });
+      assert.equal((await theEvent('user.updated', userId)).data.user.id, userId, 'Kinde’s user.updated still goes to webhooks');
+
+      assert.equal((await server.api('PATCH', `/identities/${second}`, { is_primary: true })).status, 200);
+      const primary = await theEvent('user.identity_made_primary', userId);
+      assert.deepEqual(primary.detail, { identity_id: second, type: 'email', previous_primary_id: first });
+      assert.equal(primary.actor, BOOTSTRAP.id);
+      assert.equal(primary.source, 'api');
+
+      assert.equal((await server.api('DELETE', `/identities/${second}`)).status, 200);
+      assert.deepEqual((await theEvent('user.identity_deleted', userId)).detail, { identity_id: second, type: 'email', was_primary: true, new_primary_id: first });
+      assertKindeError(await server.api('DELETE', `/identities/${first}`), 400, 'LAST_IDENTITY');
+
+      const types = (await eventsAbout(userId, since)).map((event) => event.type);
+      assert.deepEqual(types, ['user.created', 'user.identity_added', 'user.updated', 'user.identity_made_primary', 'user.identity_deleted'], 'one event per change; the refused delete left none');
+      assert.equal((await eventsOf('management_api.write', second)).length, 0);
+    });
+
+    it('records an MFA reset as user.mfa_reset with what was removed, once', async () => {
+      const since = new Date(Date.now() - 1000).toISOString();
+      const userId = (await server.api('POST', '/user', { identities: [{ type: 'email', details: { email: 'mfa.reset@example.test' } }] })).body.id as string;
+      assert.equal((await server.api('DELETE', `/users/${userId}/mfa`)).status, 200);
+      assertKindeError(await server.api('DELETE', `/users/${userId}/mfa/mfa_${'0'.repeat(32)}`), 404);
+      const reset = await theEvent('user.mfa_reset', userId);
+      assert.deepEqual(reset.detail, { factors_removed: [], recovery_codes_removed: 0 });
+      assert.equal(reset.actor, BOOTSTRAP.id);
+      assert.deepEqual((await eventsAbout(userId, since)).map((event) => event.type), ['user.created', 'user.mfa_reset']);
+    });
+
+    it('records feature-flag writes with the key, the value and the one it replaced', async () => {
+      const since = new Date(Date.now() - 1000).toISOString();
+      assert.equal((await server.api('POST', '/feature_flags', { key: 'ev_seats', name: 'Seats', type: 'int', default_value: '5' })).status, 201);
+      assert.deepEqual((await theEvent('feature_flag.created', 'ev_seats')).detail, { key: 'ev_seats', type: 'i', default_value: 5 });
+      assert.equal((await server.api('PUT', '/feature_flags/ev_seats?name=Seats&type=int&allow_override_level=org&default_value=7')).status, 200);
+      const updated = await theEvent('feature_flag.updated', 'ev_seats');
+      assert.equal(updated.detail.default_value, 7);
+      assert.equal(updated.detail.previous.default_value, 5);
+
+      const org = (await server.api('POST', '/organization', { name: 'Flag Org' })).body.organization.code as string;
+      const userId = (await server.api('POST', '/user', { identities: [{ type: 'email', details: { email: 'flags@example.test' } }] })).body.id as string;
+      assert.equal((await server.api('PATCH', `/organizations/${org}/feature_flags/ev_seats?value=50`)).status, 200);
+      assert.equal((await server.api('PATCH', `/organizations/${org}/feature_flags/ev_seats?value=60`)).status, 200);
+      const orgSets = await eventsOf('organization.feature_flag_set', org);
+      assert.deepEqual(orgSets.map((event) => event.detail), [{ key: 'ev_seats', value: 50, previous_value: null }, { key: 'ev_seats', value: 60, previous_value: 50 }]);
+      assert.equal((await server.api('DELETE', `/organizations/${org}/feature_flags`)).status, 200);
+      assert.deepEqual((await theEvent('organization.feature_flag_removed', org)).detail, { keys: ['ev_seats'] });
+      assertKindeError(await server.api('PATCH', `/organizations/${org}/feature_flags/ev_seats?value=lots`), 400);
+
+      assert.equal((await server.api('PATCH', `/users/${userId}/feature_flags/ev_seats?value=3`)).status, 200);
+      assert.deepEqual((await theEvent('user.feature_flag_set', userId)).detail, { key: 'ev_seats', value: 3, previous_value: null });
+      assert.equal((await server.api('DELETE', `/users/${userId}/feature_flags/ev_seats`)).status, 200);
+      assert.deepEqual((await theEvent('user.feature_flag_removed', userId)).detail, { key: 'ev_seats', previous_value: 3 });
+
+      assert.equal((await server.api('DELETE', '/feature_flags/ev_seats')).status, 200);
+      assert.deepEqual((await theEvent('feature_flag.deleted', 'ev_seats')).detail, { key: 'ev_seats' });
+      const generic = (await server.api('GET', `/events?type=management_api.write&from=${encodeURIComponent(since)}&page_size=100`)).body.events;
+      assert.deepEqual(generic.filter((event: any) => String(event.data.route).includes('feature_flags')), [], 'no generic event for a flag write');
+    });
+
     it('records nothing for a refused write, and nothing when the transaction of the change fails', async () => {
       const before = await server.services.db.selectFrom('audit_events').select(({ fn }) => fn.countAll().as('n')).executeTakeFirstOrThrow();
       assertKindeError(await server.api('POST', '/user', { organization_code: 'org_00000000000', identities: [{ type: 'email', details: { email: 'nobody@example.test' } }] }), 404);

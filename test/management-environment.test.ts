@@ -6,6 +6,7 @@ import { assertKindeError, serverForSuite, type TestServer } from './support/ser
 
 const DEFAULTS = {
   is_self_sign_up_enabled: true,
+  is_access_request_enabled: true,
   is_sign_in_to_most_recent_org: false,
   attack_protection: { max_attempts: 5, lockout_seconds: 300 },
   sso_session: { persistence_mode: 'persistent', inactivity_timeout: null },
@@ -40,6 +41,7 @@ for (const database of testDatabases()) {
       it('round-trips every field, and a partial patch keeps the rest', async () => {
         const response = await patch({
           is_self_sign_up_enabled: false,
+          is_access_request_enabled: false,
           is_sign_in_to_most_recent_org: true,
           attack_protection: { max_attempts: 3, lockout_seconds: 900 },
           sso_session: { persistence_mode: 'non_persistent', inactivity_timeout: 3600 },
@@ -49,6 +51,7 @@ for (const database of testDatabases()) {
         assert.equal(response.status, 200, JSON.stringify(response.body));
         const expected = {
           is_self_sign_up_enabled: false,
+          is_access_request_enabled: false,
           is_sign_in_to_most_recent_org: true,
           attack_protection: { max_attempts: 3, lockout_seconds: 900 },
           sso_session: { persistence_mode: 'non_persistent', inactivity_timeout: 3600 },
@@ -65,6 +68,7 @@ for (const database of testDatabases()) {
         // The sign-in flow reads the same policy.
         const policy = await environmentPolicy(server.services.db);
         assert.equal(policy.allowSelfSignUp, false);
+        assert.equal(policy.allowAccessRequests, false);
         assert.equal(policy.signInToMostRecentOrganization, true);
         assert.deepEqual(policy.attackProtection, { maxAttempts: 3, lockoutSeconds: 60 });
         assert.equal(policy.businessName, 'Acme');
@@ -76,7 +80,7 @@ for (const database of testDatabases()) {
         assert.equal(cleared.email.sender_name, null);
 
         assert.equal(
-          (await patch({ is_self_sign_up_enabled: true, is_sign_in_to_most_recent_org: false, sso_session: { persistence_mode: 'persistent', inactivity_timeout: null }, attack_protection: { max_attempts: 5, lockout_seconds: 300 } })).status,
+          (await patch({ is_self_sign_up_enabled: true, is_access_request_enabled: true, is_sign_in_to_most_recent_org: false, sso_session: { persistence_mode: 'persistent', inactivity_timeout: null }, attack_protection: { max_attempts: 5, lockout_seconds: 300 } })).status,
           200,
         );
         assert.deepEqual(await settings(), DEFAULTS);

@@ -1,37 +1,16 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { testDatabases } from './support/databases.ts';
 import { codeForEmailSignIn } from './support/code-grant.ts';
 import { FormDriver } from './support/form-driver.ts';
 import { freePort } from './support/ports.ts';
 import { BOOTSTRAP } from './support/server.ts';
+import { startReplica } from './support/replica.ts';
+import type { ChildProcess } from 'node:child_process';
 import { TestSmtp } from './support/smtp.ts';
 
 const CALLBACK = 'http://127.0.0.1:5173/callback';
-
-/** A real Gatehouse process (`npm start`'s entry point); resolves once it logs that it is listening. */
-async function startReplica(env: Record<string, string>, port: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', GATEHOUSE_DATA_DIR: mkdtempSync(join(tmpdir(), 'gatehouse-replica-')) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  await new Promise<void>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (line.includes('Gatehouse is listening')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`replica exited with ${code}: ${stderr}`)));
-  });
-  return { child, url: `http://127.0.0.1:${port}` };
-}
 
 const postgres = testDatabases().find((kind) => kind.name === 'postgres');
 

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import { hash as argon2 } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { parseImportFile } from '../src/domain/import/rows.ts';
@@ -13,7 +14,9 @@ import { importUsers } from '../src/domain/import/users.ts';
 import { checkPassword, storedHash } from '../src/domain/passwords.ts';
 import { findUserByProvidedId, primaryIdentity } from '../src/domain/users.ts';
 import { testDatabases } from './support/databases.ts';
-import { serverForSuite, type TestServer } from './support/server.ts';
+import { serverForSuite, startTestServer, type TestServer } from './support/server.ts';
+import { IMPORT_LEASE_MS } from '../src/domain/import/jobs.ts';
+import { clock } from '../src/clock.ts';
 
 const csvCell = (value: string) => (/[",\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
 
@@ -142,5 +145,87 @@ for (const database of testDatabases()) {
         assert.deepEqual(readFileSync(failed, 'utf8').trim().split('\n').map((line) => JSON.parse(line).line), [6, 7, 8]);
       });
     }
+  });
+
+  describe(`an import job whose process stops (${database.name})`, () => {
+    let url: string;
+    let drop: () => Promise<void>;
+    let server: TestServer | undefined;
+    const env = { GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64url') };
+    /** Another Gatehouse on the same database, as after a restart (the same master key opens its keys). */
+    const restart = async () => {
+      await server?.close();
+      server = await startTestServer({ databaseUrl: url, env });
+      return server;
+    };
+    before(async () => {
+      ({ url, drop } = await database.create());
+    });
+    after(async () => {
+      clock.reset();
+      await server?.close();
+      await drop();
+    });
+
+    const rows = 8_000;
+    const csv = ['id,email,first_name', ...Array.from({ length: rows }, (_, i) => `big-${i},big${i}@example.test,Big`)].join('\n');
+    const startImport = async (on: TestServer) => {
+      const response = await fetch(`${on.url}/api/v1/users/import`, { method: 'POST', headers: { authorization: `Bearer ${await on.managementToken()}`, 'content-type': 'text/csv' }, body: csv });
+      assert.equal(response.status, 202);
+      return ((await response.json()) as any).job.id as string;
+    };
+    const jobOf = async (on: TestServer, id: string) => (await on.api('GET', `/users/import/${id}`)).body.job;
+    /** Reads the job until `done(job)` (its progress is written every 250 ms), for at most a minute. */
+    async function jobUntil(on: TestServer, id: string, done: (job: any) => boolean): Promise<any> {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const job = await jobOf(on, id);
+        if (done(job) || Date.now() > deadline) return job;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+
+    it('reads as interrupted after the restart, with the rows done before the stop; the same file again imports the rest', async () => {
+      const first = await restart();
+      const id = await startImport(first);
+      const started = await jobUntil(first, id, (job) => job.done > 0);
+      assert.equal(started.status, 'running');
+      const second = await restart();
+
+      const interrupted = await jobOf(second, id);
+      assert.equal(interrupted.status, 'interrupted', JSON.stringify(interrupted));
+      assert.match(interrupted.error, /The server stopped after \d+ of 8000 rows\. Import the same file again/);
+      assert.ok(interrupted.done > 0 && interrupted.done < rows, `stopped mid-way: ${interrupted.done}`);
+      assert.equal(interrupted.created, interrupted.done);
+      assert.ok(interrupted.finished_on);
+      const imported = await second.services.db.selectFrom('users').select(({ fn }) => fn.countAll().as('n')).where('provided_id', 'like', 'big-%').executeTakeFirstOrThrow();
+      assert.equal(Number(imported.n), interrupted.done, 'the counts say exactly what is in');
+
+      const rerun = await jobUntil(second, await startImport(second), (job) => job.status !== 'running');
+      assert.equal(rerun.status, 'finished', JSON.stringify(rerun));
+      assert.deepEqual([rerun.created, rerun.skipped, rerun.failed], [rows - interrupted.done, interrupted.done, 0]);
+    });
+
+    it('marks a job whose process stopped beating its heartbeat interrupted, and leaves a live replica’s job running', async () => {
+      const on = server!;
+      const now = clock.now();
+      const job = (id: string, updatedAt: number) => ({
+        id, status: 'running' as const, total: 100, done: 40, created: 40, updated: 0, skipped: 0, failed: 0, failures: '[]', error: null, created_at: now - 60_000, updated_at: updatedAt, finished_at: null,
+      });
+      await on.services.db.insertInto('import_jobs').values([job('import_crashed', now - IMPORT_LEASE_MS - 1), job('import_elsewhere', now - 1000), job('import_atstart', now - 1000)]).execute();
+
+      const crashed = await jobOf(on, 'import_crashed');
+      assert.equal(crashed.status, 'interrupted');
+      assert.match(crashed.error, /The process running this import stopped before it finished/);
+      assert.deepEqual([crashed.done, crashed.created, crashed.total], [40, 40, 100], 'its counts so far');
+      assert.equal((await jobOf(on, 'import_elsewhere')).status, 'running', 'another replica is still running it');
+
+      // A restart later: the jobs nobody beat for the lease are interrupted at start-up (on SQLite, every
+      // running job: only one process uses the file).
+      clock.advance(IMPORT_LEASE_MS + 1);
+      const restarted = await restart();
+      const atStart = await restarted.services.db.selectFrom('import_jobs').select('status').where('id', '=', 'import_atstart').executeTakeFirstOrThrow();
+      assert.equal(atStart.status, 'interrupted');
+    });
   });
 }

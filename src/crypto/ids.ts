@@ -10,6 +10,7 @@ export const newId = {
   event: () => `event_${hex(16)}`,
   webhook: () => `webhook_${hex(16)}`,
   importJob: () => `import_${hex(16)}`,
+  accessRequest: () => `access_request_${hex(16)}`,
   identity: () => `identity_${hex(16)}`,
   application: () => hex(16),
   api: () => hex(16),

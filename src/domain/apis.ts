@@ -27,6 +27,8 @@ export const MANAGEMENT_SCOPES = [
   'read:connections', 'create:connections', 'update:connections', 'delete:connections',
   'read:apis', 'create:apis', 'update:apis', 'delete:apis',
   'read:webhooks', 'create:webhooks', 'update:webhooks', 'delete:webhooks', 'read:events',
+  // Gatehouse's access requests: deciding one creates a user, but triaging them needs no other power.
+  'read:access_requests', 'update:access_requests',
 ] as const;
 
 export type ManagementScope = (typeof MANAGEMENT_SCOPES)[number];

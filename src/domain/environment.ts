@@ -10,6 +10,11 @@ import { DEFAULT_ENVIRONMENT_SESSIONS, type EnvironmentSessionSettings } from '.
 export interface EnvironmentPolicy {
   /** Section 021: off → unknown identities are told to ask their administrator. */
   allowSelfSignUp: boolean;
+  /**
+   * Whoever may not sign up (sign-up closed here, or an organization that takes no registrations)
+   * may ask for access instead (domain/access-requests.ts); off, they are told to ask an administrator.
+   */
+  allowAccessRequests: boolean;
   /** Section 049: people in several organizations go to their most recent one, not a switcher. */
   signInToMostRecentOrganization: boolean;
   attackProtection: AttackProtectionPolicy;
@@ -31,6 +36,7 @@ export interface EnvironmentPolicy {
 
 export const DEFAULT_ENVIRONMENT_POLICY: EnvironmentPolicy = {
   allowSelfSignUp: true,
+  allowAccessRequests: true,
   signInToMostRecentOrganization: false,
   attackProtection: DEFAULT_ATTACK_PROTECTION,
   sessions: DEFAULT_ENVIRONMENT_SESSIONS,
@@ -57,6 +63,7 @@ function withDefaults(stored: Partial<EnvironmentPolicy>): EnvironmentPolicy {
 
 export interface EnvironmentPolicyPatch {
   allowSelfSignUp?: boolean;
+  allowAccessRequests?: boolean;
   signInToMostRecentOrganization?: boolean;
   attackProtection?: Partial<AttackProtectionPolicy>;
   sessions?: Partial<EnvironmentSessionSettings>;
@@ -84,6 +91,7 @@ export async function updateEnvironmentPolicy(db: Db, change: EnvironmentPolicyP
     if (patch.email?.senderName !== undefined) email.senderName = patch.email.senderName ?? undefined;
     const next: EnvironmentPolicy = {
       allowSelfSignUp: patch.allowSelfSignUp ?? current.allowSelfSignUp,
+      allowAccessRequests: patch.allowAccessRequests ?? current.allowAccessRequests,
       signInToMostRecentOrganization: patch.signInToMostRecentOrganization ?? current.signInToMostRecentOrganization,
       attackProtection: { ...current.attackProtection, ...patch.attackProtection },
       sessions: { ...current.sessions, ...patch.sessions },

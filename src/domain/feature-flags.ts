@@ -2,6 +2,7 @@ import { clock } from '../clock.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation } from '../store/db.ts';
 import type { FeatureFlagsTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
+import { recordEvent } from './events/outbox.ts';
 import { requireOrganization } from './organizations.ts';
 import { requireUser } from './users.ts';
 
@@ -118,7 +119,10 @@ export async function createFeatureFlag(db: Db, input: NewFeatureFlag): Promise<
     created_at: clock.now(),
   };
   try {
-    await db.insertInto('feature_flags').values(row).execute();
+    await inTransaction(db, async (tx) => {
+      await tx.insertInto('feature_flags').values(row).execute();
+      await recordEvent(tx, { type: 'feature_flag.created', subject: row.key, detail: { key: row.key, type: row.type, default_value: JSON.parse(row.default_value) } });
+    });
   } catch (error) {
     if (isUniqueViolation(error)) throw new DomainError('FEATURE_FLAG_EXISTS', `A feature flag with the key "${input.key}" already exists`, 409);
     throw error;
@@ -152,7 +156,7 @@ export async function updateFeatureFlag(db: Db, key: string, input: Omit<NewFeat
     // A no-op update takes the row lock (PostgreSQL; SQLite serialises writers anyway).
     const locked = await tx.updateTable('feature_flags').set((eb) => ({ name: eb.ref('name') })).where('key', '=', key).executeTakeFirst();
     if (locked.numUpdatedRows === 0n) throw flagNotFound();
-    const current = await tx.selectFrom('feature_flags').select('type').where('key', '=', key).executeTakeFirstOrThrow();
+    const current = await tx.selectFrom('feature_flags').select(['type', 'name', 'default_value']).where('key', '=', key).executeTakeFirstOrThrow();
     if (current.type !== input.type) {
       const overridden =
         (await tx.selectFrom('organization_feature_flags').select('flag_key').where('flag_key', '=', key).limit(1).executeTakeFirst()) ??
@@ -167,14 +171,22 @@ export async function updateFeatureFlag(db: Db, key: string, input: Omit<NewFeat
       .where('key', '=', key)
       .execute();
     const row = await tx.selectFrom('feature_flags').selectAll().where('key', '=', key).executeTakeFirstOrThrow();
+    await recordEvent(tx, {
+      type: 'feature_flag.updated',
+      subject: key,
+      detail: { key, type: row.type, default_value: JSON.parse(row.default_value), previous: { name: current.name, type: current.type, default_value: JSON.parse(current.default_value) } },
+    });
     return toFeatureFlag(row);
   });
 }
 
 /** Its overrides go with it (the schema cascades). */
 export async function deleteFeatureFlag(db: Db, key: string): Promise<void> {
-  const result = await db.deleteFrom('feature_flags').where('key', '=', key).executeTakeFirst();
-  if (result.numDeletedRows === 0n) throw flagNotFound();
+  await inTransaction(db, async (tx) => {
+    const result = await tx.deleteFrom('feature_flags').where('key', '=', key).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw flagNotFound();
+    await recordEvent(tx, { type: 'feature_flag.deleted', subject: key, detail: { key } });
+  });
 }
 
 /** A foreign key answers for an organization, user or flag deleted since it was checked. */
@@ -187,29 +199,47 @@ async function writingOverride(work: () => Promise<unknown>): Promise<void> {
   }
 }
 
+/** An override's stored value, parsed; null when there is none. */
+const overrideOf = (row: { value: string } | undefined): FlagValue | null => (row ? (JSON.parse(row.value) as FlagValue) : null);
+
 export async function setOrganizationFeatureFlag(db: Db, orgCode: string, key: string, value: FlagValue): Promise<void> {
   await requireOrganization(db, orgCode);
   const flag = await requireFeatureFlag(db, key);
-  const json = JSON.stringify(parseFlagValue(flag.type, value));
-  await writingOverride(() =>
-    db
-      .insertInto('organization_feature_flags')
-      .values({ organization_code: orgCode, flag_key: key, value: json })
-      .onConflict((oc) => oc.columns(['organization_code', 'flag_key']).doUpdateSet({ value: json }))
-      .execute(),
-  );
+  const parsed = parseFlagValue(flag.type, value);
+  const json = JSON.stringify(parsed);
+  await inTransaction(db, async (tx) => {
+    const previous = await tx.selectFrom('organization_feature_flags').select('value').where('organization_code', '=', orgCode).where('flag_key', '=', key).executeTakeFirst();
+    await writingOverride(() =>
+      tx
+        .insertInto('organization_feature_flags')
+        .values({ organization_code: orgCode, flag_key: key, value: json })
+        .onConflict((oc) => oc.columns(['organization_code', 'flag_key']).doUpdateSet({ value: json }))
+        .execute(),
+    );
+    await recordEvent(tx, { type: 'organization.feature_flag_set', subject: orgCode, detail: { key, value: parsed, previous_value: overrideOf(previous) } });
+  });
 }
 
 /** Back to the environment default for this organization (idempotent). */
 export async function deleteOrganizationFeatureFlag(db: Db, orgCode: string, key: string): Promise<void> {
   await requireOrganization(db, orgCode);
   await requireFeatureFlag(db, key);
-  await db.deleteFrom('organization_feature_flags').where('organization_code', '=', orgCode).where('flag_key', '=', key).execute();
+  await removeOrganizationOverrides(db, orgCode, key);
 }
 
 export async function deleteOrganizationFeatureFlags(db: Db, orgCode: string): Promise<void> {
   await requireOrganization(db, orgCode);
-  await db.deleteFrom('organization_feature_flags').where('organization_code', '=', orgCode).execute();
+  await removeOrganizationOverrides(db, orgCode);
+}
+
+/** One override (`key`) or all of them, with the keys that had one in the event. */
+async function removeOrganizationOverrides(db: Db, orgCode: string, key?: string): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    let removing = tx.deleteFrom('organization_feature_flags').where('organization_code', '=', orgCode);
+    if (key !== undefined) removing = removing.where('flag_key', '=', key);
+    const removed = await removing.returning('flag_key').execute();
+    await recordEvent(tx, { type: 'organization.feature_flag_removed', subject: orgCode, detail: { keys: removed.map((row) => row.flag_key).sort() } });
+  });
 }
 
 /** Every flag with the value it has in the organization (its override, else the default). */
@@ -233,20 +263,28 @@ export async function organizationFeatureFlags(db: Db, orgCode: string): Promise
 export async function setUserFeatureFlag(db: Db, userId: string, key: string, value: FlagValue): Promise<void> {
   await requireUser(db, userId);
   const flag = await requireFeatureFlag(db, key);
-  const json = JSON.stringify(parseFlagValue(flag.type, value));
-  await writingOverride(() =>
-    db
-      .insertInto('user_feature_flags')
-      .values({ user_id: userId, flag_key: key, value: json })
-      .onConflict((oc) => oc.columns(['user_id', 'flag_key']).doUpdateSet({ value: json }))
-      .execute(),
-  );
+  const parsed = parseFlagValue(flag.type, value);
+  const json = JSON.stringify(parsed);
+  await inTransaction(db, async (tx) => {
+    const previous = await tx.selectFrom('user_feature_flags').select('value').where('user_id', '=', userId).where('flag_key', '=', key).executeTakeFirst();
+    await writingOverride(() =>
+      tx
+        .insertInto('user_feature_flags')
+        .values({ user_id: userId, flag_key: key, value: json })
+        .onConflict((oc) => oc.columns(['user_id', 'flag_key']).doUpdateSet({ value: json }))
+        .execute(),
+    );
+    await recordEvent(tx, { type: 'user.feature_flag_set', subject: userId, detail: { key, value: parsed, previous_value: overrideOf(previous) } });
+  });
 }
 
 export async function deleteUserFeatureFlag(db: Db, userId: string, key: string): Promise<void> {
   await requireUser(db, userId);
   await requireFeatureFlag(db, key);
-  await db.deleteFrom('user_feature_flags').where('user_id', '=', userId).where('flag_key', '=', key).execute();
+  await inTransaction(db, async (tx) => {
+    const removed = await tx.deleteFrom('user_feature_flags').where('user_id', '=', userId).where('flag_key', '=', key).returning('value').executeTakeFirst();
+    await recordEvent(tx, { type: 'user.feature_flag_removed', subject: userId, detail: { key, previous_value: overrideOf(removed) } });
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
 import { DomainError } from './errors.ts';
+import { recordEvent } from './events/outbox.ts';
 import { type Identity, type IdentityType, normalizeIdentity, toIdentity } from './users.ts';
 
 /**
@@ -90,6 +91,7 @@ export async function addIdentity(db: Db, userId: string, input: IdentityInput):
         created_at: createdAt,
       } as const;
       await tx.insertInto('identities').values(row).execute();
+      await recordEvent(tx, { type: 'user.identity_added', subject: userId, detail: { identity_id: row.id, type: row.type, connection_id: null } });
       return toIdentity(row);
     });
   } catch (error) {
@@ -103,10 +105,16 @@ export async function setPrimaryIdentity(db: Db, identityId: string): Promise<vo
   await inTransaction(db, async (tx) => {
     const identity = await requireIdentity(tx, identityId);
     await lockUser(tx, identity.userId);
+    const previous = (await listIdentities(tx, identity.userId)).find((other) => other.type === identity.type && other.isPrimary);
     await tx.updateTable('identities').set({ is_primary: 0 }).where('user_id', '=', identity.userId).where('type', '=', identity.type).execute();
     const result = await tx.updateTable('identities').set({ is_primary: 1 }).where('id', '=', identityId).executeTakeFirst();
     // Deleted between the read and the lock.
     if (result.numUpdatedRows === 0n) throw new DomainError('IDENTITY_NOT_FOUND', 'Identity not found', 404);
+    await recordEvent(tx, {
+      type: 'user.identity_made_primary',
+      subject: identity.userId,
+      detail: { identity_id: identityId, type: identity.type, previous_primary_id: previous?.id ?? null },
+    });
   });
 }
 
@@ -126,8 +134,12 @@ export async function deleteIdentity(db: Db, identityId: string): Promise<void> 
     const result = await tx.deleteFrom('identities').where('id', '=', identityId).executeTakeFirst();
     if (result.numDeletedRows === 0n) throw new DomainError('IDENTITY_NOT_FOUND', 'Identity not found', 404);
     const successor = remaining.find((other) => other.type === identity.type);
-    if (identity.isPrimary && successor && !remaining.some((other) => other.type === identity.type && other.isPrimary)) {
-      await tx.updateTable('identities').set({ is_primary: 1 }).where('id', '=', successor.id).execute();
-    }
+    const promoted = identity.isPrimary && successor && !remaining.some((other) => other.type === identity.type && other.isPrimary) ? successor : undefined;
+    if (promoted) await tx.updateTable('identities').set({ is_primary: 1 }).where('id', '=', promoted.id).execute();
+    await recordEvent(tx, {
+      type: 'user.identity_deleted',
+      subject: identity.userId,
+      detail: { identity_id: identityId, type: identity.type, was_primary: identity.isPrimary, new_primary_id: promoted?.id ?? null },
+    });
   });
 }

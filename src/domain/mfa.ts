@@ -114,15 +114,22 @@ async function markVerified(db: Db, master: MasterKey, row: MfaFactorsTable, set
 export async function resetMfa(db: Db, userId: string, factorId?: string): Promise<void> {
   await inTransaction(db, async (tx) => {
     await lockPerson(tx, userId);
-    if (factorId === undefined) {
-      await tx.deleteFrom('mfa_factors').where('user_id', '=', userId).execute();
-    } else {
-      const removed = await tx.deleteFrom('mfa_factors').where('id', '=', factorId).where('user_id', '=', userId).executeTakeFirst();
-      if (removed.numDeletedRows === 0n) throw factorNotFound();
-    }
+    let going = tx.selectFrom('mfa_factors').select(['id', 'type', 'is_verified']).where('user_id', '=', userId);
+    if (factorId !== undefined) going = going.where('id', '=', factorId);
+    const removed = await going.execute();
+    if (factorId !== undefined && removed.length === 0) throw factorNotFound();
+    if (removed.length > 0) await tx.deleteFrom('mfa_factors').where('id', 'in', removed.map((factor) => factor.id)).execute();
     const proven = await tx.selectFrom('mfa_factors').select('id').where('user_id', '=', userId).where('is_verified', '=', 1).executeTakeFirst();
-    if (!proven) await tx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
-    await recordAudit(tx, { type: 'user.mfa_reset', subject: userId, data: factorId === undefined ? {} : { factor_id: factorId } });
+    const recoveryCodes = proven ? 0 : Number((await tx.deleteFrom('recovery_codes').where('user_id', '=', userId).executeTakeFirst()).numDeletedRows);
+    await recordAudit(tx, {
+      type: 'user.mfa_reset',
+      subject: userId,
+      detail: {
+        ...(factorId === undefined ? {} : { factor_id: factorId }),
+        factors_removed: removed.map((factor) => ({ id: factor.id, type: factor.type, was_verified: factor.is_verified === 1 })),
+        recovery_codes_removed: recoveryCodes,
+      },
+    });
   });
 }
 

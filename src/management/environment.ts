@@ -30,6 +30,7 @@ const smtpUrl = z
 // Strict: a misspelt policy field must not be answered with a silent 200.
 const settingsBody = z.strictObject({
   is_self_sign_up_enabled: z.boolean().optional(),
+  is_access_request_enabled: z.boolean().optional(),
   is_sign_in_to_most_recent_org: z.boolean().optional(),
   attack_protection: z
     .strictObject({
@@ -66,6 +67,7 @@ function attackProtectionPatch(input: { max_attempts?: number | undefined; locko
 function settingsJson(policy: EnvironmentPolicy) {
   return {
     is_self_sign_up_enabled: policy.allowSelfSignUp,
+    is_access_request_enabled: policy.allowAccessRequests,
     is_sign_in_to_most_recent_org: policy.signInToMostRecentOrganization,
     attack_protection: { max_attempts: policy.attackProtection.maxAttempts, lockout_seconds: policy.attackProtection.lockoutSeconds },
     sso_session: { persistence_mode: policy.sessions.persistent ? 'persistent' : 'non_persistent', inactivity_timeout: policy.sessions.inactivityTimeoutSeconds },
@@ -91,6 +93,7 @@ export function environmentRoutes(router: Router, services: Services): void {
     const smtpUrl = body.email?.smtp_url;
     const policy = await updateEnvironmentPolicy(db, {
       allowSelfSignUp: body.is_self_sign_up_enabled,
+      allowAccessRequests: body.is_access_request_enabled,
       signInToMostRecentOrganization: body.is_sign_in_to_most_recent_org,
       attackProtection: attackProtectionPatch(body.attack_protection),
       sessions: {

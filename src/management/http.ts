@@ -3,6 +3,7 @@ import { isAuthorizedForManagementApi, managementAudience } from '../domain/apis
 import { recordAudit } from '../domain/audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import { eventContext } from '../domain/events/context.ts';
+import { countingEvents } from '../domain/events/outbox.ts';
 import { challenge } from '../protocol/access-token-authentication.ts';
 import type { Services } from '../services.ts';
 import { inUnitOfWork } from '../store/db.ts';
@@ -57,11 +58,12 @@ class RefusedWrite extends Error {}
  * A management write and the events that say who (the application) did what to which resource
  * commit together or not at all (DESIGN.md §5b): the route's handlers query through a unit-of-work
  * view of the database (router.ts), so everything they write is in this one transaction. A write
- * Kinde has events for records those (write-events.ts); any other records `management_api.write`.
+ * Kinde has events for records those (write-events.ts); one whose domain code recorded its own
+ * Gatehouse event (catalogue.ts) keeps that; any other records `management_api.write`.
  */
 async function auditedWrite(services: Services, ctx: Context, client: string, next: Next): Promise<void> {
   await inUnitOfWork(services.db, async (tx) => {
-    await next();
+    const { recorded } = await countingEvents(() => next());
     if (ctx.status >= 400) throw new RefusedWrite();
     const params = (ctx.params ?? {}) as Record<string, string>;
     const matched = (ctx as { _matchedRoute?: string })._matchedRoute ?? ctx.path;
@@ -70,7 +72,7 @@ async function auditedWrite(services: Services, ctx: Context, client: string, ne
     const common = { actor: client, source: 'api' as const, address: ctx.ip };
     const kindeEvents = await kindeEventsOf(tx, ctx.method, route, { params, query: ctx.query, body: ctx.body });
     for (const event of kindeEvents) await recordAudit(tx, { ...common, ...event, detail });
-    if (kindeEvents.length > 0) return;
+    if (kindeEvents.length > 0 || recorded > 0) return;
     await recordAudit(tx, {
       ...common,
       type: 'management_api.write',

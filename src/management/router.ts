@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Services } from '../services.ts';
 import { unitOfWorkView } from '../store/db.ts';
+import { accessRequestRoutes } from './access-requests.ts';
 import { apiRoutes } from './apis.ts';
 import { applicationRoutes } from './applications.ts';
 import { connectionRoutes } from './connections.ts';
@@ -43,6 +44,7 @@ export function managementRoutes(services: Services): Router {
   mfaRoutes(router, scoped);
   eventRoutes(router, scoped);
   webhookRoutes(router, scoped);
+  accessRequestRoutes(router, scoped);
   router.all(CATCH_ALL, notFound);
   guardRoutesWithScopes(router, PREFIX, new Set([CATCH_ALL]));
   return router;

@@ -129,6 +129,10 @@ export const ROUTE_SCOPES: Record<string, ManagementScope> = {
   'PATCH /webhooks/:webhook_id': 'update:webhooks',
   'DELETE /webhooks/:webhook_id': 'delete:webhooks',
   'GET /webhooks/:webhook_id/deliveries': 'read:webhooks',
+
+  'GET /access_requests': 'read:access_requests',
+  'POST /access_requests/:access_request_id/approve': 'update:access_requests',
+  'POST /access_requests/:access_request_id/deny': 'update:access_requests',
 };
 
 /** The scopes of the management token of this request (set by `managementAuth`). */

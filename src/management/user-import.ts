@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { DomainError } from '../domain/errors.ts';
-import { type ImportJob, requireImportJob, startImportJob } from '../domain/import/jobs.ts';
+import { type ImportJob, requireImportJob } from '../domain/import/jobs.ts';
 import { parseImportFile } from '../domain/import/rows.ts';
 import { importConcurrency } from '../domain/import/users.ts';
 import { readBodyWithin } from '../http/bodies.ts';
@@ -19,14 +19,14 @@ function jobJson(job: ImportJob) {
 
 /** Gatehouse extension (for the admin console): bulk import as a job whose progress any replica can tell. */
 export function userImportRoutes(router: Router, services: Services): void {
-  const { db, logger } = services;
+  const { db, importJobs } = services;
 
   router.post('/users/import', async (ctx) => {
     if (!ctx.is(IMPORT_TYPES)) throw new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Send the file as text/csv or application/x-ndjson (JSON lines)', 415);
     const body = await readBodyWithin(ctx, IMPORT_BODY_LIMIT);
     if (body === undefined) throw new DomainError('PAYLOAD_TOO_LARGE', `Import files over ${IMPORT_BODY_LIMIT} bytes go through \`gatehouse import\``, 413);
     const rows = parseImportFile(body.toString('utf8'));
-    const id = await startImportJob(db, rows, logger, importConcurrency(services.dialect));
+    const id = await importJobs.start(db, rows, importConcurrency(services.dialect));
     ctx.status = 202;
     ctx.body = { ...OK, job: jobJson(await requireImportJob(db, id)) };
   });

@@ -553,6 +553,37 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('grant_organizations').addColumn('external_groups', 'text').execute();
     },
   },
+  '0015_import_job_heartbeats': {
+    async up(db: Kysely<any>) {
+      // A running import beats `updated_at` (domain/import/jobs.ts): a job not heard from for a while
+      // lost its process and reads as interrupted, while another replica's live job is left alone.
+      await db.schema.alterTable('import_jobs').addColumn('updated_at', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      await db.updateTable('import_jobs').set((eb) => ({ updated_at: eb.ref('created_at') })).execute();
+    },
+  },
+  '0016_access_requests': {
+    async up(db: Kysely<any>) {
+      // People who may not sign up ask for access instead (domain/access-requests.ts). `pending_key`
+      // (email + organization) is set only while a request waits: its unique index keeps one pending
+      // request per person and organization, and frees the pair once the request is decided.
+      await db.schema
+        .createTable('access_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('first_name', 'text')
+        .addColumn('last_name', 'text')
+        .addColumn('user_id', 'text')
+        .addColumn('organization_code', 'text')
+        .addColumn('application_id', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('pending_key', 'text', (c) => c.unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('decided_at', 'bigint')
+        .addColumn('decided_by', 'text')
+        .execute();
+      await db.schema.createIndex('access_requests_status').on('access_requests').columns(['status', 'created_at', 'id']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -233,7 +233,8 @@ export interface WebhookAttemptsTable {
 
 export interface ImportJobsTable {
   id: string;
-  status: 'running' | 'finished' | 'failed';
+  /** `interrupted`: its process stopped (shut down, or stopped beating `updated_at`) before the end. */
+  status: 'running' | 'finished' | 'failed' | 'interrupted';
   total: number;
   done: number;
   created: number;
@@ -244,7 +245,29 @@ export interface ImportJobsTable {
   failures: string;
   error: string | null;
   created_at: number;
+  /** The heartbeat of the process running it (domain/import/jobs.ts): stale means that process is gone. */
+  updated_at: number;
   finished_at: number | null;
+}
+
+export interface AccessRequestsTable {
+  id: string;
+  /** The email the person proved with a one-time code (or the account's, for a member asking to join). */
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  /** The person's account when they have one (asking to join an organization); set on approval otherwise. */
+  user_id: string | null;
+  organization_code: string | null;
+  /** The application they were signing in to. */
+  application_id: string | null;
+  status: 'pending' | 'approved' | 'denied';
+  /** `<email>|<organization code>` while pending, null once decided: one pending request per pair. */
+  pending_key: string | null;
+  created_at: number;
+  decided_at: number | null;
+  /** The management client that decided it. */
+  decided_by: string | null;
 }
 
 export interface OrganizationsTable {
@@ -425,4 +448,5 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   import_jobs: ImportJobsTable;
+  access_requests: AccessRequestsTable;
 }

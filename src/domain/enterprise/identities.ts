@@ -202,7 +202,7 @@ export async function preProvisionEnterpriseIdentity(db: Db, userId: string, con
         if (isUniqueViolation(error)) throw new DomainError('USER_IDENTITY_EXISTS', 'This email is already pre-provisioned on this connection', 409);
         throw error;
       });
-    await recordAudit(tx, { type: 'user.identity_added', actor: null, subject: userId, detail: { connection_id: connection.id, type: 'enterprise' } });
+    await recordAudit(tx, { type: 'user.identity_added', subject: userId, detail: { identity_id: row.id, type: 'enterprise', connection_id: connection.id } });
     return row.id;
   });
 }

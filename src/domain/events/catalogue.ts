@@ -58,7 +58,11 @@ const definitions: EventTypeDefinition[] = [
   {
     code: 'access_request.created',
     name: 'Access request created',
-    data: object({ access_request: object({ user_id: userId, email: nullableStr, first_name: nullableStr, last_name: nullableStr }) }),
+    // Strings, as `@kinde/webhooks` types them: "" for a name not given, and for the user of a
+    // stranger's request, whose account exists only once it is approved (domain/access-requests.ts).
+    data: object({
+      access_request: object({ user_id: { type: 'string', pattern: '^(kp[:_][0-9a-f]{32})?$', description: 'ID of the user, or "" before the request is approved' }, email: str, first_name: str, last_name: str }),
+    }),
     sources: ['user'],
   },
 ];
@@ -94,3 +98,26 @@ export const EVENT_TYPES: readonly EventType[] = definitions.map(eventTypeOf);
 
 /** The codes a webhook may subscribe to: the only events that ever leave Gatehouse. */
 export const WEBHOOK_EVENT_TYPES: ReadonlySet<string> = new Set(definitions.map((d) => d.code));
+
+/**
+ * Gatehouse's own event types for changes Kinde sends no webhook for: kept in the audit log
+ * (`GET /api/v1/events?type=`), never sent to webhooks, so not in `GET /event_types` (a webhook could
+ * not subscribe to them). Each records what changed in its `detail`; the subject is the resource.
+ */
+export const GATEHOUSE_EVENT_TYPES = {
+  'user.identity_added': 'An identity was added to a user (subject: the user; detail: identity_id, type, connection_id)',
+  'user.identity_made_primary': 'An identity became the primary of its type (subject: the user; detail: identity_id, type, previous_primary_id)',
+  'user.identity_deleted': 'An identity was deleted (subject: the user; detail: identity_id, type, was_primary, new_primary_id)',
+  'user.mfa_reset': "A user's second factors were reset (subject: the user; detail: factor_id when one, factors_removed, recovery_codes_removed)",
+  'feature_flag.created': 'A feature flag was defined (subject: its key; detail: key, type, default_value)',
+  'feature_flag.updated': 'A feature flag was replaced (subject: its key; detail: key, type, default_value, previous)',
+  'feature_flag.deleted': 'A feature flag and its overrides were deleted (subject: its key; detail: key)',
+  'organization.feature_flag_set': "An organization's override of a flag was set (subject: the organization; detail: key, value, previous_value)",
+  'organization.feature_flag_removed': "An organization's overrides were removed (subject: the organization; detail: keys)",
+  'user.feature_flag_set': "A user's override of a flag was set (subject: the user; detail: key, value, previous_value)",
+  'user.feature_flag_removed': "A user's override of a flag was removed (subject: the user; detail: key, previous_value)",
+  'access_request.approved': 'An access request was approved (subject: the request; detail: email, user_id, organization_code, user_created)',
+  'access_request.denied': 'An access request was denied (subject: the request; detail: email, organization_code)',
+} as const;
+
+export type GatehouseEventType = keyof typeof GATEHOUSE_EVENT_TYPES;

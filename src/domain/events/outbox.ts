@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { PostgresAdapter, sql } from 'kysely';
 import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { afterCommit, type Db, inTransaction, storeOf, type Tx } from '../../store/db.ts';
@@ -6,7 +8,7 @@ import { WEBHOOK_EVENT_TYPES } from './catalogue.ts';
 import { eventContext, type EventSource } from './context.ts';
 
 export interface NewEvent {
-  /** A Kinde event type (catalogue.ts) or one of Gatehouse's own (`user.mfa_enrolled`, `management_api.write`). */
+  /** A Kinde event type (catalogue.ts) or one of Gatehouse's own (catalogue.ts `GATEHOUSE_EVENT_TYPES`, `user.mfa_enrolled`, `management_api.write`). */
   type: string;
   /** Who did it: an application id, a user id; by default the request's (events/context.ts). */
   actor?: string | null;
@@ -32,12 +34,26 @@ export function notifyDeliveriesQueued(): void {
   for (const listener of committedListeners) listener();
 }
 
+const tallies = new AsyncLocalStorage<{ recorded: number }>();
+
+/**
+ * Runs `work` and says how many events it recorded: a management write whose domain code already
+ * recorded what it did (an MFA reset, an identity edit) needs no generic `management_api.write`.
+ */
+export async function countingEvents<T>(work: () => Promise<T>): Promise<{ result: T; recorded: number }> {
+  const tally = { recorded: 0 };
+  const result = await tallies.run(tally, work);
+  return { result, recorded: tally.recorded };
+}
+
 /**
  * Records one event in the transaction of the change it describes (DESIGN.md §5b: a crash loses both
  * or neither) and, for the types webhooks may carry, one pending delivery per subscribed webhook.
  */
 export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string> {
   const context = eventContext();
+  const tally = tallies.getStore();
+  if (tally) tally.recorded += 1;
   const id = newId.event();
   const now = clock.now();
   await inTransaction(db, async (tx) => {
@@ -75,10 +91,22 @@ export async function subscribedWebhooks(db: Db | Tx, type: string): Promise<str
   return subscriptions.filter((webhook) => webhook.eventTypes.has(type)).map((webhook) => webhook.id);
 }
 
+/** The PostgreSQL channel on which a commit that queued deliveries wakes every replica's workers. */
+export const DELIVERIES_CHANNEL = 'gatehouse_deliveries';
+
+/** Transactions that already notified: PostgreSQL folds equal notifications of one transaction into one anyway. */
+const notified = new WeakSet<Db | Tx>();
+
 export async function queueDeliveries(db: Db | Tx, webhookIds: readonly string[], event: { id: string; subject: string }, now: number): Promise<void> {
   await db
     .insertInto('webhook_deliveries')
     .values(webhookIds.map((webhookId) => ({ webhook_id: webhookId, event_id: event.id, subject: event.subject, status: 'pending' as const, attempts: 0, next_attempt_at: now, leased_until: null, created_at: now, finished_at: null })))
     .execute();
+  // Other replicas' workers (store/notifications.ts): NOTIFY is delivered at commit, and not at all
+  // on rollback, so they wake exactly when the deliveries can be read. This process's wake at once.
+  if (db.getExecutor().adapter instanceof PostgresAdapter && !(db.isTransaction && notified.has(db))) {
+    if (db.isTransaction) notified.add(db);
+    await sql`select pg_notify(${DELIVERIES_CHANNEL}, '')`.execute(db);
+  }
   afterCommit(db, notifyDeliveriesQueued);
 }

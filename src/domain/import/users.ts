@@ -165,6 +165,21 @@ export interface ImportResult extends ImportProgress {
   failures: FailedRow[];
 }
 
+/** How long rows may run back to back before other work gets its turn. */
+const TURN_MS = 20;
+let turnStartedAt = 0;
+
+/**
+ * better-sqlite3 answers synchronously, so a loop of row transactions only ever awaits microtasks
+ * and would hold the event loop for the whole file: an import through the API would stop the server
+ * answering anything else (progress reads, sign-ins) until it ends. Every 20 ms it lets them in.
+ */
+async function yieldNowAndThen(): Promise<void> {
+  if (Date.now() - turnStartedAt < TURN_MS) return;
+  await new Promise((resolve) => setImmediate(resolve));
+  turnStartedAt = Date.now();
+}
+
 /**
  * Imports every row; a bad one (invalid email, unknown hashing method, a username taken, an unknown
  * organization) is reported with its line and reason and never stops the rest. One summarising
@@ -174,14 +189,15 @@ export async function importUsers(
   db: Db,
   rows: readonly ImportRow[],
   onProgress?: (progress: ImportProgress) => void,
-  options: { concurrency?: number } = {},
+  /** `signal`: stop taking new rows (a server shutting down); the result counts the rows done. */
+  options: { concurrency?: number; signal?: AbortSignal } = {},
 ): Promise<ImportResult> {
   const result: ImportResult = { done: 0, total: rows.length, created: 0, updated: 0, skipped: 0, failed: 0, failures: [] };
   let next = 0;
   // Rows in parallel transactions where the store has several connections (PostgreSQL): a commit
   // per row is a round trip and a flush, and they overlap. SQLite has one writer: one at a time.
   const lane = async () => {
-    while (next < rows.length) {
+    while (next < rows.length && !options.signal?.aborted) {
       const { line, fields } = rows[next++]!;
       try {
         result[await importOne(db, parseRow(fields))]++;
@@ -192,6 +208,7 @@ export async function importUsers(
       }
       result.done++;
       onProgress?.(result);
+      await yieldNowAndThen();
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, lane));

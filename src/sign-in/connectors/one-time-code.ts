@@ -15,6 +15,7 @@ import { amrFor } from './registry.ts';
 import * as next from '../flow/machine.ts';
 import { finishSocialLink } from './social.ts';
 import { finishEnterpriseLink } from './enterprise.ts';
+import { fileAccessRequestAfterCode } from '../flow/access-request.ts';
 import { CODES_LOCKED_MESSAGE, codeSubject, identityMatching, RESEND_COOL_DOWN_MS, type SignInKit } from '../flow/kit.ts';
 
 const isGuessThatFailed = (check: CodeCheck) => check === 'wrong' || check === 'too_many_attempts';
@@ -63,6 +64,8 @@ export function oneTimeCodeConnector(kit: SignInKit): IdentityConnector {
       }
       // The code proved the email a social sign-in links to or creates an account with.
       if (state.socialProfile) return finishSocialLink(kit, ctx, interaction, { ...state, socialProfile: state.socialProfile });
+      // The code proved the email an access request is filed for.
+      if (state.accessRequest) return fileAccessRequestAfterCode(kit, ctx, interaction, { ...state, accessRequest: state.accessRequest });
       // The code proved the email an untrusted enterprise IdP's identity links by.
       if (state.enterpriseProfile && state.userId) return finishEnterpriseLink(kit, ctx, interaction, { ...state, userId: state.userId, enterpriseProfile: state.enterpriseProfile });
       const amr = [amrFor('code', state.channel)];

@@ -16,7 +16,7 @@ import { beginEnterprise } from '../connectors/enterprise.ts';
 
 /** Steps 1–2: the first page, identifying the person, and registering someone new. */
 export function identifySteps(router: Router, kit: SignInKit, connectors: IdentityConnectors): void {
-  const { postedStep, services, db, defaultCountry, render, goTo, continueToOrganization, sendCodeStep, selfSignUpClosed, startRegistration } = kit;
+  const { postedStep, services, db, defaultCountry, render, goTo, continueToOrganization, sendCodeStep, askForAccessWhenSignUpClosed, startRegistration } = kit;
 
   /** An identified, existing person: on to the connector of the application's method for what they typed. */
   async function signInExisting(interaction: Interaction, user: User, identifier: Identifier, registering: boolean | undefined): Promise<SignInState> {
@@ -28,7 +28,7 @@ export function identifySteps(router: Router, kit: SignInKit, connectors: Identi
   async function proceedWith(ctx: Context, interaction: Interaction, identifier: Identifier, registering: boolean | undefined): Promise<void> {
     const user = await findUserByIdentity(db, identifier.type, identifier.value);
     if (user) return goTo(ctx, interaction, await signInExisting(interaction, user, identifier, registering));
-    if (selfSignUpClosed(ctx, interaction)) return;
+    if (await askForAccessWhenSignUpClosed(ctx, interaction, identifier)) return;
     return goTo(ctx, interaction, await startRegistration(interaction, identifier, registering));
   }
 
@@ -70,7 +70,7 @@ export function identifySteps(router: Router, kit: SignInKit, connectors: Identi
   router.get('/register', async (ctx) => {
     const interaction = await loadInteraction(ctx, services);
     if (!interaction) return;
-    if (selfSignUpClosed(ctx, interaction)) return;
+    if (await askForAccessWhenSignUpClosed(ctx, interaction)) return;
     await goTo(ctx, interaction, next.identify({ registering: true, identifier: identifierIn(await loadFlow(db, interaction.uid)) }));
   });
 

@@ -84,6 +84,11 @@ export function signInKit(services: Services) {
     const { organizationCode, createOrganizationNamed } = interaction.request;
     const choice = await chooseOrganization(db, user, { organizationCode, createOrganizationNamed }, interaction.policy);
     if ('refused' in choice) {
+      // Not a member of an organization that takes no registrations: they may ask to join it.
+      if (choice.refused === 'not_member' && organizationCode && interaction.policy.allowAccessRequests) {
+        const email = primaryIdentity(user, 'email')?.value;
+        return offerAccessRequest(ctx, interaction, next.requestAccess({ userId: user.id, email, firstName: user.firstName ?? undefined, lastName: user.lastName ?? undefined, requestedOrganization: organizationCode }));
+      }
       await endFlow(db, interaction.uid);
       // Section 042: "We can't find your account" when the organization does not let this person in.
       return showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
@@ -212,6 +217,28 @@ export function signInKit(services: Services) {
     return true;
   }
 
+  /**
+   * Section 021 for the identify step: with self sign-up off, an unknown person may ask for access
+   * (domain/access-requests.ts), the email they typed kept; without access requests, they are told
+   * to ask their administrator. True when sign-up is closed and the page is answered.
+   */
+  async function askForAccessWhenSignUpClosed(ctx: Context, interaction: Interaction, typed?: Identifier): Promise<boolean> {
+    if (interaction.policy.allowSelfSignUp || !interaction.policy.allowAccessRequests) return selfSignUpClosed(ctx, interaction);
+    const email = typed?.type === 'email' ? typed.value : undefined;
+    // An `org_code` that names no organization asks for nothing in particular.
+    const { organizationCode } = interaction.request;
+    const organization = organizationCode ? await findOrganization(db, organizationCode) : undefined;
+    await offerAccessRequest(ctx, interaction, next.requestAccess({ email, requestedOrganization: organization?.code }));
+    return true;
+  }
+
+  /** The request-access page in place of a refusal: a 403 (this sign-in lets nobody in), whose form may still ask. */
+  async function offerAccessRequest(ctx: Context, interaction: Interaction, state: SignInState): Promise<void> {
+    await saveFlow(db, interaction.uid, state);
+    ctx.status = 403;
+    await render(ctx, interaction, state);
+  }
+
   /** A new identifier: collect what the application asks for, or send the code straight away. */
   async function startRegistration(interaction: Interaction, identifier: Identifier, registering: boolean | undefined): Promise<SignInState> {
     const state = next.register({ identifierType: identifier.type, identifier: identifier.value, registering });
@@ -240,6 +267,7 @@ export function signInKit(services: Services) {
     sendCodeStep,
     sendCodeToPerson,
     selfSignUpClosed,
+    askForAccessWhenSignUpClosed,
     startRegistration,
   };
 }

@@ -2,6 +2,7 @@ import { clock } from '../../clock.ts';
 import type { CodePurpose } from '../../domain/one-time-codes.ts';
 import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type {
+  AccessRequestAsked,
   CodeState,
   ConsentState,
   EnterpriseRedirectState,
@@ -19,6 +20,7 @@ import type {
   PendingEnterpriseProfile,
   Registration,
   RegisterState,
+  RequestAccessState,
   SignInState,
   SocialEmailState,
   SocialRedirectState,
@@ -41,6 +43,7 @@ import type {
  *             │                   ├─ social_email ── code ────┤
  *             │                   └─ code(email proof) ───────┤
  *             └─ enterprise_redirect ── (IdP vouches, provisioning) ┤
+ *   identify / organization ── request_access ── code(email proof) ── (request filed: the end)
  *   organization ── mfa_choose ─┬─ mfa_totp ──────┬─ mfa_done ── consent (device) ── finish
  *                               └─ mfa_challenge ─┘
  */
@@ -67,13 +70,16 @@ export interface SentCode {
 /** Where a code can be asked for: a known person (sign-in, reset, verifying an email after a password) or a sign-up's details. */
 export type CodeOrigin =
   | (Typed & { userId: string; verifiedPassword?: boolean | undefined; enterpriseProfile?: PendingEnterpriseProfile | undefined })
-  /** A sign-up, or a social sign-in proving the email it links to or creates an account with. */
-  | (Typed & Registration & { userId?: undefined; socialProfile?: PendingSocialProfile | undefined });
+  /** A sign-up, a social sign-in proving the email it links to or creates an account with, or an access request proving its email. */
+  | (Typed & Registration & { userId?: undefined; socialProfile?: PendingSocialProfile | undefined; accessRequest?: AccessRequestAsked | undefined });
 
 export function code(from: CodeOrigin, sent: SentCode): CodeState {
   const { error: _error, notice: _notice, step: _step, ...kept } = from as CodeOrigin & { step?: string; error?: string; notice?: string };
   return { ...kept, step: 'code', ...sent, sentAt: clock.now() };
 }
+
+/** Sign-up is closed to this person: the page that lets them ask for access instead. */
+export const requestAccess = (details: Omit<RequestAccessState, 'step' | 'error' | 'notice'>): RequestAccessState => ({ step: 'request_access', ...details });
 
 export const socialRedirect = (from: { registering?: boolean | undefined }, trip: SocialRoundTrip): SocialRedirectState => ({ step: 'social_redirect', registering: from.registering, trip });
 

@@ -2,11 +2,12 @@ import type { Context } from 'koa';
 import type { Services } from '../../services.ts';
 import { deviceConsentFor } from '../after/device-consent.ts';
 import { pendingTotpEnrolment } from '../../domain/mfa.ts';
-import { csrfToken, identifyTypes, type Interaction, interactionUrl } from './interaction.ts';
+import { csrfToken, escapeHatch, identifyTypes, type Interaction, interactionUrl } from './interaction.ts';
+import { findOrganization } from '../../domain/organizations.ts';
 import { DeviceConsentPage } from '../../ui/pages/device.tsx';
 import { MfaChallengePage, MfaChoosePage, RecoveryCodesPage, TotpEnrolPage } from '../../ui/pages/mfa.tsx';
 import { OrganizationSwitcherPage } from '../../ui/pages/organizations.tsx';
-import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage } from '../../ui/pages/sign-in.tsx';
+import { CodePage, IdentifyPage, NewPasswordPage, PasswordPage, RegisterPage, RequestAccessPage } from '../../ui/pages/sign-in.tsx';
 import { renderPage } from '../../ui/render.ts';
 import * as next from './machine.ts';
 import type { SignInState } from './state.ts';
@@ -111,6 +112,25 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
       return renderStep(services, ctx, interaction, next.identify(state));
     case 'social_email':
       return renderPage(ctx, socialEmailPage(interaction, common, state));
+    case 'request_access': {
+      const known = state.userId !== undefined;
+      const organization = state.requestedOrganization ? await findOrganization(services.db, state.requestedOrganization) : undefined;
+      return renderPage(
+        ctx,
+        RequestAccessPage({
+          ...common,
+          action: interactionUrl(uid, 'request-access'),
+          known,
+          organizationName: organization?.name,
+          email: state.email,
+          firstName: state.firstName,
+          lastName: state.lastName,
+          // Someone already signed in goes back to the application; a stranger may try another email.
+          backUrl: known ? escapeHatch(app) : interactionUrl(uid, 'sign-in'),
+          backLabel: known ? `Return to ${app.name}` : 'Back to sign-in',
+        }),
+      );
+    }
     case 'consent': {
       const consent = await deviceConsentFor(services.db, interaction.params, app.id, state.verified.userId, state.organizationCode);
       return renderPage(

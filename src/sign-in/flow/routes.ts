@@ -3,6 +3,7 @@ import { throttleSignInPosts } from '../../http/throttling.ts';
 import type { Services } from '../../services.ts';
 import { oneTimeCodeConnector } from '../connectors/one-time-code.ts';
 import { identifySteps } from './identify.ts';
+import { accessRequestSteps } from './access-request.ts';
 import { organizationAndConsentSteps } from '../after/organization-and-consent.ts';
 import { passwordConnector } from '../connectors/password.ts';
 import { signInKit } from './kit.ts';
@@ -18,6 +19,7 @@ export function signInRoutes(services: Services): Router {
   identifySteps(router, kit, connectors);
   for (const connector of Object.values(connectors)) connector.routes(router);
   organizationAndConsentSteps(router, kit);
+  accessRequestSteps(router, kit);
   socialConnector(kit).routes(router);
   enterpriseConnector(kit).routes(router);
   kit.mfa.register(router);

@@ -24,7 +24,8 @@ export type SignInState =
   | ConsentState
   | SocialRedirectState
   | SocialEmailState
-  | EnterpriseRedirectState;
+  | EnterpriseRedirectState
+  | RequestAccessState;
 
 export type SignInStep = SignInState['step'];
 
@@ -87,6 +88,27 @@ export interface CodeState extends Messages, Typed, Registration {
   socialProfile?: PendingSocialProfile | undefined;
   /** An untrusted enterprise IdP's email names an existing person: this code proves it before the identity links (connectors/enterprise.ts). */
   enterpriseProfile?: PendingEnterpriseProfile | undefined;
+  /** This code proves the email an access request is filed for (flow/access-request.ts). */
+  accessRequest?: AccessRequestAsked | undefined;
+}
+
+/** What an access request is for, kept while its code proves the email. */
+export interface AccessRequestAsked {
+  /** Not `organizationCode`: that name means "the organization is decided" to the steps after sign-in. */
+  requestedOrganization?: string | undefined;
+}
+
+/**
+ * Sign-up is closed to this person (the environment's, or an organization's that is not theirs):
+ * they may ask for access (domain/access-requests.ts). A stranger gives an email, which a code then
+ * proves, and names; a person this sign-in already proved (`userId`) asks to join `requestedOrganization`.
+ */
+export interface RequestAccessState extends Messages, AccessRequestAsked {
+  step: 'request_access';
+  userId?: string | undefined;
+  email?: string | undefined;
+  firstName?: string | undefined;
+  lastName?: string | undefined;
 }
 
 /** What an enterprise sign-in keeps while a code proves the email it links by (no IdP attributes: only what linking writes). */

@@ -98,6 +98,22 @@ export function IdentifyPage(
   );
 }
 
+/** First and last name, side by side, as a sign-up or an access request asks for them. */
+function NameFields(props: { firstName?: string | undefined; lastName?: string | undefined }) {
+  return (
+    <div class="row">
+      <div>
+        <label for="given_name">First name</label>
+        <input id="given_name" name="given_name" type="text" autocomplete="given-name" required maxLength={100} value={props.firstName ?? ''} />
+      </div>
+      <div>
+        <label for="family_name">Last name</label>
+        <input id="family_name" name="family_name" type="text" autocomplete="family-name" required maxLength={100} value={props.lastName ?? ''} />
+      </div>
+    </div>
+  );
+}
+
 export interface RegisterFields {
   identifierType: IdentityType;
   identifier: string;
@@ -120,18 +136,7 @@ export function RegisterPage(props: FormPage & RegisterFields & { changeUrl: str
       <Form action={props.action} csrf={props.csrf}>
         <label for="identifier">{field.label}</label>
         <input id="identifier" name="identifier" type={field.type as 'text'} autocomplete={field.autocomplete} value={props.identifier} readOnly />
-        {props.askForNames ? (
-          <div class="row">
-            <div>
-              <label for="given_name">First name</label>
-              <input id="given_name" name="given_name" type="text" autocomplete="given-name" required maxLength={100} value={props.firstName ?? ''} />
-            </div>
-            <div>
-              <label for="family_name">Last name</label>
-              <input id="family_name" name="family_name" type="text" autocomplete="family-name" required maxLength={100} value={props.lastName ?? ''} />
-            </div>
-          </div>
-        ) : null}
+        {props.askForNames ? <NameFields firstName={props.firstName} lastName={props.lastName} /> : null}
         {props.askForEmail ? (
           <>
             <label for="email">Email</label>
@@ -233,6 +238,48 @@ export function NewPasswordPage(props: FormPage & { identifier: string; reason: 
         <p id="password-rule">At least 8 characters. A long phrase that is unique to you is best.</p>
         <button type="submit">Save and continue</button>
       </Form>
+    </Layout>
+  );
+}
+
+/**
+ * Sign-up is closed to this person; instead of a dead end they may ask for access. A stranger gives
+ * an email (a code proves it next) and names; someone already signed in only confirms.
+ */
+export function RequestAccessPage(
+  props: FormPage & { known: boolean; organizationName?: string | undefined; email?: string | undefined; firstName?: string | undefined; lastName?: string | undefined; backUrl: string | null; backLabel: string },
+) {
+  const title = props.known ? "We can't find your account" : 'Ask your administrator for access';
+  const where = props.organizationName ?? props.appName;
+  return (
+    <Layout title={title}>
+      <h1>{title}</h1>
+      <p>
+        {props.known
+          ? `You are not a member of ${where}. You can ask its administrator to let you in.`
+          : `We could not find an account for you, and new accounts for ${where} are approved by an administrator. You can ask them for one.`}
+      </p>
+      <ErrorMessage message={props.error} />
+      <Form action={props.action} csrf={props.csrf}>
+        {props.known ? (
+          props.email ? (
+            <p>The request will be sent as {props.email}.</p>
+          ) : null
+        ) : (
+          <>
+            <label for="email">Email</label>
+            <input id="email" name="email" type="email" autocomplete="email" required value={props.email ?? ''} aria-describedby="email-use" />
+            <p id="email-use">We send a code to confirm it is yours.</p>
+            <NameFields firstName={props.firstName} lastName={props.lastName} />
+          </>
+        )}
+        <button type="submit">Request access</button>
+      </Form>
+      {props.backUrl ? (
+        <Aside>
+          <a href={props.backUrl}>{props.backLabel}</a>
+        </Aside>
+      ) : null}
     </Layout>
   );
 }

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { updateApplication } from '../src/domain/applications.ts';
+import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
+import { browserSuite } from './support/browser-suite.ts';
+import { testDatabases } from './support/databases.ts';
+import type { TestServer } from './support/server.ts';
+import { codeIn, type TestSmtp } from './support/smtp.ts';
+
+/** Asking for access in Chromium, as a person whom self sign-up turns away sees it (issue 14). */
+for (const database of testDatabases()) {
+  describe(`asking for access in Chromium (${database.name})`, () => {
+    let server: TestServer;
+    let smtp: TestSmtp;
+    let browser: Browser;
+    let callback: string;
+    let homepage: string;
+
+    browserSuite(database, (suite) => {
+      ({ server, smtp, browser } = suite);
+      ({ callback, homepage } = suite.app);
+    });
+
+    it('turns the dead end into a request: email, names, the code, then a confirmation with a way back', async () => {
+      const app = await server.createApplication({ type: 'reg', name: 'Invite Only', redirectUrls: [callback] });
+      await server.useSignInMethods(app.id, ['email:otp']);
+      await updateApplication(server.services.db, app.id, { homepageUri: homepage });
+      await updateEnvironmentPolicy(server.services.db, { allowSelfSignUp: false });
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      try {
+        const params = new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: callback, scope: 'openid email', state: 'ask' });
+        await page.goto(`${server.url}/oauth2/auth?${params}`);
+        await page.getByLabel('Email').fill('browser.asker@example.test');
+        await page.getByRole('button', { name: 'Continue' }).click();
+
+        await page.getByRole('heading', { name: 'Ask your administrator for access' }).waitFor();
+        assert.equal(await page.getByLabel('Email').inputValue(), 'browser.asker@example.test', 'what was typed is kept');
+        await page.getByRole('button', { name: 'Request access' }).click();
+        assert.equal(await page.getByLabel('First name').evaluate((input: HTMLInputElement) => input.validity.valueMissing), true, 'the browser asks for the names first');
+
+        await page.getByLabel('First name').fill('Bea');
+        await page.getByLabel('Last name').fill('Browser');
+        const mail = smtp.nextMessageTo('browser.asker@example.test');
+        await page.getByRole('button', { name: 'Request access' }).click();
+        await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+        await page.getByLabel('Code').fill(codeIn(await mail));
+        await page.getByRole('button', { name: 'Continue' }).click();
+
+        await page.getByRole('heading', { name: 'Request sent' }).waitFor();
+        assert.match(await page.locator('main, body').first().innerText(), /administrators of Invite Only/);
+        assert.ok(!page.url().startsWith(callback), 'the application receives nothing');
+        const back = page.getByRole('link', { name: 'Return to Invite Only' });
+        assert.equal(await back.getAttribute('href'), homepage);
+
+        const requests = (await server.api('GET', '/access_requests?status=pending')).body.access_requests;
+        assert.deepEqual(
+          requests.map((r: any) => [r.email, r.first_name, r.last_name]),
+          [['browser.asker@example.test', 'Bea', 'Browser']],
+        );
+      } finally {
+        await context.close();
+        await updateEnvironmentPolicy(server.services.db, { allowSelfSignUp: true });
+      }
+    });
+  });
+}
