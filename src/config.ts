@@ -48,6 +48,8 @@ export interface Config {
   eventRetentionDays: number;
   /** First webhook retry after about this long, doubling (with jitter) up to an hour, for 24 hours. */
   webhookRetryBaseMs: number;
+  /** Webhook deliveries a second at most, per replica, while it serves requests (0: no cap; issue 14). */
+  webhookMaxRate: number;
 }
 
 /** Exactly one of `messagingServiceSid` and `fromNumber` is set: Kinde's "SMS source" (spec §014). */
@@ -106,6 +108,7 @@ const variables = {
     .transform((value) => value === 'true')
     .default(false),
   GATEHOUSE_EVENT_RETENTION_DAYS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(36500, 'must be at most 36500').default(90),
+  GATEHOUSE_WEBHOOK_MAX_RATE: z.coerce.number().int('must be a whole number').min(0, 'must be 0 (no cap) or more').default(200),
   GATEHOUSE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(3_600_000, 'must be at most an hour').default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be AC followed by 32 hex digits (Account SID in the Twilio console)').optional(),
@@ -208,5 +211,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowPrivateNetwork: vars.GATEHOUSE_ALLOW_PRIVATE_NETWORK,
     eventRetentionDays: vars.GATEHOUSE_EVENT_RETENTION_DAYS,
     webhookRetryBaseMs: vars.GATEHOUSE_WEBHOOK_RETRY_BASE_MS,
+    webhookMaxRate: vars.GATEHOUSE_WEBHOOK_MAX_RATE,
   };
 }
