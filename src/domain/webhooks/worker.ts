@@ -49,6 +49,8 @@ export class WebhookWorker {
   private unsubscribe: (() => void) | undefined;
   /** Requests received when the current stretch of work began: at its first batch, then at each batch's pacing. */
   private requestsSeen: number | undefined;
+  /** When the batches paced so far may all have been sent under the cap (performance.now()). */
+  private paceDue: number | undefined;
 
   constructor(private readonly options: WorkerOptions) {}
 
@@ -161,8 +163,15 @@ export class WebhookWorker {
     const requests = requestsReceived?.();
     const idle = requests !== undefined && requests === this.requestsSeen;
     this.requestsSeen = requests;
-    if (idle) return;
-    const wait = started + (count * 1000) / maxRate - performance.now();
+    if (idle) {
+      this.paceDue = undefined;
+      return;
+    }
+    // A schedule, not a rest per batch: a rest that overran (a busy event loop wakes timers late) is
+    // made up by the next ones, so the rate holds at the cap instead of drifting below it.
+    const from = this.paceDue !== undefined && started - this.paceDue < 1_000 ? this.paceDue : started;
+    this.paceDue = from + (count * 1000) / maxRate;
+    const wait = this.paceDue - performance.now();
     if (wait > 0) await this.rest(wait);
   }
 
