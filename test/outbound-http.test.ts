@@ -105,6 +105,12 @@ describe('outbound poster (webhook deliveries)', () => {
           };
           return more();
         }
+        if (request.url === '/once-per-connection') {
+          // Answers the first request of each connection and drops the connection at the second.
+          const socket = request.socket as typeof request.socket & { served?: boolean };
+          if (socket.served) return socket.destroy();
+          socket.served = true;
+        }
         response.writeHead(request.url === '/missing' ? 404 : 204).end();
       });
     });
@@ -122,6 +128,18 @@ describe('outbound poster (webhook deliveries)', () => {
       assert.equal(await poster.post(`${origin}/in`, 'eyJ.three', 'application/jwt'), 204);
       assert.deepEqual(posted.slice(-3), ['/in application/jwt eyJ.one', '/missing application/jwt eyJ.two', '/in application/jwt eyJ.three']);
       assert.equal(connections() - before, 1, 'one connection for three deliveries');
+    } finally {
+      poster.close();
+    }
+  });
+
+  it('sends again on a new connection when a kept-alive one turns out closed', async () => {
+    const poster = outboundPoster(local);
+    try {
+      const before = connections();
+      assert.equal(await poster.post(`${origin}/once-per-connection`, 'first', 'application/jwt'), 204);
+      assert.equal(await poster.post(`${origin}/once-per-connection`, 'second', 'application/jwt'), 204);
+      assert.equal(connections() - before, 2);
     } finally {
       poster.close();
     }

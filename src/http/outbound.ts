@@ -178,8 +178,9 @@ export function outboundPoster(policy: OutboundPolicy): { post: OutboundPost; cl
   const timeoutMs = policy.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = policy.maxBytes ?? DEFAULT_MAX_BYTES;
   const lookup = guardedLookup(policy);
-  // Idle connections close after 5 s; their sockets are unref'd, so they never keep the process up.
-  const agents = { 'http:': new http.Agent({ keepAlive: true, timeout: 5_000, lookup }), 'https:': new https.Agent({ keepAlive: true, timeout: 5_000, lookup }) };
+  // Idle connections close after 4 s, before the 5 s servers commonly keep them (Node's default), so
+  // a reused connection is rarely one the receiver is closing; they are unref'd, never keeping the process up.
+  const agents = { 'http:': new http.Agent({ keepAlive: true, timeout: 4_000, lookup }), 'https:': new https.Agent({ keepAlive: true, timeout: 4_000, lookup }) };
   const targets = new Map<string, PostTarget>();
 
   function targetOf(endpoint: string): PostTarget {
@@ -206,9 +207,15 @@ export function outboundPoster(policy: OutboundPolicy): { post: OutboundPost; cl
       return Promise.reject(error);
     }
     if (target.refused) return Promise.reject(target.refused);
+    return send(target, body, contentType, signal, true);
+  };
+
+  function send(target: PostTarget, body: string, contentType: string, signal: AbortSignal | undefined, mayRetry: boolean): Promise<number> {
     const host = target.options.hostname;
     return new Promise<number>((resolve, reject) => {
+      let answered = false;
       const request = target.transport.request({ ...target.options, headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }, signal }, (response) => {
+        answered = true;
         const status = response.statusCode ?? 502;
         let size = 0;
         response.on('data', (chunk: Buffer) => {
@@ -224,11 +231,16 @@ export function outboundPoster(policy: OutboundPolicy): { post: OutboundPost; cl
       const timedOut = () => request.destroy(new OutboundRequestRefused(`${host} did not answer within ${timeoutMs} ms`));
       const deadline = setTimeout(timedOut, timeoutMs);
       request.on('timeout', timedOut);
-      request.on('error', reject);
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive connection the receiver closed just as it was reused: once more on a new one
+        // (Node's documented remedy; a receiver that did read it de-duplicates by event_id).
+        if (mayRetry && request.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) resolve(send(target, body, contentType, signal, false));
+        else reject(error);
+      });
       request.on('close', () => clearTimeout(deadline));
       request.end(body);
     });
-  };
+  }
 
   return {
     post,
