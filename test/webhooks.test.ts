@@ -7,6 +7,7 @@ import { clock } from '../src/clock.ts';
 import { loadKeySet } from '../src/domain/signing-keys.ts';
 import { checkEndpoint } from '../src/domain/webhooks/registry.ts';
 import { retryDelay } from '../src/domain/webhooks/deliveries.ts';
+import { restAfterBatch } from '../src/domain/webhooks/pacing.ts';
 import { webhookSigner } from '../src/domain/webhooks/signing.ts';
 import type { SigningJwk } from '../src/domain/signing-keys.ts';
 import { recordEvent } from '../src/domain/events/outbox.ts';
@@ -380,6 +381,18 @@ describe('webhook signing', () => {
 });
 
 describe('webhook delivery pace (GATEHOUSE_WEBHOOK_MAX_RATE)', () => {
+  const batch = { count: 32, started: 10_000, now: 10_030, maxRate: 200, idle: false, due: undefined };
+  for (const [why, input, expected] of [
+    ['no cap: no rest', { ...batch, maxRate: 0 }, { restMs: 0, due: undefined }],
+    ['no request since the last batch: the cap lifts', { ...batch, idle: true, due: 9_990 }, { restMs: 0, due: undefined }],
+    ['first batch under the cap: 32 at 200/s take 160 ms, 30 of them spent', batch, { restMs: 130, due: 10_160 }],
+    ['the previous rest overran by 12 ms: made up now', { ...batch, started: 10_172, now: 10_200, due: 10_160 }, { restMs: 120, due: 10_320 }],
+    ['a batch slower than its share: no rest, and the schedule goes on', { ...batch, started: 10_160, now: 10_400, due: 10_160 }, { restMs: 0, due: 10_320 }],
+    ['more than a second behind: a new schedule from this batch', { ...batch, started: 12_000, now: 12_030, due: 10_160 }, { restMs: 130, due: 12_160 }],
+  ] as const) {
+    it(why, () => assert.deepEqual(restAfterBatch(input), expected));
+  }
+
   /** `count` events for one webhook, each its own subject, committed at once; resolves with the ms until the receiver has them all. */
   async function burst(server: TestServer, receiver: WebhookReceiver, count: number): Promise<number> {
     await register(server, receiver, ['user.updated']);

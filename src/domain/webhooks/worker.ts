@@ -4,6 +4,7 @@ import type { Db, Dialect } from '../../store/db.ts';
 import { clock } from '../../clock.ts';
 import { onDeliveriesQueued } from '../events/outbox.ts';
 import { type AttemptOutcome, claimDueDeliveries, type ClaimedDelivery, nextDeliveryDue, recordAttempts, releaseDelivery, type RetryPolicy } from './deliveries.ts';
+import { restAfterBatch } from './pacing.ts';
 import type { WebhookPayload } from './signing.ts';
 
 /** POSTs a delivery and answers with the receiver's status (app.ts: outboundPoster, under the SSRF rule). */
@@ -131,11 +132,9 @@ export class WebhookWorker {
   }
 
   /**
-   * One batch: claim, send side by side, record the outcomes together, then pace. Issue 14: a burst
-   * drains within a minute while the token endpoint keeps ≥ 90% of its rate, so the worker delivers
-   * at most `maxRate` a second (default 200: 10,000 in 50 s) and leaves the rest of the CPU to the
-   * requests sharing it. With no request received since the last batch, the process has nothing else
-   * to do and the cap lifts (a quiet replica drains a backlog at full speed).
+   * One batch: claim, send side by side, record the outcomes together, then pace: at most `maxRate`
+   * a second (default 200: 10,000 in 50 s) while requests share the process, leaving them the rest
+   * of the CPU; a replica with nothing else to do drains a backlog at full speed (pacing.ts).
    */
   private async deliverDue(): Promise<number> {
     const { db, dialect, batchSize = 32, retry, logger } = this.options;
@@ -153,26 +152,15 @@ export class WebhookWorker {
     return claimed.length;
   }
 
-  /**
-   * Rests until `count` deliveries begun at `started` fit under the rate cap, unless no request came in
-   * since the last look (this batch and the rest before it): then nothing waits on this process.
-   */
+  /** Rests as pacing.ts says: under the cap while requests come in, not at all when none did since the last batch. */
   private async pace(count: number, started: number): Promise<void> {
     const { maxRate = 0, requestsReceived } = this.options;
-    if (maxRate <= 0) return;
     const requests = requestsReceived?.();
     const idle = requests !== undefined && requests === this.requestsSeen;
     this.requestsSeen = requests;
-    if (idle) {
-      this.paceDue = undefined;
-      return;
-    }
-    // A schedule, not a rest per batch: a rest that overran (a busy event loop wakes timers late) is
-    // made up by the next ones, so the rate holds at the cap instead of drifting below it.
-    const from = this.paceDue !== undefined && started - this.paceDue < 1_000 ? this.paceDue : started;
-    this.paceDue = from + (count * 1000) / maxRate;
-    const wait = this.paceDue - performance.now();
-    if (wait > 0) await this.rest(wait);
+    const { restMs, due } = restAfterBatch({ count, started, now: performance.now(), maxRate, idle, due: this.paceDue });
+    this.paceDue = due;
+    if (restMs > 0) await this.rest(restMs);
   }
 
   /** One attempt; undefined when shutdown interrupted it (the delivery is handed back, not counted). */
