@@ -180,7 +180,7 @@ const ratio = duringRate / aloneRate;
 const delivered60 = atDeadline ?? EVENTS;
 
 console.log(`node ${process.version}, ${cpus().length} CPUs, database: ${db.url.startsWith('sqlite') ? 'sqlite' : 'postgres'}, load average at start ${loadAtStart}, before the burst ${loadBeforeBurst}, after it ${loadAfterBurst}`);
-console.log(`events: ${EVENTS} recorded in ${recordedIn.toFixed(1)} s; ${delivered60} delivered after ${DEADLINE_SECONDS} s; all delivered after ${drainSeconds.toFixed(1)} s (${Math.round(EVENTS / drainSeconds)} deliveries/s; target ≤ ${DEADLINE_SECONDS} s)`);
+console.log(`events: ${EVENTS} recorded in ${recordedIn.toFixed(1)} s; ${delivered60} delivered after ${DEADLINE_SECONDS} s; all delivered after ${drainSeconds.toFixed(1)} s (${Math.round(EVENTS / drainSeconds)} deliveries/s; target ≤ ${DEADLINE_SECONDS} s), ${(drainSeconds - recordedIn).toFixed(1)} s after the last was recorded`);
 console.log(`token endpoint: ${Math.round(aloneRate)} req/s alone (${Math.round(baselineRate)} before the burst, ${Math.round(afterRate)} after it), ${Math.round(duringRate)} req/s while draining (${(ratio * 100).toFixed(0)}%; target ≥ 90%)`);
 console.log(`CPU: ${costPerToken.toFixed(3)} ms per token request (baseline: ${((baselineRate * costPerToken) / 1000).toFixed(2)} cores for Gatehouse)${costPerDelivery === undefined ? '' : `, ${costPerDelivery.toFixed(3)} ms per delivery (no load) = ${(costPerDelivery / costPerToken).toFixed(2)} token requests`}`);
 // What the drain would cost at the minimum pace for the deadline, from CPU time alone: at full load the
