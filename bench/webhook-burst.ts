@@ -208,6 +208,12 @@ if (costPerDelivery !== undefined) {
 }
 console.log(`receiver (a child process on the same cores): ${receiverCpuPerDelivery.toFixed(3)} ms CPU per delivery received`);
 console.log(`CPU during the burst: ${(burstCpuMs / 1000).toFixed(1)} s for ${tokensDuring} token requests and ${EVENTS} events recorded + delivered`);
+// If deliveries cost under load what they cost alone, the rest is the token endpoint's: a token request
+// dearer than at baseline means the two interfere (pool queueing, caches, GC), beyond delivery's own CPU.
+if (costPerDelivery !== undefined) {
+  const perTokenDuring = (burstCpuMs - EVENTS * costPerDelivery) / tokensDuring;
+  console.log(`token request CPU while draining, deliveries at their cost alone taken out (recording left in): ${perTokenDuring.toFixed(3)} ms, ${((perTokenDuring / costPerToken - 1) * 100).toFixed(0)}% over baseline`);
+}
 console.log(`non-2xx token responses: ${baseline.non2xx + afterwards.non2xx + windows.reduce((sum, w) => sum + w.non2xx, 0)}`);
 
 loadgen.send({ type: 'exit' });
