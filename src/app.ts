@@ -29,7 +29,7 @@ import { devMailboxRoutes } from './http/dev-mailbox.tsx';
 import { returnMemoryWhenIdle } from './http/idle-memory.ts';
 import { drainable } from './http/draining.ts';
 import { recordingEventContext } from './http/event-context.ts';
-import { issuerOnLoopback, outboundFetch } from './http/outbound.ts';
+import { issuerOnLoopback, outboundPoster } from './http/outbound.ts';
 import { pruneEvents } from './domain/events/queries.ts';
 import { DELIVERIES_CHANNEL, notifyDeliveriesQueued } from './domain/events/outbox.ts';
 import { listenForNotifications } from './store/notifications.ts';
@@ -197,6 +197,9 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
     ? https.createServer({ cert: readFileSync(configured.tls.certFile), key: readFileSync(configured.tls.keyFile) }, listener)
     : http.createServer(listener);
   const requests = drainable(server);
+  // The webhook worker's rate cap lifts while this stays put (nothing else for the process to do).
+  let requestsReceived = 0;
+  server.on('request', () => requestsReceived++);
   const listen = async (): Promise<number> => {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -279,15 +282,18 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
       }
     };
 
+    // Issue 14, "Safety": the provider calls' SSRF rule, 2xx within 10 s, at most 64 KB of an answer read.
+    const webhookPoster = outboundPoster({ allowPrivateNetwork: config.allowPrivateNetwork || issuerOnLoopback(config.issuer), timeoutMs: 10_000, maxBytes: 64 * 1024 });
     const webhookWorker = new WebhookWorker({
       db: store.db,
       dialect: store.dialect,
       logger,
       sign: webhookSigner(() => keys.privateKeys[0]!),
-      // Issue 14, "Safety": the provider calls' SSRF rule, 2xx within 10 s, at most 64 KB of an answer read.
-      send: outboundFetch({ allowPrivateNetwork: config.allowPrivateNetwork || issuerOnLoopback(config.issuer), timeoutMs: 10_000, maxBytes: 64 * 1024, truncateBody: true }),
+      send: webhookPoster.post,
       retry: { baseDelayMs: config.webhookRetryBaseMs, maxDelayMs: 60 * 60_000, retryForMs: 24 * 60 * 60_000 },
       pollMs: config.webhookPollMs,
+      maxRate: config.webhookMaxRate,
+      requestsReceived: () => requestsReceived,
     });
 
     const boundPort = server.listening ? port : await listen();
@@ -337,6 +343,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
         await deliveryNotifications?.stop();
         await webhookWorker.stop();
         await importJobs.stop();
+        webhookPoster.close();
         await store.close();
       },
     };

@@ -50,6 +50,8 @@ export interface Config {
   webhookRetryBaseMs: number;
   /** How often each webhook worker looks for deliveries nobody woke it for (GATEHOUSE_WEBHOOK_POLL_MS). */
   webhookPollMs: number;
+  /** Webhook deliveries a second at most, per replica, while it serves requests (0: no cap; issue 14). */
+  webhookMaxRate: number;
 }
 
 /** Exactly one of `messagingServiceSid` and `fromNumber` is set: Kinde's "SMS source" (spec §014). */
@@ -108,6 +110,7 @@ const variables = {
     .transform((value) => value === 'true')
     .default(false),
   GATEHOUSE_EVENT_RETENTION_DAYS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(36500, 'must be at most 36500').default(90),
+  GATEHOUSE_WEBHOOK_MAX_RATE: z.coerce.number().int('must be a whole number').min(0, 'must be 0 (no cap) or more').default(200),
   GATEHOUSE_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(3_600_000, 'must be at most an hour').default(10_000),
   GATEHOUSE_WEBHOOK_POLL_MS: z.coerce.number().int('must be a whole number').min(10, 'must be at least 10').max(3_600_000, 'must be at most an hour').default(1_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -212,5 +215,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventRetentionDays: vars.GATEHOUSE_EVENT_RETENTION_DAYS,
     webhookRetryBaseMs: vars.GATEHOUSE_WEBHOOK_RETRY_BASE_MS,
     webhookPollMs: vars.GATEHOUSE_WEBHOOK_POLL_MS,
+    webhookMaxRate: vars.GATEHOUSE_WEBHOOK_MAX_RATE,
   };
 }

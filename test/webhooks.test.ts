@@ -2,11 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { decodeWebhook } from '@kinde/webhooks';
-import { decodeJwt, generateKeyPair, importJWK, SignJWT } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { clock } from '../src/clock.ts';
 import { loadKeySet } from '../src/domain/signing-keys.ts';
 import { checkEndpoint } from '../src/domain/webhooks/registry.ts';
 import { retryDelay } from '../src/domain/webhooks/deliveries.ts';
+import { restAfterBatch } from '../src/domain/webhooks/pacing.ts';
+import { webhookSigner } from '../src/domain/webhooks/signing.ts';
+import type { SigningJwk } from '../src/domain/signing-keys.ts';
+import { recordEvent } from '../src/domain/events/outbox.ts';
+import { inTransaction } from '../src/store/db.ts';
 import { testDatabases } from './support/databases.ts';
 import { assertKindeError, serverForSuite, startTestServer, type TestServer } from './support/server.ts';
 import { type Delivery, WebhookReceiver } from './support/webhook-receiver.ts';
@@ -35,6 +40,20 @@ const newUser = async (server: TestServer, email: string) => {
   assert.equal(created.status, 200, JSON.stringify(created.body));
   return created.body.id as string;
 };
+
+/** A server of its own on SQLite, started with `env`, and a receiver: both stopped once `work` is done. */
+async function withOwnServer(env: Record<string, string>, work: (server: TestServer, receiver: WebhookReceiver) => Promise<void>): Promise<void> {
+  const db = await testDatabases()[0]!.create();
+  const receiver = await new WebhookReceiver().start();
+  const server = await startTestServer({ databaseUrl: db.url, env });
+  try {
+    await work(server, receiver);
+  } finally {
+    await server.close();
+    await receiver.stop();
+    await db.drop();
+  }
+}
 
 for (const database of testDatabases()) {
   describe(`webhooks (${database.name})`, () => {
@@ -275,11 +294,7 @@ describe('webhook endpoint safety', () => {
   });
 
   it('checks addresses again at delivery, after DNS: a receiver on loopback is refused when the issuer is public', async () => {
-    const { sqliteOnly } = { sqliteOnly: testDatabases()[0]! };
-    const db = await sqliteOnly.create();
-    const receiver = await new WebhookReceiver().start();
-    const server = await startTestServer({ databaseUrl: db.url, env: { ISSUER_URL: 'https://id.example.com', GATEHOUSE_WEBHOOK_RETRY_BASE_MS: '3600000' } });
-    try {
+    await withOwnServer({ ISSUER_URL: 'https://id.example.com', GATEHOUSE_WEBHOOK_RETRY_BASE_MS: '3600000' }, async (server, receiver) => {
       // Registered before the rule could see it (say, a name that resolved publicly then).
       await server.services.db.insertInto('webhooks').values({ id: 'webhook_rebound', name: 'Rebound', endpoint: `https://localtest.me:${receiver.port}/x`, description: null, event_types: '["user.created"]', created_at: Date.now() }).execute();
       await server.services.db
@@ -287,7 +302,6 @@ describe('webhook endpoint safety', () => {
         .values({ id: 'webhook_literal', name: 'Literal', endpoint: `https://127.0.0.1:${receiver.port}/x`, description: null, event_types: '["user.created"]', created_at: Date.now() })
         .execute();
       const { createUser } = await import('../src/domain/users.ts');
-      const { recordEvent } = await import('../src/domain/events/outbox.ts');
       const user = await createUser(server.services.db, { identities: [{ type: 'email', value: 'ssrf@example.test', isVerified: true }] });
       await recordEvent(server.services.db, { type: 'user.created', subject: user.id, data: { user: { id: user.id } } });
       const attempts = await eventually(
@@ -297,11 +311,7 @@ describe('webhook endpoint safety', () => {
       for (const attempt of attempts) assert.match(attempt.error ?? '', /not a public address|ENOTFOUND|EAI_AGAIN/, attempt.error ?? '');
       assert.ok(attempts.some((a) => /not a public address/.test(a.error ?? '')));
       assert.equal(receiver.requests.length, 0, 'nothing reached the private network');
-    } finally {
-      await server.close();
-      await receiver.stop();
-      await db.drop();
-    }
+    });
   });
 
   it('stops promptly on shutdown while a receiver hangs, handing the delivery back', async () => {
@@ -357,3 +367,66 @@ if (postgres) {
     });
   });
 }
+
+describe('webhook signing', () => {
+  it('makes byte for byte the JWT jose’s SignJWT makes (header alg, typ, kid; iat and exp after the payload)', async () => {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    const jwk = { ...(await exportJWK(privateKey)), kid: 'kid-1', alg: 'RS256', use: 'sig' } as unknown as SigningJwk;
+    const payload = { type: 'user.updated', event_id: `event_${'a'.repeat(32)}`, source: 'api', timestamp: new Date().toISOString(), data: { user: { id: 'kp_1', name: 'Zoë “quoted”' } } };
+    const token = await webhookSigner(() => jwk)(payload);
+    const { iat } = decodeJwt(token) as { iat: number };
+    const byJose = await new SignJWT({ ...payload }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: 'kid-1' }).setIssuedAt(iat).setExpirationTime(iat + 15 * 60).sign(privateKey);
+    assert.equal(token, byJose);
+  });
+});
+
+describe('webhook delivery pace (GATEHOUSE_WEBHOOK_MAX_RATE)', () => {
+  const batch = { count: 32, started: 10_000, now: 10_030, maxRate: 200, idle: false, due: undefined };
+  for (const [why, input, expected] of [
+    ['no cap: no rest', { ...batch, maxRate: 0 }, { restMs: 0, due: undefined }],
+    ['no request since the last batch: the cap lifts', { ...batch, idle: true, due: 9_990 }, { restMs: 0, due: undefined }],
+    ['first batch under the cap: 32 at 200/s take 160 ms, 30 of them spent', batch, { restMs: 130, due: 10_160 }],
+    ['the previous rest overran by 12 ms: made up now', { ...batch, started: 10_172, now: 10_200, due: 10_160 }, { restMs: 120, due: 10_320 }],
+    ['a batch slower than its share: no rest, and the schedule goes on', { ...batch, started: 10_160, now: 10_400, due: 10_160 }, { restMs: 0, due: 10_320 }],
+    ['more than a second behind: a new schedule from this batch', { ...batch, started: 12_000, now: 12_030, due: 10_160 }, { restMs: 130, due: 12_160 }],
+  ] as const) {
+    it(why, () => assert.deepEqual(restAfterBatch(input), expected));
+  }
+
+  /** `count` events for one webhook, each its own subject, committed at once; resolves with the ms until the receiver has them all. */
+  async function burst(server: TestServer, receiver: WebhookReceiver, count: number): Promise<number> {
+    await register(server, receiver, ['user.updated']);
+    await inTransaction(server.services.db, async (tx) => {
+      for (let i = 0; i < count; i++) await recordEvent(tx, { type: 'user.updated', subject: `kp_pace_${i}`, data: { user: { id: `kp_pace_${i}` } } });
+    });
+    const started = Date.now();
+    await receiver.until((requests) => requests.length >= count, 120_000);
+    return Date.now() - started;
+  }
+
+  it('delivers no faster than the cap while the process serves requests', async () => {
+    await withOwnServer({ GATEHOUSE_WEBHOOK_MAX_RATE: '100' }, async (server, receiver) => {
+      let serving = true;
+      const busy = Array.from({ length: 3 }, async () => {
+        while (serving) await (await fetch(`${server.url}/.well-known/jwks.json`)).arrayBuffer();
+      });
+      try {
+        // 100 deliveries in batches of 32 at 100/s: the fourth batch starts 0.96 s after the first.
+        const ms = await burst(server, receiver, 100);
+        assert.ok(ms >= 900, `100 deliveries took ${ms} ms`);
+        assert.equal(new Set(receiver.requests.map((r) => claimsOf(r).event_id)).size, 100);
+      } finally {
+        serving = false;
+        await Promise.all(busy);
+      }
+    });
+  });
+
+  it('lifts the cap while nothing else asks the process for work', async () => {
+    await withOwnServer({ GATEHOUSE_WEBHOOK_MAX_RATE: '1' }, async (server, receiver) => {
+      // Under the cap (1/s) these would take over a minute.
+      const ms = await burst(server, receiver, 100);
+      assert.ok(ms < 30_000, `100 deliveries took ${ms} ms`);
+    });
+  });
+});

@@ -19,16 +19,19 @@ export interface ClaimedDelivery {
  * Claims up to `limit` deliveries that are due: the oldest pending one of each (webhook, subject),
  * so a subject's events arrive in the order they happened. A claim is a lease (`leased_until`):
  * another worker skips it until it runs out, which also hands back the deliveries of a replica that
- * died mid-send (at least once). On PostgreSQL `FOR UPDATE SKIP LOCKED` lets replicas claim side by
- * side without waiting on each other or claiming the same row; SQLite has one writer anyway.
+ * died mid-send (at least once). On PostgreSQL `FOR UPDATE OF d SKIP LOCKED` lets replicas claim side
+ * by side without waiting on each other or claiming the same row; SQLite has one writer anyway.
+ * Two statements a batch: the due rows with what is sent (endpoint, event), then the lease.
  */
 export async function claimDueDeliveries(db: Db, dialect: Dialect, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
   const now = clock.now();
   const lease = now + leaseMs;
-  const positions = await inTransaction(db, async (tx) => {
+  const rows = await inTransaction(db, async (tx) => {
     const due = tx
       .selectFrom('webhook_deliveries as d')
-      .select('d.position')
+      .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
+      .innerJoin('audit_events as e', 'e.id', 'd.event_id')
+      .select(['d.position', 'd.attempts', 'd.created_at', 'w.endpoint', 'e.id as event_id', 'e.type', 'e.source', 'e.data', 'e.created_at as event_created_at'])
       .where('d.status', '=', 'pending')
       .where('d.next_attempt_at', '<=', now)
       .where((eb) => eb.or([eb('d.leased_until', 'is', null), eb('d.leased_until', '<', now)]))
@@ -44,22 +47,22 @@ export async function claimDueDeliveries(db: Db, dialect: Dialect, limit: number
           ),
         ),
       )
+      // The due index's own order ((status, next_attempt_at), then the row id on SQLite): the claim reads
+      // `limit` rows and stops, where ordering by position alone read and sorted the whole backlog on each
+      // claim. Order across subjects is free; within a subject the NOT EXISTS above keeps it.
+      .orderBy('d.next_attempt_at')
       .orderBy('d.position')
       .limit(limit);
-    const rows = await (dialect === 'postgres' ? due.forUpdate().skipLocked() : due).execute();
-    const claimed = rows.map((row) => row.position);
-    if (claimed.length > 0) await tx.updateTable('webhook_deliveries').set({ leased_until: lease }).where('position', 'in', claimed).execute();
-    return claimed;
+    const found = await (dialect === 'postgres' ? due.forUpdate('d').skipLocked() : due).execute();
+    if (found.length > 0) {
+      await tx
+        .updateTable('webhook_deliveries')
+        .set({ leased_until: lease })
+        .where('position', 'in', found.map((row) => row.position))
+        .execute();
+    }
+    return found;
   });
-  if (positions.length === 0) return [];
-  const rows = await db
-    .selectFrom('webhook_deliveries as d')
-    .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
-    .innerJoin('audit_events as e', 'e.id', 'd.event_id')
-    .select(['d.position', 'd.attempts', 'd.created_at', 'w.endpoint', 'e.id as event_id', 'e.type', 'e.source', 'e.data', 'e.created_at as event_created_at'])
-    .where('d.position', 'in', positions)
-    .orderBy('d.position')
-    .execute();
   return rows.map((row) => ({
     position: row.position,
     attempts: row.attempts,
@@ -97,43 +100,61 @@ export function retryDelay(policy: RetryPolicy, attempts: number, random = Math.
   return Math.round(exponential / 2 + (exponential / 2) * random);
 }
 
+type AttemptResult = 'delivered' | 'retry' | 'failed' | 'lost';
+
 /**
- * Records one attempt and what it means: delivered on a 2xx, else retried later, or failed once the
- * retry window is over. Nothing is written when the lease was lost (this worker stalled past it and
- * another took the delivery over).
+ * Records each attempt and what it means: delivered on a 2xx, else retried later, or failed once the
+ * retry window is over. Nothing is written for a delivery whose lease was lost (this worker stalled
+ * past it and another took the delivery over). One transaction for a batch, and the deliveries of a
+ * burst (one lease, all delivered) in two statements: the store pays per batch, not per delivery.
  */
-export async function recordAttempts(db: Db, attempts: ReadonlyArray<{ delivery: ClaimedDelivery; outcome: AttemptOutcome }>, policy: RetryPolicy): Promise<Array<'delivered' | 'retry' | 'failed' | 'lost'>> {
-  // One transaction for a batch: a burst of deliveries costs the store a commit per batch, not per delivery.
+export async function recordAttempts(db: Db, attempts: ReadonlyArray<{ delivery: ClaimedDelivery; outcome: AttemptOutcome }>, policy: RetryPolicy): Promise<AttemptResult[]> {
   return inTransaction(db, async (tx) => {
-    const results: Array<'delivered' | 'retry' | 'failed' | 'lost'> = [];
-    for (const { delivery, outcome } of attempts) results.push(await recordAttempt(tx, delivery, outcome, policy));
-    return results;
+    const results = new Map<number, AttemptResult>();
+    const deliveredByLease = new Map<number, Array<{ delivery: ClaimedDelivery; outcome: AttemptOutcome }>>();
+    for (const attempt of attempts) {
+      if (attempt.outcome.error !== null) results.set(attempt.delivery.position, await recordUnsuccessfulAttempt(tx, attempt.delivery, attempt.outcome, policy));
+      else {
+        const sameLease = deliveredByLease.get(attempt.delivery.lease);
+        if (sameLease) sameLease.push(attempt);
+        else deliveredByLease.set(attempt.delivery.lease, [attempt]);
+      }
+    }
+    for (const [lease, delivered] of deliveredByLease) {
+      const now = clock.now();
+      const kept = await tx
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1), leased_until: null, status: 'delivered' as const, finished_at: now }))
+        .where('position', 'in', delivered.map(({ delivery }) => delivery.position))
+        .where('leased_until', '=', lease)
+        .returning('position')
+        .execute();
+      const recorded = new Set(kept.map((row) => Number(row.position)));
+      const rows = delivered.filter(({ delivery }) => recorded.has(Number(delivery.position)));
+      if (rows.length > 0) await tx.insertInto('webhook_attempts').values(rows.map(({ delivery, outcome }) => attemptRow(delivery, outcome, now))).execute();
+      for (const { delivery } of delivered) results.set(delivery.position, recorded.has(Number(delivery.position)) ? 'delivered' : 'lost');
+    }
+    return attempts.map(({ delivery }) => results.get(delivery.position)!);
   });
 }
 
-async function recordAttempt(db: Db | Tx, delivery: ClaimedDelivery, outcome: AttemptOutcome, policy: RetryPolicy): Promise<'delivered' | 'retry' | 'failed' | 'lost'> {
+function attemptRow(delivery: ClaimedDelivery, outcome: AttemptOutcome, now: number) {
+  return { delivery_position: delivery.position, attempt: delivery.attempts + 1, attempted_at: now, status_code: outcome.statusCode, duration_ms: outcome.durationMs, error: outcome.error };
+}
+
+async function recordUnsuccessfulAttempt(tx: Tx, delivery: ClaimedDelivery, outcome: AttemptOutcome, policy: RetryPolicy): Promise<AttemptResult> {
   const now = clock.now();
   const attempt = delivery.attempts + 1;
-  const delivered = outcome.error === null;
-  const failed = !delivered && now - delivery.createdAt >= policy.retryForMs;
-  return inTransaction(db, async (tx) => {
-    const update = await tx
-      .updateTable('webhook_deliveries')
-      .set({
-        attempts: attempt,
-        leased_until: null,
-        ...(delivered ? { status: 'delivered' as const, finished_at: now } : failed ? { status: 'failed' as const, finished_at: now } : { next_attempt_at: now + retryDelay(policy, attempt) }),
-      })
-      .where('position', '=', delivery.position)
-      .where('leased_until', '=', delivery.lease)
-      .executeTakeFirst();
-    if (update.numUpdatedRows === 0n) return 'lost';
-    await tx
-      .insertInto('webhook_attempts')
-      .values({ delivery_position: delivery.position, attempt, attempted_at: now, status_code: outcome.statusCode, duration_ms: outcome.durationMs, error: outcome.error })
-      .execute();
-    return delivered ? 'delivered' : failed ? 'failed' : 'retry';
-  });
+  const failed = now - delivery.createdAt >= policy.retryForMs;
+  const update = await tx
+    .updateTable('webhook_deliveries')
+    .set({ attempts: attempt, leased_until: null, ...(failed ? { status: 'failed' as const, finished_at: now } : { next_attempt_at: now + retryDelay(policy, attempt) }) })
+    .where('position', '=', delivery.position)
+    .where('leased_until', '=', delivery.lease)
+    .executeTakeFirst();
+  if (update.numUpdatedRows === 0n) return 'lost';
+  await tx.insertInto('webhook_attempts').values(attemptRow(delivery, outcome, now)).execute();
+  return failed ? 'failed' : 'retry';
 }
 
 /** A delivery interrupted by shutdown goes back as it was, for this or another replica to send. */

@@ -4,24 +4,28 @@ import type { Db, Dialect } from '../../store/db.ts';
 import { clock } from '../../clock.ts';
 import { onDeliveriesQueued } from '../events/outbox.ts';
 import { type AttemptOutcome, claimDueDeliveries, type ClaimedDelivery, nextDeliveryDue, recordAttempts, releaseDelivery, type RetryPolicy } from './deliveries.ts';
+import { restAfterBatch } from './pacing.ts';
 import type { WebhookPayload } from './signing.ts';
 
-export type Send = (url: string, init: RequestInit) => Promise<Response>;
+/** POSTs a delivery and answers with the receiver's status (app.ts: outboundPoster, under the SSRF rule). */
+export type SendDelivery = (endpoint: string, body: string, contentType: string, signal: AbortSignal) => Promise<number>;
 
 export interface WorkerOptions {
   db: Db;
   dialect: Dialect;
   logger: Logger;
   sign: (payload: WebhookPayload) => Promise<string>;
-  /** outboundFetch under the SSRF rule: 10 s, 64 KB, no redirects, addresses checked after DNS. */
-  send: Send;
+  /** Under the SSRF rule: 10 s, 64 KB, no redirects, addresses checked after DNS. */
+  send: SendDelivery;
   retry: RetryPolicy;
   /** Deliveries sent at once (to different subjects; one subject's go one after another). */
   batchSize?: number;
   /** How often to look for work nobody told this process about (another replica's events, retries). */
   pollMs?: number;
-  /** After a full batch, rest this many times as long as it took (default 1: busy half the time at most). */
-  paceRatio?: number;
+  /** At most this many deliveries a second while the process serves requests (0: no cap). */
+  maxRate?: number;
+  /** HTTP requests this process has received so far: while it does not move, nothing waits on the worker and the cap lifts. */
+  requestsReceived?: () => number;
 }
 
 /** Longer than a send may take (10 s) plus signing and recording: a lease only runs out when a worker died. */
@@ -44,6 +48,10 @@ export class WebhookWorker {
     return controller;
   })();
   private unsubscribe: (() => void) | undefined;
+  /** Requests received when the current stretch of work began: at its first batch, then at each batch's pacing. */
+  private requestsSeen: number | undefined;
+  /** When the batches paced so far may all have been sent under the cap (performance.now()). */
+  private paceDue: number | undefined;
 
   constructor(private readonly options: WorkerOptions) {}
 
@@ -80,6 +88,7 @@ export class WebhookWorker {
       }
       if (!this.running) break;
       if (sent > 0 || this.woken) continue;
+      this.requestsSeen = undefined;
       await this.idle(await this.untilNextDue());
     }
   }
@@ -123,13 +132,14 @@ export class WebhookWorker {
   }
 
   /**
-   * One batch: claim, send side by side, record the outcomes together. Then rest about as long as
-   * the batch kept this process busy (`paceRatio`): a burst of events drains at a steady rate
-   * instead of taking the event loop from the sign-in and token requests sharing it.
+   * One batch: claim, send side by side, record the outcomes together, then pace: at most `maxRate`
+   * a second (default 200: 10,000 in 50 s) while requests share the process, leaving them the rest
+   * of the CPU; a replica with nothing else to do drains a backlog at full speed (pacing.ts).
    */
   private async deliverDue(): Promise<number> {
-    const { db, dialect, batchSize = 32, retry, logger, paceRatio = 1 } = this.options;
+    const { db, dialect, batchSize = 32, retry, logger } = this.options;
     const started = performance.now();
+    this.requestsSeen ??= this.options.requestsReceived?.();
     const claimed = await claimDueDeliveries(db, dialect, batchSize, LEASE_MS);
     if (claimed.length === 0) return 0;
     const sent = (await Promise.all(claimed.map((delivery) => this.send(delivery)))).filter((attempt) => attempt !== undefined);
@@ -138,8 +148,19 @@ export class WebhookWorker {
       const { delivery, outcome } = sent[index]!;
       if (result === 'failed') logger.warn({ event_id: delivery.payload.event_id, receiver: new URL(delivery.endpoint).host, error: outcome.error }, 'webhook delivery failed for good');
     });
-    if (claimed.length === batchSize && paceRatio > 0) await this.rest((performance.now() - started) * paceRatio);
+    await this.pace(claimed.length, started);
     return claimed.length;
+  }
+
+  /** Rests as pacing.ts says: under the cap while requests come in, not at all when none did since the last batch. */
+  private async pace(count: number, started: number): Promise<void> {
+    const { maxRate = 0, requestsReceived } = this.options;
+    const requests = requestsReceived?.();
+    const idle = requests !== undefined && requests === this.requestsSeen;
+    this.requestsSeen = requests;
+    const { restMs, due } = restAfterBatch({ count, started, now: performance.now(), maxRate, idle, due: this.paceDue });
+    this.paceDue = due;
+    if (restMs > 0) await this.rest(restMs);
   }
 
   /** One attempt; undefined when shutdown interrupted it (the delivery is handed back, not counted). */
@@ -147,10 +168,9 @@ export class WebhookWorker {
     const { db, sign, send } = this.options;
     const started = performance.now();
     try {
-      const body = await sign(delivery.payload);
-      const response = await send(delivery.endpoint, { method: 'POST', headers: { 'content-type': 'application/jwt' }, body, signal: this.inFlight.signal });
-      const ok = response.status >= 200 && response.status < 300;
-      return { delivery, outcome: { statusCode: response.status, durationMs: Math.round(performance.now() - started), error: ok ? null : `the receiver answered ${response.status}` } };
+      const status = await send(delivery.endpoint, await sign(delivery.payload), 'application/jwt', this.inFlight.signal);
+      const ok = status >= 200 && status < 300;
+      return { delivery, outcome: { statusCode: status, durationMs: Math.round(performance.now() - started), error: ok ? null : `the receiver answered ${status}` } };
     } catch (error) {
       if (!this.running) {
         await releaseDelivery(db, delivery);
