@@ -1,5 +1,6 @@
 import { clock } from '../clock.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import type { FeatureFlagsTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 import { requireOrganization } from './organizations.ts';
@@ -249,16 +250,12 @@ export async function deleteUserFeatureFlag(db: Db, userId: string, key: string)
   await db.deleteFrom('user_feature_flags').where('user_id', '=', userId).where('flag_key', '=', key).execute();
 }
 
-/**
- * The `feature_flags` claim for a person, in the organization their token speaks for (if any): one
- * query, since it runs for every token issued.
- */
-export async function featureFlagsFor(db: Db, orgCode: string | undefined, userId: string): Promise<Record<string, FlagClaim>> {
-  const rows = await db
+// Every flag with this organization's and this person's values, compiled once (every token request reads it).
+const flagsWithOverrides = preparedQuery((db, { orgCode, userId }: { orgCode: string; userId: string }) =>
+  db
     .selectFrom('feature_flags')
     .leftJoin('organization_feature_flags', (join) =>
-      // Organization codes are never empty: without an organization, no override matches.
-      join.onRef('organization_feature_flags.flag_key', '=', 'feature_flags.key').on('organization_feature_flags.organization_code', '=', orgCode ?? ''),
+      join.onRef('organization_feature_flags.flag_key', '=', 'feature_flags.key').on('organization_feature_flags.organization_code', '=', orgCode),
     )
     .leftJoin('user_feature_flags', (join) => join.onRef('user_feature_flags.flag_key', '=', 'feature_flags.key').on('user_feature_flags.user_id', '=', userId))
     .select([
@@ -268,8 +265,16 @@ export async function featureFlagsFor(db: Db, orgCode: string | undefined, userI
       'organization_feature_flags.value as organization_value',
       'user_feature_flags.value as user_value',
     ])
-    .orderBy('feature_flags.key')
-    .execute();
+    .orderBy('feature_flags.key'),
+);
+
+/**
+ * The `feature_flags` claim for a person, in the organization their token speaks for (if any): one
+ * query, since it runs for every token issued.
+ */
+export async function featureFlagsFor(db: Db, orgCode: string | undefined, userId: string): Promise<Record<string, FlagClaim>> {
+  // Organization codes are never empty: without an organization, no override matches.
+  const { rows } = await flagsWithOverrides(db, { orgCode: orgCode ?? '', userId });
   const valuesOf = (column: 'organization_value' | 'user_value') =>
     Object.fromEntries(
       rows.flatMap((row) => {

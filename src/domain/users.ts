@@ -4,6 +4,7 @@ import { newId } from '../crypto/ids.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import type { IdentitiesTable, UsersTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 
@@ -155,12 +156,8 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
   return toUser(user, identities);
 }
 
-/**
- * One statement for the person and their identities (every token request and sign-in step reads
- * them): a row per identity, the user's columns repeated, none when they have no identity.
- */
-export async function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
-  const rows = await db
+const userWithIdentities = preparedQuery((db, { id }: { id: string }) =>
+  db
     .selectFrom('users')
     .leftJoin('identities', 'identities.user_id', 'users.id')
     .selectAll('users')
@@ -177,8 +174,15 @@ export async function findUser(db: Db | Tx, id: string): Promise<User | undefine
       'identities.created_at as identity_created_at',
     ])
     .where('users.id', '=', id)
-    .orderBy('identities.created_at')
-    .execute();
+    .orderBy('identities.created_at'),
+);
+
+/**
+ * One statement for the person and their identities (every token request and sign-in step reads
+ * them): a row per identity, the user's columns repeated, none when they have no identity.
+ */
+export async function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
+  const { rows } = await userWithIdentities(db, { id });
   const first = rows[0];
   if (!first) return undefined;
   const identities: IdentitiesTable[] = rows.flatMap((row) =>

@@ -1,5 +1,6 @@
 import { clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 
 /**
  * Which organization a grant speaks for. Every token issued from the grant (the first access token,
@@ -10,13 +11,17 @@ export async function organizationOfGrant(db: Db, grantId: string | undefined): 
   return (await grantFacts(db, grantId))?.organizationCode;
 }
 
+const factsOfGrant = preparedQuery((db, { grantId }: { grantId: string }) =>
+  db.selectFrom('grant_organizations').select(['organization_code', 'external_groups']).where('grant_id', '=', grantId),
+);
+
 /**
  * What the sign-in that made a grant decided, for the tokens issued from it: the organization, and the
  * groups an enterprise IdP said the person is in (`ext_groups`, section 032) — one read per token.
  */
 export async function grantFacts(db: Db, grantId: string | undefined): Promise<{ organizationCode: string; externalGroups: string[] | undefined } | undefined> {
   if (!grantId) return undefined;
-  const row = await db.selectFrom('grant_organizations').select(['organization_code', 'external_groups']).where('grant_id', '=', grantId).executeTakeFirst();
+  const [row] = (await factsOfGrant(db, { grantId })).rows;
   if (!row) return undefined;
   return { organizationCode: row.organization_code, externalGroups: row.external_groups === null ? undefined : (JSON.parse(row.external_groups) as string[]) };
 }
