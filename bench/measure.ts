@@ -103,8 +103,11 @@ export interface CpuMark {
   at: number;
 }
 
-/** utime + stime of every local process named `postgres` (0 when there is none or no /proc). */
-function postgresServerSeconds(): number {
+/**
+ * utime + stime of every local process named `postgres` (0 when there is none or no /proc); with
+ * `database`, only the backends serving that database (other sessions' tests share the server).
+ */
+function postgresServerSeconds(database?: string): number {
   let ticks = 0;
   try {
     for (const pid of readdirSync('/proc')) {
@@ -113,6 +116,7 @@ function postgresServerSeconds(): number {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const close = stat.lastIndexOf(')');
         if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+        if (database && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${database} `)) continue;
         const fields = stat.slice(close + 2).split(' ');
         ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
       } catch {
@@ -127,11 +131,11 @@ function postgresServerSeconds(): number {
 
 
 /** Count the local PostgreSQL server processes as part of the system under test (set once the database is known). */
-export const postgresWatch = { on: false };
+export const postgresWatch: { on: boolean; database?: string } = { on: false };
 
 export function cpuMark(): CpuMark {
   const own = process.cpuUsage();
-  const postgresSeconds = postgresWatch.on ? postgresServerSeconds() : 0;
+  const postgresSeconds = postgresWatch.on ? postgresServerSeconds(postgresWatch.database) : 0;
   return { machineBusySeconds: machineBusySeconds(), postgresSeconds, ownMicros: own.user + own.system, at: performance.now() };
 }
 

@@ -1,5 +1,5 @@
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
-import type { Db, Tx } from './db.ts';
+import { type Db, prepareOnPostgres, type Tx } from './db.ts';
 
 /** Where each parameter of the compiled SQL comes from: one of the query's named parameters, or a constant of the query. */
 type ParameterSource = { name: string } | { constant: unknown };
@@ -51,5 +51,6 @@ function compile<Params extends object, Row>(db: Db | Tx, build: (db: Db, params
   for (const name of read) {
     if (!sources.some((source) => 'name' in source && source.name === name)) throw new Error(`preparedQuery: parameter ${name} does not reach the SQL of ${query.sql}`);
   }
+  prepareOnPostgres(query.sql);
   return { query, sources };
 }
