@@ -1,4 +1,5 @@
 import { clock } from '../clock.ts';
+import type { Expression } from 'kysely';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 import type { FeatureFlagsTable } from '../store/schema.ts';
@@ -250,9 +251,14 @@ export async function deleteUserFeatureFlag(db: Db, userId: string, key: string)
   await db.deleteFrom('user_feature_flags').where('user_id', '=', userId).where('flag_key', '=', key).execute();
 }
 
-// Every flag with this organization's and this person's values, compiled once (every token request reads it).
-const flagsWithOverrides = preparedQuery((db, { orgCode, userId }: { orgCode: string; userId: string }) =>
-  db
+const flagsWithOverrides = preparedQuery((db, { orgCode, userId }: { orgCode: string; userId: string }) => flagsWithOverridesQuery(db, orgCode, userId));
+
+/**
+ * Every flag with this organization's and this person's values (every token request reads it).
+ * `orgCode` may be a subquery (the token's claim set); '' matches no organization.
+ */
+export function flagsWithOverridesQuery(db: Db, orgCode: string | Expression<string>, userId: string) {
+  return db
     .selectFrom('feature_flags')
     .leftJoin('organization_feature_flags', (join) =>
       join.onRef('organization_feature_flags.flag_key', '=', 'feature_flags.key').on('organization_feature_flags.organization_code', '=', orgCode),
@@ -265,8 +271,8 @@ const flagsWithOverrides = preparedQuery((db, { orgCode, userId }: { orgCode: st
       'organization_feature_flags.value as organization_value',
       'user_feature_flags.value as user_value',
     ])
-    .orderBy('feature_flags.key'),
-);
+    .orderBy('feature_flags.key');
+}
 
 /**
  * The `feature_flags` claim for a person, in the organization their token speaks for (if any): one
@@ -274,7 +280,13 @@ const flagsWithOverrides = preparedQuery((db, { orgCode, userId }: { orgCode: st
  */
 export async function featureFlagsFor(db: Db, orgCode: string | undefined, userId: string): Promise<Record<string, FlagClaim>> {
   // Organization codes are never empty: without an organization, no override matches.
-  const { rows } = await flagsWithOverrides(db, { orgCode: orgCode ?? '', userId });
+  return toFlagClaims((await flagsWithOverrides(db, { orgCode: orgCode ?? '', userId })).rows);
+}
+
+/** The rows of `flagsWithOverridesQuery` as the `feature_flags` claim. */
+export function toFlagClaims(
+  rows: ReadonlyArray<{ key: string; type: FeatureFlagsTable['type']; default_value: string | null; organization_value: string | null; user_value: string | null }>,
+): Record<string, FlagClaim> {
   const valuesOf = (column: 'organization_value' | 'user_value') =>
     Object.fromEntries(
       rows.flatMap((row) => {

@@ -514,12 +514,24 @@ export async function organizationsOf(db: Db | Tx, userId: string): Promise<Arra
   return rows.map(({ code, name }) => ({ code, name }));
 }
 
-// One person's: a list of one has a fixed shape, so it is compiled once (token requests read it).
-const membershipsOfOne = preparedQuery((db, { userId }: { userId: string }) => membershipsOf(db, [userId]));
+/** One person's organizations, most recently used first: a list of one has a fixed shape (token requests read it). */
+export const membershipsOfOneQuery = (db: Db | Tx, userId: string) => membershipsOf(db, [userId]);
+
+const membershipsOfOne = preparedQuery((db, { userId }: { userId: string }) => membershipsOfOneQuery(db, userId));
+
+export interface TokenMembership {
+  code: string;
+  name: string;
+  sessionPolicy: OrganizationSessionPolicy;
+}
 
 /** A person's organizations with the session policy each sets: what a token's claims need, in one query. */
-export async function membershipsForTokens(db: Db | Tx, userId: string): Promise<Array<{ code: string; name: string; sessionPolicy: OrganizationSessionPolicy }>> {
-  const { rows } = await membershipsOfOne(db, { userId });
+export async function membershipsForTokens(db: Db | Tx, userId: string): Promise<TokenMembership[]> {
+  return toTokenMemberships((await membershipsOfOne(db, { userId })).rows);
+}
+
+/** The rows of `membershipsOfOneQuery` as a token's organizations. */
+export function toTokenMemberships(rows: ReadonlyArray<{ code: string; name: string; session_policy: string | null }>): TokenMembership[] {
   return rows.map(({ code, name, session_policy }) => ({ code, name, sessionPolicy: sessionPolicyOf(session_policy) }));
 }
 

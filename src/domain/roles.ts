@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type Expression, sql } from 'kysely';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, type Tx } from '../store/db.ts';
@@ -477,7 +477,11 @@ export async function memberPermissions(db: Db | Tx, orgCode: string, userId: st
  * who is not a member holds nothing (their grants go with the membership: the schema cascades).
  */
 export async function memberAccess(db: Db | Tx, orgCode: string, userId: string): Promise<MemberAccess> {
-  const { rows } = await rolesAndPermissionsOfMember(db, { orgCode, userId });
+  return toMemberAccess((await rolesAndPermissionsOfMember(db, { orgCode, userId })).rows);
+}
+
+/** The rows of `memberAccessQuery` as the token's roles and permissions. */
+export function toMemberAccess(rows: ReadonlyArray<{ kind: 'role' | 'permission'; id: string | null; key: string; name: string | null }>): MemberAccess {
   const roles = rows.flatMap((row) => (row.kind === 'role' ? [{ id: row.id!, key: row.key, name: row.name! }] : []));
   return {
     roles: roles.sort(byKey),
@@ -485,9 +489,13 @@ export async function memberAccess(db: Db | Tx, orgCode: string, userId: string)
   };
 }
 
-// One statement for both, compiled once (every token request reads them): the roles, then the
-// permissions they give and those given to the member directly.
-const rolesAndPermissionsOfMember = preparedQuery((db, { orgCode, userId }: { orgCode: string; userId: string }) => {
+const rolesAndPermissionsOfMember = preparedQuery((db, { orgCode, userId }: { orgCode: string; userId: string }) => memberAccessQuery(db, orgCode, userId));
+
+/**
+ * One statement for both (every token request reads them): the roles, then the permissions they give
+ * and those given to the member directly. `orgCode` may be a subquery (the token's claim set).
+ */
+export function memberAccessQuery(db: Db | Tx, orgCode: string | Expression<string | null>, userId: string) {
   const none = sql<string | null>`null`;
   return db
     .selectFrom('member_roles')
@@ -512,4 +520,4 @@ const rolesAndPermissionsOfMember = preparedQuery((db, { orgCode, userId }: { or
         .where('member_permissions.organization_code', '=', orgCode)
         .where('member_permissions.user_id', '=', userId),
     );
-});
+}

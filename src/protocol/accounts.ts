@@ -1,5 +1,5 @@
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
-import { grantFactsInRequest, membershipsInRequest } from './claim-sources.ts';
+import { claimSetInRequest } from './claim-sources.ts';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
@@ -42,7 +42,7 @@ export function accountFinder(db: Db) {
     return {
       accountId: user.id,
       claims: async () => {
-        const [organizations, grant] = await Promise.all([membershipsInRequest(ctx, db, user.id), grantFactsInRequest(ctx, db, token?.grantId)]);
+        const { memberships: organizations, grant } = await claimSetInRequest(ctx, db, user.id, token?.grantId);
         return {
           ...userClaims(user, { gravatarFallback }),
           // Kinde's ID tokens name the application they were issued to (OIDC Core §2 allows `azp` with one audience).
