@@ -156,11 +156,33 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
   return toUser(user, identities);
 }
 
-const userWithIdentities = preparedQuery((db, { id }: { id: string }) =>
+/**
+ * Every column of `users`, named (SQLite's JSON helpers cannot nest `select *`, and the token's claim
+ * set reads the person as JSON): the type makes adding a column without listing it here an error.
+ */
+const USER_COLUMNS = Object.keys({
+  id: true,
+  provided_id: true,
+  first_name: true,
+  last_name: true,
+  picture: true,
+  is_suspended: true,
+  total_sign_ins: true,
+  failed_sign_ins: true,
+  last_signed_in: true,
+  is_password_reset_requested: true,
+  accepts_marketing: true,
+  claims_refreshed_at: true,
+  created_at: true,
+  updated_at: true,
+} satisfies Record<keyof UsersTable, true>).map((column) => `users.${column}` as `users.${keyof UsersTable}`);
+
+/** The person and their identities: a row per identity, the user's columns repeated. */
+export const userWithIdentitiesQuery = (db: Db | Tx, id: string) =>
   db
     .selectFrom('users')
     .leftJoin('identities', 'identities.user_id', 'users.id')
-    .selectAll('users')
+    .select(USER_COLUMNS)
     .select([
       'identities.id as identity_id',
       'identities.type as identity_type',
@@ -174,15 +196,22 @@ const userWithIdentities = preparedQuery((db, { id }: { id: string }) =>
       'identities.created_at as identity_created_at',
     ])
     .where('users.id', '=', id)
-    .orderBy('identities.created_at'),
-);
+    .orderBy('identities.created_at');
+
+const userWithIdentities = preparedQuery((db, { id }: { id: string }) => userWithIdentitiesQuery(db, id));
+
+type UserWithIdentitiesRow = Awaited<ReturnType<typeof userWithIdentities>>['rows'][number];
 
 /**
  * One statement for the person and their identities (every token request and sign-in step reads
  * them): a row per identity, the user's columns repeated, none when they have no identity.
  */
 export async function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
-  const { rows } = await userWithIdentities(db, { id });
+  return toUserWithIdentities((await userWithIdentities(db, { id })).rows);
+}
+
+/** The rows of `userWithIdentitiesQuery` as the person (undefined for none). */
+export function toUserWithIdentities(rows: readonly UserWithIdentitiesRow[]): User | undefined {
   const first = rows[0];
   if (!first) return undefined;
   const identities: IdentitiesTable[] = rows.flatMap((row) =>

@@ -35,7 +35,8 @@ export const CLAIMS_BY_SCOPE = {
 
 export function accountFinder(db: Db) {
   return async (ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string | undefined }): Promise<Account | undefined> => {
-    const user = await findUser(db, sub);
+    // With a grant (a code or a refresh token redeemed), the tokens' claims are read with the person, in one statement.
+    const user = token?.grantId ? (await claimSetInRequest(ctx, db, sub, token.grantId)).user : await findUser(db, sub);
     if (!user || user.isSuspended) return undefined;
     const client = ctx.oidc?.client;
     const gravatarFallback = client?.['gatehouse_gravatar'] !== false;

@@ -4,12 +4,15 @@ import { jsonArrayFrom as sqliteJsonArray, jsonObjectFrom as sqliteJsonObject } 
 import { flagsWithOverridesQuery, type FlagClaim, toFlagClaims } from '../domain/feature-flags.ts';
 import { membershipsOfOneQuery, type TokenMembership, toTokenMemberships } from '../domain/organizations.ts';
 import { memberAccessQuery, type MemberAccess, toMemberAccess } from '../domain/roles.ts';
+import { toUserWithIdentities, type User, userWithIdentitiesQuery } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 import { type GrantFacts, grantFactsQuery, toGrantFacts } from './grant-organizations.ts';
 
-/** Everything a person's tokens say beyond their profile, for one grant. */
+/** Everything a person's tokens say, for one grant. */
 export interface ClaimSet {
+  /** The person and their identities (undefined: no such person). */
+  user: User | undefined;
   /** What the sign-in that made the grant decided (grant-organizations.ts): its organization, `ext_groups`. */
   grant: GrantFacts | undefined;
   /** org_codes and organizations in the ID token; org_name and ksp come from the grant's. */
@@ -26,7 +29,7 @@ const jsonHelpersFor = (db: Db) =>
 
 /**
  * The claim set in one statement, on either database (each round trip to PostgreSQL wakes a backend on
- * the cores the server runs on): the grant's facts, the person's organizations, and the roles,
+ * the cores the server runs on): the person, the grant's facts, their organizations, and the roles,
  * permissions and flags in the grant's organization — which the statement works out itself, as the
  * grant's organization if the person is still a member.
  */
@@ -43,6 +46,7 @@ const claimSetStatement = preparedQuery((db, { userId, grantId }: { userId: stri
   // Organization codes are never empty: without an organization, no flag override matches.
   const flagOrganization: Expression<string> = sql<string>`coalesce(${grantOrganization}, '')`;
   return db.selectNoFrom([
+    json.array(userWithIdentitiesQuery(db, userId)).as('user'),
     json.object(grantFactsQuery(db, grantId)).as('grant'),
     json.array(membershipsOfOneQuery(db, userId)).as('memberships'),
     json.array(memberAccessQuery(db, grantOrganization, userId)).as('access'),
@@ -58,6 +62,7 @@ async function readClaimSet(db: Db, userId: string, grantId: string | undefined)
   const grant = toGrantFacts(parsed(row!.grant));
   const memberships = toTokenMemberships(parsed(row!.memberships) ?? []);
   return {
+    user: toUserWithIdentities(parsed(row!.user) ?? []),
     grant,
     memberships,
     organization: memberships.find((membership) => membership.code === grant?.organizationCode),
@@ -68,7 +73,10 @@ async function readClaimSet(db: Db, userId: string, grantId: string | undefined)
 
 const claimSetsOfRequest = new WeakMap<object, Map<string, Promise<ClaimSet>>>();
 
-/** One read per request, person and grant: the access token and the ID token of one response share it. */
+/**
+ * One read per request, person and grant: the engine's account lookup, the access token and the ID
+ * token of one response share it.
+ */
 export function claimSetInRequest(ctx: object, db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
   let sets = claimSetsOfRequest.get(ctx);
   if (!sets) claimSetsOfRequest.set(ctx, (sets = new Map()));
