@@ -13,6 +13,12 @@ export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefi
  */
 const EXPIRY_ANSWERED_BY_ENGINE = new Set(['DeviceCode']);
 
+/**
+ * The models looked up by whose they are (sessionsOf, endSessionsOf): the only rows that store
+ * `account_id`, so its index holds nothing else (migration 0015).
+ */
+const LISTED_BY_ACCOUNT = new Set(['Session', 'Grant']);
+
 /** One-time credentials a client redeems at the token endpoint. */
 const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
 
@@ -99,7 +105,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         grantId: payload.grantId ?? null,
         userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
-        accountId: typeof payload.accountId === 'string' ? payload.accountId : null,
+        accountId: LISTED_BY_ACCOUNT.has(this.model) && typeof payload.accountId === 'string' ? payload.accountId : null,
         expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
       });
