@@ -177,6 +177,7 @@ async function main(): Promise<number> {
       const message = { mode: path, origin, client, callback: CALLBACK };
       // SQL census: sequential requests through the same child, counted in this (the server's) process.
       census.statements.clear();
+      census.sqliteMillis.clear();
       census.on = true;
       const censusStart = cpuMark();
       const counted = await load.run({ ...message, people: [people[0]], seconds: 60, maxTrips: options.census });
@@ -223,7 +224,8 @@ async function main(): Promise<number> {
       const cpuLine = (cpu: { serverMs: number; postgresMs: number }) => `server ${fmt(cpu.serverMs, 2)} ms${database.kind === 'postgres' ? ` + PostgreSQL backends ${fmt(cpu.postgresMs, 2)} ms` : ''}`;
       console.log(`   CPU per request: sequential (census) ${cpuLine(censusCpu)}; under load ${cpuLine({ serverMs: loadCpu.serverMs / done, postgresMs: loadCpu.postgresMs / done })}`);
       for (const [sql, count] of [...census.statements.entries()].sort((a, b) => b[1] - a[1])) {
-        console.log(`     ${(count / Math.max(1, counted.done)).toFixed(1)} × ${sql.replace(/\s+/g, ' ').slice(0, 150)}`);
+        const sqliteMicros = database.kind === 'sqlite' ? `${fmt(((census.sqliteMillis.get(sql) ?? 0) * 1000) / Math.max(1, count))} µs ` : '';
+        console.log(`     ${(count / Math.max(1, counted.done)).toFixed(1)} × ${sqliteMicros}${sql.replace(/\s+/g, ' ').slice(0, 150)}`);
       }
       summary.push(`| ${path} ÷ raw signs/s (${database.kind}) | ${fmt(rate)}/s ÷ ${fmt(raw)}/s | **${ratio.toFixed(2)}** (target ≥ ${target}: ${ratio >= target ? 'met' : 'NOT met'}) | ${perRound.join(', ')} | ${fmt(statements, 1)} |`);
 
