@@ -15,7 +15,7 @@ import { machineBusySeconds } from './support.ts';
 // prototypes in this process for a short window (Kysely prepares every SQLite statement anew, and
 // sends every PostgreSQL statement through Client#query).
 
-export const census = { on: false, resultCacheOn: false, statements: new Map<string, number>() };
+export const census = { on: false, resultCacheOn: false, statements: new Map<string, number>(), sqliteMillis: new Map<string, number>() };
 
 function record(sql: unknown): void {
   if (!census.on) return;
@@ -49,8 +49,15 @@ export function installCensus(): void {
   for (const method of ['all', 'get', 'run', 'iterate']) {
     const real = statementProto[method]!;
     statementProto[method] = function (this: { source: string }, ...args: unknown[]) {
+      if (!census.on) return real.apply(this, args);
       record(this.source);
-      return real.apply(this, args);
+      // SQLite runs on this thread: its time per statement is what the census can tell apart.
+      const started = performance.now();
+      try {
+        return real.apply(this, args);
+      } finally {
+        census.sqliteMillis.set(this.source, (census.sqliteMillis.get(this.source) ?? 0) + performance.now() - started);
+      }
     };
   }
   sqliteProto.prepare = function (this: object, ...args: unknown[]) {
@@ -103,8 +110,11 @@ export interface CpuMark {
   at: number;
 }
 
-/** utime + stime of every local process named `postgres` (0 when there is none or no /proc). */
-function postgresServerSeconds(): number {
+/**
+ * utime + stime of every local process named `postgres` (0 when there is none or no /proc); with
+ * `database`, only the backends serving that database (other sessions' tests share the server).
+ */
+function postgresServerSeconds(database?: string): number {
   let ticks = 0;
   try {
     for (const pid of readdirSync('/proc')) {
@@ -113,6 +123,7 @@ function postgresServerSeconds(): number {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const close = stat.lastIndexOf(')');
         if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+        if (database && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${database} `)) continue;
         const fields = stat.slice(close + 2).split(' ');
         ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
       } catch {
@@ -127,11 +138,11 @@ function postgresServerSeconds(): number {
 
 
 /** Count the local PostgreSQL server processes as part of the system under test (set once the database is known). */
-export const postgresWatch = { on: false };
+export const postgresWatch: { on: boolean; database?: string } = { on: false };
 
 export function cpuMark(): CpuMark {
   const own = process.cpuUsage();
-  const postgresSeconds = postgresWatch.on ? postgresServerSeconds() : 0;
+  const postgresSeconds = postgresWatch.on ? postgresServerSeconds(postgresWatch.database) : 0;
   return { machineBusySeconds: machineBusySeconds(), postgresSeconds, ownMicros: own.user + own.system, at: performance.now() };
 }
 

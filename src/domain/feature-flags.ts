@@ -1,5 +1,7 @@
 import { clock } from '../clock.ts';
+import type { Expression } from 'kysely';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import type { FeatureFlagsTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 import { recordEvent } from './events/outbox.ts';
@@ -287,16 +289,17 @@ export async function deleteUserFeatureFlag(db: Db, userId: string, key: string)
   });
 }
 
+const flagsWithOverrides = preparedQuery((db, { orgCode, userId }: { orgCode: string; userId: string }) => flagsWithOverridesQuery(db, orgCode, userId));
+
 /**
- * The `feature_flags` claim for a person, in the organization their token speaks for (if any): one
- * query, since it runs for every token issued.
+ * Every flag with this organization's and this person's values (every token request reads it).
+ * `orgCode` may be a subquery (the token's claim set); '' matches no organization.
  */
-export async function featureFlagsFor(db: Db, orgCode: string | undefined, userId: string): Promise<Record<string, FlagClaim>> {
-  const rows = await db
+export function flagsWithOverridesQuery(db: Db, orgCode: string | Expression<string>, userId: string) {
+  return db
     .selectFrom('feature_flags')
     .leftJoin('organization_feature_flags', (join) =>
-      // Organization codes are never empty: without an organization, no override matches.
-      join.onRef('organization_feature_flags.flag_key', '=', 'feature_flags.key').on('organization_feature_flags.organization_code', '=', orgCode ?? ''),
+      join.onRef('organization_feature_flags.flag_key', '=', 'feature_flags.key').on('organization_feature_flags.organization_code', '=', orgCode),
     )
     .leftJoin('user_feature_flags', (join) => join.onRef('user_feature_flags.flag_key', '=', 'feature_flags.key').on('user_feature_flags.user_id', '=', userId))
     .select([
@@ -306,8 +309,22 @@ export async function featureFlagsFor(db: Db, orgCode: string | undefined, userI
       'organization_feature_flags.value as organization_value',
       'user_feature_flags.value as user_value',
     ])
-    .orderBy('feature_flags.key')
-    .execute();
+    .orderBy('feature_flags.key');
+}
+
+/**
+ * The `feature_flags` claim for a person, in the organization their token speaks for (if any): one
+ * query, since it runs for every token issued.
+ */
+export async function featureFlagsFor(db: Db, orgCode: string | undefined, userId: string): Promise<Record<string, FlagClaim>> {
+  // Organization codes are never empty: without an organization, no override matches.
+  return toFlagClaims((await flagsWithOverrides(db, { orgCode: orgCode ?? '', userId })).rows);
+}
+
+/** The rows of `flagsWithOverridesQuery` as the `feature_flags` claim. */
+export function toFlagClaims(
+  rows: ReadonlyArray<{ key: string; type: FeatureFlagsTable['type']; default_value: string | null; organization_value: string | null; user_value: string | null }>,
+): Record<string, FlagClaim> {
   const valuesOf = (column: 'organization_value' | 'user_value') =>
     Object.fromEntries(
       rows.flatMap((row) => {

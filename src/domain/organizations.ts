@@ -2,6 +2,7 @@ import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, storeOf, type Tx } from '../store/db.ts';
 import { cached } from '../store/read-cache.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagination.ts';
 import type { Flag, OrganizationsTable } from '../store/schema.ts';
 import { DEFAULT_LIFETIMES } from './applications.ts';
@@ -513,9 +514,24 @@ export async function organizationsOf(db: Db | Tx, userId: string): Promise<Arra
   return rows.map(({ code, name }) => ({ code, name }));
 }
 
+/** One person's organizations, most recently used first: a list of one has a fixed shape (token requests read it). */
+export const membershipsOfOneQuery = (db: Db | Tx, userId: string) => membershipsOf(db, [userId]);
+
+const membershipsOfOne = preparedQuery((db, { userId }: { userId: string }) => membershipsOfOneQuery(db, userId));
+
+export interface TokenMembership {
+  code: string;
+  name: string;
+  sessionPolicy: OrganizationSessionPolicy;
+}
+
 /** A person's organizations with the session policy each sets: what a token's claims need, in one query. */
-export async function membershipsForTokens(db: Db | Tx, userId: string): Promise<Array<{ code: string; name: string; sessionPolicy: OrganizationSessionPolicy }>> {
-  const rows = await membershipsOf(db, [userId]).execute();
+export async function membershipsForTokens(db: Db | Tx, userId: string): Promise<TokenMembership[]> {
+  return toTokenMemberships((await membershipsOfOne(db, { userId })).rows);
+}
+
+/** The rows of `membershipsOfOneQuery` as a token's organizations. */
+export function toTokenMemberships(rows: ReadonlyArray<{ code: string; name: string; session_policy: string | null }>): TokenMembership[] {
   return rows.map(({ code, name, session_policy }) => ({ code, name, sessionPolicy: sessionPolicyOf(session_policy) }));
 }
 

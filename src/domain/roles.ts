@@ -1,8 +1,9 @@
-import { sql } from 'kysely';
+import { type Expression, sql } from 'kysely';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, type Tx } from '../store/db.ts';
 import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagination.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import type { PermissionsTable, RolesTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 
@@ -476,10 +477,27 @@ export async function memberPermissions(db: Db | Tx, orgCode: string, userId: st
  * who is not a member holds nothing (their grants go with the membership: the schema cascades).
  */
 export async function memberAccess(db: Db | Tx, orgCode: string, userId: string): Promise<MemberAccess> {
-  // One statement for both (every token request reads them): the roles, then the permissions they
-  // give and those given to the member directly.
+  return toMemberAccess((await rolesAndPermissionsOfMember(db, { orgCode, userId })).rows);
+}
+
+/** The rows of `memberAccessQuery` as the token's roles and permissions. */
+export function toMemberAccess(rows: ReadonlyArray<{ kind: 'role' | 'permission'; id: string | null; key: string; name: string | null }>): MemberAccess {
+  const roles = rows.flatMap((row) => (row.kind === 'role' ? [{ id: row.id!, key: row.key, name: row.name! }] : []));
+  return {
+    roles: roles.sort(byKey),
+    permissions: [...new Set(rows.filter((row) => row.kind === 'permission').map((row) => row.key))].sort(),
+  };
+}
+
+const rolesAndPermissionsOfMember = preparedQuery((db, { orgCode, userId }: { orgCode: string; userId: string }) => memberAccessQuery(db, orgCode, userId));
+
+/**
+ * One statement for both (every token request reads them): the roles, then the permissions they give
+ * and those given to the member directly. `orgCode` may be a subquery (the token's claim set).
+ */
+export function memberAccessQuery(db: Db | Tx, orgCode: string | Expression<string | null>, userId: string) {
   const none = sql<string | null>`null`;
-  const rows = await db
+  return db
     .selectFrom('member_roles')
     .innerJoin('roles', 'roles.id', 'member_roles.role_id')
     .select([sql<'role' | 'permission'>`'role'`.as('kind'), sql.ref<string | null>('roles.id').as('id'), 'roles.key', sql.ref<string | null>('roles.name').as('name')])
@@ -501,11 +519,5 @@ export async function memberAccess(db: Db | Tx, orgCode: string, userId: string)
         .select([sql<'role' | 'permission'>`'permission'`.as('kind'), none.as('id'), 'permissions.key', none.as('name')])
         .where('member_permissions.organization_code', '=', orgCode)
         .where('member_permissions.user_id', '=', userId),
-    )
-    .execute();
-  const roles = rows.flatMap((row) => (row.kind === 'role' ? [{ id: row.id!, key: row.key, name: row.name! }] : []));
-  return {
-    roles: roles.sort(byKey),
-    permissions: [...new Set(rows.filter((row) => row.kind === 'permission').map((row) => row.key))].sort(),
-  };
+    );
 }

@@ -1,5 +1,6 @@
 import { clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 
 /** Section 047: the organization's own SSO session policy, used instead of the application's when on. */
 export interface OrganizationSessionPolicy {
@@ -46,13 +47,15 @@ export function effectiveSessionPolicy(
 /** Records activity on an SSO session (every authorization that uses it). */
 export async function touchSession(db: Db, sessionUid: string, lifetimeSeconds: number): Promise<void> {
   const now = clock.now();
-  const row = { last_seen_at: now, expires_at: now + lifetimeSeconds * 1000 };
-  await db
-    .insertInto('session_activity')
-    .values({ session_uid: sessionUid, ...row })
-    .onConflict((oc) => oc.column('session_uid').doUpdateSet(row))
-    .execute();
+  await recordSessionActivity(db, { sessionUid, lastSeenAt: now, expiresAt: now + lifetimeSeconds * 1000 });
 }
+
+const recordSessionActivity = preparedQuery((db, { sessionUid, lastSeenAt, expiresAt }: { sessionUid: string; lastSeenAt: number; expiresAt: number }) =>
+  db
+    .insertInto('session_activity')
+    .values({ session_uid: sessionUid, last_seen_at: lastSeenAt, expires_at: expiresAt })
+    .onConflict((oc) => oc.column('session_uid').doUpdateSet((eb) => ({ last_seen_at: eb.ref('excluded.last_seen_at'), expires_at: eb.ref('excluded.expires_at') }))),
+);
 
 export async function lastSessionActivity(db: Db, sessionUid: string): Promise<number | undefined> {
   const row = await db.selectFrom('session_activity').select('last_seen_at').where('session_uid', '=', sessionUid).executeTakeFirst();

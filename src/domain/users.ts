@@ -4,6 +4,7 @@ import { newId } from '../crypto/ids.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import type { IdentitiesTable, UsersTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 import { recordEvent } from './events/outbox.ts';
@@ -157,27 +158,32 @@ export async function createUser(db: Db, input: NewUser): Promise<User> {
 }
 
 /**
- * One statement for the person and their identities (every token request and sign-in step reads
- * them): a row per identity, the user's columns repeated, none when they have no identity.
+ * Every column of `users`, named (SQLite's JSON helpers cannot nest `select *`, and the token's claim
+ * set reads the person as JSON): the type makes adding a column without listing it here an error.
  */
-export function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
-  return userWithIdentities(db, { id });
-}
+const USER_COLUMNS = Object.keys({
+  id: true,
+  provided_id: true,
+  first_name: true,
+  last_name: true,
+  picture: true,
+  is_suspended: true,
+  total_sign_ins: true,
+  failed_sign_ins: true,
+  last_signed_in: true,
+  is_password_reset_requested: true,
+  accepts_marketing: true,
+  claims_refreshed_at: true,
+  created_at: true,
+  updated_at: true,
+} satisfies Record<keyof UsersTable, true>).map((column) => `users.${column}` as `users.${keyof UsersTable}`);
 
-/** The person holding an identity, in the same one statement: a subquery picks the user. */
-export function findUserByIdentity(db: Db | Tx, type: IdentityType, value: string): Promise<User | undefined> {
-  return userWithIdentities(db, { type, normalizedValue: normalizeIdentity(type, value) });
-}
-
-type UserKey = { id: string } | { type: IdentityType; normalizedValue: string };
-
-async function userWithIdentities(db: Db | Tx, key: UserKey): Promise<User | undefined> {
-  const holder =
-    'id' in key ? key.id : db.selectFrom('identities').select('user_id').where('type', '=', key.type).where('normalized_value', '=', key.normalizedValue);
-  const rows = await db
+/** The person and their identities: a row per identity, the user's columns repeated. */
+export const userWithIdentitiesQuery = (db: Db | Tx, id: string | ReturnType<typeof identityHolder>) =>
+  db
     .selectFrom('users')
     .leftJoin('identities', 'identities.user_id', 'users.id')
-    .selectAll('users')
+    .select(USER_COLUMNS)
     .select([
       'identities.id as identity_id',
       'identities.type as identity_type',
@@ -190,9 +196,31 @@ async function userWithIdentities(db: Db | Tx, key: UserKey): Promise<User | und
       'identities.last_login_at as identity_last_login_at',
       'identities.created_at as identity_created_at',
     ])
-    .where('users.id', '=', holder)
-    .orderBy('identities.created_at')
-    .execute();
+    .where('users.id', '=', id)
+    .orderBy('identities.created_at');
+
+const userWithIdentities = preparedQuery((db, { id }: { id: string }) => userWithIdentitiesQuery(db, id));
+
+/** The id of whoever holds an identity, as a subquery. */
+const identityHolder = (db: Db | Tx, type: IdentityType, normalizedValue: string) =>
+  db.selectFrom('identities').select('user_id').where('type', '=', type).where('normalized_value', '=', normalizedValue);
+
+const userHoldingIdentity = preparedQuery((db, { type, normalizedValue }: { type: IdentityType; normalizedValue: string }) =>
+  userWithIdentitiesQuery(db, identityHolder(db, type, normalizedValue)),
+);
+
+type UserWithIdentitiesRow = Awaited<ReturnType<typeof userWithIdentities>>['rows'][number];
+
+/**
+ * One statement for the person and their identities (every token request and sign-in step reads
+ * them): a row per identity, the user's columns repeated, none when they have no identity.
+ */
+export async function findUser(db: Db | Tx, id: string): Promise<User | undefined> {
+  return toUserWithIdentities((await userWithIdentities(db, { id })).rows);
+}
+
+/** The rows of `userWithIdentitiesQuery` as the person (undefined for none). */
+export function toUserWithIdentities(rows: readonly UserWithIdentitiesRow[]): User | undefined {
   const first = rows[0];
   if (!first) return undefined;
   const identities: IdentitiesTable[] = rows.flatMap((row) =>
@@ -229,6 +257,10 @@ export async function findUserByProvidedId(db: Db | Tx, providedId: string): Pro
   return row ? findUser(db, row.id) : undefined;
 }
 
+/** The person holding an identity, in the same one statement as `findUser` (a subquery picks them). */
+export async function findUserByIdentity(db: Db | Tx, type: IdentityType, value: string): Promise<User | undefined> {
+  return toUserWithIdentities((await userHoldingIdentity(db, { type, normalizedValue: normalizeIdentity(type, value) })).rows);
+}
 
 /** Kinde's `GET /users` filters; every one given must hold. */
 export interface UserFilter {

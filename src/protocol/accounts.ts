@@ -1,5 +1,5 @@
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
-import { grantFactsInRequest, membershipsInRequest } from './claim-sources.ts';
+import { claimSetInRequest } from './claim-sources.ts';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
 
@@ -35,14 +35,15 @@ export const CLAIMS_BY_SCOPE = {
 
 export function accountFinder(db: Db) {
   return async (ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string | undefined }): Promise<Account | undefined> => {
-    const user = await findUser(db, sub);
+    // With a grant (a code or a refresh token redeemed), the tokens' claims are read with the person, in one statement.
+    const user = token?.grantId ? (await claimSetInRequest(ctx, db, sub, token.grantId)).user : await findUser(db, sub);
     if (!user || user.isSuspended) return undefined;
     const client = ctx.oidc?.client;
     const gravatarFallback = client?.['gatehouse_gravatar'] !== false;
     return {
       accountId: user.id,
       claims: async () => {
-        const [organizations, grant] = await Promise.all([membershipsInRequest(ctx, db, user.id), grantFactsInRequest(ctx, db, token?.grantId)]);
+        const { memberships: organizations, grant } = await claimSetInRequest(ctx, db, user.id, token?.grantId);
         return {
           ...userClaims(user, { gravatarFallback }),
           // Kinde's ID tokens name the application they were issued to (OIDC Core §2 allows `azp` with one audience).

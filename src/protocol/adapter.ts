@@ -1,6 +1,7 @@
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { clock } from '../clock.ts';
 import { type Db, inTransaction } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import { listRevokedGrants } from './revocation-list.ts';
 
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
@@ -11,6 +12,12 @@ export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefi
  * found until the clean-up deletes them; every other expired row reads as missing.
  */
 const EXPIRY_ANSWERED_BY_ENGINE = new Set(['DeviceCode']);
+
+/**
+ * The models looked up by whose they are (sessionsOf, endSessionsOf): the only rows that store
+ * `account_id`, so its index holds nothing else (migration 0015).
+ */
+const LISTED_BY_ACCOUNT = new Set(['Session', 'Grant']);
 
 /** One-time credentials a client redeems at the token endpoint. */
 const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
@@ -29,6 +36,58 @@ export async function revokeGrant(db: Db, grantId: string): Promise<void> {
   });
 }
 
+// The engine's reads and writes, on every token request: compiled once (store/prepared.ts).
+const findModel = (column: 'id' | 'user_code' | 'uid') =>
+  preparedQuery((db, { model, value }: { model: string; value: string }) =>
+    db.selectFrom('oidc_models').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where(column, '=', value),
+  );
+const findModelBy = { id: findModel('id'), user_code: findModel('user_code'), uid: findModel('uid') };
+
+interface ModelRow {
+  model: string;
+  id: string;
+  payload: string;
+  grantId: string | null;
+  userCode: string | null;
+  uid: string | null;
+  accountId: string | null;
+  expiresAt: number | null;
+  consumedAt: number | null;
+}
+
+// A consumption is never undone by saving the model again: `consumed_at` is left as it is.
+const upsertModel = preparedQuery((db, row: ModelRow) =>
+  db
+    .insertInto('oidc_models')
+    .values({
+      model: row.model,
+      id: row.id,
+      payload: row.payload,
+      grant_id: row.grantId,
+      user_code: row.userCode,
+      uid: row.uid,
+      account_id: row.accountId,
+      expires_at: row.expiresAt,
+      consumed_at: row.consumedAt,
+    })
+    .onConflict((oc) =>
+      oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+        payload: eb.ref('excluded.payload'),
+        grant_id: eb.ref('excluded.grant_id'),
+        user_code: eb.ref('excluded.user_code'),
+        uid: eb.ref('excluded.uid'),
+        account_id: eb.ref('excluded.account_id'),
+        expires_at: eb.ref('excluded.expires_at'),
+      })),
+    ),
+);
+
+const consumeModel = preparedQuery((db, { now, model, id }: { now: number; model: string; id: string }) =>
+  db.updateTable('oidc_models').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null),
+);
+
+const destroyModel = preparedQuery((db, { model, id }: { model: string; id: string }) => db.deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id));
+
 /**
  * oidc-provider's persistence, on our store. Every model (sessions, codes, refresh tokens, grants,
  * interactions) is a row in `oidc_models`, so any replica can continue what another started. Clients
@@ -39,20 +98,17 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      const row = {
+      await upsertModel(db, {
+        model: this.model,
+        id,
         payload: JSON.stringify(payload),
-        grant_id: payload.grantId ?? null,
-        user_code: payload.userCode ?? null,
+        grantId: payload.grantId ?? null,
+        userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
-        account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
-        expires_at: expiresIn ? clock.now() + expiresIn * 1000 : null,
-      };
-      // A consumption is never undone by saving the model again: `consumed_at` is left as it is.
-      await db
-        .insertInto('oidc_models')
-        .values({ model: this.model, id, ...row, consumed_at: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null })
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
-        .execute();
+        accountId: LISTED_BY_ACCOUNT.has(this.model) && typeof payload.accountId === 'string' ? payload.accountId : null,
+        expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
+        consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
+      });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -75,21 +131,15 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
      * and everything it issued, then answer invalid_grant.
      */
     async consume(id: string): Promise<void> {
-      const consumed = await db
-        .updateTable('oidc_models')
-        .set({ consumed_at: clock.now() })
-        .where('model', '=', this.model)
-        .where('id', '=', id)
-        .where('consumed_at', 'is', null)
-        .executeTakeFirst();
-      if (consumed.numUpdatedRows > 0n || !REDEEMED_ONCE.has(this.model)) return;
+      const consumed = await consumeModel(db, { now: clock.now(), model: this.model, id });
+      if (consumed.numAffectedRows! > 0n || !REDEEMED_ONCE.has(this.model)) return;
       const row = await db.selectFrom('oidc_models').select('grant_id').where('model', '=', this.model).where('id', '=', id).executeTakeFirst();
       if (row?.grant_id) await revokeGrant(db, row.grant_id);
       throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'code'} already used`);
     }
 
     async destroy(id: string): Promise<void> {
-      await db.deleteFrom('oidc_models').where('model', '=', this.model).where('id', '=', id).execute();
+      await destroyModel(db, { model: this.model, id });
     }
 
     /**
@@ -104,12 +154,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     }
 
     private async findWhere(column: 'id' | 'user_code' | 'uid', value: string): Promise<AdapterPayload | undefined> {
-      const row = await db
-        .selectFrom('oidc_models')
-        .select(['payload', 'expires_at', 'consumed_at'])
-        .where('model', '=', this.model)
-        .where(column, '=', value)
-        .executeTakeFirst();
+      const [row] = (await findModelBy[column](db, { model: this.model, value })).rows;
       if (!row) return undefined;
       let payload = JSON.parse(row.payload) as AdapterPayload;
       if (row.expires_at !== null && row.expires_at <= clock.now()) {

@@ -1,28 +1,87 @@
-import { membershipsForTokens } from '../domain/organizations.ts';
+import { type Expression, PostgresAdapter, sql } from 'kysely';
+import { jsonArrayFrom as postgresJsonArray, jsonObjectFrom as postgresJsonObject } from 'kysely/helpers/postgres';
+import { jsonArrayFrom as sqliteJsonArray, jsonObjectFrom as sqliteJsonObject } from 'kysely/helpers/sqlite';
+import { flagsWithOverridesQuery, type FlagClaim, toFlagClaims } from '../domain/feature-flags.ts';
+import { membershipsOfOneQuery, type TokenMembership, toTokenMemberships } from '../domain/organizations.ts';
+import { memberAccessQuery, type MemberAccess, toMemberAccess } from '../domain/roles.ts';
+import { toUserWithIdentities, type User, userWithIdentitiesQuery } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
-import { grantFacts } from './grant-organizations.ts';
+import { preparedQuery } from '../store/prepared.ts';
+import { type GrantFacts, grantFactsQuery, toGrantFacts } from './grant-organizations.ts';
 
-type Memberships = Awaited<ReturnType<typeof membershipsForTokens>>;
-type GrantFacts = Awaited<ReturnType<typeof grantFacts>>;
+/** Everything a person's tokens say, for one grant. */
+export interface ClaimSet {
+  /** The person and their identities (undefined: no such person). */
+  user: User | undefined;
+  /** What the sign-in that made the grant decided (grant-organizations.ts): its organization, `ext_groups`. */
+  grant: GrantFacts | undefined;
+  /** org_codes and organizations in the ID token; org_name and ksp come from the grant's. */
+  memberships: TokenMembership[];
+  /** The grant's organization, while the person is still a member of it (the tokens speak for it). */
+  organization: TokenMembership | undefined;
+  /** Roles and permissions in that organization (none without one). */
+  access: MemberAccess;
+  featureFlags: Record<string, FlagClaim>;
+}
 
-const readsOfRequest = new WeakMap<object, Map<string, Promise<unknown>>>();
+const jsonHelpersFor = (db: Db) =>
+  db.getExecutor().adapter instanceof PostgresAdapter ? { array: postgresJsonArray, object: postgresJsonObject } : { array: sqliteJsonArray, object: sqliteJsonObject };
 
-/** One read per request and key: the access token and the ID token of one response share it. */
-function oncePerRequest<T>(ctx: object, key: string, read: () => Promise<T>): Promise<T> {
-  let reads = readsOfRequest.get(ctx);
-  if (!reads) readsOfRequest.set(ctx, (reads = new Map()));
-  let pending = reads.get(key) as Promise<T> | undefined;
-  if (!pending) reads.set(key, (pending = read()));
+/**
+ * The claim set in one statement, on either database (each round trip to PostgreSQL wakes a backend on
+ * the cores the server runs on): the person, the grant's facts, their organizations, and the roles,
+ * permissions and flags in the grant's organization — which the statement works out itself, as the
+ * grant's organization if the person is still a member.
+ */
+const claimSetStatement = preparedQuery((db, { userId, grantId }: { userId: string; grantId: string | null }) => {
+  const json = jsonHelpersFor(db);
+  const grantOrganization = db
+    .selectFrom('grant_organizations')
+    .innerJoin('organization_members', (join) =>
+      join.onRef('organization_members.organization_code', '=', 'grant_organizations.organization_code').on('organization_members.user_id', '=', userId),
+    )
+    .select('grant_organizations.organization_code')
+    .where('grant_organizations.grant_id', '=', grantId)
+    .$asScalar();
+  // Organization codes are never empty: without an organization, no flag override matches.
+  const flagOrganization: Expression<string> = sql<string>`coalesce(${grantOrganization}, '')`;
+  return db.selectNoFrom([
+    json.array(userWithIdentitiesQuery(db, userId)).as('user'),
+    json.object(grantFactsQuery(db, grantId)).as('grant'),
+    json.array(membershipsOfOneQuery(db, userId)).as('memberships'),
+    json.array(memberAccessQuery(db, grantOrganization, userId)).as('access'),
+    json.array(flagsWithOverridesQuery(db, flagOrganization, userId)).as('flags'),
+  ]);
+});
+
+/** SQLite hands JSON back as text; PostgreSQL's driver parses it. */
+const parsed = <T>(value: T | string | null): T | null => (typeof value === 'string' ? (JSON.parse(value) as T) : value);
+
+async function readClaimSet(db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
+  const [row] = (await claimSetStatement(db, { userId, grantId: grantId ?? null })).rows;
+  const grant = toGrantFacts(parsed(row!.grant));
+  const memberships = toTokenMemberships(parsed(row!.memberships) ?? []);
+  return {
+    user: toUserWithIdentities(parsed(row!.user) ?? []),
+    grant,
+    memberships,
+    organization: memberships.find((membership) => membership.code === grant?.organizationCode),
+    access: toMemberAccess(parsed(row!.access) ?? []),
+    featureFlags: toFlagClaims(parsed(row!.flags) ?? []),
+  };
+}
+
+const claimSetsOfRequest = new WeakMap<object, Map<string, Promise<ClaimSet>>>();
+
+/**
+ * One read per request, person and grant: the engine's account lookup, the access token and the ID
+ * token of one response share it.
+ */
+export function claimSetInRequest(ctx: object, db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
+  let sets = claimSetsOfRequest.get(ctx);
+  if (!sets) claimSetsOfRequest.set(ctx, (sets = new Map()));
+  const key = `${userId} ${grantId ?? ''}`;
+  let pending = sets.get(key);
+  if (!pending) sets.set(key, (pending = readClaimSet(db, userId, grantId)));
   return pending;
-}
-
-/** A person's organizations: org_code, org_name and ksp in the access token; org_codes and organizations in the ID token. */
-export function membershipsInRequest(ctx: object, db: Db, userId: string): Promise<Memberships> {
-  return oncePerRequest(ctx, `memberships:${userId}`, () => membershipsForTokens(db, userId));
-}
-
-/** What the sign-in decided for a grant (grant-organizations.ts): the organization and `ext_groups`. */
-export function grantFactsInRequest(ctx: object, db: Db, grantId: string | undefined): Promise<GrantFacts> {
-  if (!grantId) return Promise.resolve(undefined);
-  return oncePerRequest(ctx, `grant:${grantId}`, () => grantFacts(db, grantId));
 }

@@ -1,5 +1,6 @@
 import { clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 
 /**
  * Which organization a grant speaks for. Every token issued from the grant (the first access token,
@@ -10,15 +11,28 @@ export async function organizationOfGrant(db: Db, grantId: string | undefined): 
   return (await grantFacts(db, grantId))?.organizationCode;
 }
 
+export interface GrantFacts {
+  organizationCode: string;
+  externalGroups: string[] | undefined;
+}
+
+export const grantFactsQuery = (db: Db, grantId: string | null) =>
+  db.selectFrom('grant_organizations').select(['organization_code', 'external_groups']).where('grant_id', '=', grantId);
+
+const factsOfGrant = preparedQuery((db, { grantId }: { grantId: string }) => grantFactsQuery(db, grantId));
+
+export function toGrantFacts(row: { organization_code: string; external_groups: string | null } | null | undefined): GrantFacts | undefined {
+  if (!row) return undefined;
+  return { organizationCode: row.organization_code, externalGroups: row.external_groups === null ? undefined : (JSON.parse(row.external_groups) as string[]) };
+}
+
 /**
  * What the sign-in that made a grant decided, for the tokens issued from it: the organization, and the
  * groups an enterprise IdP said the person is in (`ext_groups`, section 032) — one read per token.
  */
-export async function grantFacts(db: Db, grantId: string | undefined): Promise<{ organizationCode: string; externalGroups: string[] | undefined } | undefined> {
+export async function grantFacts(db: Db, grantId: string | undefined): Promise<GrantFacts | undefined> {
   if (!grantId) return undefined;
-  const row = await db.selectFrom('grant_organizations').select(['organization_code', 'external_groups']).where('grant_id', '=', grantId).executeTakeFirst();
-  if (!row) return undefined;
-  return { organizationCode: row.organization_code, externalGroups: row.external_groups === null ? undefined : (JSON.parse(row.external_groups) as string[]) };
+  return toGrantFacts((await factsOfGrant(db, { grantId })).rows[0]);
 }
 
 /** The organization of each of these grants that has one. */

@@ -1,12 +1,10 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { featureFlagsFor } from '../domain/feature-flags.ts';
 import { environmentPolicy } from '../domain/environment.ts';
 import { effectiveSessionPolicy } from '../domain/sessions.ts';
-import { memberAccess } from '../domain/roles.ts';
 import type { Db } from '../store/db.ts';
 import { audiencesOf } from './audiences.ts';
 import { GRANT_CLAIM } from './revocation-list.ts';
-import { grantFactsInRequest, membershipsInRequest } from './claim-sources.ts';
+import { claimSetInRequest } from './claim-sources.ts';
 
 type IssuedToken = { kind: string; clientId?: string; accountId?: string; grantId?: string };
 
@@ -30,12 +28,9 @@ export function extraTokenClaims(db: Db) {
     if (token.kind === 'ClientCredentials') return { gty: ['client_credentials'] };
     const userId = token.accountId;
     if (!userId) return {};
-    const [grant, memberships, environment] = await Promise.all([grantFactsInRequest(ctx, db, token.grantId), membershipsInRequest(ctx, db, userId), environmentPolicy(db)]);
-    const grantOrg = grant?.organizationCode;
+    const [{ grant, organization, access, featureFlags }, environment] = await Promise.all([claimSetInRequest(ctx, db, userId, token.grantId), environmentPolicy(db)]);
     // Someone removed from the organization keeps their session, but their tokens no longer speak for it.
-    const organization = memberships.find((membership) => membership.code === grantOrg);
     const orgCode = organization?.code;
-    const [access, featureFlags] = await Promise.all([orgCode ? memberAccess(db, orgCode, userId) : { roles: [], permissions: [] }, featureFlagsFor(db, orgCode, userId)]);
     // `ksp.persistent` mirrors the SSO session policy that applied (environment, or the organization's own).
     const persistent = effectiveSessionPolicy(environment.sessions, { authenticatedSessionLifetime: 0 }, organization?.sessionPolicy).persistent;
     const claims: Record<string, unknown> = {

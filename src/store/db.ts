@@ -106,8 +106,29 @@ function openPostgres(url: string, plugin: KyselyPlugin, options: StoreOptions):
     },
   });
   pool.on('error', (error) => options.onConnectionError?.(error));
+  pool.on('connect', usingNamedStatements);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [plugin] });
   return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+/** SQL text → the name it is prepared under, on every PostgreSQL connection that runs it. */
+const namedStatements = new Map<string, string>();
+
+/**
+ * The hot queries (store/prepared.ts) run as named prepared statements on PostgreSQL: each connection
+ * parses and plans one once, then only binds and executes it (the backends share the server's cores
+ * with the application). Other SQL runs as before, unnamed.
+ */
+export function prepareOnPostgres(sqlText: string): void {
+  if (!namedStatements.has(sqlText)) namedStatements.set(sqlText, `gatehouse_${namedStatements.size + 1}`);
+}
+
+function usingNamedStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((text: unknown, values: unknown, ...rest: unknown[]) => {
+    const name = typeof text === 'string' && Array.isArray(values) ? namedStatements.get(text) : undefined;
+    return name ? query({ name, text, values }, ...rest) : query(text, values, ...rest);
+  }) as typeof client.query;
 }
 
 export async function migrateToLatest(db: Db): Promise<string[]> {

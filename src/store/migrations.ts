@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 
 /**
  * Migrations are TypeScript, ordered by name, and portable: only types both SQLite and PostgreSQL
@@ -582,6 +582,24 @@ const migrations: Record<string, Migration> = {
         .addColumn('decided_by', 'text')
         .execute();
       await db.schema.createIndex('access_requests_status').on('access_requests').columns(['status', 'created_at', 'id']).execute();
+    },
+  },
+  '0017_oidc_model_partial_indexes': {
+    async up(db: Kysely<any>) {
+      // Each secondary index of oidc_models only holds the rows its queries look for (issue 13): a
+      // refresh token has no uid or user code, and only Sessions and Grants are listed by account
+      // (the adapter stores account_id for those alone). Every lookup is by equality, which tells
+      // both databases the value is not null, so they use these partial indexes.
+      await db.updateTable('oidc_models').set({ account_id: null }).where('model', 'not in', ['Session', 'Grant']).execute();
+      for (const [name, columns, nullable] of [
+        ['oidc_models_grant', ['grant_id'], 'grant_id'],
+        ['oidc_models_user_code', ['model', 'user_code'], 'user_code'],
+        ['oidc_models_uid', ['model', 'uid'], 'uid'],
+        ['oidc_models_account', ['model', 'account_id'], 'account_id'],
+      ] as const) {
+        await db.schema.dropIndex(name).execute();
+        await db.schema.createIndex(name).on('oidc_models').columns([...columns]).where(sql.ref(nullable), 'is not', null).execute();
+      }
     },
   },
 };
