@@ -1,11 +1,11 @@
-import { type Expression, PostgresAdapter, sql } from 'kysely';
+import { type Expression, sql } from 'kysely';
 import { jsonArrayFrom as postgresJsonArray, jsonObjectFrom as postgresJsonObject } from 'kysely/helpers/postgres';
 import { jsonArrayFrom as sqliteJsonArray, jsonObjectFrom as sqliteJsonObject } from 'kysely/helpers/sqlite';
 import { flagsWithOverridesQuery, type FlagClaim, toFlagClaims } from '../domain/feature-flags.ts';
 import { membershipsOfOneQuery, type TokenMembership, toTokenMemberships } from '../domain/organizations.ts';
 import { memberAccessQuery, type MemberAccess, toMemberAccess } from '../domain/roles.ts';
 import { toUserWithIdentities, type User, userWithIdentitiesQuery } from '../domain/users.ts';
-import type { Db } from '../store/db.ts';
+import { type Db, onPostgres } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 import { type GrantFacts, grantFactsQuery, toGrantFacts } from './grant-organizations.ts';
 
@@ -25,7 +25,7 @@ export interface ClaimSet {
 }
 
 const jsonHelpersFor = (db: Db) =>
-  db.getExecutor().adapter instanceof PostgresAdapter ? { array: postgresJsonArray, object: postgresJsonObject } : { array: sqliteJsonArray, object: sqliteJsonObject };
+  onPostgres(db) ? { array: postgresJsonArray, object: postgresJsonObject } : { array: sqliteJsonArray, object: sqliteJsonObject };
 
 /**
  * The claim set in one statement, on either database (each round trip to PostgreSQL wakes a backend on

@@ -12,6 +12,7 @@ import {
   type KyselyConfig,
   type KyselyPlugin,
   Migrator,
+  PostgresAdapter,
   PostgresDialect,
   SqliteDialect,
   Transaction,
@@ -112,6 +113,11 @@ function openPostgres(url: string, plugin: KyselyPlugin, options: StoreOptions):
 }
 
 /** SQL text → the name it is prepared under, on every PostgreSQL connection that runs it. */
+/** Whether `db` (a store or a transaction on one) is PostgreSQL. */
+export function onPostgres(db: Db | Tx): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
 const namedStatements = new Map<string, string>();
 
 /**

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { PostgresAdapter, sql } from 'kysely';
+import { sql } from 'kysely';
 import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
-import { afterCommit, type Db, inTransaction, storeOf, type Tx } from '../../store/db.ts';
+import { afterCommit, type Db, inTransaction, onPostgres, storeOf, type Tx } from '../../store/db.ts';
 import { cached } from '../../store/read-cache.ts';
 import { WEBHOOK_EVENT_TYPES } from './catalogue.ts';
 import { eventContext, type EventSource } from './context.ts';
@@ -104,7 +104,7 @@ export async function queueDeliveries(db: Db | Tx, webhookIds: readonly string[]
     .execute();
   // Other replicas' workers (store/notifications.ts): NOTIFY is delivered at commit, and not at all
   // on rollback, so they wake exactly when the deliveries can be read. This process's wake at once.
-  if (db.getExecutor().adapter instanceof PostgresAdapter && !(db.isTransaction && notified.has(db))) {
+  if (onPostgres(db) && !(db.isTransaction && notified.has(db))) {
     if (db.isTransaction) notified.add(db);
     await sql`select pg_notify(${DELIVERIES_CHANNEL}, '')`.execute(db);
   }
