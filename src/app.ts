@@ -214,7 +214,7 @@ export async function startGatehouse(configured: Config, options: { logger?: Log
   const config: Config = configured.issuerFromPort ? { ...configured, issuer: `${configured.tls ? 'https' : 'http'}://localhost:${port}` } : configured;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] });
   useHashingLanes(config.hashingThreads);
-  const store = openStore(config.databaseUrl, { onConnectionError: (err) => logger.warn({ err }, 'a database connection failed; the pool replaces it') });
+  const store = openStore(config.databaseUrl, { onConnectionError: (err) => logger.warn({ err }, 'a background database connection failed') });
   try {
     await migrateToLatest(store.db);
     const masterKey = MasterKey.load(config.masterKey, config.dataDir);

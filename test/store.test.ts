@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { setTimeout } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { clock } from '../src/clock.ts';
 import { databaseAdapter, deleteExpiredModels } from '../src/protocol/adapter.ts';
@@ -126,3 +128,34 @@ for (const database of testDatabases()) {
     });
   });
 }
+
+describe('SQLite checkpoints (store/sqlite-checkpoints.ts)', () => {
+  const sqliteDatabase = testDatabases().find((kind) => kind.name === 'sqlite')!;
+  const fileOf = (url: string) => url.slice('sqlite:'.length);
+
+  it('folds the write-ahead log into the database file from its own thread, and leaves no log after closing', async () => {
+    const created = await sqliteDatabase.create();
+    const path = fileOf(created.url);
+    const store = openStore(created.url);
+    try {
+      await sql`create table filler (id integer primary key, payload text not null)`.execute(store.db);
+      const payload = 'x'.repeat(1024);
+      for (let i = 0; i < 600; i++) await sql`insert into filler (payload) values (${payload})`.execute(store.db);
+      // 600 KB is far below the 4 MB at which SQLite's own checkpoint (now turned off on the store's
+      // connection) would have run: only the checkpointing thread puts the rows in the file.
+      const deadline = Date.now() + 10_000;
+      while (statSync(path).size < 600 * 1024 && Date.now() < deadline) await setTimeout(25);
+      assert.ok(statSync(path).size >= 600 * 1024, `the database file holds the rows (${statSync(path).size} bytes)`);
+    } finally {
+      await store.close();
+    }
+    assert.equal(existsSync(`${path}-wal`), false, 'the last connection to close folded the log and removed it');
+    const reopened = openStore(created.url);
+    try {
+      const { rows } = await sql<{ n: number }>`select count(*) as n from filler`.execute(reopened.db);
+      assert.equal(rows[0]!.n, 600);
+    } finally {
+      await reopened.close();
+    }
+  });
+});

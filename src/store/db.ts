@@ -20,6 +20,7 @@ import {
 import type pg from 'pg';
 import type { Database } from './schema.ts';
 import { migrationProvider } from './migrations.ts';
+import { checkpointInBackground } from './sqlite-checkpoints.ts';
 import { cacheGeneration, configurationWatcher, invalidateCaches } from './read-cache.ts';
 
 export type Db = Kysely<Database>;
@@ -41,7 +42,10 @@ const INT8_OID = 20;
 const requireDriver = createRequire(import.meta.url);
 
 export interface StoreOptions {
-  /** Errors of idle PostgreSQL connections (a restarted server); without a listener they crash the process. */
+  /**
+   * Errors of the connections the store keeps in the background: idle PostgreSQL connections (a
+   * restarted server; without a listener they crash the process), SQLite's checkpointing thread.
+   */
   onConnectionError?: (error: Error) => void;
 }
 
@@ -49,7 +53,7 @@ export interface StoreOptions {
 export function openStore(databaseUrl: string, options: StoreOptions = {}): Store {
   const watcher = configurationWatcher();
   const store = databaseUrl.startsWith('sqlite:')
-    ? openSqlite(databaseUrl.slice('sqlite:'.length), watcher.plugin)
+    ? openSqlite(databaseUrl.slice('sqlite:'.length), watcher.plugin, options)
     : openPostgres(databaseUrl, watcher.plugin, options);
   watcher.attach(store.db);
   return store;
@@ -80,16 +84,26 @@ function reusingStatements(database: SQLite.Database): SQLite.Database {
   });
 }
 
-function openSqlite(path: string, plugin: KyselyPlugin): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+function openSqlite(path: string, plugin: KyselyPlugin, options: StoreOptions): Store {
+  const inMemory = path === ':memory:';
+  if (!inMemory) mkdirSync(dirname(path), { recursive: true });
   const Driver = requireDriver('better-sqlite3') as typeof SQLite;
   const database = new Driver(path);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
+  const checkpoints = inMemory ? undefined : checkpointInBackground(path, database, (error) => options.onConnectionError?.(error));
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(database) }), plugins: [plugin] });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    async close() {
+      // The checkpointing connection closes first: the store's, closing last, folds the log into the file.
+      await checkpoints?.stop();
+      await db.destroy();
+    },
+  };
 }
 
 function openPostgres(url: string, plugin: KyselyPlugin, options: StoreOptions): Store {
