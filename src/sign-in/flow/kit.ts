@@ -8,7 +8,7 @@ import type { CodePurpose } from '../../domain/one-time-codes.ts';
 import { findUser, type Identity, type IdentityType, normalizeIdentity, primaryIdentity, recordSignIn, type User } from '../../domain/users.ts';
 import type { Services } from '../../services.ts';
 import type { Identifier } from './identifiers.ts';
-import { type Interaction, interactionUrl, loadFormPost, showMessage } from './interaction.ts';
+import { finishInteraction, type Interaction, interactionUrl, loadFormPost, showMessage } from './interaction.ts';
 import { renderStep } from './pages.ts';
 import { mfaSteps } from '../after/mfa.ts';
 import { mfaForSignIn } from '../../domain/mfa.ts';
@@ -147,7 +147,7 @@ export function signInKit(services: Services) {
     const sessions = effectiveSessionPolicy(interaction.policy.sessions, interaction.app, organization?.sessionPolicy);
     // A non-persistent session is a browser-session cookie: gone when the browser closes (section 048).
     const result: InteractionResults = { login: { accountId: userId, amr, remember: sessions.persistent }, consent: { grantId } };
-    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    const redirectTo = await finishInteraction(interaction, result);
     ctx.redirect(redirectTo);
     ctx.status = 303;
   }
