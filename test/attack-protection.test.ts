@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { clock } from '../src/clock.ts';
+import { DEFAULT_ATTACK_PROTECTION, withinAttemptsHeld } from '../src/domain/attack-protection.ts';
 import { setPassword } from '../src/domain/passwords.ts';
 import { createUser, findUser } from '../src/domain/users.ts';
 import { testDatabases } from './support/databases.ts';
@@ -51,6 +52,29 @@ for (const database of testDatabases()) {
       assert.ok(checkedWrong + signedIn <= 5, `at most 5 passwords were checked: ${checkedWrong} wrong, ${signedIn} right`);
       assert.equal(signedIn, 0, 'the right password, sent last, found the account locked');
     });
+    it("holds a right password's attempt until the sign-in settles it: given back when the sign-in goes on, cleared when it completes", async () => {
+      const { db } = server.services;
+      const user = await createUser(db, { identities: [{ type: 'email', value: 'settles@example.test', isVerified: true }] });
+      await setPassword(db, user.id, 'the right password');
+      const failures = async () => (await db.selectFrom('attempt_counters').select('failures').where('subject', '=', user.id).executeTakeFirst())?.failures;
+      const driver = await begin(passwordApp.id);
+      await driver.submit({ identifier: 'settles@example.test' });
+      for (const guess of ['wrong once', 'wrong twice']) {
+        assert.equal(await driver.submit({ password: guess }), undefined);
+        assert.match(driver.lastPage, /That password is not right/);
+      }
+      assert.equal(await failures(), 2);
+
+      const held = await withinAttemptsHeld(db, user.id, DEFAULT_ATTACK_PROTECTION, async () => 'right', (answer) => answer === 'wrong');
+      assert.ok(held.checked && held.giveBack, 'a right answer comes back with its attempt held');
+      assert.equal(await failures(), 3, 'while held, the account has one attempt fewer');
+      await held.giveBack();
+      assert.equal(await failures(), 2, 'given back, the count is what the wrong answers left');
+
+      assert.ok(await driver.submit({ password: 'the right password' }), 'the right password completes the sign-in');
+      assert.equal(await failures(), undefined, 'a completed sign-in clears the count');
+    });
+
     /** A fresh flow up to the code page for `email`; the code emailed, or undefined when none was sent. */
     async function codeFlow(email: string): Promise<{ driver: FormDriver; code: string | undefined }> {
       const driver = await begin(codeApp.id);

@@ -98,12 +98,30 @@ async function keepFailedAttempt(db: Db, subject: string, policy: AttackProtecti
 
 export type AttemptOutcome<T> = { checked: false; until: number } | { checked: true; result: T; lock: LockStatus };
 
+/** A right answer's attempt, still reserved: `giveBack` returns it unless a whole sign-in clears the count instead. */
+export type HeldAttemptOutcome<T> = { checked: false; until: number } | { checked: true; result: T; lock: LockStatus; giveBack?(): Promise<void> };
+
 /**
  * Runs one check of a secret (password, MFA code, recovery code) within the account's attempts:
  * refused unchecked when none is left; a wrong result counts (and may lock), anything else gives the
  * attempt back. Only a whole sign-in clears the count (`clearFailedAttempts`).
  */
 export async function withinAttempts<T>(db: Db, subject: string, policy: AttackProtectionPolicy, check: () => Promise<T>, isWrong: (result: T) => boolean): Promise<AttemptOutcome<T>> {
+  const outcome = await withinAttemptsHeld(db, subject, policy, check, isWrong);
+  if (!outcome.checked || !outcome.giveBack) return outcome;
+  const { giveBack, ...settled } = outcome;
+  await giveBack();
+  return settled;
+}
+
+/**
+ * `withinAttempts` for a check whose right answer usually completes the sign-in in the same request
+ * (a password): the right answer's attempt stays reserved and the caller settles it, with
+ * `giveBack()` when the sign-in goes on to another step (or fails), or with `clearFailedAttempts`
+ * when it completes. Completing would delete the count right after a give-back, so this saves that
+ * write; until it is settled the account has one attempt fewer, never one more.
+ */
+export async function withinAttemptsHeld<T>(db: Db, subject: string, policy: AttackProtectionPolicy, check: () => Promise<T>, isWrong: (result: T) => boolean): Promise<HeldAttemptOutcome<T>> {
   const reservation = await reserveAttempt(db, subject, policy);
   if (reservation.locked) return { checked: false, until: reservation.until };
   let result: T;
@@ -113,10 +131,7 @@ export async function withinAttempts<T>(db: Db, subject: string, policy: AttackP
     await giveBackAttempt(db, subject);
     throw error;
   }
-  if (!isWrong(result)) {
-    await giveBackAttempt(db, subject);
-    return { checked: true, result, lock: { locked: false } };
-  }
+  if (!isWrong(result)) return { checked: true, result, lock: { locked: false }, giveBack: () => giveBackAttempt(db, subject) };
   return { checked: true, result, lock: await keepFailedAttempt(db, subject, policy) };
 }
 

@@ -1,6 +1,6 @@
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
-import { type Db, inTransaction, type Tx } from '../store/db.ts';
+import { type Db, inTransaction, storeOf, type Tx } from '../store/db.ts';
 import { cached } from '../store/read-cache.ts';
 import { lockApplication } from './applications.ts';
 import { assertThat, DomainError } from './errors.ts';
@@ -61,6 +61,12 @@ export async function listConnections(db: Db | Tx): Promise<Connection[]> {
 export async function findConnection(db: Db | Tx, id: string): Promise<Connection | undefined> {
   const row = await db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
   return row && toConnection(row);
+}
+
+/** A connection as a sign-in reads it (MFA's exempt enterprise connections): through the configuration cache; do not mutate. */
+export function connectionForSignIn(db: Db | Tx, id: string): Promise<Connection | undefined> {
+  // Kept for the store, read through `db`: inside a transaction on SQLite the store's one connection is the transaction's.
+  return cached(storeOf(db), 'connection', id, () => findConnection(db, id));
 }
 
 export async function enableDefaultConnections(tx: Tx, applicationId: string): Promise<void> {

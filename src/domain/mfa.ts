@@ -7,7 +7,7 @@ import { type Db, inTransaction, isForeignKeyViolation, type Tx } from '../store
 import type { MfaFactorsTable } from '../store/schema.ts';
 import { lockStatus, withinAttempts } from './attack-protection.ts';
 import { recordAudit } from './audit.ts';
-import { findConnection } from './connections.ts';
+import { connectionForSignIn } from './connections.ts';
 import { isEnterpriseStrategy } from './strategies.ts';
 import { environmentPolicy } from './environment.ts';
 import { qrCodeDataUrl } from './qr-codes.ts';
@@ -467,7 +467,7 @@ export async function mfaForSignIn(
     input.organizationCode !== undefined && organization && organization.exemptRoleKeys.length > 0
       ? ((await memberRoleKeys(db, input.organizationCode, [input.userId])).get(input.userId) ?? [])
       : [];
-  const connection = input.connectionId === undefined ? undefined : await findConnection(db, input.connectionId);
+  const connection = input.connectionId === undefined ? undefined : await connectionForSignIn(db, input.connectionId);
   const resolved = resolveMfaRequirement({
     environment,
     organization,

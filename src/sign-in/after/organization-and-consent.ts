@@ -7,10 +7,11 @@ import * as next from '../flow/machine.ts';
 import { endFlow } from '../flow/state.ts';
 import { deviceConsentFor } from './device-consent.ts';
 import { type SignInKit } from '../flow/kit.ts';
+import { finishInteraction } from '../flow/interaction.ts';
 
 /** After the first factor: choosing among one's organizations, and a device's consent. */
 export function organizationAndConsentSteps(router: Router, kit: SignInKit): void {
-  const { postedStep, services, db, goTo, organizationDecided, complete } = kit;
+  const { postedStep, db, goTo, organizationDecided, complete } = kit;
 
   router.post('/organization', async (ctx) => {
     const posted = await postedStep(ctx);
@@ -45,7 +46,7 @@ export function organizationAndConsentSteps(router: Router, kit: SignInKit): voi
     await recordAudit(db, { type: 'device.denied', ...audit, data: { application_id: interaction.app.id } });
     await endFlow(db, interaction.uid);
     const result: InteractionResults = { error: 'access_denied', error_description: 'the person did not allow the device' };
-    const redirectTo = await services.provider().interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    const redirectTo = await finishInteraction(interaction, result);
     ctx.redirect(redirectTo);
     ctx.status = 303;
   });

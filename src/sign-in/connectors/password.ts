@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
-import { clearFailedAttempts, withinAttempts } from '../../domain/attack-protection.ts';
+import { withinAttemptsHeld } from '../../domain/attack-protection.ts';
+import type { Context } from 'koa';
 import { recordAudit } from '../../domain/audit.ts';
 import { checkPassword, passwordProblem, passwordStatus, setPassword } from '../../domain/passwords.ts';
 import { findUser, updateUser, type User } from '../../domain/users.ts';
@@ -7,7 +8,7 @@ import { field } from '../../http/forms.ts';
 import { amrFor } from './registry.ts';
 import type { Interaction } from '../flow/interaction.ts';
 import * as next from '../flow/machine.ts';
-import type { SignInState, Typed } from '../flow/state.ts';
+import type { PasswordState, SignInState, Typed } from '../flow/state.ts';
 import type { IdentityConnector } from './connector.ts';
 import { identityMatching, LOCKED_MESSAGE, type SignInKit } from '../flow/kit.ts';
 
@@ -16,7 +17,7 @@ const connectionOf = (interaction: Interaction, typed: Typed) => interaction.met
 
 /** Passwords: the password page, forgot password, and choosing a new one (sections 010–012). */
 export function passwordConnector(kit: SignInKit): IdentityConnector {
-  const { postedStep, db, goTo, afterFirstFactor, codeDestinationOf, sendCodeStep, sendCodeToPerson } = kit;
+  const { postedStep, db, goTo, afterFirstFactor, clearAttempts, attemptsClearedIn, codeDestinationOf, sendCodeStep, sendCodeToPerson } = kit;
 
   /** The password page; a code to choose a new password first when the account has none or must reset it. */
   async function begin(interaction: Interaction, user: User, typed: Typed): Promise<SignInState> {
@@ -33,26 +34,38 @@ export function passwordConnector(kit: SignInKit): IdentityConnector {
       const { interaction, form, state } = posted;
       if (state?.step !== 'password') return goTo(ctx, interaction, next.identify());
       const { userId } = state;
-      const attempt = await withinAttempts(db, userId, interaction.policy.attackProtection, () => checkPassword(db, userId, field(form, 'password') ?? ''), (check) => check === 'wrong');
+      const attempt = await withinAttemptsHeld(db, userId, interaction.policy.attackProtection, () => checkPassword(db, userId, field(form, 'password') ?? ''), (check) => check === 'wrong');
       if (!attempt.checked) return goTo(ctx, interaction, next.withError(state, LOCKED_MESSAGE(attempt.until)));
-      const { result: check, lock } = attempt;
+      const { result: check, lock, giveBack } = attempt;
       if (check !== 'wrong') {
-        if (check === 'right_but_temporary') {
-          await clearFailedAttempts(db, userId);
-          return goTo(ctx, interaction, next.newPassword(state, 'temporary'));
+        // The right password's attempt is still reserved: a sign-in that completes now clears the count
+        // (kit.complete); any other next step (a second factor, the organization switcher, an error) gives it back.
+        try {
+          return await afterRightPassword(ctx, interaction, state, check);
+        } finally {
+          if (!attemptsClearedIn(ctx)) await giveBack?.();
         }
-        const user = await findUser(db, userId);
-        const identity = user && identityMatching(user, state.identifierType, state.identifier);
-        // Section 004: an email is verified once; a password alone does not prove the person owns it.
-        if (identity?.type === 'email' && !identity.isVerified) {
-          await clearFailedAttempts(db, userId);
-          return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }, state));
-        }
-        return afterFirstFactor(ctx, interaction, { userId, connectionId: connectionOf(interaction, state), amr: ['pwd'] }, identity?.id, user);
       }
       await kit.services.networkFailures.count(interaction.network);
       return goTo(ctx, interaction, next.withError(state, lock.locked ? LOCKED_MESSAGE(lock.until) : 'That password is not right. Try again.'));
     });
+
+    /** A right password: a new one when it was temporary, the email's code when it is unverified, else the steps after the first factor. */
+    async function afterRightPassword(ctx: Context, interaction: Interaction, state: PasswordState, check: 'right' | 'right_but_temporary'): Promise<void> {
+      const { userId } = state;
+      if (check === 'right_but_temporary') {
+        await clearAttempts(ctx, userId);
+        return goTo(ctx, interaction, next.newPassword(state, 'temporary'));
+      }
+      const user = await findUser(db, userId);
+      const identity = user && identityMatching(user, state.identifierType, state.identifier);
+      // Section 004: an email is verified once; a password alone does not prove the person owns it.
+      if (identity?.type === 'email' && !identity.isVerified) {
+        await clearAttempts(ctx, userId);
+        return goTo(ctx, interaction, await sendCodeStep(interaction, { ...state, verifiedPassword: true }, 'sign_in', { channel: 'email', to: identity.value }, state));
+      }
+      return afterFirstFactor(ctx, interaction, { userId, connectionId: connectionOf(interaction, state), amr: ['pwd'] }, identity?.id, user);
+    }
 
     /** Forgot password (section 012): a code to the person's email, then a new password. */
     router.post('/forgot', async (ctx) => {

@@ -1,4 +1,6 @@
 import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
 import { hmacHex, safeEqual } from '../../crypto/secrets.ts';
 import { type Application, applicationForSignIn } from '../../domain/applications.ts';
 import { type Connection, enabledConnections, listConnections, servesOrganization } from '../../domain/connections.ts';
@@ -44,7 +46,11 @@ export interface Interaction {
   deviceCode: string | undefined;
   /** The network the request came from (`TRUST_PROXY` decides whose address counts): what per-network limits count. */
   network: string;
+  /** The engine's record of the interaction, as this request loaded it (its cookie checked): what `finishInteraction` writes the result to. */
+  record: EngineInteraction;
 }
+
+type EngineInteraction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 export type EnterpriseOffer = SocialButton & { button: boolean; homeRealm: boolean };
 
@@ -126,7 +132,22 @@ export async function loadInteraction(ctx: Context, services: Services): Promise
     promptReasons: details.prompt.reasons,
     deviceCode: typeof details.deviceCode === 'string' ? details.deviceCode : undefined,
     network: networkOf(ctx.ip),
+    record: details,
   };
+}
+
+/**
+ * Ends the interaction with `result` and returns where the browser resumes (the engine's
+ * authorization endpoint). This is what oidc-provider's `interactionResult` does, done on the record
+ * this request already loaded through `interactionDetails` (cookie and session checked): calling
+ * `interactionResult` would check the cookie and read the interaction a second time.
+ */
+export async function finishInteraction(interaction: Interaction, result: InteractionResults): Promise<string> {
+  const { record } = interaction;
+  record.result = result;
+  // The engine's own arithmetic (lib/helpers/epoch_time.js): the record keeps the expiry it had.
+  await record.save(record.exp - Math.floor(Date.now() / 1000));
+  return record.returnTo;
 }
 
 /** A form post: the body, a valid CSRF token, and the interaction it belongs to. */

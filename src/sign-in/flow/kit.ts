@@ -8,7 +8,7 @@ import type { CodePurpose } from '../../domain/one-time-codes.ts';
 import { findUser, type Identity, type IdentityType, normalizeIdentity, primaryIdentity, recordSignIn, type User } from '../../domain/users.ts';
 import type { Services } from '../../services.ts';
 import type { Identifier } from './identifiers.ts';
-import { type Interaction, interactionUrl, loadFormPost, showMessage } from './interaction.ts';
+import { finishInteraction, type Interaction, interactionUrl, loadFormPost, showMessage } from './interaction.ts';
 import { renderStep } from './pages.ts';
 import { mfaSteps } from '../after/mfa.ts';
 import { mfaForSignIn } from '../../domain/mfa.ts';
@@ -52,6 +52,13 @@ export function signInKit(services: Services) {
   const defaultCountry = () => services.config.defaultPhoneCountry;
   const mfa = mfaSteps({ services, goTo, afterSecondStep, deliverCode, lockedMessage: LOCKED_MESSAGE });
   const render = (ctx: Context, interaction: Interaction, state: SignInState) => renderStep(services, ctx, interaction, state);
+  /** Requests that cleared the person's attempt counter: a right password's held attempt then needs no give-back. */
+  const clearedAttempts = new WeakSet<Context>();
+  const attemptsClearedIn = (ctx: Context) => clearedAttempts.has(ctx);
+  async function clearAttempts(ctx: Context, userId: string): Promise<void> {
+    await clearFailedAttempts(db, userId);
+    clearedAttempts.add(ctx);
+  }
 
   /** A form post on a step's page with the flow's saved state (none yet: undefined); an invalid post is answered here. */
   async function postedStep(ctx: Context) {
@@ -128,7 +135,7 @@ export function signInKit(services: Services) {
   async function complete(ctx: Context, interaction: Interaction, verified: Verified, organizationCode: string, consent?: DeviceConsent): Promise<void> {
     const { userId, amr } = verified;
     // Only a whole sign-in (password and second step) resets the shared attempt counter.
-    await clearFailedAttempts(db, userId);
+    await clearAttempts(ctx, userId);
     await touchMembership(db, organizationCode, userId);
     const provider = services.provider();
     const grant = new provider.Grant({ accountId: userId, clientId: interaction.app.id });
@@ -140,7 +147,7 @@ export function signInKit(services: Services) {
     const sessions = effectiveSessionPolicy(interaction.policy.sessions, interaction.app, organization?.sessionPolicy);
     // A non-persistent session is a browser-session cookie: gone when the browser closes (section 048).
     const result: InteractionResults = { login: { accountId: userId, amr, remember: sessions.persistent }, consent: { grantId } };
-    const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    const redirectTo = await finishInteraction(interaction, result);
     ctx.redirect(redirectTo);
     ctx.status = 303;
   }
@@ -262,6 +269,8 @@ export function signInKit(services: Services) {
     organizationDecided,
     afterSecondStep,
     complete,
+    clearAttempts,
+    attemptsClearedIn,
     codeDestinationOf,
     deliverCode,
     sendCodeStep,
