@@ -164,7 +164,7 @@ const burstCpu = cpuMs();
 let drained: number | undefined;
 void received.then((at) => (drained = at));
 let atDeadline: number | undefined;
-const deadline = setTimeout(() => void receivedSoFar().then(({ count }) => (atDeadline = count)), DEADLINE_SECONDS * 1000);
+const deadline = setTimeout(() => void receivedSoFar().then(({ count }) => (atDeadline = count - receiverBefore.count)), DEADLINE_SECONDS * 1000);
 const windows: Array<{ requests: number; non2xx: number }> = [];
 const loading = (async () => {
   while (drained === undefined) windows.push(await load(WINDOW_SECONDS));

@@ -56,26 +56,35 @@ export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string>
   if (tally) tally.recorded += 1;
   const id = newId.event();
   const now = clock.now();
-  await inTransaction(db, async (tx) => {
-    await tx
-      .insertInto('audit_events')
-      .values({
-        id,
-        type: event.type,
-        actor: event.actor !== undefined ? event.actor : (context?.actor ?? null),
-        subject: event.subject ?? null,
-        data: JSON.stringify(event.data ?? {}),
-        detail: event.detail === undefined ? null : JSON.stringify(event.detail),
-        source: event.source !== undefined ? event.source : (context?.source ?? null),
-        address: event.address !== undefined ? event.address : (context?.address ?? null),
-        created_at: now,
-      })
+  const row = {
+    id,
+    type: event.type,
+    actor: event.actor !== undefined ? event.actor : (context?.actor ?? null),
+    subject: event.subject ?? null,
+    data: JSON.stringify(event.data ?? {}),
+    detail: event.detail === undefined ? null : JSON.stringify(event.detail),
+    source: event.source !== undefined ? event.source : (context?.source ?? null),
+    address: event.address !== undefined ? event.address : (context?.address ?? null),
+    created_at: now,
+  };
+  const webhookIds = WEBHOOK_EVENT_TYPES.has(event.type) ? await subscribedWebhooks(db, event.type) : [];
+  // One statement where the database allows it: no transaction of its own is needed, and on
+  // PostgreSQL each statement (BEGIN and COMMIT too) is a round trip to a backend on the same cores.
+  if (webhookIds.length === 0) {
+    await db.insertInto('audit_events').values(row).execute();
+  } else if (onPostgres(db)) {
+    await db
+      .with('event', (q) => q.insertInto('audit_events').values(row))
+      .with('deliveries', (q) => q.insertInto('webhook_deliveries').values(deliveryRows(webhookIds, { id, subject: event.subject ?? id }, now)))
+      .selectNoFrom(notifyWorkers().as('notified'))
       .execute();
-    if (!WEBHOOK_EVENT_TYPES.has(event.type)) return;
-    const webhookIds = await subscribedWebhooks(tx, event.type);
-    if (webhookIds.length === 0) return;
-    await queueDeliveries(tx, webhookIds, { id, subject: event.subject ?? id }, now);
-  });
+    afterCommit(db, notifyDeliveriesQueued);
+  } else {
+    await inTransaction(db, async (tx) => {
+      await tx.insertInto('audit_events').values(row).execute();
+      await queueDeliveries(tx, webhookIds, { id, subject: event.subject ?? id }, now);
+    });
+  }
   return id;
 }
 
@@ -94,19 +103,18 @@ export async function subscribedWebhooks(db: Db | Tx, type: string): Promise<str
 /** The PostgreSQL channel on which a commit that queued deliveries wakes every replica's workers. */
 export const DELIVERIES_CHANNEL = 'gatehouse_deliveries';
 
-/** Transactions that already notified: PostgreSQL folds equal notifications of one transaction into one anyway. */
-const notified = new WeakSet<Db | Tx>();
+const deliveryRows = (webhookIds: readonly string[], event: { id: string; subject: string }, now: number) =>
+  webhookIds.map((webhookId) => ({ webhook_id: webhookId, event_id: event.id, subject: event.subject, status: 'pending' as const, attempts: 0, next_attempt_at: now, leased_until: null, created_at: now, finished_at: null }));
+
+/**
+ * Other replicas' workers (store/notifications.ts): NOTIFY is delivered at commit, and not at all on
+ * rollback, so they wake exactly when the deliveries can be read (PostgreSQL folds a transaction's
+ * equal notifications into one). This process's workers wake through `afterCommit`.
+ */
+const notifyWorkers = () => sql<unknown>`pg_notify(${DELIVERIES_CHANNEL}, '')`;
 
 export async function queueDeliveries(db: Db | Tx, webhookIds: readonly string[], event: { id: string; subject: string }, now: number): Promise<void> {
-  await db
-    .insertInto('webhook_deliveries')
-    .values(webhookIds.map((webhookId) => ({ webhook_id: webhookId, event_id: event.id, subject: event.subject, status: 'pending' as const, attempts: 0, next_attempt_at: now, leased_until: null, created_at: now, finished_at: null })))
-    .execute();
-  // Other replicas' workers (store/notifications.ts): NOTIFY is delivered at commit, and not at all
-  // on rollback, so they wake exactly when the deliveries can be read. This process's wake at once.
-  if (onPostgres(db) && !(db.isTransaction && notified.has(db))) {
-    if (db.isTransaction) notified.add(db);
-    await sql`select pg_notify(${DELIVERIES_CHANNEL}, '')`.execute(db);
-  }
+  await db.insertInto('webhook_deliveries').values(deliveryRows(webhookIds, event, now)).execute();
+  if (onPostgres(db)) await db.selectNoFrom(notifyWorkers().as('notified')).execute();
   afterCommit(db, notifyDeliveriesQueued);
 }
