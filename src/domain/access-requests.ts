@@ -5,7 +5,7 @@ import { keysetPage, type Page, type PageRequest, toPage } from '../store/pagina
 import type { AccessRequestsTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 import { recordEvent } from './events/outbox.ts';
-import { userData, userIdData } from './events/payloads.ts';
+import { membershipData, userData } from './events/payloads.ts';
 import { addMember, findOrganization } from './organizations.ts';
 import { createUser, findUser, findUserByIdentity, normalizeIdentity } from './users.ts';
 
@@ -153,7 +153,7 @@ export async function approveAccessRequest(db: Db, id: string, decidedBy: string
     const joined = row.organization_code !== null && (await addMember(tx, row.organization_code, user.id));
     // In the order a receiver expects (POST /user's): the user, with its membership, then the membership.
     if (userCreated) await recordEvent(tx, { type: 'user.created', subject: user.id, data: await userData(tx, (await findUser(tx, user.id))!) });
-    if (joined) await recordEvent(tx, { type: 'organization.user_added', subject: user.id, data: { organization: { code: row.organization_code }, ...userIdData(user.id) } });
+    if (joined) await recordEvent(tx, { type: 'organization.user_added', subject: user.id, data: membershipData(row.organization_code!, user.id) });
     const request = await decided(tx, row, 'approved', decidedBy, user.id);
     await recordEvent(tx, { type: 'access_request.approved', subject: id, detail: { email: row.email, user_id: user.id, organization_code: row.organization_code, user_created: userCreated } });
     return { request, userCreated };

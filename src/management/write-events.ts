@@ -1,5 +1,5 @@
 import type { NewEvent } from '../domain/events/outbox.ts';
-import { organizationData, permissionDataById, roleDataById, userDataById, userIdData } from '../domain/events/payloads.ts';
+import { membershipData, organizationData, permissionDataById, roleDataById, userDataById, userIdData } from '../domain/events/payloads.ts';
 import type { Db } from '../store/db.ts';
 
 /** What a successful management write did, as its handler left it (read in the write's transaction). */
@@ -21,7 +21,7 @@ async function userUpdated(db: Db, userId: string | undefined): Promise<NewEvent
 const membership = (type: 'organization.user_added' | 'organization.user_removed', code: string, userId: string): NewEvent => ({
   type,
   subject: userId,
-  data: { organization: { code }, ...userIdData(userId) },
+  data: membershipData(code, userId),
 });
 
 async function roleUpdated(db: Db, write: CommittedWrite): Promise<NewEvent[]> {

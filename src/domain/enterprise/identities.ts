@@ -2,7 +2,7 @@ import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { type Db, inTransaction, isUniqueViolation, type Tx } from '../../store/db.ts';
 import type { IdentitiesTable } from '../../store/schema.ts';
-import { userData, userDataById, userIdData } from '../events/payloads.ts';
+import { membershipData, userData, userDataById } from '../events/payloads.ts';
 import { recordAudit } from '../audit.ts';
 import { DomainError } from '../errors.ts';
 import { addMember } from '../organizations.ts';
@@ -99,7 +99,7 @@ async function joinConnectionOrganization(tx: Tx, connection: EnterpriseConnecti
   const code = autoJoinOrganization(connection);
   if (!code) return;
   if (await addMember(tx, code, userId)) {
-    await recordAudit(tx, { type: 'organization.user_added', actor: userId, subject: userId, data: { organization: { code }, ...userIdData(userId) }, detail: { connection_id: connection.id, source: 'auto_join' } });
+    await recordAudit(tx, { type: 'organization.user_added', actor: userId, subject: userId, data: membershipData(code, userId), detail: { connection_id: connection.id, source: 'auto_join' } });
   }
 }
 

@@ -43,6 +43,9 @@ export async function userDataById(db: Db | Tx, userId: string) {
 
 export const userIdData = (userId: string) => ({ user: { id: userId } });
 
+/** `organization.user_added` and `organization.user_removed`: the organization and the person. */
+export const membershipData = (code: string, userId: string) => ({ organization: { code }, ...userIdData(userId) });
+
 export async function organizationData(db: Db | Tx, code: string) {
   const organization = await findOrganization(db, code);
   if (!organization) return undefined;

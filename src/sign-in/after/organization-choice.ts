@@ -9,13 +9,13 @@ import {
   mostRecentOrganization,
   organizationsOf,
 } from '../../domain/organizations.ts';
-import { organizationData } from '../../domain/events/payloads.ts';
+import { membershipData, organizationData } from '../../domain/events/payloads.ts';
 import { recordEvent } from '../../domain/events/outbox.ts';
 import { creatorRoleKeys } from '../../domain/roles.ts';
 import { primaryIdentity, type User } from '../../domain/users.ts';
 import { type Db, inTransaction } from '../../store/db.ts';
 
-const memberAdded = (code: string, userId: string) => ({ type: 'organization.user_added', actor: userId, subject: userId, data: { organization: { code }, user: { id: userId } } });
+const memberAdded = (code: string, userId: string) => ({ type: 'organization.user_added', actor: userId, subject: userId, data: membershipData(code, userId) });
 
 /** A membership made at sign-in, with its event in the same transaction (DESIGN.md §5b). */
 async function joined(db: Db, code: string, userId: string): Promise<void> {
