@@ -7,15 +7,12 @@ import { countingEvents } from '../domain/events/outbox.ts';
 import { challenge } from '../protocol/access-token-authentication.ts';
 import type { Services } from '../services.ts';
 import { inUnitOfWork } from '../store/db.ts';
+import { kindeError } from './kinde-error.ts';
 import { tokenScopes } from './scopes.ts';
 import { kindeEventsOf } from './write-events.ts';
 
 const MANAGEMENT_PREFIX = '/api/v1';
 
-export function kindeError(ctx: Context, status: number, code: string, message: string): void {
-  ctx.status = status;
-  ctx.body = { errors: [{ code, message }] };
-}
 
 /**
  * A client-credentials access token for this issuer's management audience: a Bearer token, or with

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { ManagementScope } from '../domain/apis.ts';
-import { kindeError } from './http.ts';
+import { kindeError } from './kinde-error.ts';
 
 /**
  * The scope each management route needs, by method and path (as registered, without `/api/v1`).
