@@ -107,7 +107,20 @@ export interface CpuMark {
   /** CPU of local PostgreSQL server processes: part of the system under test, not noise. */
   postgresSeconds: number;
   ownMicros: number;
+  /** CPU of this process's main (JavaScript) thread alone: what a request costs the event loop. */
+  mainThreadSeconds: number | undefined;
   at: number;
+}
+
+/** utime + stime of one of this process's threads (Linux /proc; undefined elsewhere). */
+export function threadSeconds(tid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -143,7 +156,13 @@ export const postgresWatch: { on: boolean; database?: string } = { on: false };
 export function cpuMark(): CpuMark {
   const own = process.cpuUsage();
   const postgresSeconds = postgresWatch.on ? postgresServerSeconds(postgresWatch.database) : 0;
-  return { machineBusySeconds: machineBusySeconds(), postgresSeconds, ownMicros: own.user + own.system, at: performance.now() };
+  return { machineBusySeconds: machineBusySeconds(), postgresSeconds, ownMicros: own.user + own.system, mainThreadSeconds: threadSeconds(process.pid), at: performance.now() };
+}
+
+/** Main-thread CPU milliseconds per item between two marks (undefined without /proc). */
+export function mainThreadMsPer(start: CpuMark, end: CpuMark, items: number): number | undefined {
+  if (start.mainThreadSeconds === undefined || end.mainThreadSeconds === undefined) return undefined;
+  return ((end.mainThreadSeconds - start.mainThreadSeconds) * 1000) / Math.max(1, items);
 }
 
 export function postgresCores(start: CpuMark, end: CpuMark): number {

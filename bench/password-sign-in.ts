@@ -28,7 +28,7 @@
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -39,6 +39,7 @@ import SQLite from 'better-sqlite3';
 import { type Gatehouse, startGatehouse } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { machineBusySeconds, numberFromEnv } from './support.ts';
+import { threadSeconds } from './measure.ts';
 import { createApplication, updateApplication } from '../src/domain/applications.ts';
 import { applicationConnections, disableConnection, enableConnection, listConnections } from '../src/domain/connections.ts';
 import { ARGON2_OPTIONS, setPassword } from '../src/domain/passwords.ts';
@@ -157,16 +158,6 @@ interface CpuMark {
   at: number;
 }
 
-
-function threadSeconds(tid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 function cpuMark(): CpuMark {
   const own = process.cpuUsage();

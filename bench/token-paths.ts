@@ -33,7 +33,7 @@ import { setPassword } from '../src/domain/passwords.ts';
 import { createUser } from '../src/domain/users.ts';
 import { loadConfig } from '../src/config.ts';
 import { FormDriver } from '../test/support/form-driver.ts';
-import { census, cpuMark, type CpuMark, describeNoise, foreignCores, installCensus, measureJoseSign, postgresWatch, type SignResult } from './measure.ts';
+import { census, cpuMark, type CpuMark, describeNoise, foreignCores, installCensus, mainThreadMsPer, measureJoseSign, postgresWatch, type SignResult } from './measure.ts';
 import { createDatabase, numberFromEnv } from './support.ts';
 
 const options = {
@@ -191,6 +191,7 @@ async function main(): Promise<number> {
       people = (await load.run({ ...message, people, seconds: options.warmupSeconds })).people;
       let done = 0;
       let loadCpu = { serverMs: 0, postgresMs: 0 };
+      let mainThreadMs = 0;
       let loadSeconds = 0;
       let signs = 0;
       let signSeconds = 0;
@@ -203,6 +204,7 @@ async function main(): Promise<number> {
         noise.push(describeNoise(`${path} round ${round}`, foreignCores(start, end, result.cpuMicros), noisy));
         const roundCpu = perRequestCpu(start, end, 1);
         loadCpu = { serverMs: loadCpu.serverMs + roundCpu.serverMs, postgresMs: loadCpu.postgresMs + roundCpu.postgresMs };
+        mainThreadMs += mainThreadMsPer(start, end, 1) ?? Number.NaN;
         people = result.people;
         const signStart = cpuMark();
         const sign: SignResult = await measureJoseSign('raw', jwk, header, payload, roundSeconds, 1);
@@ -222,7 +224,7 @@ async function main(): Promise<number> {
       console.log(`${path}: ${fmt(rate)}/s closed loop (${options.people} workers), raw RS256 ${fmt(raw)} signs/s between rounds, latency p50 ${fmt(percentile(latencies, 0.5), 1)} ms, p99 ${fmt(percentile(latencies, 0.99), 1)} ms`);
       console.log(`   SQL statements per ${path === 'refresh' ? 'refresh' : 'round trip'} (BEGIN/COMMIT included: on PostgreSQL, each is a round trip): ${fmt(statements, 1)}`);
       const cpuLine = (cpu: { serverMs: number; postgresMs: number }) => `server ${fmt(cpu.serverMs, 2)} ms${database.kind === 'postgres' ? ` + PostgreSQL backends ${fmt(cpu.postgresMs, 2)} ms` : ''}`;
-      console.log(`   CPU per request: sequential (census) ${cpuLine(censusCpu)}; under load ${cpuLine({ serverMs: loadCpu.serverMs / done, postgresMs: loadCpu.postgresMs / done })}`);
+      console.log(`   CPU per request: sequential (census) ${cpuLine(censusCpu)}; under load ${cpuLine({ serverMs: loadCpu.serverMs / done, postgresMs: loadCpu.postgresMs / done })}, of which the main thread ${fmt(mainThreadMs / done, 2)} ms`);
       for (const [sql, count] of [...census.statements.entries()].sort((a, b) => b[1] - a[1])) {
         const sqliteMicros = database.kind === 'sqlite' ? `${fmt(((census.sqliteMillis.get(sql) ?? 0) * 1000) / Math.max(1, count))} µs ` : '';
         console.log(`     ${(count / Math.max(1, counted.done)).toFixed(1)} × ${sqliteMicros}${sql.replace(/\s+/g, ' ').slice(0, 150)}`);

@@ -40,6 +40,7 @@ import {
   experiment,
   foreignCores,
   installCensus,
+  mainThreadMsPer,
   measureJoseSign,
   measureNodeSign,
   postgresCores,
@@ -253,8 +254,9 @@ async function main(): Promise<number> {
     );
     const load = options.loadgen === 'child' ? childLoad(tokenUrl, body) : inProcessLoad(tokenUrl, body);
     const problems: string[] = [];
-    const rounds: Array<{ result: autocannon.Result; sign: SignResult | undefined; serverCores: number; childCores: number; elu: number; postgresCores: number }> = [];
+    const rounds: Array<{ result: autocannon.Result; sign: SignResult | undefined; serverCores: number; mainMs: number | undefined; childCores: number; elu: number; postgresCores: number }> = [];
     const peerRounds: autocannon.Result[] = [];
+    const peerMainMs: number[] = [];
     try {
       if (options.warmupSeconds > 0) problems.push(...statusProblems('warm-up', (await load.run(options.warmupSeconds)).result));
       for (let round = 1; round <= Math.max(1, options.rounds); round++) {
@@ -273,7 +275,10 @@ async function main(): Promise<number> {
         if (peer) {
           const peerStart = cpuMark();
           const peerRun = await load.run(roundSeconds, { url: peer.tokenUrl, body: peer.body });
-          noise.push(describeNoise(`bare engine after round ${round}`, foreignCores(peerStart, cpuMark(), peerRun.childCpuMicros), noisy));
+          const peerEnd = cpuMark();
+          noise.push(describeNoise(`bare engine after round ${round}`, foreignCores(peerStart, peerEnd, peerRun.childCpuMicros), noisy));
+          const peerMs = mainThreadMsPer(peerStart, peerEnd, peerRun.result.statusCodeStats?.['200']?.count ?? peerRun.result['2xx']);
+          if (peerMs !== undefined) peerMainMs.push(peerMs);
           problems.push(...statusProblems(`bare engine round ${round}`, peerRun.result));
           peerRounds.push(peerRun.result);
         }
@@ -281,6 +286,7 @@ async function main(): Promise<number> {
           result,
           sign,
           serverCores: (end.ownMicros - start.ownMicros) / 1e6 / wall,
+          mainMs: mainThreadMsPer(start, end, result.statusCodeStats?.['200']?.count ?? result['2xx']),
           childCores: childCpuMicros / 1e6 / wall,
           elu: performance.eventLoopUtilization(eluStart).utilization,
           postgresCores: postgresWatch.on ? postgresCores(start, end) : 0,
@@ -294,7 +300,8 @@ async function main(): Promise<number> {
       `token endpoint load: event loop utilisation ${(mean((r) => r.elu) * 100).toFixed(0)}% (100% = the one JavaScript thread is the bottleneck); ` +
         `this process (server${options.loadgen === 'inprocess' ? ' + autocannon' : ''}) used ${mean((r) => r.serverCores).toFixed(2)} cores` +
         (options.loadgen === 'child' ? `, the autocannon child ${mean((r) => r.childCores).toFixed(2)} cores` : '') +
-        (postgresWatch.on ? `, local PostgreSQL server processes ${mean((r) => r.postgresCores).toFixed(2)} cores` : ''),
+        (postgresWatch.on ? `, local PostgreSQL server processes ${mean((r) => r.postgresCores).toFixed(2)} cores` : '') +
+        (rounds.every((r) => r.mainMs !== undefined) ? `; main-thread CPU per request ${mean((r) => r.mainMs!).toFixed(3)} ms` : ''),
     );
     const ok = rounds.reduce((a, r) => a + (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']), 0);
     const loadSeconds = rounds.reduce((a, r) => a + r.result.duration, 0);
@@ -325,6 +332,7 @@ async function main(): Promise<number> {
     if (peerRate !== undefined) {
       const peerRatio = tokenRate / peerRate;
       console.log(`| bare oidc-provider 9, same claims, interleaved (req/s) | ${fmt(peerRate)} |`);
+      if (peerMainMs.length > 0) console.log(`| main-thread CPU per request, Gatehouse / bare engine | ${(rounds.reduce((a, r) => a + (r.mainMs ?? Number.NaN), 0) / rounds.length).toFixed(3)} ms / ${(peerMainMs.reduce((a, b) => a + b, 0) / peerMainMs.length).toFixed(3)} ms |`);
       console.log(`| ratio token req/s ÷ bare engine req/s | **${peerRatio.toFixed(2)}** (target ≥ ${PEER_TARGET}: ${peerRatio >= PEER_TARGET ? 'met' : 'NOT met'}${noisy.length > 0 ? '; NOISY run, do not use' : ''}) |`);
       const perRound = rounds.map((r, i) => (r.result.statusCodeStats?.['200']?.count ?? r.result['2xx']) / r.result.duration / ((peerRounds[i]?.statusCodeStats?.['200']?.count ?? 0) / (peerRounds[i]?.duration ?? 1)));
       console.log(`| ratio per round (each round ÷ the bare-engine round after it) | ${perRound.map((x) => x.toFixed(2)).join(', ')} |`);

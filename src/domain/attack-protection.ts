@@ -1,6 +1,7 @@
 import { clock } from '../clock.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
 import { type Db, inTransaction } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import { recordEvent } from './events/outbox.ts';
 import { countEvent, type RateDecision, type RateLimit } from './rate-limits.ts';
 
@@ -21,9 +22,37 @@ export type LockStatus = { locked: false } | { locked: true; until: number };
  */
 export const identitySubject = (type: string, normalizedValue: string): string => `identity:${sha256Hex(`${type}:${normalizedValue}`)}`;
 
+// A password, code or second factor check runs these: compiled once (store/prepared.ts).
+const selectLock = preparedQuery((db, { subject }: { subject: string }) => db.selectFrom('attempt_counters').select('locked_until').where('subject', '=', subject));
+const reserveAttemptQuery = preparedQuery((db, { subject, now, maxAttempts }: { subject: string; now: number; maxAttempts: number }) =>
+  db
+    .insertInto('attempt_counters')
+    .values({ subject, failures: 1, locked_until: null, updated_at: now })
+    .onConflict((oc) =>
+      oc
+        .column('subject')
+        .doUpdateSet((eb) => ({ failures: eb('attempt_counters.failures', '+', 1), updated_at: now }))
+        .where((eb) =>
+          eb.and([
+            eb.or([eb('attempt_counters.locked_until', 'is', null), eb('attempt_counters.locked_until', '<=', now)]),
+            eb('attempt_counters.failures', '<', maxAttempts),
+          ]),
+        ),
+    )
+    .returning('failures'),
+);
+const giveBackQuery = preparedQuery((db, { subject }: { subject: string }) =>
+  db
+    .updateTable('attempt_counters')
+    .set((eb) => ({ failures: eb('failures', '-', 1) }))
+    .where('subject', '=', subject)
+    .where('failures', '>', 0),
+);
+const clearAttemptsQuery = preparedQuery((db, { subject }: { subject: string }) => db.deleteFrom('attempt_counters').where('subject', '=', subject));
+
 /** Counted in the database, so a lockout holds on every replica. */
 export async function lockStatus(db: Db, subject: string): Promise<LockStatus> {
-  const row = await db.selectFrom('attempt_counters').select('locked_until').where('subject', '=', subject).executeTakeFirst();
+  const [row] = (await selectLock(db, { subject })).rows;
   const until = row?.locked_until;
   return until && until > clock.now() ? { locked: true, until } : { locked: false };
 }
@@ -36,22 +65,7 @@ export async function lockStatus(db: Db, subject: string): Promise<LockStatus> {
  */
 async function reserveAttempt(db: Db, subject: string, policy: AttackProtectionPolicy): Promise<LockStatus> {
   const now = clock.now();
-  const reserved = await db
-    .insertInto('attempt_counters')
-    .values({ subject, failures: 1, locked_until: null, updated_at: now })
-    .onConflict((oc) =>
-      oc
-        .column('subject')
-        .doUpdateSet((eb) => ({ failures: eb('attempt_counters.failures', '+', 1), updated_at: now }))
-        .where((eb) =>
-          eb.and([
-            eb.or([eb('attempt_counters.locked_until', 'is', null), eb('attempt_counters.locked_until', '<=', now)]),
-            eb('attempt_counters.failures', '<', policy.maxAttempts),
-          ]),
-        ),
-    )
-    .returning('failures')
-    .executeTakeFirst();
+  const [reserved] = (await reserveAttemptQuery(db, { subject, now, maxAttempts: policy.maxAttempts })).rows;
   if (reserved) return { locked: false };
   const lock = await lockStatus(db, subject);
   // Every attempt of the window is being checked right now: the lock is a moment away.
@@ -60,12 +74,7 @@ async function reserveAttempt(db: Db, subject: string, policy: AttackProtectionP
 
 /** A right answer (or a check that could not run) is not a failure: the attempt goes back. */
 async function giveBackAttempt(db: Db, subject: string): Promise<void> {
-  await db
-    .updateTable('attempt_counters')
-    .set((eb) => ({ failures: eb('failures', '-', 1) }))
-    .where('subject', '=', subject)
-    .where('failures', '>', 0)
-    .execute();
+  await giveBackQuery(db, { subject });
 }
 
 /** A wrong answer keeps its attempt; the account locks once the window's attempts are used up. */
@@ -136,7 +145,7 @@ export async function withinAttemptsHeld<T>(db: Db, subject: string, policy: Att
 }
 
 export async function clearFailedAttempts(db: Db, subject: string): Promise<void> {
-  await db.deleteFrom('attempt_counters').where('subject', '=', subject).execute();
+  await clearAttemptsQuery(db, { subject });
 }
 
 // ------------------------------------------------------------------------------ per recipient, per network

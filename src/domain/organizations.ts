@@ -510,11 +510,11 @@ function membershipsOf(db: Db | Tx, userIds: readonly string[]) {
 
 /** The organizations a person belongs to, most recently accessed first, then most recently joined. */
 export async function organizationsOf(db: Db | Tx, userId: string): Promise<Array<{ code: string; name: string }>> {
-  const rows = await membershipsOf(db, [userId]).execute();
+  const { rows } = await membershipsOfOne(db, { userId });
   return rows.map(({ code, name }) => ({ code, name }));
 }
 
-/** One person's organizations, most recently used first: a list of one has a fixed shape (token requests read it). */
+/** One person's organizations, most recently used first: a list of one has a fixed shape (token requests and sign-ins read it). */
 export const membershipsOfOneQuery = (db: Db | Tx, userId: string) => membershipsOf(db, [userId]);
 
 const membershipsOfOne = preparedQuery((db, { userId }: { userId: string }) => membershipsOfOneQuery(db, userId));
@@ -545,13 +545,12 @@ export async function organizationCodesOf(db: Db, userIds: readonly string[]): P
 
 /** Section 049: remembers that the person just signed in to this organization. */
 export async function touchMembership(db: Db | Tx, orgCode: string, userId: string): Promise<void> {
-  await db
-    .updateTable('organization_members')
-    .set({ last_accessed_at: clock.now() })
-    .where('organization_code', '=', orgCode)
-    .where('user_id', '=', userId)
-    .execute();
+  await touchMembershipQuery(db, { orgCode, userId, now: clock.now() });
 }
+
+const touchMembershipQuery = preparedQuery((db, { orgCode, userId, now }: { orgCode: string; userId: string; now: number }) =>
+  db.updateTable('organization_members').set({ last_accessed_at: now }).where('organization_code', '=', orgCode).where('user_id', '=', userId),
+);
 
 /** Section 049 ("sign users in to most recent org"): the one last signed in to, else the newest joined. */
 export async function mostRecentOrganization(db: Db | Tx, userId: string): Promise<{ code: string; name: string } | undefined> {

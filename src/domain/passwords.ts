@@ -4,6 +4,7 @@ import { clock } from '../clock.ts';
 import { argon2Hash, argon2Verify, bcryptVerify, HashingLaneStopped } from '../crypto/hashing-lanes.ts';
 import { safeEqual } from '../crypto/secrets.ts';
 import type { Db, Tx } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 import { COMMON_PASSWORD_MESSAGE, isCommonPassword } from './common-passwords.ts';
 import { DomainError } from './errors.ts';
 
@@ -165,8 +166,12 @@ export interface PasswordStatus {
   isTemporary: boolean;
 }
 
+// Read on every password sign-in: compiled once (store/prepared.ts).
+const selectTemporary = preparedQuery((db, { userId }: { userId: string }) => db.selectFrom('credentials').select('is_temporary').where('user_id', '=', userId));
+const selectCredential = preparedQuery((db, { userId }: { userId: string }) => db.selectFrom('credentials').selectAll().where('user_id', '=', userId));
+
 export async function passwordStatus(db: Db | Tx, userId: string): Promise<PasswordStatus> {
-  const row = await db.selectFrom('credentials').select('is_temporary').where('user_id', '=', userId).executeTakeFirst();
+  const [row] = (await selectTemporary(db, { userId })).rows;
   return { hasPassword: Boolean(row), isTemporary: row?.is_temporary === 1 };
 }
 
@@ -180,7 +185,7 @@ export type PasswordCheck = 'wrong' | 'right' | 'right_but_temporary';
  * (DESIGN.md §5: passwords are only ever stored as argon2id once Gatehouse has seen them).
  */
 export async function checkPassword(db: Db | Tx, userId: string, password: string): Promise<PasswordCheck> {
-  const row = await db.selectFrom('credentials').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  const [row] = (await selectCredential(db, { userId })).rows;
   const right = (matches: boolean): PasswordCheck => (!matches || !row ? 'wrong' : row.is_temporary === 1 ? 'right_but_temporary' : 'right');
   if (!row || row.hashing_method === 'argon2id') {
     decoyHash ??= hashPassword('gatehouse-decoy-password');

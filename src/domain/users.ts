@@ -335,22 +335,26 @@ export async function markIdentityVerified(db: Db | Tx, identityId: string): Pro
  * `user.authenticated` event with Gatehouse's context (`detail`: application, amr, connection),
  * committed together (DESIGN.md §5b).
  */
+// Every sign-in runs these: compiled once (store/prepared.ts).
+const countUserSignIn = preparedQuery((db, { userId, now }: { userId: string; now: number }) =>
+  db
+    .updateTable('users')
+    .set((eb) => ({ total_sign_ins: eb('total_sign_ins', '+', 1), last_signed_in: now }))
+    .where('id', '=', userId),
+);
+const countIdentityLogin = preparedQuery((db, { identityId, now }: { identityId: string; now: number }) =>
+  db
+    .updateTable('identities')
+    .set((eb) => ({ total_logins: eb('total_logins', '+', 1), last_login_at: now }))
+    .where('id', '=', identityId),
+);
+
 export async function recordSignIn(db: Db, userId: string, identityId: string | undefined, detail: Record<string, unknown>): Promise<void> {
   const now = clock.now();
   await inTransaction(db, async (tx) => {
     await recordEvent(tx, { type: 'user.authenticated', actor: userId, subject: userId, data: { user: { id: userId } }, detail });
-    await tx
-      .updateTable('users')
-      .set((eb) => ({ total_sign_ins: eb('total_sign_ins', '+', 1), last_signed_in: now }))
-      .where('id', '=', userId)
-      .execute();
-    if (identityId) {
-      await tx
-        .updateTable('identities')
-        .set((eb) => ({ total_logins: eb('total_logins', '+', 1), last_login_at: now }))
-        .where('id', '=', identityId)
-        .execute();
-    }
+    await countUserSignIn(tx, { userId, now });
+    if (identityId) await countIdentityLogin(tx, { identityId, now });
   });
 }
 

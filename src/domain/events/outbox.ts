@@ -1,9 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { sql } from 'kysely';
+import { type Insertable, sql } from 'kysely';
 import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
 import { afterCommit, type Db, inTransaction, onPostgres, storeOf, type Tx } from '../../store/db.ts';
 import { cached } from '../../store/read-cache.ts';
+import { preparedQuery } from '../../store/prepared.ts';
+import type { Database } from '../../store/schema.ts';
 import { WEBHOOK_EVENT_TYPES } from './catalogue.ts';
 import { eventContext, type EventSource } from './context.ts';
 
@@ -50,6 +52,23 @@ export async function countingEvents<T>(work: () => Promise<T>): Promise<{ resul
  * Records one event in the transaction of the change it describes (DESIGN.md §5b: a crash loses both
  * or neither) and, for the types webhooks may carry, one pending delivery per subscribed webhook.
  */
+type EventRow = Insertable<Database['audit_events']>;
+
+// Every sign-in records one: compiled once (store/prepared.ts).
+const insertEvent = preparedQuery((db, row: Required<EventRow>) =>
+  db.insertInto('audit_events').values({
+    id: row.id,
+    type: row.type,
+    actor: row.actor,
+    subject: row.subject,
+    data: row.data,
+    detail: row.detail,
+    source: row.source,
+    address: row.address,
+    created_at: row.created_at,
+  }),
+);
+
 export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string> {
   const context = eventContext();
   const tally = tallies.getStore();
@@ -71,7 +90,7 @@ export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string>
   // One statement where the database allows it: no transaction of its own is needed, and on
   // PostgreSQL each statement (BEGIN and COMMIT too) is a round trip to a backend on the same cores.
   if (webhookIds.length === 0) {
-    await db.insertInto('audit_events').values(row).execute();
+    await insertEvent(db, row);
   } else if (onPostgres(db)) {
     await db
       .with('event', (q) => q.insertInto('audit_events').values(row))

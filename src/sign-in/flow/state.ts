@@ -4,6 +4,7 @@ import type { FactorType } from '../../domain/mfa-policy.ts';
 import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type { IdentityType } from '../../domain/users.ts';
 import type { Db } from '../../store/db.ts';
+import { preparedQuery } from '../../store/prepared.ts';
 
 /**
  * Where a person is in the hosted sign-in (DESIGN.md §4): one variant per step, each holding only
@@ -261,24 +262,29 @@ const STATE_VERSION = 2;
 
 const FLOW_LIFETIME_MS = 60 * 60 * 1000;
 
+// Read or written on every sign-in request: compiled once (store/prepared.ts).
+const selectFlow = preparedQuery((db, { uid }: { uid: string }) => db.selectFrom('sign_in_flows').select(['state', 'expires_at']).where('uid', '=', uid));
+const upsertFlow = preparedQuery((db, row: { uid: string; state: string; expiresAt: number }) =>
+  db
+    .insertInto('sign_in_flows')
+    .values({ uid: row.uid, state: row.state, expires_at: row.expiresAt })
+    .onConflict((oc) => oc.column('uid').doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), expires_at: eb.ref('excluded.expires_at') }))),
+);
+const deleteFlow = preparedQuery((db, { uid }: { uid: string }) => db.deleteFrom('sign_in_flows').where('uid', '=', uid));
+
 export async function loadFlow(db: Db, uid: string): Promise<SignInState | undefined> {
-  const row = await db.selectFrom('sign_in_flows').select(['state', 'expires_at']).where('uid', '=', uid).executeTakeFirst();
+  const [row] = (await selectFlow(db, { uid })).rows;
   if (!row || row.expires_at <= clock.now()) return undefined;
   const saved = JSON.parse(row.state) as { v?: number; state?: SignInState };
   return saved.v === STATE_VERSION ? saved.state : undefined;
 }
 
 export async function saveFlow(db: Db, uid: string, state: SignInState): Promise<void> {
-  const row = { state: JSON.stringify({ v: STATE_VERSION, state }), expires_at: clock.now() + FLOW_LIFETIME_MS };
-  await db
-    .insertInto('sign_in_flows')
-    .values({ uid, ...row })
-    .onConflict((oc) => oc.column('uid').doUpdateSet(row))
-    .execute();
+  await upsertFlow(db, { uid, state: JSON.stringify({ v: STATE_VERSION, state }), expiresAt: clock.now() + FLOW_LIFETIME_MS });
 }
 
 export async function endFlow(db: Db, uid: string): Promise<void> {
-  await db.deleteFrom('sign_in_flows').where('uid', '=', uid).execute();
+  await deleteFlow(db, { uid });
 }
 
 export async function deleteExpiredFlows(db: Db): Promise<void> {
