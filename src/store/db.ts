@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -18,6 +17,7 @@ import {
   Transaction,
 } from 'kysely';
 import type pg from 'pg';
+import { scopedValue } from '../async-scope.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider } from './migrations.ts';
 import { checkpointInBackground } from './sqlite-checkpoints.ts';
@@ -196,7 +196,7 @@ export function storeOf(db: Db | Tx): Db {
   return (db.isTransaction ? storeOfTransaction.get(db as Tx) : undefined) ?? (db as Db);
 }
 
-const commitListeners = new AsyncLocalStorage<Array<() => void>>();
+const commitListeners = scopedValue<Array<() => void>>('listeners to run after commit');
 
 /**
  * Runs `listener` once what `db` wrote is visible to others: after the commit of the transaction in
@@ -204,7 +204,7 @@ const commitListeners = new AsyncLocalStorage<Array<() => void>>();
  * worker only when the event can be read.
  */
 export function afterCommit(db: Db | Tx, listener: () => void): void {
-  const pending = commitListeners.getStore();
+  const pending = commitListeners.get();
   if (db.isTransaction && pending) pending.push(listener);
   else setImmediate(listener);
 }
@@ -238,7 +238,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message);
 }
 
-const currentUnitOfWork = new AsyncLocalStorage<Tx>();
+const currentUnitOfWork = scopedValue<Tx>('the unit of work');
 
 /**
  * A view of `db` whose queries run in the transaction of the unit of work in progress, when there is
@@ -249,7 +249,7 @@ export function unitOfWorkView(db: Db): Db {
   return new Proxy(db, {
     get(target, property) {
       if (property === OUTSIDE_UNIT_OF_WORK) return target;
-      const source = currentUnitOfWork.getStore() ?? target;
+      const source = currentUnitOfWork.get() ?? target;
       const value = Reflect.get(source, property, source);
       return typeof value === 'function' ? value.bind(source) : value;
     },

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { scopedValue } from '../../async-scope.ts';
 
 /** Kinde's `source` of an event: the management API, the (future) admin console, or the person. */
 export type EventSource = 'api' | 'admin' | 'user';
@@ -15,12 +15,12 @@ export interface EventContext {
   address: string | null;
 }
 
-const current = new AsyncLocalStorage<EventContext>();
+const current = scopedValue<EventContext>('event context');
 
 export function withEventContext<T>(context: EventContext, work: () => T): T {
   return current.run(context, work);
 }
 
 export function eventContext(): EventContext | undefined {
-  return current.getStore();
+  return current.get();
 }

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { scopedValue } from '../../async-scope.ts';
 import { type Insertable, sql } from 'kysely';
 import { clock } from '../../clock.ts';
 import { newId } from '../../crypto/ids.ts';
@@ -36,7 +36,7 @@ export function notifyDeliveriesQueued(): void {
   for (const listener of committedListeners) listener();
 }
 
-const tallies = new AsyncLocalStorage<{ recorded: number }>();
+const tallies = scopedValue<{ recorded: number }>('events recorded');
 
 /**
  * Runs `work` and says how many events it recorded: a management write whose domain code already
@@ -71,7 +71,7 @@ const insertEvent = preparedQuery((db, row: Required<EventRow>) =>
 
 export async function recordEvent(db: Db | Tx, event: NewEvent): Promise<string> {
   const context = eventContext();
-  const tally = tallies.getStore();
+  const tally = tallies.get();
   if (tally) tally.recorded += 1;
   const id = newId.event();
   const now = clock.now();
