@@ -38,6 +38,7 @@ import { webhookSigner } from './domain/webhooks/signing.ts';
 import { WebhookWorker } from './domain/webhooks/worker.ts';
 import { errorBoundary, noteDatabaseOutages, requestLogging, securityHeaders } from './http/middleware.ts';
 import { builtOnFirstRequest } from './http/on-first-request.ts';
+import { areasByPrefix, onlyItsPaths, stepsByEndpoint } from './http/dispatch.ts';
 import { samlServiceProviderMetadata } from './http/saml-metadata.ts';
 import { throttleClientAuthentication } from './http/throttling.ts';
 import { ROUTES } from './protocol/provider-routes.ts';
@@ -107,15 +108,6 @@ async function ensureBootstrapClient(store: Store, config: Config): Promise<void
   await grantEveryScope(store.db, managementApi.id, id);
 }
 
-/**
- * Runs a router only for its own paths: the engine's hot endpoints (token, JWKS) then skip matching
- * against a hundred management routes on every request.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a router's middleware wants its own context type
-function under(prefix: string, middleware: (ctx: any, next: Koa.Next) => Promise<unknown>): Koa.Middleware {
-  return (ctx, next) => (ctx.path.startsWith(prefix) ? middleware(ctx, next) : next());
-}
-
 function isLocalIssuer(issuer: string): boolean {
   return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(issuer).hostname);
 }
@@ -155,28 +147,35 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(credentialedCors(db));
   provider.use(throttleClientAuthentication(services.networkFailures, CLIENT_AUTHENTICATING_PATHS));
-  provider.use(routes.routes());
-  provider.use(samlServiceProviderMetadata(services));
-  provider.use(under('/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())));
-  provider.use(under('/account_api/', accountApiRoutes(services).routes()));
-  provider.use(under('/interaction/', builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes())));
-  provider.use(under('/saml/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/enterprise-callback.ts')).samlCallbackRoutes(services).routes())));
-  provider.use(under('/login/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/social-callback.ts')).socialCallbackRoutes(services).routes())));
-  provider.use(under('/account/', accountRoutes(services).routes()));
+  provider.use(onlyItsPaths(routes));
+  provider.use(
+    areasByPrefix([
+      ['/saml/metadata/', samlServiceProviderMetadata(services)],
+      ['/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())],
+      ['/account_api/', accountApiRoutes(services).routes()],
+      ['/interaction/', builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes())],
+      ['/saml/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/enterprise-callback.ts')).samlCallbackRoutes(services).routes())],
+      ['/login/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/social-callback.ts')).socialCallbackRoutes(services).routes())],
+      ['/account/', accountRoutes(services).routes()],
+    ]),
+  );
   // The dev mailbox holds sign-in codes: served only when the issuer itself is this machine, so a
   // server behind a reverse proxy (where every client looks like loopback) never exposes it.
-  if (services.mailer instanceof DevMailbox && isLocalIssuer(config.issuer)) provider.use(devMailboxRoutes(services.mailer).routes());
-  provider.use(kindeAuthorizationRequest);
-  provider.use(prefillUserCode);
-  provider.use(refuseDeviceFormWithoutSession(provider.cookieName('session')));
-  provider.use(limitWrongUserCodes(db, services.masterKey.derive('user-code-attempts')));
-  provider.use(kindeDeviceAuthorizationResponse);
-  provider.use(kindeFormRequest(db));
-  provider.use(deviceCodePollingPace(db));
-  provider.use(introspectAccessTokens(db, services.verifyAccessToken));
-  provider.use(revokeAccessTokens(db, services.verifyAccessToken));
-  provider.use(refreshCookies.onTokenResponse);
-  provider.use(unauthorizedClientForForeignGrants);
+  if (services.mailer instanceof DevMailbox && isLocalIssuer(config.issuer)) provider.use(onlyItsPaths(devMailboxRoutes(services.mailer)));
+  // Kinde's dialect around the engine's endpoints: named steps, per endpoint, in the order they run.
+  const formRequest = kindeFormRequest(db);
+  provider.use(
+    stepsByEndpoint({
+      [ROUTES.authorization]: [kindeAuthorizationRequest],
+      [ROUTES.code_verification]: [prefillUserCode, refuseDeviceFormWithoutSession(provider.cookieName('session')), limitWrongUserCodes(db, services.masterKey.derive('user-code-attempts'))],
+      [ROUTES.device_authorization]: [kindeDeviceAuthorizationResponse, formRequest, unauthorizedClientForForeignGrants],
+      [ROUTES.token]: [formRequest, deviceCodePollingPace(db), refreshCookies.onTokenResponse, unauthorizedClientForForeignGrants],
+      [ROUTES.introspection]: [formRequest, introspectAccessTokens(db, services.verifyAccessToken)],
+      [ROUTES.revocation]: [formRequest, revokeAccessTokens(db, services.verifyAccessToken)],
+      [ROUTES.pushed_authorization_request]: [formRequest],
+    }),
+  );
+  // Authorizations succeed at several paths (the authorization endpoint, its resume, the device confirmation).
   provider.use(recordSessionActivity(db) as never);
   return provider;
 }
