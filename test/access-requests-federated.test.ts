@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { findUserByIdentity, primaryIdentity } from '../src/domain/users.ts';
+import { linkSocialIdentity } from '../src/domain/social/identities.ts';
+import { createUser, findUserByIdentity, primaryIdentity } from '../src/domain/users.ts';
 import { testDatabases } from './support/databases.ts';
 import { type FakeOidcProvider, followToCallback, startFakeOidcProvider } from './support/fake-providers.ts';
 import { FormDriver, PageError } from './support/form-driver.ts';
-import { serverWithMailForSuite, type TestServer } from './support/server.ts';
+import { assertKindeError, serverWithMailForSuite, type TestServer } from './support/server.ts';
 import { codeIn, type TestSmtp } from './support/smtp.ts';
 
 const CALLBACK = 'http://127.0.0.1:5173/callback';
@@ -147,6 +148,39 @@ for (const database of testDatabases()) {
       assert.equal((await identityOf(conn.keycloak, 'kc-ask'))?.user_id, user.id);
       const { out } = await viaProvider(conn.keycloak);
       assert.ok(out?.href.startsWith(CALLBACK), 'signed in through the IdP');
+    });
+
+    it('approves a request whose person signed up through the provider meanwhile: their account, nothing linked twice', async () => {
+      Object.assign(googleAccount, { sub: 'g-meanwhile', email: 'meanwhile@gmail.example', given_name: 'Mea', family_name: 'While' });
+      const { driver } = await viaProvider(conn.google);
+      await driver.submit({ given_name: 'Mea', family_name: 'While' }, '/request-access');
+      const [request] = (await pending()).filter((r) => r.email === 'meanwhile@gmail.example');
+      assert.equal(request.connection_id, conn.google);
+      await settings({ is_self_sign_up_enabled: true });
+      try {
+        const { out } = await viaProvider(conn.google);
+        assert.ok(out?.href.startsWith(CALLBACK), 'signed up through Google once sign-up reopened');
+      } finally {
+        await settings({ is_self_sign_up_enabled: false });
+      }
+      const user = (await findUserByIdentity(db(), 'email', 'meanwhile@gmail.example'))!;
+      const approved = await server.api('POST', `/access_requests/${request.id}/approve`);
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      assert.deepEqual([approved.body.user_created, approved.body.access_request.user_id], [false, user.id]);
+      const googleIdentities = await db().selectFrom('identities').select('id').where('connection_id', '=', conn.google).where('user_id', '=', user.id).execute();
+      assert.equal(googleIdentities.length, 1);
+    });
+
+    it('refuses to approve when the provider account now belongs to someone else, writing nothing', async () => {
+      Object.assign(googleAccount, { sub: 'g-taken', email: 'taken@gmail.example', given_name: 'Tak', family_name: 'En' });
+      const { driver } = await viaProvider(conn.google);
+      await driver.submit({ given_name: 'Tak', family_name: 'En' }, '/request-access');
+      const [request] = (await pending()).filter((r) => r.email === 'taken@gmail.example');
+      const other = await createUser(db(), { identities: [{ type: 'email', value: 'someone.else@example.test', isVerified: true }] });
+      await linkSocialIdentity(db(), other.id, 'oauth2:google', { connectionId: conn.google, subject: 'g-taken', email: undefined, emailVerified: false, givenName: undefined, familyName: undefined, picture: undefined, label: 'g-taken' }, undefined);
+      assertKindeError(await server.api('POST', `/access_requests/${request.id}/approve`), 409, 'USER_IDENTITY_EXISTS');
+      assert.equal(await findUserByIdentity(db(), 'email', 'taken@gmail.example'), undefined, 'the account was not kept');
+      assert.ok((await pending()).some((r) => r.id === request.id), 'still pending: an administrator may deny it');
     });
 
     it('keeps the dead end when access requests are off', async () => {

@@ -185,11 +185,16 @@ async function linkProviderIdentity(tx: Tx, user: User, identity: ProviderIdenti
   if (!identity) return false;
   const connection = await tx.selectFrom('connections').select('strategy').where('id', '=', identity.connectionId).executeTakeFirst();
   if (!connection) return false;
+  const row = providerIdentityRow(user.id, connection.strategy, identity, clock.now() + 1);
+  const holder = await tx.selectFrom('identities').select('user_id').where('type', '=', row.type).where('normalized_value', '=', row.normalized_value).executeTakeFirst();
+  // The person signed up through the provider meanwhile (sign-up reopened): already theirs.
+  if (holder?.user_id === user.id) return false;
+  if (holder) throw new DomainError('USER_IDENTITY_EXISTS', 'The provider account this request came from now belongs to another user: deny it', 409);
   if (isEnterpriseStrategy(connection.strategy) && user.identities.some((held) => isEnterpriseStrategy(held.type))) return false;
   try {
-    await tx.insertInto('identities').values(providerIdentityRow(user.id, connection.strategy, identity, clock.now() + 1)).execute();
+    await tx.insertInto('identities').values(row).execute();
   } catch (error) {
-    // Linked to someone else since the request was filed (they signed up through the provider meanwhile).
+    // Linked to someone else between the check and the insert (a sign-in through the provider).
     if (isUniqueViolation(error)) throw new DomainError('USER_IDENTITY_EXISTS', 'The provider account this request came from now belongs to another user: deny it', 409);
     throw error;
   }

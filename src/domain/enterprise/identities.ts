@@ -61,10 +61,11 @@ export async function provisioningFacts(db: Db | Tx, connection: EnterpriseConne
   };
 }
 
-const label = (profile: EnterpriseProfile) => profile.email ?? profile.subject;
+/** What an enterprise identity is shown as. */
+export const enterpriseIdentityLabel = (profile: EnterpriseProfile) => profile.email ?? profile.subject;
 
 function identityRow(userId: string, connection: EnterpriseConnection, profile: EnterpriseProfile, createdAt: number): IdentitiesTable {
-  return providerIdentityRow(userId, connection.strategy, { connectionId: connection.id, subject: profile.subject, label: label(profile) }, createdAt);
+  return providerIdentityRow(userId, connection.strategy, { connectionId: connection.id, subject: profile.subject, label: enterpriseIdentityLabel(profile) }, createdAt);
 }
 
 function identityTaken(error: unknown): never {
@@ -124,7 +125,7 @@ export async function linkEnterpriseIdentity(
       identityId = how.preProvisionedIdentityId;
       await tx
         .updateTable('identities')
-        .set({ value: label(profile), normalized_value: subjectKey(connection.id, profile.subject), is_verified: 1 })
+        .set({ value: enterpriseIdentityLabel(profile), normalized_value: subjectKey(connection.id, profile.subject), is_verified: 1 })
         .where('id', '=', identityId)
         .execute()
         .catch(identityTaken);

@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { type EnterpriseConnection, findEnterpriseConnection } from '../../domain/enterprise/connections.ts';
 import {
   createEnterpriseUser,
+  enterpriseIdentityLabel,
   linkEnterpriseIdentity,
   provisioningFacts,
   signInEnterpriseIdentity,
@@ -241,7 +242,7 @@ function newcomerOf(connection: Offered, profile: EnterpriseProfile): Newcomer {
     emailProven: vouchesForEmail(connection, profile),
     firstName: profile.given_name,
     lastName: profile.family_name,
-    providerIdentity: { connectionId: connection.id, subject: profile.subject, label: profile.email ?? profile.subject },
+    providerIdentity: { connectionId: connection.id, subject: profile.subject, label: enterpriseIdentityLabel(profile) },
   };
 }
 
