@@ -221,6 +221,23 @@ for (const database of testDatabases()) {
         }
       });
 
+      it('checks again when the code comes back: an organization closed meanwhile refuses before the account, and the proven email asks at once', async () => {
+        const closing = (await server.api('POST', '/organization', { name: 'Closing Soon', is_allow_registrations: true })).body.organization.code as string;
+        const driver = await begin({ org_code: closing });
+        const mail = smtp.nextMessageTo('late.comer@example.test');
+        await driver.submit({ identifier: 'late.comer@example.test' });
+        if (/given_name/.test(driver.lastPage)) await driver.submit({ given_name: 'Late', family_name: 'Comer' });
+        assert.match(driver.lastPage, /Check your email/);
+        assert.equal((await server.api('PATCH', `/organization/${closing}`, { is_allow_registrations: false })).status, 200);
+        await assert.rejects(driver.submit({ code: codeIn(await mail) }), (error: unknown) => error instanceof PageError && error.status === 403);
+        assert.equal(await findUserByIdentity(db(), 'email', 'late.comer@example.test'), undefined, 'no account written');
+        assert.match(driver.lastPage, /The request will be sent as late.comer@example.test/, 'the code proved the email');
+        await driver.submit({ given_name: 'Late', family_name: 'Comer' }, '/request-access');
+        assert.match(driver.lastPage, /Request sent/);
+        const [request] = (await pending()).filter((r) => r.email === 'late.comer@example.test');
+        assert.equal(request.organization_code, closing);
+      });
+
       it('refuses a new social person with its org_code before any account or identity is written', async () => {
         Object.assign(googleAccount, { sub: 'g-org', email: 'org.newcomer@gmail.example' });
         const { driver, status } = await viaProvider(conn.google, { org_code: org });
