@@ -5,6 +5,7 @@ import { updateApplication } from '../src/domain/applications.ts';
 import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { browserSuite } from './support/browser-suite.ts';
 import { testDatabases } from './support/databases.ts';
+import { type FakeOidcProvider, startFakeOidcProvider } from './support/fake-providers.ts';
 import type { TestServer } from './support/server.ts';
 import { codeIn, type TestSmtp } from './support/smtp.ts';
 
@@ -61,6 +62,52 @@ for (const database of testDatabases()) {
         );
       } finally {
         await context.close();
+        await updateEnvironmentPolicy(server.services.db, { allowSelfSignUp: true });
+      }
+    });
+
+    it('turns a new Google person’s dead end into a request: the verified email shown, the names filled in, no code', async () => {
+      const app = await server.createApplication({ type: 'reg', name: 'Google Guild', redirectUrls: [callback] });
+      const google: FakeOidcProvider = await startFakeOidcProvider({
+        client: { client_id: 'ask-google', client_secret: 'provider-secret-0123456789', redirect_uris: [`${server.services.config.issuer}/login/callback`] },
+        account: { sub: 'g-browser-ask', email: 'gwen@gmail.example', email_verified: true, given_name: 'Gwen', family_name: 'Google' },
+      });
+      const created = await server.api('POST', '/connections', {
+        strategy: 'oauth2:google',
+        enabled_applications: [app.id],
+        options: {
+          client_id: 'ask-google',
+          client_secret: 'provider-secret-0123456789',
+          is_trusted: true,
+          endpoints: { issuer: google.issuer, authorization_endpoint: `${google.issuer}/auth`, token_endpoint: `${google.issuer}/token`, jwks_uri: `${google.issuer}/jwks` },
+        },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      await updateEnvironmentPolicy(server.services.db, { allowSelfSignUp: false });
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      try {
+        const params = new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: callback, scope: 'openid email', state: 'ask-google' });
+        await page.goto(`${server.url}/oauth2/auth?${params}`);
+        await page.getByRole('button', { name: 'Continue with Google', exact: true }).click();
+
+        await page.getByRole('heading', { name: 'Ask your administrator for access' }).waitFor();
+        assert.match(await page.locator('main, body').first().innerText(), /The request will be sent as gwen@gmail.example/);
+        assert.equal(await page.getByLabel('Email').count(), 0, 'the proven email is not asked for again');
+        assert.equal(await page.getByLabel('First name').inputValue(), 'Gwen');
+        await page.getByLabel('Last name').fill('Gee');
+        await page.getByRole('button', { name: 'Request access' }).click();
+
+        await page.getByRole('heading', { name: 'Request sent' }).waitFor();
+        assert.ok(!page.url().startsWith(callback), 'the application receives nothing');
+        const requests = (await server.api('GET', '/access_requests?status=pending')).body.access_requests;
+        assert.deepEqual(
+          requests.filter((r: any) => r.email === 'gwen@gmail.example').map((r: any) => [r.first_name, r.last_name, r.connection_id]),
+          [['Gwen', 'Gee', created.body.connection.id]],
+        );
+      } finally {
+        await context.close();
+        await google.close();
         await updateEnvironmentPolicy(server.services.db, { allowSelfSignUp: true });
       }
     });

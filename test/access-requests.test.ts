@@ -96,7 +96,7 @@ for (const database of testDatabases()) {
       assert.match(request.id, /^access_request_[0-9a-f]{32}$/);
       assert.deepEqual(
         { ...request, id: undefined, created_on: undefined },
-        { id: undefined, email: 'ada@example.test', first_name: 'Ada', last_name: 'Asker', user_id: null, organization_code: null, application_id: appId, status: 'pending', created_on: undefined, decided_on: null },
+        { id: undefined, email: 'ada@example.test', first_name: 'Ada', last_name: 'Asker', user_id: null, organization_code: null, application_id: appId, connection_id: null, status: 'pending', created_on: undefined, decided_on: null },
       );
 
       // Kinde's webhook, verified as a receiver would, with `user_id: ""` while no account exists.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
+import { updateEnvironmentPolicy } from '../src/domain/environment.ts';
 import { createOrganization, isMember, updateOrganizationMfaPolicy } from '../src/domain/organizations.ts';
 import { createUser, findUser, findUserByIdentity } from '../src/domain/users.ts';
 import { testDatabases } from './support/databases.ts';
@@ -208,12 +209,21 @@ for (const database of testDatabases()) {
       assert.ok(landed?.searchParams.get('code'), textOf(victim.driver.lastPage));
     });
 
-    it('says "We can\'t find your account" without just-in-time provisioning', async () => {
+    it('says "We can\'t find your account" without just-in-time provisioning, or offers a request for access when they are on', async () => {
       const conn = await samlConnection({ home_realm_domains: ['nojit.example'] });
-      const { driver, requestId, relayState } = await viaHomeRealm('gus@nojit.example');
-      const page = await refusedPage(postToAcs(driver, answer(requestId, conn.entityId, { nameId: 'gus@nojit.example', attributes: { email: 'gus@nojit.example' } }), relayState), 403);
-      assert.match(page, /We can't find your account/);
-      assert.ok((await failures()).includes('not_found'));
+      const nobody = async () => {
+        const { driver, requestId, relayState } = await viaHomeRealm('gus@nojit.example');
+        return refusedPage(postToAcs(driver, answer(requestId, conn.entityId, { nameId: 'gus@nojit.example', attributes: { email: 'gus@nojit.example' } }), relayState), 403);
+      };
+      await updateEnvironmentPolicy(db(), { allowAccessRequests: false });
+      try {
+        assert.match(await nobody(), /We can't find your account/);
+        assert.ok((await failures()).includes('not_found'));
+      } finally {
+        await updateEnvironmentPolicy(db(), { allowAccessRequests: true });
+      }
+      // Untrusted connection: the request page asks for a code to the IdP's email (test/access-requests-federated.test.ts goes on from here).
+      assert.match(await nobody(), /Ask your administrator for access/);
     });
 
     it('signs a pre-provisioned user in through the connection (POST /users/{id}/identities, type enterprise)', async () => {

@@ -24,6 +24,7 @@ import {
   findOrganization,
   isMember,
   joinDecision,
+  refusesNewcomer,
   type JoinDecision,
   mostRecentOrganization,
   organizationConnectionIds,
@@ -80,6 +81,22 @@ describe('who may join an organization (section 042)', () => {
   ];
   for (const [behaviour, input, expected] of rows) {
     it(behaviour, () => assert.equal(joinDecision(input), expected));
+  }
+});
+
+describe('whether an organization turns away someone signing up with its org_code, before the account is written', () => {
+  const rows: Array<[string, OrganizationPolicy, string | undefined | 'later', boolean]> = [
+    ['an organization that takes no registrations refuses', policy(), 'ann@acme.test', true],
+    ['…even before a username sign-up gives its email', policy(), 'later', true],
+    ['registrations let anyone in', policy({ allowRegistrations: true }), 'ann@anywhere.test', false],
+    ['registrations within the allowed domains refuse another domain', policy({ allowedDomains: ['acme.test'], allowRegistrations: true }), 'ann@other.test', true],
+    ['…and an account with no email (a phone sign-up)', policy({ allowedDomains: ['acme.test'], allowRegistrations: true }), undefined, true],
+    ['…but wait for an email still to come', policy({ allowedDomains: ['acme.test'], allowRegistrations: true }), 'later', false],
+    ['auto-join lets in an email of its domains (the sign-up verifies it)', policy({ allowedDomains: ['acme.test'], autoJoinFromAllowedDomains: true }), 'ann@acme.test', false],
+    ['auto-join alone refuses another domain', policy({ allowedDomains: ['acme.test'], autoJoinFromAllowedDomains: true }), 'ann@other.test', true],
+  ];
+  for (const [behaviour, organizationPolicy, email, refused] of rows) {
+    it(behaviour, () => assert.equal(refusesNewcomer(organizationPolicy, email), refused));
   }
 });
 

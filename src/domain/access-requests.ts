@@ -6,8 +6,11 @@ import type { AccessRequestsTable } from '../store/schema.ts';
 import { DomainError } from './errors.ts';
 import { recordEvent } from './events/outbox.ts';
 import { membershipData, userData } from './events/payloads.ts';
+import { recordAudit } from './audit.ts';
 import { addMember, findOrganization } from './organizations.ts';
-import { createUser, findUser, findUserByIdentity, normalizeIdentity } from './users.ts';
+import { type ProviderIdentity, providerIdentityRow } from './provider-identities.ts';
+import { isEnterpriseStrategy } from './strategies.ts';
+import { createUser, findUser, findUserByIdentity, normalizeIdentity, type User } from './users.ts';
 
 /**
  * Access requests: when self sign-up is closed (the environment's, or an organization that takes no
@@ -24,6 +27,9 @@ import { createUser, findUser, findUserByIdentity, normalizeIdentity } from './u
  * - Approval creates the account with the verified email and the names given, without sending
  *   anything (Gatehouse has no invitation email: the person signs in with a code when told), and adds
  *   the organization membership asked for.
+ * - A request filed from a social or enterprise sign-in names the provider's person; approval links
+ *   that identity, so the person signs in with the provider afterwards (as a sign-up through it would
+ *   have left them). Until then nothing of it is written but the request.
  */
 
 export type AccessRequestStatus = AccessRequestsTable['status'];
@@ -39,6 +45,8 @@ export interface AccessRequest {
   status: AccessRequestStatus;
   createdAt: number;
   decidedAt: number | null;
+  /** Filed from a social or enterprise sign-in: linked to the account on approval. */
+  providerIdentity: ProviderIdentity | null;
 }
 
 const toAccessRequest = (row: AccessRequestsTable): AccessRequest => ({
@@ -52,6 +60,7 @@ const toAccessRequest = (row: AccessRequestsTable): AccessRequest => ({
   status: row.status,
   createdAt: row.created_at,
   decidedAt: row.decided_at,
+  providerIdentity: row.connection_id && row.provider_subject ? { connectionId: row.connection_id, subject: row.provider_subject, label: row.provider_label ?? row.provider_subject } : null,
 });
 
 /** Who asks (their account when they have one: a phone-only person has no email), and for what. */
@@ -70,6 +79,8 @@ export interface NewAccessRequest {
   userId?: string | undefined;
   organizationCode?: string | undefined;
   applicationId?: string | undefined;
+  /** The provider's person, when a social or enterprise sign-in asks. */
+  providerIdentity?: ProviderIdentity | undefined;
 }
 
 /** Files a request, or finds the one already waiting for this email and organization (`created: false`). */
@@ -88,6 +99,9 @@ export async function fileAccessRequest(db: Db, input: NewAccessRequest): Promis
     created_at: clock.now(),
     decided_at: null,
     decided_by: null,
+    connection_id: input.providerIdentity?.connectionId ?? null,
+    provider_subject: input.providerIdentity?.subject ?? null,
+    provider_label: input.providerIdentity?.label ?? null,
   };
   try {
     await inTransaction(db, async (tx) => {
@@ -150,14 +164,41 @@ export async function approveAccessRequest(db: Db, id: string, decidedBy: string
     if (!user) {
       user = await createUser(tx, { firstName: row.first_name, lastName: row.last_name, identities: [{ type: 'email', value: row.email, isVerified: true, connectionId: null }] });
     }
+    const linked = await linkProviderIdentity(tx, user, toAccessRequest(row).providerIdentity);
     const joined = row.organization_code !== null && (await addMember(tx, row.organization_code, user.id));
     // In the order a receiver expects (POST /user's): the user, with its membership, then the membership.
     if (userCreated) await recordEvent(tx, { type: 'user.created', subject: user.id, data: await userData(tx, (await findUser(tx, user.id))!) });
+    if (linked) await recordAudit(tx, { type: 'user.identity_linked', subject: user.id, detail: { connection_id: row.connection_id, proven_by: 'access_request', access_request_id: id } });
     if (joined) await recordEvent(tx, { type: 'organization.user_added', subject: user.id, data: membershipData(row.organization_code!, user.id) });
     const request = await decided(tx, row, 'approved', decidedBy, user.id);
     await recordEvent(tx, { type: 'access_request.approved', subject: id, detail: { email: row.email, user_id: user.id, organization_code: row.organization_code, user_created: userCreated } });
     return { request, userCreated };
   });
+}
+
+/**
+ * The provider identity a request names joins the account (after its email, so identities list in
+ * the order they came). Nothing is linked when the connection is gone (the person signs in with a
+ * code instead), nor a second enterprise identity (section 007: one per user).
+ */
+async function linkProviderIdentity(tx: Tx, user: User, identity: ProviderIdentity | null): Promise<boolean> {
+  if (!identity) return false;
+  const connection = await tx.selectFrom('connections').select('strategy').where('id', '=', identity.connectionId).executeTakeFirst();
+  if (!connection) return false;
+  const row = providerIdentityRow(user.id, connection.strategy, identity, clock.now() + 1);
+  const holder = await tx.selectFrom('identities').select('user_id').where('type', '=', row.type).where('normalized_value', '=', row.normalized_value).executeTakeFirst();
+  // The person signed up through the provider meanwhile (sign-up reopened): already theirs.
+  if (holder?.user_id === user.id) return false;
+  if (holder) throw new DomainError('USER_IDENTITY_EXISTS', 'The provider account this request came from now belongs to another user: deny it', 409);
+  if (isEnterpriseStrategy(connection.strategy) && user.identities.some((held) => isEnterpriseStrategy(held.type))) return false;
+  try {
+    await tx.insertInto('identities').values(row).execute();
+  } catch (error) {
+    // Linked to someone else between the check and the insert (a sign-in through the provider).
+    if (isUniqueViolation(error)) throw new DomainError('USER_IDENTITY_EXISTS', 'The provider account this request came from now belongs to another user: deny it', 409);
+    throw error;
+  }
+  return true;
 }
 
 export async function denyAccessRequest(db: Db, id: string, decidedBy: string | null): Promise<AccessRequest> {

@@ -5,7 +5,6 @@ import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import { cached } from '../store/read-cache.ts';
 import type { ApplicationsTable } from '../store/schema.ts';
-import { enableDefaultConnections } from './connections.ts';
 import { DomainError } from './errors.ts';
 
 export const APPLICATION_TYPES = ['reg', 'spa', 'm2m', 'device'] as const;
@@ -198,6 +197,22 @@ export async function updateApplication(db: Db, id: string, patch: ApplicationPa
   if (patch.authenticatedSessionLifetime !== undefined) set.authenticated_session_lifetime = patch.authenticatedSessionLifetime;
   if (Object.keys(set).length > 0) await db.updateTable('applications').set(set).where('id', '=', id).execute();
   return requireApplication(db, id);
+}
+
+/** Kinde turns email + code on for every new application. */
+const DEFAULT_STRATEGIES = ['email:otp'];
+
+/**
+ * Part of creating an application, so it lives here rather than in connections.ts (which takes this
+ * module's row lock): the two would otherwise import each other.
+ */
+async function enableDefaultConnections(tx: Tx, applicationId: string): Promise<void> {
+  const defaults = await tx.selectFrom('connections').select('id').where('strategy', 'in', DEFAULT_STRATEGIES).execute();
+  if (defaults.length === 0) return;
+  await tx
+    .insertInto('application_connections')
+    .values(defaults.map((c) => ({ application_id: applicationId, connection_id: c.id })))
+    .execute();
 }
 
 export async function deleteApplication(db: Db, id: string): Promise<void> {

@@ -12,9 +12,6 @@ import { BUILT_IN_STRATEGIES } from './strategies.ts';
  */
 export const BUILT_IN_CONNECTIONS = BUILT_IN_STRATEGIES.map((strategy) => ({ strategy: strategy.name, name: strategy.name.replace(':', '-'), display_name: strategy.displayName }));
 
-/** Kinde turns email + code on for every new application. */
-const DEFAULT_STRATEGIES = ['email:otp'];
-
 /** Section 015: an application offers email with a password or with a code, never both. */
 const MUTUALLY_EXCLUSIVE = [['email:password', 'email:otp']] as const;
 
@@ -67,15 +64,6 @@ export async function findConnection(db: Db | Tx, id: string): Promise<Connectio
 export function connectionForSignIn(db: Db | Tx, id: string): Promise<Connection | undefined> {
   // Kept for the store, read through `db`: inside a transaction on SQLite the store's one connection is the transaction's.
   return cached(storeOf(db), 'connection', id, () => findConnection(db, id));
-}
-
-export async function enableDefaultConnections(tx: Tx, applicationId: string): Promise<void> {
-  const defaults = await tx.selectFrom('connections').select('id').where('strategy', 'in', DEFAULT_STRATEGIES).execute();
-  if (defaults.length === 0) return;
-  await tx
-    .insertInto('application_connections')
-    .values(defaults.map((c) => ({ application_id: applicationId, connection_id: c.id })))
-    .execute();
 }
 
 export async function applicationConnections(db: Db | Tx, applicationId: string): Promise<Connection[]> {

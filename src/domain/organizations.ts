@@ -129,6 +129,20 @@ export function joinDecision(input: { policy: OrganizationPolicy; email: string 
 }
 
 /**
+ * Whether an organization turns away someone who has no account yet (a sign-up with its `org_code`),
+ * decided before the account is written so that a refusal leaves nothing half made. Their email is
+ * verified by the time the account exists (the sign-up's code, or the provider's word). `'later'`: a
+ * username sign-up gives its email on the next page, so only an organization closed to everyone
+ * refuses yet.
+ */
+export function refusesNewcomer(policy: OrganizationPolicy, email: string | undefined | 'later'): boolean {
+  const known = email === 'later' ? undefined : email;
+  const decision = joinDecision({ policy, email: known, emailVerified: true, isMember: false });
+  if (decision === 'refuse_domain') return email !== 'later';
+  return decision === 'refuse_not_member';
+}
+
+/**
  * Section 046: an organization with its own sign-in methods replaces the environment's entirely
  * (nothing is inherited); one whose own set is empty falls back to the environment's ("if you remove
  * all authentication methods, the organization will revert back").

@@ -17,6 +17,8 @@ function accessRequestJson(request: AccessRequest) {
     user_id: request.userId,
     organization_code: request.organizationCode,
     application_id: request.applicationId,
+    // Filed from a social or enterprise sign-in: approval links that connection's identity.
+    connection_id: request.providerIdentity?.connectionId ?? null,
     status: request.status,
     created_on: iso(request.createdAt),
     decided_on: iso(request.decidedAt),

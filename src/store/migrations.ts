@@ -602,6 +602,15 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0018_access_request_provider_identity': {
+    async up(db: Kysely<any>) {
+      // A request filed from a social or enterprise sign-in names the provider's person, so that
+      // approval links that identity and the person signs in with the provider afterwards.
+      for (const column of ['connection_id', 'provider_subject', 'provider_label']) {
+        await db.schema.alterTable('access_requests').addColumn(column, 'text').execute();
+      }
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -268,6 +268,11 @@ export interface AccessRequestsTable {
   decided_at: number | null;
   /** The management client that decided it. */
   decided_by: string | null;
+  /** Filed from a social or enterprise sign-in: the provider's person, linked on approval (all three or none). */
+  connection_id: string | null;
+  provider_subject: string | null;
+  /** What the identity is shown as (the provider's email, username or subject). */
+  provider_label: string | null;
 }
 
 export interface OrganizationsTable {

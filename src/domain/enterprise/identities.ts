@@ -5,6 +5,7 @@ import type { IdentitiesTable } from '../../store/schema.ts';
 import { membershipData, userData, userDataById } from '../events/payloads.ts';
 import { recordAudit } from '../audit.ts';
 import { DomainError } from '../errors.ts';
+import { providerIdentityKey, providerIdentityRow } from '../provider-identities.ts';
 import { addMember } from '../organizations.ts';
 import { emailOwner } from '../social/identities.ts';
 import { isEnterpriseStrategy } from '../strategies.ts';
@@ -22,7 +23,7 @@ import { autoJoinOrganization, type ProvisioningFacts } from './rules.ts';
  * unverified, until the IdP first vouches for that email; it then becomes the subject's identity.
  */
 
-const subjectKey = (connectionId: string, subject: string) => `${connectionId}:${subject}`;
+const subjectKey = providerIdentityKey;
 const preProvisionedKey = (connectionId: string, email: string) => `${connectionId}:email:${email.trim().toLowerCase()}`;
 
 /** A user holds at most one enterprise identity (section 007). */
@@ -60,22 +61,11 @@ export async function provisioningFacts(db: Db | Tx, connection: EnterpriseConne
   };
 }
 
-const label = (profile: EnterpriseProfile) => profile.email ?? profile.subject;
+/** What an enterprise identity is shown as. */
+export const enterpriseIdentityLabel = (profile: EnterpriseProfile) => profile.email ?? profile.subject;
 
 function identityRow(userId: string, connection: EnterpriseConnection, profile: EnterpriseProfile, createdAt: number): IdentitiesTable {
-  return {
-    id: newId.identity(),
-    user_id: userId,
-    type: connection.strategy,
-    value: label(profile),
-    normalized_value: subjectKey(connection.id, profile.subject),
-    is_verified: 1,
-    is_primary: 0,
-    connection_id: connection.id,
-    total_logins: 0,
-    last_login_at: null,
-    created_at: createdAt,
-  };
+  return providerIdentityRow(userId, connection.strategy, { connectionId: connection.id, subject: profile.subject, label: enterpriseIdentityLabel(profile) }, createdAt);
 }
 
 function identityTaken(error: unknown): never {
@@ -135,7 +125,7 @@ export async function linkEnterpriseIdentity(
       identityId = how.preProvisionedIdentityId;
       await tx
         .updateTable('identities')
-        .set({ value: label(profile), normalized_value: subjectKey(connection.id, profile.subject), is_verified: 1 })
+        .set({ value: enterpriseIdentityLabel(profile), normalized_value: subjectKey(connection.id, profile.subject), is_verified: 1 })
         .where('id', '=', identityId)
         .execute()
         .catch(identityTaken);

@@ -1,8 +1,6 @@
 import type { CodePurpose } from '../one-time-codes.ts';
-import type { Mailer, OutgoingEmail } from './mailer.ts';
+import { escapeHtml, type Mailer, type OutgoingEmail } from './mailer.ts';
 import type { SmsSender } from './sms.ts';
-
-export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const SUBJECTS: Record<CodePurpose, (business: string) => string> = {
   sign_in: (business) => `Your ${business} sign-in code`,

@@ -1,6 +1,9 @@
 import type { Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 
+/** Text placed in an email's HTML body (codes, the development SMS mailbox): never markup. */
+export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
 export interface OutgoingEmail {
   to: string;
   subject: string;

@@ -1,6 +1,5 @@
 import type { Config, TwilioSettings } from '../../config.ts';
-import { escapeHtml } from './codes.ts';
-import type { DevMailbox } from './mailer.ts';
+import { type DevMailbox, escapeHtml } from './mailer.ts';
 
 export interface SmsSender {
   /** `to` is E.164 (see normalizePhone); resolves once the provider has accepted the message. */

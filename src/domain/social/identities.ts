@@ -1,10 +1,10 @@
 import { clock } from '../../clock.ts';
-import { newId } from '../../crypto/ids.ts';
 import { type Db, inTransaction, isUniqueViolation, type Tx } from '../../store/db.ts';
 import type { IdentitiesTable } from '../../store/schema.ts';
 import { userData, userDataById } from '../events/payloads.ts';
 import { recordAudit } from '../audit.ts';
 import { DomainError } from '../errors.ts';
+import { providerIdentityKey, providerIdentityRow } from '../provider-identities.ts';
 import { createUser, findUser, findUserByIdentity, type User } from '../users.ts';
 import type { SocialProfile } from './providers.ts';
 
@@ -51,7 +51,7 @@ export function pendingProfileOf(connectionId: string, profile: SocialProfile): 
   };
 }
 
-const identityKey = (connectionId: string, subject: string) => `${connectionId}:${subject}`;
+const identityKey = providerIdentityKey;
 
 export async function findUserBySocialIdentity(db: Db | Tx, connection: SocialConnectionRef, subject: string): Promise<User | undefined> {
   const row = await db
@@ -110,20 +110,7 @@ export async function emailOwner(db: Db | Tx, email: string): Promise<{ user: Us
 }
 
 function socialIdentityRow(userId: string, strategy: string, profile: PendingSocialProfile, createdAt: number): IdentitiesTable {
-  return {
-    id: newId.identity(),
-    user_id: userId,
-    type: strategy,
-    value: profile.label,
-    normalized_value: identityKey(profile.connectionId, profile.subject),
-    is_verified: 1,
-    // One identity per (connection, subject); a user with two Google accounts has two, neither "the" primary login.
-    is_primary: 0,
-    connection_id: profile.connectionId,
-    total_logins: 0,
-    last_login_at: null,
-    created_at: createdAt,
-  };
+  return providerIdentityRow(userId, strategy, { connectionId: profile.connectionId, subject: profile.subject, label: profile.label }, createdAt);
 }
 
 function identityTaken(error: unknown): never {

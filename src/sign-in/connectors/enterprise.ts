@@ -4,16 +4,19 @@ import type { Context } from 'koa';
 import { type EnterpriseConnection, findEnterpriseConnection } from '../../domain/enterprise/connections.ts';
 import {
   createEnterpriseUser,
+  enterpriseIdentityLabel,
   linkEnterpriseIdentity,
   provisioningFacts,
   signInEnterpriseIdentity,
+  vouchesForEmail,
 } from '../../domain/enterprise/identities.ts';
 import { completeEnterpriseOidcSignIn } from '../../domain/enterprise/oidc.ts';
 import type { EnterpriseProfile } from '../../domain/enterprise/profile.ts';
-import { enterpriseProvisioning } from '../../domain/enterprise/rules.ts';
+import { autoJoinOrganization, enterpriseProvisioning } from '../../domain/enterprise/rules.ts';
 import { completeSamlSignIn, SamlSignInError, type SamlSignInFailure } from '../../domain/enterprise/saml.ts';
 import { beginEnterpriseSignIn } from '../../domain/enterprise/sign-in.ts';
 import { DomainError } from '../../domain/errors.ts';
+import { findOrganization } from '../../domain/organizations.ts';
 import { providerCallsMayReachPrivateNetwork, SocialSignInError, type SocialSignInFailure } from '../../domain/social/upstream.ts';
 import { findUser, type User } from '../../domain/users.ts';
 import { field } from '../../http/forms.ts';
@@ -21,7 +24,7 @@ import type { Services } from '../../services.ts';
 import { SamlPostPage } from '../../ui/pages/enterprise.tsx';
 import { renderPage } from '../../ui/render.ts';
 import { type Interaction, loadInteraction, showMessage } from '../flow/interaction.ts';
-import type { SignInKit } from '../flow/kit.ts';
+import type { Newcomer, SignInKit } from '../flow/kit.ts';
 import * as next from '../flow/machine.ts';
 import { type CodeState, type EnterpriseRedirectState, loadFlow, type PendingEnterpriseProfile, saveFlow, type Verified } from '../flow/state.ts';
 import type { RedirectConnector } from './connector.ts';
@@ -184,6 +187,13 @@ async function provision(kit: SignInKit, ctx: Context, interaction: Interaction,
   const decided = enterpriseProvisioning(facts);
   switch (decided.action) {
     case 'refuse':
+      // No account and no just-in-time provisioning: the connection's sign-up is closed, so the person may ask.
+      if (decided.reason === 'not_found' && interaction.policy.allowAccessRequests) {
+        // To the organization asked for, else the one whose own connection this is (approval makes a member).
+        const asked = interaction.request.organizationCode ? await findOrganization(db, interaction.request.organizationCode) : undefined;
+        const requestedOrganization = asked?.code ?? connection.organizationCode ?? undefined;
+        return kit.offerAccessRequest(ctx, interaction, next.requestAccess({ ...newcomerOf(connection, profile), requestedOrganization }));
+      }
       return showEnterpriseFailure(ctx, services, { kind: decided.reason }, where);
     case 'sign_in': {
       const user = await findUser(db, decided.userId);
@@ -200,6 +210,14 @@ async function provision(kit: SignInKit, ctx: Context, interaction: Interaction,
       return kit.goTo(ctx, interaction, await kit.sendCodeStep(interaction, origin, 'sign_in', { channel: 'email', to: email }, next.identify()));
     }
     case 'create_user': {
+      // Just-in-time provisioning is the connection's own switch (is_create_missing_user), which the
+      // administrator turned on for this IdP's people whatever the environment's self sign-up says;
+      // an organization that turns newcomers away still refuses, before anything is written, unless
+      // this is its own connection that adds everyone who signs in through it (section 036).
+      const asked = interaction.request.organizationCode;
+      const joinsAsked = asked !== undefined && autoJoinOrganization(connection) === asked;
+      const refusal = joinsAsked ? undefined : await kit.signUpRefusal(interaction, vouchesForEmail(connection, profile) ? profile.email : undefined, { environment: false });
+      if (refusal) return kit.answerSignUpRefusal(ctx, interaction, refusal, newcomerOf(connection, profile));
       let user: User;
       try {
         user = await createEnterpriseUser(db, connection, profile, interaction.app.id);
@@ -211,6 +229,21 @@ async function provision(kit: SignInKit, ctx: Context, interaction: Interaction,
       return kit.afterFirstFactor(ctx, interaction, verifiedBy(connection, user.id, profile), created, user);
     }
   }
+}
+
+/**
+ * What a request for access carries from the IdP: its person, its names, and its email, filed as it
+ * is only when the connection vouches for it (`vouchesForEmail`, the rule linking follows); else the
+ * request page asks for a code to it, as the email request does.
+ */
+function newcomerOf(connection: Offered, profile: EnterpriseProfile): Newcomer {
+  return {
+    email: profile.email,
+    emailProven: vouchesForEmail(connection, profile),
+    firstName: profile.given_name,
+    lastName: profile.family_name,
+    providerIdentity: { connectionId: connection.id, subject: profile.subject, label: enterpriseIdentityLabel(profile) },
+  };
 }
 
 function suspended(ctx: Context, interaction: Interaction, user: User): boolean {

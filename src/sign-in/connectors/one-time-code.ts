@@ -83,6 +83,11 @@ export function oneTimeCodeConnector(kit: SignInKit): IdentityConnector {
         return afterFirstFactor(ctx, interaction, { userId: state.userId, connectionId, amr: state.verifiedPassword ? ['pwd', ...amr] : amr }, identity?.id);
       }
 
+      // The gate before the account is written (the organization or the settings may have changed
+      // since the identify page): a refusal now leaves nothing half made. The code proved the email.
+      const provenEmail = state.email ?? (state.identifierType === 'email' ? state.identifier : undefined);
+      const newcomer = { email: provenEmail, emailProven: provenEmail !== undefined, firstName: state.firstName, lastName: state.lastName };
+      if (await kit.refuseNewcomer(ctx, interaction, newcomer, provenEmail)) return;
       const identities: NewIdentity[] = [{ type: state.identifierType, value: state.identifier, isVerified: true, connectionId: interaction.methods[state.identifierType]?.connectionId ?? null }];
       if (state.email) identities.push({ type: 'email', value: state.email, isVerified: true, connectionId: null });
       let user: User;

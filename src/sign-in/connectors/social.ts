@@ -23,7 +23,7 @@ import { type Interaction, loadInteraction, showMessage } from '../flow/interact
 import { type FailureWhere, showFailurePage, UPSTREAM_FAILURE_PAGES } from './failure-page.ts';
 import * as next from '../flow/machine.ts';
 import { type CodeState, loadFlow, saveFlow, type SocialEmailState, type SocialRedirectState } from '../flow/state.ts';
-import type { SignInKit } from '../flow/kit.ts';
+import type { Newcomer, SignInKit } from '../flow/kit.ts';
 import type { RedirectConnector } from './connector.ts';
 
 /**
@@ -176,7 +176,8 @@ async function continueWithProfile(
     case 'ask_email':
       return kit.goTo(ctx, interaction, next.socialEmail({ registering }, pending));
     case 'verify_email': {
-      if (!owner && kit.selfSignUpClosed(ctx, interaction)) return;
+      // A newcomer whom sign-up refuses asks for access instead: the email is proven by that request's own code.
+      if (!owner && (await kit.refuseNewcomer(ctx, interaction, newcomerOf(pending, undefined), decided.email))) return;
       // The code could not go out: back to where the email was typed (or the start), saying why.
       const fallback = flow.step === 'social_email' ? flow : next.identify({ registering });
       const origin = { identifierType: 'email' as const, identifier: decided.email, registering, socialProfile: pending };
@@ -228,8 +229,27 @@ async function signInAs(
   return kit.afterFirstFactor(ctx, interaction, { userId: user.id, connectionId: connection.id, amr: SOCIAL_AMR }, identityId);
 }
 
+/**
+ * What a request for access carries from the provider: its person, its names as defaults, and its
+ * email. That email is filed as it is only when proven (`provenEmail`: a trusted provider vouched for
+ * it, or a code proved it), the same rule a sign-up through the provider follows (`socialNextStep`);
+ * an untrusted provider's "verified" is not taken on its word, so the request page asks for a code
+ * to it, as the email request does. Nothing else would let a stranger file a request in the name of
+ * an address they do not control.
+ */
+function newcomerOf(pending: PendingSocialProfile, provenEmail: string | undefined): Newcomer {
+  return {
+    email: provenEmail ?? pending.email,
+    emailProven: provenEmail !== undefined,
+    firstName: pending.givenName,
+    lastName: pending.familyName,
+    providerIdentity: { connectionId: pending.connectionId, subject: pending.subject, label: pending.label },
+  };
+}
+
 async function createAndSignIn(kit: SignInKit, ctx: Context, interaction: Interaction, connection: SocialConnection, pending: PendingSocialProfile, provenEmail: string | undefined): Promise<void> {
-  if (kit.selfSignUpClosed(ctx, interaction)) return;
+  // Before anything is written: the account would have the proven email, or none (an untrusted provider's is left free).
+  if (await kit.refuseNewcomer(ctx, interaction, newcomerOf(pending, provenEmail), provenEmail)) return;
   let user: User;
   try {
     user = await createSocialUser(kit.db, connection.strategy, pending, provenEmail, interaction.app.id);

@@ -15,7 +15,8 @@ import { type AccessRequestAsked, type CodeState, endFlow } from './state.ts';
 
 /**
  * The request-access step (domain/access-requests.ts): a stranger's email is proven by a code before
- * anything is filed; a person this sign-in already proved files at once.
+ * anything is filed; a person this sign-in already proved, or an email a trusted provider vouched
+ * for, files at once.
  */
 export function accessRequestSteps(router: Router, kit: SignInKit): void {
   const { postedStep, goTo, sendCodeStep } = kit;
@@ -25,21 +26,28 @@ export function accessRequestSteps(router: Router, kit: SignInKit): void {
     if (!posted) return;
     const { interaction, form, state } = posted;
     if (state?.step !== 'request_access') return goTo(ctx, interaction, next.identify());
+    const { requestedOrganization, providerIdentity } = state;
     if (state.userId !== undefined) {
-      return fileAndConfirm(kit, ctx, interaction, { email: state.email ?? '', firstName: state.firstName, lastName: state.lastName, userId: state.userId, requestedOrganization: state.requestedOrganization });
+      return fileAndConfirm(kit, ctx, interaction, { email: state.email ?? '', firstName: state.firstName, lastName: state.lastName, userId: state.userId, requestedOrganization });
     }
-    const email = (field(form, 'email') ?? '').trim();
+    // A proven email (a trusted provider's, or a code's) is kept as it is: only the names may change.
+    const email = state.emailProven && state.email ? state.email : (field(form, 'email') ?? '').trim();
     const firstName = field(form, 'given_name')?.trim() || undefined;
     const lastName = field(form, 'family_name')?.trim() || undefined;
     const retry = (error: string) => goTo(ctx, interaction, next.withError({ ...state, email, firstName, lastName }, error));
-    const problem = emailProblem(email);
+    const problem = emailProblem(email) ?? namesProblem(firstName, lastName);
     if (problem) return retry(problem);
-    if (!firstName || !lastName) return retry('Enter your first and last name');
-    if (firstName.length > 100 || lastName.length > 100) return retry('Names can be at most 100 characters');
+    if (state.emailProven) return fileForProvenEmail(kit, ctx, interaction, { email, firstName, lastName, requestedOrganization, providerIdentity });
     const details = next.withoutMessages({ ...state, email, firstName, lastName });
-    const origin = { identifierType: 'email' as const, identifier: email, firstName, lastName, accessRequest: { requestedOrganization: state.requestedOrganization } };
+    const origin = { identifierType: 'email' as const, identifier: email, firstName, lastName, accessRequest: { requestedOrganization, providerIdentity } };
     return goTo(ctx, interaction, await sendCodeStep(interaction, origin, 'sign_up', { channel: 'email', to: email }, details));
   });
+}
+
+function namesProblem(firstName: string | undefined, lastName: string | undefined): string | undefined {
+  if (!firstName || !lastName) return 'Enter your first and last name';
+  if (firstName.length > 100 || lastName.length > 100) return 'Names can be at most 100 characters';
+  return undefined;
 }
 
 /**
@@ -47,12 +55,16 @@ export function accessRequestSteps(router: Router, kit: SignInKit): void {
  * Someone who already has access needs no request: they are sent to sign in instead.
  */
 export async function fileAccessRequestAfterCode(kit: SignInKit, ctx: Context, interaction: Interaction, state: CodeState & { accessRequest: AccessRequestAsked }): Promise<void> {
-  const { requestedOrganization } = state.accessRequest;
-  const existing = await findUserByIdentity(kit.db, 'email', state.destination);
-  if (existing && (!requestedOrganization || (await isMember(kit.db, requestedOrganization, existing.id)))) {
-    return kit.goTo(ctx, interaction, next.withNotice(next.identify({ identifier: state.destination }), 'You already have an account with this email: sign in with it.'));
+  return fileForProvenEmail(kit, ctx, interaction, { ...state.accessRequest, email: state.destination, firstName: state.firstName, lastName: state.lastName });
+}
+
+/** The email is the person's (a code or a trusted provider proved it): file for it, unless they can already sign in. */
+async function fileForProvenEmail(kit: SignInKit, ctx: Context, interaction: Interaction, proven: Omit<ProvenRequest, 'userId'>): Promise<void> {
+  const existing = await findUserByIdentity(kit.db, 'email', proven.email);
+  if (existing && (!proven.requestedOrganization || (await isMember(kit.db, proven.requestedOrganization, existing.id)))) {
+    return kit.goTo(ctx, interaction, next.withNotice(next.identify({ identifier: proven.email }), 'You already have an account with this email: sign in with it.'));
   }
-  return fileAndConfirm(kit, ctx, interaction, { email: state.destination, firstName: state.firstName, lastName: state.lastName, userId: existing?.id, requestedOrganization });
+  return fileAndConfirm(kit, ctx, interaction, { ...proven, userId: existing?.id });
 }
 
 interface ProvenRequest extends AccessRequestAsked {
@@ -70,6 +82,7 @@ async function fileAndConfirm(kit: SignInKit, ctx: Context, interaction: Interac
     userId: proven.userId,
     organizationCode: proven.requestedOrganization,
     applicationId: interaction.app.id,
+    providerIdentity: proven.providerIdentity,
   });
   await endFlow(kit.db, interaction.uid);
   const organization = request.organizationCode ? await findOrganization(kit.db, request.organizationCode) : undefined;

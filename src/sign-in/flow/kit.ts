@@ -13,12 +13,12 @@ import { renderStep } from './pages.ts';
 import { mfaSteps } from '../after/mfa.ts';
 import { mfaForSignIn } from '../../domain/mfa.ts';
 import { chooseOrganization } from '../after/organization-choice.ts';
-import { findOrganization, touchMembership } from '../../domain/organizations.ts';
+import { findOrganization, type Organization, refusesNewcomer, touchMembership } from '../../domain/organizations.ts';
 import { effectiveSessionPolicy } from '../../domain/sessions.ts';
 import { rememberGrantOrganization } from '../../protocol/grant-organizations.ts';
 import { GRANT_LIFETIME_SECONDS } from '../../protocol/interaction-policy.ts';
 import * as next from './machine.ts';
-import { endFlow, loadFlow, type OrganizationKnown, saveFlow, type SignInState, type Typed, type Verified } from './state.ts';
+import { endFlow, loadFlow, type OrganizationKnown, type RequestAccessState, saveFlow, type SignInState, type Typed, type Verified } from './state.ts';
 import { type DeviceConsent, grantDeviceConsent } from '../after/device-consent.ts';
 
 /** A new code may be asked for this long after the last one (section 013: resend with cool-down). */
@@ -40,6 +40,15 @@ export function identityMatching(user: User, type: IdentityType | undefined, val
   if (!type || !value) return undefined;
   const normalized = normalizeIdentity(type, value);
   return user.identities.find((identity) => identity.type === type && normalizeIdentity(type, identity.value) === normalized);
+}
+
+/** What a sign-in knows of someone who has no account yet: what their request for access would carry. */
+export type Newcomer = Omit<RequestAccessState, 'step' | 'error' | 'notice' | 'userId' | 'requestedOrganization'>;
+
+/** Sign-up is closed to a newcomer: by the environment, or by the `org_code` organization (`organization` when it exists). */
+export interface SignUpRefusal {
+  by: 'environment' | 'organization';
+  organization: Organization | undefined;
 }
 
 /**
@@ -97,8 +106,7 @@ export function signInKit(services: Services) {
         return offerAccessRequest(ctx, interaction, next.requestAccess({ userId: user.id, email, firstName: user.firstName ?? undefined, lastName: user.lastName ?? undefined, requestedOrganization: organizationCode }));
       }
       await endFlow(db, interaction.uid);
-      // Section 042: "We can't find your account" when the organization does not let this person in.
-      return showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
+      return refuseNonMember(ctx, interaction);
     }
     if ('switcher' in choice) return goTo(ctx, interaction, next.organizationChoice(verified, choice.switcher));
     return organizationDecided(ctx, interaction, verified, choice.organizationCode);
@@ -217,26 +225,57 @@ export function signInKit(services: Services) {
     return sendCodeStep(interaction, { ...typed, userId: user.id }, purpose, destination, here);
   }
 
-  /** Section 021: with self sign-up off, unknown people are told to ask their administrator. */
-  function selfSignUpClosed(ctx: Context, interaction: Interaction): boolean {
-    if (interaction.policy.allowSelfSignUp) return false;
-    showMessage(ctx, 403, 'Ask your administrator for access', 'We could not find an account for you, and new accounts are created by an administrator. Ask them to invite you.', interaction.app);
+  /**
+   * Why this sign-in may not write an account for someone who has none (section 021): the
+   * environment's self sign-up is off, or the `org_code` organization would turn them away once the
+   * account existed (its registrations, its domains; one that does not exist refuses everyone).
+   * `accountEmail` is the email the account would have (see `refusesNewcomer`).
+   */
+  async function signUpRefusal(interaction: Interaction, accountEmail: string | undefined | 'later', options: { environment: boolean } = { environment: true }): Promise<SignUpRefusal | undefined> {
+    const { organizationCode } = interaction.request;
+    const organization = organizationCode ? await findOrganization(db, organizationCode) : undefined;
+    if (options.environment && !interaction.policy.allowSelfSignUp) return { by: 'environment', organization };
+    if (organizationCode && (!organization || refusesNewcomer(organization.policy, accountEmail))) return { by: 'organization', organization };
+    return undefined;
+  }
+
+  /**
+   * Answers a refused newcomer: with access requests on, the page that lets them ask (what the sign-in
+   * knows of them filled in: the email typed, or a provider's email and names); else a plain refusal.
+   * An organization that does not exist has no one to ask.
+   */
+  async function answerSignUpRefusal(ctx: Context, interaction: Interaction, refusal: SignUpRefusal, newcomer: Newcomer): Promise<void> {
+    if (interaction.policy.allowAccessRequests && (refusal.by === 'environment' || refusal.organization)) {
+      return offerAccessRequest(ctx, interaction, next.requestAccess({ ...newcomer, requestedOrganization: refusal.organization?.code }));
+    }
+    if (refusal.by === 'environment') {
+      return showMessage(ctx, 403, 'Ask your administrator for access', 'We could not find an account for you, and new accounts are created by an administrator. Ask them to invite you.', interaction.app);
+    }
+    return refuseNonMember(ctx, interaction);
+  }
+
+  /** Section 042: "We can't find your account" when the organization does not let this person in. */
+  function refuseNonMember(ctx: Context, interaction: Interaction): void {
+    showMessage(ctx, 403, "We can't find your account", 'You are not a member of this organization. Ask its administrator to invite you.', interaction.app);
+  }
+
+  /** The gate before any account is written: true when sign-up is refused to this newcomer and the page is answered. */
+  async function refuseNewcomer(ctx: Context, interaction: Interaction, newcomer: Newcomer, accountEmail: string | undefined | 'later'): Promise<boolean> {
+    const refusal = await signUpRefusal(interaction, accountEmail);
+    if (!refusal) return false;
+    await answerSignUpRefusal(ctx, interaction, refusal, newcomer);
     return true;
   }
 
   /**
-   * Section 021 for the identify step: with self sign-up off, an unknown person may ask for access
-   * (domain/access-requests.ts), the email they typed kept; without access requests, they are told
-   * to ask their administrator. True when sign-up is closed and the page is answered.
+   * Section 021 for the identify step: an unknown person whom sign-up refuses may ask for access
+   * (domain/access-requests.ts), the email they typed kept. True when the page is answered.
    */
   async function askForAccessWhenSignUpClosed(ctx: Context, interaction: Interaction, typed?: Identifier): Promise<boolean> {
-    if (interaction.policy.allowSelfSignUp || !interaction.policy.allowAccessRequests) return selfSignUpClosed(ctx, interaction);
     const email = typed?.type === 'email' ? typed.value : undefined;
-    // An `org_code` that names no organization asks for nothing in particular.
-    const { organizationCode } = interaction.request;
-    const organization = organizationCode ? await findOrganization(db, organizationCode) : undefined;
-    await offerAccessRequest(ctx, interaction, next.requestAccess({ email, requestedOrganization: organization?.code }));
-    return true;
+    // A phone has no email to come; a username gives one on the next page; the register page knows none yet.
+    const accountEmail = typed && typed.type !== 'username' ? email : 'later';
+    return refuseNewcomer(ctx, interaction, { email }, accountEmail);
   }
 
   /** The request-access page in place of a refusal: a 403 (this sign-in lets nobody in), whose form may still ask. */
@@ -275,8 +314,11 @@ export function signInKit(services: Services) {
     deliverCode,
     sendCodeStep,
     sendCodeToPerson,
-    selfSignUpClosed,
+    signUpRefusal,
+    answerSignUpRefusal,
+    refuseNewcomer,
     askForAccessWhenSignUpClosed,
+    offerAccessRequest,
     startRegistration,
   };
 }

@@ -123,6 +123,7 @@ export async function renderStep(services: Services, ctx: Context, interaction: 
           known,
           organizationName: organization?.name,
           email: state.email,
+          emailProven: state.emailProven === true,
           firstName: state.firstName,
           lastName: state.lastName,
           // Someone already signed in goes back to the application; a stranger may try another email.

@@ -1,6 +1,7 @@
 import { clock } from '../../clock.ts';
 import type { CodePurpose } from '../../domain/one-time-codes.ts';
 import type { FactorType } from '../../domain/mfa-policy.ts';
+import type { ProviderIdentity } from '../../domain/provider-identities.ts';
 import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type { IdentityType } from '../../domain/users.ts';
 import type { Db } from '../../store/db.ts';
@@ -97,6 +98,8 @@ export interface CodeState extends Messages, Typed, Registration {
 export interface AccessRequestAsked {
   /** Not `organizationCode`: that name means "the organization is decided" to the steps after sign-in. */
   requestedOrganization?: string | undefined;
+  /** A social or enterprise sign-in asks: the provider's person, linked to the account on approval. */
+  providerIdentity?: ProviderIdentity | undefined;
 }
 
 /**
@@ -108,6 +111,8 @@ export interface RequestAccessState extends Messages, AccessRequestAsked {
   step: 'request_access';
   userId?: string | undefined;
   email?: string | undefined;
+  /** A provider vouched for `email` (or a code just proved it): the request is filed with it as it is, no code. */
+  emailProven?: boolean | undefined;
   firstName?: string | undefined;
   lastName?: string | undefined;
 }

@@ -247,7 +247,17 @@ export function NewPasswordPage(props: FormPage & { identifier: string; reason: 
  * an email (a code proves it next) and names; someone already signed in only confirms.
  */
 export function RequestAccessPage(
-  props: FormPage & { known: boolean; organizationName?: string | undefined; email?: string | undefined; firstName?: string | undefined; lastName?: string | undefined; backUrl: string | null; backLabel: string },
+  props: FormPage & {
+    known: boolean;
+    organizationName?: string | undefined;
+    email?: string | undefined;
+    /** The email is proven (a trusted provider's): shown, not asked for. */
+    emailProven?: boolean | undefined;
+    firstName?: string | undefined;
+    lastName?: string | undefined;
+    backUrl: string | null;
+    backLabel: string;
+  },
 ) {
   const title = props.known ? "We can't find your account" : 'Ask your administrator for access';
   const where = props.organizationName ?? props.appName;
@@ -267,9 +277,15 @@ export function RequestAccessPage(
           ) : null
         ) : (
           <>
-            <label for="email">Email</label>
-            <input id="email" name="email" type="email" autocomplete="email" required value={props.email ?? ''} aria-describedby="email-use" />
-            <p id="email-use">We send a code to confirm it is yours.</p>
+            {props.emailProven && props.email ? (
+              <p>The request will be sent as {props.email}.</p>
+            ) : (
+              <>
+                <label for="email">Email</label>
+                <input id="email" name="email" type="email" autocomplete="email" required value={props.email ?? ''} aria-describedby="email-use" />
+                <p id="email-use">We send a code to confirm it is yours.</p>
+              </>
+            )}
             <NameFields firstName={props.firstName} lastName={props.lastName} />
           </>
         )}
