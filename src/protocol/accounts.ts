@@ -2,6 +2,7 @@ import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import { claimSetInRequest } from './claim-sources.ts';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
 
 /**
  * The OpenID Connect claims of a user, in Kinde's shape (contract doc, "ID token claims"). Without a
@@ -33,16 +34,32 @@ export const CLAIMS_BY_SCOPE = {
   phone: ['phone'],
 };
 
+/**
+ * Whether the person may hold a session: the engine asks on every authorization request that has
+ * one (an SSO round trip, the resume after sign-in) and, there, only whether the account stands.
+ */
+const accountStanding = preparedQuery((db, { id }: { id: string }) => db.selectFrom('users').select('is_suspended').where('id', '=', id));
+
 export function accountFinder(db: Db) {
   return async (ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string | undefined }): Promise<Account | undefined> => {
-    // With a grant (a code or a refresh token redeemed), the tokens' claims are read with the person, in one statement.
-    const user = token?.grantId ? (await claimSetInRequest(ctx, db, sub, token.grantId)).user : await findUser(db, sub);
-    if (!user || user.isSuspended) return undefined;
+    // With a grant (a code or a refresh token redeemed), the tokens' claims are read with the person, in
+    // one statement. Without one, only the account's standing; the person is read if claims are asked for.
+    let user: User | undefined;
+    if (token?.grantId) {
+      user = (await claimSetInRequest(ctx, db, sub, token.grantId)).user;
+      if (!user || user.isSuspended) return undefined;
+    } else {
+      const [standing] = (await accountStanding(db, { id: sub })).rows;
+      if (!standing || standing.is_suspended === 1) return undefined;
+    }
     const client = ctx.oidc?.client;
     const gravatarFallback = client?.['gatehouse_gravatar'] !== false;
     return {
-      accountId: user.id,
+      accountId: sub,
       claims: async () => {
+        user ??= await findUser(db, sub);
+        // Deleted since its standing was read, within this request: nothing to say but who it was.
+        if (!user) return { sub };
         const { memberships: organizations, grant } = await claimSetInRequest(ctx, db, user.id, token?.grantId);
         return {
           ...userClaims(user, { gravatarFallback }),
