@@ -13,13 +13,13 @@ export type PathParams<P extends string> = { [K in ParamNames<P>]: string };
 
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 
+type Input = z.ZodType | undefined;
+
 /**
  * One management route, said once (STYLE.md, after Logto's `koaGuard`): the scope it needs, what it
  * reads and what it answers. The same declaration guards the route, parses its input, types its
  * handler and describes it in the OpenAPI document (openapi.ts). Path parameters come from the path.
  */
-type Input = z.ZodType | undefined;
-
 export interface RouteDeclaration<P extends string = string, Q extends Input = Input, B extends Input = Input, R extends z.ZodType = z.ZodType> {
   method: Method;
   /** As @koa/router spells it (`/users/:user_id`), under `/api/v1`. */
@@ -33,7 +33,7 @@ export interface RouteDeclaration<P extends string = string, Q extends Input = I
   body?: B;
   /** A body the handler reads itself, by media type (an upload): only described in the document. */
   upload?: readonly string[];
-  /** The success body, for the document only: responses are not validated as they are sent. */
+  /** The success body: typed against the handler's answer; checked as sent only under `node --test`. */
   response: R;
   /** The success status: 200 unless said. */
   status?: number;
