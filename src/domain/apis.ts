@@ -12,8 +12,8 @@ import { DomainError } from './errors.ts';
  * `organizations`; a role's permissions under `roles`; feature flags and the environment only read
  * and update). Kinde's catalogue is finer, but every scope rides twice in every default token
  * (`scope` and `scp`): 80 of them made a management token 5 kB, and 38 already cost the token
- * endpoint about 7% (docs/benchmarks.md). src/management/scopes.ts says which route needs which; a
- * test checks that each one guards some route. A scope dropped from this list stays in older
+ * endpoint about 7% (docs/benchmarks.md). Each management route declares which it needs
+ * (src/management/route.ts); a test checks that each one guards some route. A scope dropped from this list stays in older
  * databases.
  */
 export const MANAGEMENT_SCOPES = [

@@ -2,13 +2,28 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import { type AccessRequest, approveAccessRequest, denyAccessRequest, listAccessRequests } from '../domain/access-requests.ts';
 import type { Services } from '../services.ts';
-import { OK, pageQuery, pageRequest, readQuery } from './input.ts';
+import { OK, pageQuery, pageRequest } from './input.ts';
+import { dateTime, nextToken, okWith } from './responses.ts';
+import { route } from './route.ts';
 
 const listQuery = z.object({ ...pageQuery, status: z.enum(['pending', 'approved', 'denied']).optional() });
 
 const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
 
-function accessRequestJson(request: AccessRequest) {
+const accessRequestSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  first_name: z.string().nullable(),
+  last_name: z.string().nullable(),
+  user_id: z.string().nullable(),
+  organization_code: z.string().nullable(),
+  application_id: z.string().nullable(),
+  status: z.enum(['pending', 'approved', 'denied']),
+  created_on: dateTime.nullable(),
+  decided_on: dateTime.nullable(),
+});
+
+function accessRequestJson(request: AccessRequest): z.input<typeof accessRequestSchema> {
   return {
     id: request.id,
     email: request.email,
@@ -32,18 +47,35 @@ function accessRequestJson(request: AccessRequest) {
 export function accessRequestRoutes(router: Router, services: Services): void {
   const { db } = services;
 
-  router.get('/access_requests', async (ctx) => {
-    const query = readQuery(ctx, listQuery);
-    const page = await listAccessRequests(db, query.status, pageRequest(query));
-    ctx.body = { ...OK, access_requests: page.items.map(accessRequestJson), next_token: page.nextToken };
-  });
+  route(
+    router,
+    { method: 'GET', path: '/access_requests', scope: 'read:access_requests', summary: 'List access requests', query: listQuery, response: okWith({ access_requests: z.array(accessRequestSchema), next_token: nextToken }) },
+    async ({ query }) => {
+      const page = await listAccessRequests(db, query.status, pageRequest(query));
+      return { ...OK, access_requests: page.items.map(accessRequestJson), next_token: page.nextToken };
+    },
+  );
 
-  router.post('/access_requests/:access_request_id/approve', async (ctx) => {
-    const approval = await approveAccessRequest(db, ctx.params.access_request_id!, ctx.state.managementClient ?? null);
-    ctx.body = { ...OK, access_request: accessRequestJson(approval.request), user_created: approval.userCreated };
-  });
+  route(
+    router,
+    {
+      method: 'POST',
+      path: '/access_requests/:access_request_id/approve',
+      scope: 'update:access_requests',
+      summary: 'Approve an access request',
+      response: okWith({ access_request: accessRequestSchema, user_created: z.boolean() }),
+    },
+    async ({ params }, ctx) => {
+      const approval = await approveAccessRequest(db, params.access_request_id, ctx.state.managementClient ?? null);
+      return { ...OK, access_request: accessRequestJson(approval.request), user_created: approval.userCreated };
+    },
+  );
 
-  router.post('/access_requests/:access_request_id/deny', async (ctx) => {
-    ctx.body = { ...OK, access_request: accessRequestJson(await denyAccessRequest(db, ctx.params.access_request_id!, ctx.state.managementClient ?? null)) };
-  });
+  route(
+    router,
+    { method: 'POST', path: '/access_requests/:access_request_id/deny', scope: 'update:access_requests', summary: 'Deny an access request', response: okWith({ access_request: accessRequestSchema }) },
+    async ({ params }, ctx) => {
+      return { ...OK, access_request: accessRequestJson(await denyAccessRequest(db, params.access_request_id, ctx.state.managementClient ?? null)) };
+    },
+  );
 }

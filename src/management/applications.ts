@@ -13,8 +13,10 @@ import {
 import { applicationConnections, disableConnection, enableConnection } from '../domain/connections.ts';
 import { environmentPolicy, setDefaultDeviceApplication } from '../domain/environment.ts';
 import type { Services } from '../services.ts';
-import { connectionJson } from './connections.ts';
-import { callbackUrl, OK, pageOf, pageQuery, pageRequest, readBody, readQuery } from './input.ts';
+import { connectionJson, connectionsResponse } from './connections.ts';
+import { callbackUrl, OK, pageOf, pageQuery, pageRequest } from './input.ts';
+import { nextToken, okResponse, okWith } from './responses.ts';
+import { route } from './route.ts';
 
 const name = z.string().trim().min(1).max(128);
 /** `""` or `null` clears an optional page URL, as Kinde's settings screen does. */
@@ -62,7 +64,26 @@ const urlsQuery = z.object({ urls: z.string().min(1) });
 
 const orNull = (value: string | null) => (value === '' ? null : value);
 
-function applicationJson(app: Application, defaultDeviceApplicationId: string | undefined) {
+const applicationSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.enum(APPLICATION_TYPES),
+  client_id: z.string(),
+  login_uri: z.string().nullable(),
+  homepage_uri: z.string().nullable(),
+  has_cancel_button: z.boolean(),
+  is_ask_for_names: z.boolean(),
+  is_show_sign_in_link: z.boolean(),
+  is_gravatar_fallback_enabled: z.boolean(),
+  is_ask_marketing_consent: z.boolean(),
+  is_org_name_in_token: z.boolean(),
+  is_organizations_in_id_token: z.boolean(),
+  is_hasura_mapping_enabled: z.boolean(),
+  /** Device applications only. */
+  is_default_device_app: z.boolean().optional(),
+});
+
+function applicationJson(app: Application, defaultDeviceApplicationId: string | undefined): z.input<typeof applicationSchema> {
   return {
     id: app.id,
     name: app.name,
@@ -83,110 +104,161 @@ function applicationJson(app: Application, defaultDeviceApplicationId: string | 
   };
 }
 
+/** One of an application's URL lists: its path segment, its field, its name and how Kinde answers it. */
+interface UrlList<R extends z.ZodType> {
+  segment: 'auth_redirect_urls' | 'auth_logout_urls';
+  list: 'redirectUrls' | 'logoutUrls';
+  what: string;
+  response: R;
+  json: (urls: string[]) => z.input<R>;
+}
+
 /** `/auth_redirect_urls` and `/auth_logout_urls` differ only in which list they edit. */
-function urlListRoutes(router: Router, services: Services, path: string, list: 'redirectUrls' | 'logoutUrls', json: (urls: string[]) => object): void {
+function urlListRoutes<R extends z.ZodType>(router: Router, services: Services, { segment, list, what, response, json }: UrlList<R>): void {
   const { db } = services;
-  const route = `/applications/:app_id/${path}`;
-  router.get(route, async (ctx) => {
-    ctx.body = json((await requireApplication(db, ctx.params.app_id!))[list]);
+  const path = `/applications/:app_id/${segment}` as const;
+  route(router, { method: 'GET', path, scope: 'read:applications', summary: `List an application's ${what}`, response }, async ({ params }) => {
+    return json((await requireApplication(db, params.app_id))[list]);
   });
-  router.post(route, async (ctx) => {
-    const { urls } = await readBody(ctx, urlsBody);
-    await editApplicationUrls(db, ctx.params.app_id!, list, (current) => [...current, ...urls]);
-    ctx.body = OK;
+  route(router, { method: 'POST', path, scope: 'update:applications', summary: `Add ${what} to an application`, body: urlsBody, response: okResponse }, async ({ params, body }) => {
+    await editApplicationUrls(db, params.app_id, list, (current) => [...current, ...body.urls]);
+    return OK;
   });
-  router.put(route, async (ctx) => {
-    const { urls } = await readBody(ctx, urlsBody);
-    await editApplicationUrls(db, ctx.params.app_id!, list, () => urls);
-    ctx.body = OK;
+  route(router, { method: 'PUT', path, scope: 'update:applications', summary: `Replace an application's ${what}`, body: urlsBody, response: okResponse }, async ({ params, body }) => {
+    await editApplicationUrls(db, params.app_id, list, () => body.urls);
+    return OK;
   });
-  router.delete(route, async (ctx) => {
+  route(router, { method: 'DELETE', path, scope: 'update:applications', summary: `Remove ${what} from an application`, query: urlsQuery, response: okResponse }, async ({ params, query }) => {
     // Kinde's SDK sends one comma-separated, URL-encoded `urls` parameter.
-    const removed = new Set(readQuery(ctx, urlsQuery).urls.split(',').map((url) => url.trim()));
-    await editApplicationUrls(db, ctx.params.app_id!, list, (current) => current.filter((url) => !removed.has(url)));
-    ctx.body = OK;
+    const removed = new Set(query.urls.split(',').map((url) => url.trim()));
+    await editApplicationUrls(db, params.app_id, list, (current) => current.filter((url) => !removed.has(url)));
+    return OK;
   });
 }
 
 export function applicationRoutes(router: Router, services: Services): void {
   const { db } = services;
 
-  router.get('/applications', async (ctx) => {
-    const query = readQuery(ctx, listQuery);
-    const page = pageOf(await listApplications(db, pageRequest(query)), query.page_size);
-    ctx.body = { ...OK, applications: page.items.map(({ id, name, type }) => ({ id, name, type })), next_token: page.nextToken };
+  route(
+    router,
+    {
+      method: 'GET',
+      path: '/applications',
+      scope: 'read:applications',
+      summary: 'List applications',
+      query: listQuery,
+      response: okWith({ applications: z.array(applicationSchema.pick({ id: true, name: true, type: true })), next_token: nextToken }),
+    },
+    async ({ query }) => {
+      const page = pageOf(await listApplications(db, pageRequest(query)), query.page_size);
+      return { ...OK, applications: page.items.map(({ id, name, type }) => ({ id, name, type })), next_token: page.nextToken };
+    },
+  );
+
+  route(
+    router,
+    {
+      method: 'POST',
+      path: '/applications',
+      scope: 'create:applications',
+      summary: 'Create an application',
+      body: createBody,
+      status: 201,
+      response: okWith({ application: z.object({ id: z.string(), client_id: z.string(), client_secret: z.string().optional() }) }),
+    },
+    async ({ body }) => {
+      const { application, clientSecret } = await createApplication(db, { name: body.name, type: body.type });
+      // The secret is stored hashed: this response is the only time it is ever shown.
+      return { ...OK, application: { id: application.id, client_id: application.id, client_secret: clientSecret } };
+    },
+  );
+
+  route(router, { method: 'GET', path: '/applications/:application_id', scope: 'read:applications', summary: 'Get an application', response: okWith({ application: applicationSchema }) }, async ({ params }) => {
+    const app = await requireApplication(db, params.application_id);
+    return { ...OK, application: applicationJson(app, (await environmentPolicy(db)).defaultDeviceApplicationId) };
   });
 
-  router.post('/applications', async (ctx) => {
-    const body = await readBody(ctx, createBody);
-    const { application, clientSecret } = await createApplication(db, { name: body.name, type: body.type });
-    // The secret is stored hashed: this response is the only time it is ever shown.
-    ctx.status = 201;
-    ctx.body = { ...OK, application: { id: application.id, client_id: application.id, client_secret: clientSecret } };
+  route(
+    router,
+    { method: 'PATCH', path: '/applications/:application_id', scope: 'update:applications', summary: 'Update an application', body: updateBody, response: okResponse },
+    async ({ params, body }) => {
+      const app = await requireApplication(db, params.application_id);
+      // Refused before anything is written: a non-device application cannot be the default.
+      if (body.is_default_device_app !== undefined) await setDefaultDeviceApplication(db, app, body.is_default_device_app);
+      await updateApplication(db, app.id, {
+        name: body.name,
+        redirectUrls: body.redirect_uris,
+        logoutUrls: body.logout_uris,
+        loginUri: body.login_uri === undefined ? undefined : orNull(body.login_uri),
+        homepageUri: body.homepage_uri === undefined ? undefined : orNull(body.homepage_uri),
+        askForNames: body.is_ask_for_names,
+        showSignInLink: body.is_show_sign_in_link,
+        useGravatarFallback: body.is_gravatar_fallback_enabled,
+        askMarketingConsent: body.is_ask_marketing_consent,
+        isOrgNameInToken: body.is_org_name_in_token,
+        isOrganizationsInIdToken: body.is_organizations_in_id_token,
+      });
+      return OK;
+    },
+  );
+
+  route(router, { method: 'DELETE', path: '/applications/:application_id', scope: 'delete:applications', summary: 'Delete an application', response: okResponse }, async ({ params }) => {
+    await deleteApplication(db, params.application_id);
+    await setDefaultDeviceApplication(db, { id: params.application_id, type: 'deleted' }, false);
+    return OK;
   });
 
-  router.get('/applications/:application_id', async (ctx) => {
-    const app = await requireApplication(db, ctx.params.application_id!);
-    ctx.body = { ...OK, application: applicationJson(app, (await environmentPolicy(db)).defaultDeviceApplicationId) };
-  });
+  route(
+    router,
+    { method: 'PATCH', path: '/applications/:application_id/tokens', scope: 'update:applications', summary: "Set an application's token lifetimes", body: tokensBody, response: okResponse },
+    async ({ params, body }) => {
+      await updateApplication(db, params.application_id, {
+        accessTokenLifetime: body.access_token_lifetime,
+        refreshTokenLifetime: body.refresh_token_lifetime,
+        idTokenLifetime: body.id_token_lifetime,
+        authenticatedSessionLifetime: body.authenticated_session_lifetime,
+        isHasuraMappingEnabled: body.is_hasura_mapping_enabled,
+      });
+      return OK;
+    },
+  );
 
-  router.patch('/applications/:application_id', async (ctx) => {
-    const body = await readBody(ctx, updateBody);
-    const app = await requireApplication(db, ctx.params.application_id!);
-    // Refused before anything is written: a non-device application cannot be the default.
-    if (body.is_default_device_app !== undefined) await setDefaultDeviceApplication(db, app, body.is_default_device_app);
-    await updateApplication(db, app.id, {
-      name: body.name,
-      redirectUrls: body.redirect_uris,
-      logoutUrls: body.logout_uris,
-      loginUri: body.login_uri === undefined ? undefined : orNull(body.login_uri),
-      homepageUri: body.homepage_uri === undefined ? undefined : orNull(body.homepage_uri),
-      askForNames: body.is_ask_for_names,
-      showSignInLink: body.is_show_sign_in_link,
-      useGravatarFallback: body.is_gravatar_fallback_enabled,
-      askMarketingConsent: body.is_ask_marketing_consent,
-      isOrgNameInToken: body.is_org_name_in_token,
-      isOrganizationsInIdToken: body.is_organizations_in_id_token,
-    });
-    ctx.body = OK;
+  urlListRoutes(router, services, {
+    segment: 'auth_redirect_urls',
+    list: 'redirectUrls',
+    what: 'redirect URLs',
+    response: z.object({ redirect_urls: z.array(z.string()) }),
+    json: (urls) => ({ redirect_urls: urls }),
   });
+  urlListRoutes(router, services, { segment: 'auth_logout_urls', list: 'logoutUrls', what: 'logout URLs', response: okWith({ logout_urls: z.array(z.string()) }), json: (urls) => ({ ...OK, logout_urls: urls }) });
 
-  router.delete('/applications/:application_id', async (ctx) => {
-    await deleteApplication(db, ctx.params.application_id!);
-    await setDefaultDeviceApplication(db, { id: ctx.params.application_id!, type: 'deleted' }, false);
-    ctx.body = OK;
-  });
-
-  router.patch('/applications/:application_id/tokens', async (ctx) => {
-    const body = await readBody(ctx, tokensBody);
-    await updateApplication(db, ctx.params.application_id!, {
-      accessTokenLifetime: body.access_token_lifetime,
-      refreshTokenLifetime: body.refresh_token_lifetime,
-      idTokenLifetime: body.id_token_lifetime,
-      authenticatedSessionLifetime: body.authenticated_session_lifetime,
-      isHasuraMappingEnabled: body.is_hasura_mapping_enabled,
-    });
-    ctx.body = OK;
-  });
-
-  urlListRoutes(router, services, 'auth_redirect_urls', 'redirectUrls', (urls) => ({ redirect_urls: urls }));
-  urlListRoutes(router, services, 'auth_logout_urls', 'logoutUrls', (urls) => ({ ...OK, logout_urls: urls }));
-
-  router.get('/applications/:application_id/connections', async (ctx) => {
-    const app = await requireApplication(db, ctx.params.application_id!);
-    ctx.body = { ...OK, connections: (await applicationConnections(db, app.id)).map(connectionJson), has_more: false };
-  });
+  route(
+    router,
+    { method: 'GET', path: '/applications/:application_id/connections', scope: 'read:applications', summary: "List an application's connections", response: connectionsResponse },
+    async ({ params }) => {
+      const app = await requireApplication(db, params.application_id);
+      return { ...OK, connections: (await applicationConnections(db, app.id)).map(connectionJson), has_more: false };
+    },
+  );
 
   // The application is looked up first: the domain would otherwise hit a foreign key and answer 500.
-  router.post('/applications/:application_id/connections/:connection_id', async (ctx) => {
-    const app = await requireApplication(db, ctx.params.application_id!);
-    await enableConnection(db, app.id, ctx.params.connection_id!);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'POST', path: '/applications/:application_id/connections/:connection_id', scope: 'update:applications', summary: 'Enable a connection for an application', response: okResponse },
+    async ({ params }) => {
+      const app = await requireApplication(db, params.application_id);
+      await enableConnection(db, app.id, params.connection_id);
+      return OK;
+    },
+  );
 
-  router.delete('/applications/:application_id/connections/:connection_id', async (ctx) => {
-    const app = await requireApplication(db, ctx.params.application_id!);
-    await disableConnection(db, app.id, ctx.params.connection_id!);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'DELETE', path: '/applications/:application_id/connections/:connection_id', scope: 'update:applications', summary: 'Disable a connection for an application', response: okResponse },
+    async ({ params }) => {
+      const app = await requireApplication(db, params.application_id);
+      await disableConnection(db, app.id, params.connection_id);
+      return OK;
+    },
+  );
 }

@@ -11,7 +11,9 @@ import { visibleSocialOptions } from '../domain/social/options.ts';
 import { providerCallsMayReachPrivateNetwork } from '../domain/social/upstream.ts';
 import type { Services } from '../services.ts';
 import { outsideUnitOfWork } from '../store/db.ts';
-import { cursorPage, cursorQuery, OK, oneCursorAtMost, readBody, readQuery } from './input.ts';
+import { cursorPage, cursorQuery, OK, oneCursorAtMost } from './input.ts';
+import { okWith } from './responses.ts';
+import { route } from './route.ts';
 
 const listQuery = z
   .object({ ...cursorQuery, home_realm_domain: z.string().min(1).optional() })
@@ -28,7 +30,23 @@ const connectionFields = {
 const createBody = z.object({ ...connectionFields, strategy: z.string().min(1) }).strict();
 const changeBody = z.object(connectionFields).strict();
 
-export function connectionJson(connection: Connection) {
+const connectionSchema = z.object({ id: z.string(), name: z.string(), display_name: z.string(), strategy: z.string() });
+/** Kinde's `get_connections_response`. */
+export const connectionsResponse = okWith({ connections: z.array(connectionSchema), has_more: z.boolean() });
+
+/** What social and enterprise connections show beyond id, name and strategy (never a secret). */
+const connectionDetails = z.object({
+  options: z.record(z.string(), z.unknown()).optional(),
+  organization_code: z.string().nullable().optional(),
+  enabled_applications: z.array(z.string()).optional(),
+  /** OAuth and OIDC connections: where the provider sends people back. */
+  callback_url: z.string().optional(),
+  saml_acs_url: z.string().optional(),
+  saml_metadata_url: z.string().optional(),
+});
+const connectionMessage = okWith({ message: z.string() });
+
+export function connectionJson(connection: Connection): z.input<typeof connectionSchema> {
   return { id: connection.id, name: connection.name, display_name: connection.displayName, strategy: connection.strategy };
 }
 
@@ -42,8 +60,7 @@ export function connectionRoutes(router: Router, services: Services): void {
   /** One callback for every OAuth connection (issue 11): the flow is found from `state`. */
   const callbackUrl = `${issuer}/login/callback`;
 
-  /** What social and enterprise connections show beyond id, name and strategy (never a secret). */
-  async function details(connection: Connection): Promise<Record<string, unknown>> {
+  async function details(connection: Connection): Promise<z.input<typeof connectionDetails>> {
     const social = await findSocialConnection(db, masterKey, connection.id);
     if (social) {
       return { options: visibleSocialOptions(social.options, social.isTrusted), organization_code: social.organizationCode, enabled_applications: await connectionApplications(db, connection.id), callback_url: callbackUrl };
@@ -56,8 +73,7 @@ export function connectionRoutes(router: Router, services: Services): void {
     return { ...shown, saml_acs_url: samlAcsUrl(issuer), saml_metadata_url: samlMetadataUrl(issuer, enterprise.id) };
   }
 
-  router.get('/connections', async (ctx) => {
-    const query = readQuery(ctx, listQuery);
+  route(router, { method: 'GET', path: '/connections', scope: 'read:connections', summary: 'List connections', query: listQuery, response: connectionsResponse }, async ({ query }) => {
     let connections = await listConnections(db);
     if (query.home_realm_domain) {
       // Section 038: the connection that claims this email domain (home-realm discovery), if any.
@@ -65,47 +81,67 @@ export function connectionRoutes(router: Router, services: Services): void {
       connections = connections.filter((connection) => ids.has(connection.id));
     }
     const page = cursorPage(connections, query, 'connection');
-    ctx.body = { ...OK, connections: page.items.map(connectionJson), has_more: page.hasMore };
+    return { ...OK, connections: page.items.map(connectionJson), has_more: page.hasMore };
   });
 
-  router.post('/connections', async (ctx) => {
-    const body = await readBody(ctx, createBody);
-    const { id } = await createConnection(db, masterKey, { ...change(body), strategy: body.strategy });
-    ctx.status = 201;
-    ctx.body = { ...OK, message: 'Connection successfully created', connection: { id } };
+  route(
+    router,
+    { method: 'POST', path: '/connections', scope: 'create:connections', summary: 'Create a connection', body: createBody, status: 201, response: connectionMessage.extend({ connection: z.object({ id: z.string() }) }) },
+    async ({ body }) => {
+      const { id } = await createConnection(db, masterKey, { ...change(body), strategy: body.strategy });
+      return { ...OK, message: 'Connection successfully created', connection: { id } };
+    },
+  );
+
+  route(
+    router,
+    { method: 'GET', path: '/connections/:connection_id', scope: 'read:connections', summary: 'Get a connection', response: okWith({ connection: connectionSchema.extend(connectionDetails.shape) }) },
+    async ({ params }) => {
+      const connection = await findConnection(db, params.connection_id);
+      if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
+      return { ...OK, connection: { ...connectionJson(connection), ...(await details(connection)) } };
+    },
+  );
+
+  route(router, { method: 'PATCH', path: '/connections/:connection_id', scope: 'update:connections', summary: 'Update a connection', body: changeBody, response: connectionMessage }, async ({ params, body }) => {
+    await changeConnection(db, masterKey, params.connection_id, change(body), 'merge');
+    return { ...OK, message: 'Connection successfully updated' };
   });
 
-  router.get('/connections/:connection_id', async (ctx) => {
-    const connection = await findConnection(db, ctx.params.connection_id!);
-    if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
-    ctx.body = { ...OK, connection: { ...connectionJson(connection), ...(await details(connection)) } };
-  });
+  route(
+    router,
+    { method: 'PUT', path: '/connections/:connection_id', scope: 'update:connections', summary: 'Replace a connection', body: changeBody, response: connectionMessage },
+    async ({ params, body }) => {
+      await changeConnection(db, masterKey, params.connection_id, change(body), 'replace');
+      return { ...OK, message: 'Connection successfully updated' };
+    },
+  );
 
-  router.patch('/connections/:connection_id', async (ctx) => {
-    const body = await readBody(ctx, changeBody);
-    await changeConnection(db, masterKey, ctx.params.connection_id!, change(body), 'merge');
-    ctx.body = { ...OK, message: 'Connection successfully updated' };
-  });
-
-  router.put('/connections/:connection_id', async (ctx) => {
-    const body = await readBody(ctx, changeBody);
-    await changeConnection(db, masterKey, ctx.params.connection_id!, change(body), 'replace');
-    ctx.body = { ...OK, message: 'Connection successfully updated' };
-  });
-
-  router.delete('/connections/:connection_id', async (ctx) => {
-    await deleteConnection(db, ctx.params.connection_id!);
-    ctx.body = { ...OK, message: 'Connection successfully deleted' };
+  route(router, { method: 'DELETE', path: '/connections/:connection_id', scope: 'delete:connections', summary: 'Delete a connection', response: connectionMessage }, async ({ params }) => {
+    await deleteConnection(db, params.connection_id);
+    return { ...OK, message: 'Connection successfully deleted' };
   });
 
   // Section 043 (a Gatehouse extension): fetch the IdP's SAML metadata again, e.g. after it rotated its certificate.
-  router.post('/connections/:connection_id/refresh_metadata', async (ctx) => {
-    const { refreshConnectionMetadata } = await import('../domain/enterprise/saml.ts');
-    // Read outside this write's transaction, which begins only with the write after the fetch: on
-    // SQLite an open transaction would hold every request's connection for as long as the IdP takes.
-    const connection = await findEnterpriseConnection(outsideUnitOfWork(db), masterKey, ctx.params.connection_id!);
-    if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
-    const metadata = await refreshConnectionMetadata(connection, { db, issuer, allowPrivateNetwork: providerCallsMayReachPrivateNetwork(services.config) });
-    ctx.body = { ...OK, message: 'Metadata refreshed', metadata };
-  });
+  route(
+    router,
+    {
+      method: 'POST',
+      path: '/connections/:connection_id/refresh_metadata',
+      scope: 'update:connections',
+      summary: "Fetch a SAML connection's IdP metadata again",
+      response: connectionMessage.extend({
+        metadata: z.object({ entity_id: z.string(), signing_certificates: z.number().int(), sign_in_urls: z.object({ redirect: z.string().optional(), post: z.string().optional() }) }),
+      }),
+    },
+    async ({ params }) => {
+      const { refreshConnectionMetadata } = await import('../domain/enterprise/saml.ts');
+      // Read outside this write's transaction, which begins only with the write after the fetch: on
+      // SQLite an open transaction would hold every request's connection for as long as the IdP takes.
+      const connection = await findEnterpriseConnection(outsideUnitOfWork(db), masterKey, params.connection_id);
+      if (!connection) throw new DomainError('CONNECTION_NOT_FOUND', 'Connection not found', 404);
+      const metadata = await refreshConnectionMetadata(connection, { db, issuer, allowPrivateNetwork: providerCallsMayReachPrivateNetwork(services.config) });
+      return { ...OK, message: 'Metadata refreshed', metadata };
+    },
+  );
 }

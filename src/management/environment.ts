@@ -5,7 +5,9 @@ import { z } from 'zod';
 import type { AttackProtectionPolicy } from '../domain/attack-protection.ts';
 import { type EnvironmentPolicy, environmentPolicy, updateEnvironmentPolicy } from '../domain/environment.ts';
 import type { Services } from '../services.ts';
-import { OK, readBody } from './input.ts';
+import { OK } from './input.ts';
+import { okWith } from './responses.ts';
+import { route } from './route.ts';
 
 /**
  * Gatehouse extension: the environment's policies (Kinde's "Settings > Environment" screens have no
@@ -64,7 +66,18 @@ function attackProtectionPatch(input: { max_attempts?: number | undefined; locko
   };
 }
 
-function settingsJson(policy: EnvironmentPolicy) {
+const settingsSchema = z.object({
+  is_self_sign_up_enabled: z.boolean(),
+  is_access_request_enabled: z.boolean(),
+  is_sign_in_to_most_recent_org: z.boolean(),
+  attack_protection: z.object({ max_attempts: z.number().int(), lockout_seconds: z.number().int() }),
+  sso_session: z.object({ persistence_mode: z.enum(['persistent', 'non_persistent']), inactivity_timeout: z.number().int().nullable() }),
+  email: z.object({ sender_name: z.string().nullable(), has_custom_smtp: z.boolean() }),
+  business_name: z.string().nullable(),
+});
+const settingsResponse = okWith({ settings: settingsSchema });
+
+function settingsJson(policy: EnvironmentPolicy): z.input<typeof settingsSchema> {
   return {
     is_self_sign_up_enabled: policy.allowSelfSignUp,
     is_access_request_enabled: policy.allowAccessRequests,
@@ -79,12 +92,11 @@ function settingsJson(policy: EnvironmentPolicy) {
 export function environmentRoutes(router: Router, services: Services): void {
   const { db, masterKey } = services;
 
-  router.get('/environment/settings', async (ctx) => {
-    ctx.body = { ...OK, settings: settingsJson(await environmentPolicy(db)) };
+  route(router, { method: 'GET', path: '/environment/settings', scope: 'read:environments', summary: "Get the environment's policies", response: settingsResponse }, async () => {
+    return { ...OK, settings: settingsJson(await environmentPolicy(db)) };
   });
 
-  router.patch('/environment/settings', async (ctx) => {
-    const body = await readBody(ctx, settingsBody);
+  route(router, { method: 'PATCH', path: '/environment/settings', scope: 'update:environments', summary: "Change the environment's policies", body: settingsBody, response: settingsResponse }, async ({ body }) => {
     assertThat(
       body.is_self_sign_up_enabled !== true || (await someOrganizationAllowsRegistrations(db)),
       'LAST_OPEN_ORGANIZATION',
@@ -106,6 +118,6 @@ export function environmentRoutes(router: Router, services: Services): void {
       },
       businessName: body.business_name,
     });
-    ctx.body = { ...OK, settings: settingsJson(policy) };
+    return { ...OK, settings: settingsJson(policy) };
   });
 }

@@ -7,7 +7,9 @@ import { DomainError } from '../domain/errors.ts';
 import { isEnterpriseStrategy } from '../domain/strategies.ts';
 import { type Identity, requireUser } from '../domain/users.ts';
 import type { Services } from '../services.ts';
-import { cursorPage, cursorQuery, OK, oneCursorAtMost, readBody, readQuery } from './input.ts';
+import { cursorPage, cursorQuery, OK, oneCursorAtMost } from './input.ts';
+import { dateTime, okResponse, okWith } from './responses.ts';
+import { route } from './route.ts';
 
 const listQuery = z.object(cursorQuery).refine(...oneCursorAtMost);
 
@@ -36,8 +38,21 @@ const updateBody = z.object({
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+const identitySchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  is_confirmed: z.boolean(),
+  created_on: dateTime.nullable(),
+  last_login_on: dateTime.nullable(),
+  total_logins: z.number().int(),
+  name: z.string(),
+  email: z.string().nullable(),
+  connection_id: z.string().nullable(),
+  is_primary: z.boolean(),
+});
+
 /** Kinde's `identity`: `name` is the value itself; `email` is set for email identities. */
-export function identityJson(identity: Identity) {
+export function identityJson(identity: Identity): z.input<typeof identitySchema> {
   return {
     id: identity.id,
     type: identity.type,
@@ -55,40 +70,40 @@ export function identityJson(identity: Identity) {
 export function identityRoutes(router: Router, services: Services): void {
   const { db } = services;
 
-  router.get('/users/:user_id/identities', async (ctx) => {
-    const query = readQuery(ctx, listQuery);
-    const user = await requireUser(db, ctx.params.user_id!);
-    const page = cursorPage(await listIdentities(db, user.id), query, 'identity');
-    ctx.body = { ...OK, identities: page.items.map(identityJson), has_more: page.hasMore };
-  });
+  route(
+    router,
+    { method: 'GET', path: '/users/:user_id/identities', scope: 'read:users', summary: "List a user's identities", query: listQuery, response: okWith({ identities: z.array(identitySchema), has_more: z.boolean() }) },
+    async ({ params, query }) => {
+      const user = await requireUser(db, params.user_id);
+      const page = cursorPage(await listIdentities(db, user.id), query, 'identity');
+      return { ...OK, identities: page.items.map(identityJson), has_more: page.hasMore };
+    },
+  );
 
-  router.post('/users/:user_id/identities', async (ctx) => {
-    const body = await readBody(ctx, createBody);
-    if (body.type === 'enterprise') {
-      ctx.status = 201;
-      ctx.body = { ...OK, identity: { id: await preProvision(services, ctx.params.user_id!, body) } };
-      return;
-    }
-    const identity = await addIdentity(db, ctx.params.user_id!, { type: body.type, value: body.value });
-    ctx.status = 201;
-    ctx.body = { ...OK, identity: { id: identity.id } };
-  });
+  route(
+    router,
+    { method: 'POST', path: '/users/:user_id/identities', scope: 'update:users', summary: 'Add an identity to a user', body: createBody, status: 201, response: okWith({ identity: z.object({ id: z.string() }) }) },
+    async ({ params, body }) => {
+      if (body.type === 'enterprise') return { ...OK, identity: { id: await preProvision(services, params.user_id, body) } };
+      const identity = await addIdentity(db, params.user_id, { type: body.type, value: body.value });
+      return { ...OK, identity: { id: identity.id } };
+    },
+  );
 
   // Kinde answers a bare `identity` here, not wrapped in `{code, message}` (the SDK's GetIdentityResponse).
-  router.get('/identities/:identity_id', async (ctx) => {
-    ctx.body = identityJson(await requireIdentity(db, ctx.params.identity_id!));
+  route(router, { method: 'GET', path: '/identities/:identity_id', scope: 'read:users', summary: 'Get an identity', response: identitySchema }, async ({ params }) => {
+    return identityJson(await requireIdentity(db, params.identity_id));
   });
 
-  router.patch('/identities/:identity_id', async (ctx) => {
-    const body = await readBody(ctx, updateBody);
-    if (body.is_primary) await setPrimaryIdentity(db, ctx.params.identity_id!);
-    else await requireIdentity(db, ctx.params.identity_id!);
-    ctx.body = OK;
+  route(router, { method: 'PATCH', path: '/identities/:identity_id', scope: 'update:users', summary: 'Make an identity primary', body: updateBody, response: okResponse }, async ({ params, body }) => {
+    if (body.is_primary) await setPrimaryIdentity(db, params.identity_id);
+    else await requireIdentity(db, params.identity_id);
+    return OK;
   });
 
-  router.delete('/identities/:identity_id', async (ctx) => {
-    await deleteIdentity(db, ctx.params.identity_id!);
-    ctx.body = OK;
+  route(router, { method: 'DELETE', path: '/identities/:identity_id', scope: 'update:users', summary: 'Delete an identity', response: okResponse }, async ({ params }) => {
+    await deleteIdentity(db, params.identity_id);
+    return OK;
   });
 }
 

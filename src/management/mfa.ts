@@ -1,5 +1,4 @@
 import type Router from '@koa/router';
-import type { Context } from 'koa';
 import { z } from 'zod';
 import { environmentPolicy, updateEnvironmentPolicy } from '../domain/environment.ts';
 import { listFactors, type MfaFactor, remainingRecoveryCodes, resetMfa } from '../domain/mfa.ts';
@@ -7,7 +6,9 @@ import { canonicalFactors, type EnvironmentMfaPolicy, type FactorType, type Orga
 import { organizationMfaPolicy, requireMember, requireOrganization, updateOrganizationMfaPolicy } from '../domain/organizations.ts';
 import { requireUser } from '../domain/users.ts';
 import type { Services } from '../services.ts';
-import { OK, readBody } from './input.ts';
+import { OK } from './input.ts';
+import { dateTime, okResponse, okWith } from './responses.ts';
+import { route } from './route.ts';
 
 /**
  * MFA in Kinde's shapes (sections 052–054): `PUT /mfa`, `PUT /organizations/{code}/mfa`, a person's
@@ -19,7 +20,7 @@ import { OK, readBody } from './input.ts';
 const FACTOR_FROM_KINDE = { 'mfa:authenticator_app': 'totp', 'mfa:email': 'email', 'mfa:sms': 'sms' } as const satisfies Record<string, FactorType>;
 const FACTOR_TO_KINDE: Record<FactorType, keyof typeof FACTOR_FROM_KINDE> = { totp: 'mfa:authenticator_app', email: 'mfa:email', sms: 'mfa:sms' };
 /** The `type` of a person's factor, as Kinde names it ("email, SMS, authenticator app"). */
-const FACTOR_TYPE_NAMES: Record<FactorType, string> = { totp: 'authenticator_app', email: 'email', sms: 'sms' };
+const FACTOR_TYPE_NAMES = { totp: 'authenticator_app', email: 'email', sms: 'sms' } as const satisfies Record<FactorType, string>;
 
 const enabledFactors = z
   .array(z.enum(Object.keys(FACTOR_FROM_KINDE) as [keyof typeof FACTOR_FROM_KINDE]))
@@ -57,11 +58,31 @@ const organizationBody = z.object({
 
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function environmentMfaJson(policy: EnvironmentMfaPolicy) {
+const kindeFactor = z.enum(Object.keys(FACTOR_FROM_KINDE) as [keyof typeof FACTOR_FROM_KINDE]);
+const environmentMfaSchema = z.object({ policy: z.enum(['off', 'optional', 'required']), enabled_factors: z.array(kindeFactor), is_recovery_codes_enabled: z.boolean() });
+const organizationMfaSchema = z.object({
+  is_enforce_mfa: z.boolean(),
+  enabled_factors: z.array(kindeFactor),
+  is_recovery_codes_enabled: z.boolean(),
+  exempt_role_keys: z.array(z.string()),
+  exempt_connection_ids: z.array(z.string()),
+});
+const factorSchema = z.object({
+  id: z.string(),
+  type: z.enum(['authenticator_app', 'email', 'sms']),
+  created_on: dateTime,
+  name: z.string(),
+  is_verified: z.boolean(),
+  usage_count: z.number().int(),
+  last_used_on: dateTime.nullable(),
+});
+const userMfaResponse = okWith({ mfa: factorSchema.optional(), factors: z.array(factorSchema), recovery_codes_remaining: z.number().int() });
+
+function environmentMfaJson(policy: EnvironmentMfaPolicy): z.input<typeof environmentMfaSchema> {
   return { policy: policy.mode, enabled_factors: policy.factors.map((factor) => FACTOR_TO_KINDE[factor]), is_recovery_codes_enabled: true };
 }
 
-function organizationMfaJson(policy: OrganizationMfaPolicy) {
+function organizationMfaJson(policy: OrganizationMfaPolicy): z.input<typeof organizationMfaSchema> {
   return {
     is_enforce_mfa: policy.enforced,
     enabled_factors: policy.factors.map((factor) => FACTOR_TO_KINDE[factor]),
@@ -72,7 +93,7 @@ function organizationMfaJson(policy: OrganizationMfaPolicy) {
 }
 
 /** Kinde's `get_user_mfa_response.mfa`. */
-function factorJson(factor: MfaFactor) {
+function factorJson(factor: MfaFactor): z.input<typeof factorSchema> {
   return {
     id: factor.id,
     type: FACTOR_TYPE_NAMES[factor.type],
@@ -91,7 +112,7 @@ export function mfaRoutes(router: Router, services: Services): void {
    * Kinde's response has one `mfa` object: the person's first proven factor (else their first). Every
    * factor is in the Gatehouse extension `factors`, with the recovery codes left unused.
    */
-  async function userMfaJson(userId: string) {
+  async function userMfaJson(userId: string): Promise<z.input<typeof userMfaResponse>> {
     const factors = await listFactors(db, userId);
     const shown = factors.find((factor) => factor.isVerified) ?? factors[0];
     return {
@@ -102,71 +123,85 @@ export function mfaRoutes(router: Router, services: Services): void {
     };
   }
 
-  async function personOf(ctx: Context): Promise<string> {
-    return (await requireUser(db, ctx.params.user_id!)).id;
+  async function personOf(params: { user_id: string }): Promise<string> {
+    return (await requireUser(db, params.user_id)).id;
   }
 
   /**
    * A person's factors are theirs, not one organization's: through an organization they are read and
    * reset as a whole, once the organization and the membership are known (404 otherwise).
    */
-  async function memberOf(ctx: Context): Promise<string> {
-    const organization = await requireOrganization(db, ctx.params.org_code!);
-    const user = await requireUser(db, ctx.params.user_id!);
+  async function memberOf(params: { org_code: string; user_id: string }): Promise<string> {
+    const organization = await requireOrganization(db, params.org_code);
+    const user = await requireUser(db, params.user_id);
     await requireMember(db, organization.code, user.id);
     return user.id;
   }
 
-  router.get('/mfa', async (ctx) => {
-    ctx.body = { ...OK, mfa: environmentMfaJson((await environmentPolicy(db)).mfa) };
+  route(router, { method: 'GET', path: '/mfa', scope: 'read:environments', summary: "Get the environment's MFA policy", response: okWith({ mfa: environmentMfaSchema }) }, async () => {
+    return { ...OK, mfa: environmentMfaJson((await environmentPolicy(db)).mfa) };
   });
 
-  router.put('/mfa', async (ctx) => {
-    const body = await readBody(ctx, environmentBody);
+  route(router, { method: 'PUT', path: '/mfa', scope: 'update:environments', summary: "Set the environment's MFA policy", body: environmentBody, response: okResponse }, async ({ body }) => {
     await updateEnvironmentPolicy(db, { mfa: { mode: body.policy, factors: body.enabled_factors } });
-    ctx.body = OK;
+    return OK;
   });
 
-  router.get('/organizations/:org_code/mfa', async (ctx) => {
-    ctx.body = { ...OK, mfa: organizationMfaJson(await organizationMfaPolicy(db, ctx.params.org_code!)) };
+  route(
+    router,
+    { method: 'GET', path: '/organizations/:org_code/mfa', scope: 'read:organizations', summary: "Get an organization's MFA policy", response: okWith({ mfa: organizationMfaSchema }) },
+    async ({ params }) => {
+      return { ...OK, mfa: organizationMfaJson(await organizationMfaPolicy(db, params.org_code)) };
+    },
+  );
+
+  route(
+    router,
+    { method: 'PUT', path: '/organizations/:org_code/mfa', scope: 'update:organizations', summary: "Set an organization's MFA policy", body: organizationBody, response: okResponse },
+    async ({ params, body }) => {
+      await updateOrganizationMfaPolicy(db, params.org_code, {
+        enforced: body.is_enforce_mfa,
+        factors: body.enabled_factors,
+        exemptRoleKeys: body.exempt_role_keys,
+        exemptConnectionIds: body.exempt_connection_ids,
+      });
+      return OK;
+    },
+  );
+
+  route(router, { method: 'GET', path: '/users/:user_id/mfa', scope: 'read:users', summary: "Get a user's MFA factors", response: userMfaResponse }, async ({ params }) => {
+    return userMfaJson(await personOf(params));
   });
 
-  router.put('/organizations/:org_code/mfa', async (ctx) => {
-    const body = await readBody(ctx, organizationBody);
-    await updateOrganizationMfaPolicy(db, ctx.params.org_code!, {
-      enforced: body.is_enforce_mfa,
-      factors: body.enabled_factors,
-      exemptRoleKeys: body.exempt_role_keys,
-      exemptConnectionIds: body.exempt_connection_ids,
-    });
-    ctx.body = OK;
+  route(router, { method: 'DELETE', path: '/users/:user_id/mfa', scope: 'update:users', summary: "Reset a user's MFA", response: okResponse }, async ({ params }) => {
+    await resetMfa(db, await personOf(params));
+    return OK;
   });
 
-  router.get('/users/:user_id/mfa', async (ctx) => {
-    ctx.body = await userMfaJson(await personOf(ctx));
+  route(router, { method: 'DELETE', path: '/users/:user_id/mfa/:factor_id', scope: 'update:users', summary: "Remove one of a user's MFA factors", response: okResponse }, async ({ params }) => {
+    await resetMfa(db, await personOf(params), params.factor_id);
+    return OK;
   });
 
-  router.delete('/users/:user_id/mfa', async (ctx) => {
-    await resetMfa(db, await personOf(ctx));
-    ctx.body = OK;
+  route(
+    router,
+    { method: 'GET', path: '/organizations/:org_code/users/:user_id/mfa', scope: 'read:users', summary: "Get a member's MFA factors", response: userMfaResponse },
+    async ({ params }) => {
+      return userMfaJson(await memberOf(params));
+    },
+  );
+
+  route(router, { method: 'DELETE', path: '/organizations/:org_code/users/:user_id/mfa', scope: 'update:users', summary: "Reset a member's MFA", response: okResponse }, async ({ params }) => {
+    await resetMfa(db, await memberOf(params));
+    return OK;
   });
 
-  router.delete('/users/:user_id/mfa/:factor_id', async (ctx) => {
-    await resetMfa(db, await personOf(ctx), ctx.params.factor_id!);
-    ctx.body = OK;
-  });
-
-  router.get('/organizations/:org_code/users/:user_id/mfa', async (ctx) => {
-    ctx.body = await userMfaJson(await memberOf(ctx));
-  });
-
-  router.delete('/organizations/:org_code/users/:user_id/mfa', async (ctx) => {
-    await resetMfa(db, await memberOf(ctx));
-    ctx.body = OK;
-  });
-
-  router.delete('/organizations/:org_code/users/:user_id/mfa/:factor_id', async (ctx) => {
-    await resetMfa(db, await memberOf(ctx), ctx.params.factor_id!);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'DELETE', path: '/organizations/:org_code/users/:user_id/mfa/:factor_id', scope: 'update:users', summary: "Remove one of a member's MFA factors", response: okResponse },
+    async ({ params }) => {
+      await resetMfa(db, await memberOf(params), params.factor_id);
+      return OK;
+    },
+  );
 }

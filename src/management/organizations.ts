@@ -1,5 +1,4 @@
 import type Router from '@koa/router';
-import type { Context } from 'koa';
 import { z } from 'zod';
 import { listConnections } from '../domain/connections.ts';
 import {
@@ -23,8 +22,10 @@ import {
 import { addMemberPermission, addMemberRole, memberPermissions, memberRoleKeys, memberRoles, removeMemberPermission, removeMemberRole } from '../domain/roles.ts';
 import { displayName, findUsers, primaryIdentity, requireUser } from '../domain/users.ts';
 import type { Services } from '../services.ts';
-import { connectionJson } from './connections.ts';
-import { OK, pageQuery, pageRequest, readBody, readQuery } from './input.ts';
+import { connectionJson, connectionsResponse } from './connections.ts';
+import { OK, pageQuery, pageRequest } from './input.ts';
+import { dateTime, nextToken, okResponse, okWith } from './responses.ts';
+import { route } from './route.ts';
 
 const name = z.string().trim().min(1).max(255);
 const externalId = z.string().trim().max(255);
@@ -116,8 +117,51 @@ const sessionsBody = z.object({
 const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const orNull = (value: string | null | undefined) => (value === undefined ? undefined : value === '' ? null : value);
 
+const organizationItemSchema = z.object({
+  code: z.string(),
+  name: z.string(),
+  handle: z.null(),
+  is_default: z.boolean(),
+  external_id: z.string().nullable(),
+  is_auto_membership_enabled: z.boolean(),
+});
+const organizationSchema = organizationItemSchema.extend({
+  logo: z.null(),
+  logo_dark: z.null(),
+  favicon_svg: z.null(),
+  favicon_fallback: z.null(),
+  allowed_domains: z.array(z.string()),
+  created_on: dateTime.nullable(),
+  is_allow_registrations: z.boolean(),
+  sender_name: z.null(),
+  sender_email: z.null(),
+  is_suspended: z.boolean(),
+  suspended_on: z.null(),
+  is_auto_join_domain_list: z.boolean(),
+});
+const memberSchema = z.object({
+  id: z.string(),
+  email: z.string().nullable(),
+  full_name: z.string(),
+  first_name: z.string().nullable(),
+  last_name: z.string().nullable(),
+  picture: z.string().nullable(),
+  joined_on: dateTime.nullable(),
+  last_accessed_on: dateTime.nullable(),
+  is_suspended: z.boolean(),
+  roles: z.array(z.string()),
+});
+const memberPermissionSchema = z.object({
+  id: z.string(),
+  key: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  /** With `expand=roles`: the roles that give it (none when given directly). */
+  roles: z.array(z.object({ id: z.string(), key: z.string() })).optional(),
+});
+
 /** Kinde's `organization_item_schema`. */
-function organizationItemJson(organization: Organization) {
+function organizationItemJson(organization: Organization): z.input<typeof organizationItemSchema> {
   return {
     code: organization.code,
     name: organization.name,
@@ -129,7 +173,7 @@ function organizationItemJson(organization: Organization) {
 }
 
 /** Kinde's `get_organization_response` (branding left unset), plus the Gatehouse policy switch it lacks. */
-function organizationJson(organization: Organization) {
+function organizationJson(organization: Organization): z.input<typeof organizationSchema> {
   return {
     ...organizationItemJson(organization),
     logo: null,
@@ -151,14 +195,14 @@ export function organizationRoutes(router: Router, services: Services): void {
   const { db } = services;
 
   /** The organization and member of a `/organizations/{org_code}/users/{user_id}/…` path, each 404 when unknown. */
-  async function memberOf(ctx: Context): Promise<{ orgCode: string; userId: string }> {
-    const organization = await requireOrganization(db, ctx.params.org_code!);
-    const user = await requireUser(db, ctx.params.user_id!);
+  async function memberOf(params: { org_code: string; user_id: string }): Promise<{ orgCode: string; userId: string }> {
+    const organization = await requireOrganization(db, params.org_code);
+    const user = await requireUser(db, params.user_id);
     await requireMember(db, organization.code, user.id);
     return { orgCode: organization.code, userId: user.id };
   }
 
-  async function membersJson(orgCode: string, memberships: Membership[]) {
+  async function membersJson(orgCode: string, memberships: Membership[]): Promise<z.input<typeof memberSchema>[]> {
     const ids = memberships.map((m) => m.userId);
     const users = new Map((await findUsers(db, ids)).map((user) => [user.id, user]));
     const roles = await memberRoleKeys(db, orgCode, ids);
@@ -182,149 +226,238 @@ export function organizationRoutes(router: Router, services: Services): void {
     });
   }
 
-  router.get('/organization', async (ctx) => {
-    // Kinde answers with the default organization when no code is given.
-    const { code } = readQuery(ctx, getQuery);
-    ctx.body = organizationJson(code === undefined ? await defaultOrganization(db) : await requireOrganization(db, code));
+  // Kinde answers with the default organization when no code is given.
+  route(router, { method: 'GET', path: '/organization', scope: 'read:organizations', summary: 'Get an organization', query: getQuery, response: organizationSchema }, async ({ query }) => {
+    return organizationJson(query.code === undefined ? await defaultOrganization(db) : await requireOrganization(db, query.code));
   });
 
-  router.post('/organization', async (ctx) => {
-    const body = await readBody(ctx, createBody);
-    const organization = await createOrganization(db, {
-      name: body.name,
-      externalId: body.external_id || null,
-      allowRegistrations: body.is_auto_membership_enabled ?? body.is_allow_registrations,
-      allowedDomains: body.allowed_domains,
-      autoJoinFromAllowedDomains: body.is_auto_join_domain_list,
-    });
-    ctx.body = { ...OK, organization: { code: organization.code } };
+  route(
+    router,
+    { method: 'POST', path: '/organization', scope: 'create:organizations', summary: 'Create an organization', body: createBody, response: okWith({ organization: z.object({ code: z.string() }) }) },
+    async ({ body }) => {
+      const organization = await createOrganization(db, {
+        name: body.name,
+        externalId: body.external_id || null,
+        allowRegistrations: body.is_auto_membership_enabled ?? body.is_allow_registrations,
+        allowedDomains: body.allowed_domains,
+        autoJoinFromAllowedDomains: body.is_auto_join_domain_list,
+      });
+      return { ...OK, organization: { code: organization.code } };
+    },
+  );
+
+  route(
+    router,
+    { method: 'GET', path: '/organizations', scope: 'read:organizations', summary: 'List organizations', query: listQuery, response: okWith({ organizations: z.array(organizationItemSchema), next_token: nextToken }) },
+    async ({ query }) => {
+      const page = await listOrganizations(db, pageRequest(query));
+      return { ...OK, organizations: page.items.map(organizationItemJson), next_token: page.nextToken };
+    },
+  );
+
+  route(
+    router,
+    { method: 'PATCH', path: '/organization/:org_code', scope: 'update:organizations', summary: 'Update an organization', query: updateQuery, body: updateBody, response: okResponse },
+    async ({ params, body }) => {
+      await updateOrganization(db, params.org_code, {
+        name: body.name,
+        externalId: orNull(body.external_id),
+        allowRegistrations: body.is_auto_membership_enabled ?? body.is_allow_registrations,
+        allowedDomains: body.allowed_domains,
+        autoJoinFromAllowedDomains: body.is_auto_join_domain_list,
+        enforceMfa: body.is_enforce_mfa,
+      });
+      return OK;
+    },
+  );
+
+  route(router, { method: 'DELETE', path: '/organization/:org_code', scope: 'delete:organizations', summary: 'Delete an organization', response: okResponse }, async ({ params }) => {
+    await deleteOrganization(db, params.org_code);
+    return OK;
   });
 
-  router.get('/organizations', async (ctx) => {
-    const query = readQuery(ctx, listQuery);
-    const page = await listOrganizations(db, pageRequest(query));
-    ctx.body = { ...OK, organizations: page.items.map(organizationItemJson), next_token: page.nextToken };
-  });
+  route(
+    router,
+    {
+      method: 'GET',
+      path: '/organizations/:org_code/users',
+      scope: 'read:organizations',
+      summary: "List an organization's members",
+      query: membersQuery,
+      response: okWith({ organization_users: z.array(memberSchema), next_token: nextToken }),
+    },
+    async ({ params, query }) => {
+      const page = await listMembers(db, params.org_code, pageRequest(query));
+      return { ...OK, organization_users: await membersJson(params.org_code, page.items), next_token: page.nextToken };
+    },
+  );
 
-  router.patch('/organization/:org_code', async (ctx) => {
-    readQuery(ctx, updateQuery);
-    const body = await readBody(ctx, updateBody);
-    await updateOrganization(db, ctx.params.org_code!, {
-      name: body.name,
-      externalId: orNull(body.external_id),
-      allowRegistrations: body.is_auto_membership_enabled ?? body.is_allow_registrations,
-      allowedDomains: body.allowed_domains,
-      autoJoinFromAllowedDomains: body.is_auto_join_domain_list,
-      enforceMfa: body.is_enforce_mfa,
-    });
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'POST', path: '/organizations/:org_code/users', scope: 'update:organizations', summary: 'Add members to an organization', body: addMembersBody, response: okWith({ users_added: z.array(z.string()) }) },
+    async ({ params, body }) => {
+      const added = await addMembers(
+        db,
+        params.org_code,
+        body.users.map((user) => ({ userId: user.id, roleKeys: user.roles, permissionKeys: user.permissions })),
+      );
+      return { ...OK, users_added: added };
+    },
+  );
 
-  router.delete('/organization/:org_code', async (ctx) => {
-    await deleteOrganization(db, ctx.params.org_code!);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    {
+      method: 'PATCH',
+      path: '/organizations/:org_code/users',
+      scope: 'update:organizations',
+      summary: "Add, update or remove an organization's members",
+      body: updateMembersBody,
+      response: okWith({ users_added: z.array(z.string()), users_updated: z.array(z.string()), users_removed: z.array(z.string()) }),
+    },
+    async ({ params, body }) => {
+      const outcome = await updateMembers(
+        db,
+        params.org_code,
+        body.users.map((user) => ({ userId: user.id, remove: user.operation === 'delete', roleKeys: user.roles, permissionKeys: user.permissions })),
+      );
+      return { ...OK, users_added: outcome.added, users_updated: outcome.updated, users_removed: outcome.removed };
+    },
+  );
 
-  router.get('/organizations/:org_code/users', async (ctx) => {
-    const query = readQuery(ctx, membersQuery);
-    const page = await listMembers(db, ctx.params.org_code!, pageRequest(query));
-    ctx.body = { ...OK, organization_users: await membersJson(ctx.params.org_code!, page.items), next_token: page.nextToken };
-  });
+  route(
+    router,
+    { method: 'DELETE', path: '/organizations/:org_code/users/:user_id', scope: 'update:organizations', summary: 'Remove a member from an organization', response: okResponse },
+    async ({ params }) => {
+      const { orgCode, userId } = await memberOf(params);
+      await removeMember(db, orgCode, userId);
+      return OK;
+    },
+  );
 
-  router.post('/organizations/:org_code/users', async (ctx) => {
-    const { users } = await readBody(ctx, addMembersBody);
-    const added = await addMembers(
-      db,
-      ctx.params.org_code!,
-      users.map((user) => ({ userId: user.id, roleKeys: user.roles, permissionKeys: user.permissions })),
-    );
-    ctx.body = { ...OK, users_added: added };
-  });
+  route(
+    router,
+    {
+      method: 'GET',
+      path: '/organizations/:org_code/users/:user_id/roles',
+      scope: 'read:organizations',
+      summary: "List a member's roles",
+      response: okWith({ roles: z.array(z.object({ id: z.string(), key: z.string(), name: z.string() })) }),
+    },
+    async ({ params }) => {
+      const { orgCode, userId } = await memberOf(params);
+      const roles = await memberRoles(db, orgCode, userId);
+      return { ...OK, roles: roles.map(({ id, key, name }) => ({ id, key, name })) };
+    },
+  );
 
-  router.patch('/organizations/:org_code/users', async (ctx) => {
-    const { users } = await readBody(ctx, updateMembersBody);
-    const outcome = await updateMembers(
-      db,
-      ctx.params.org_code!,
-      users.map((user) => ({ userId: user.id, remove: user.operation === 'delete', roleKeys: user.roles, permissionKeys: user.permissions })),
-    );
-    ctx.body = { ...OK, users_added: outcome.added, users_updated: outcome.updated, users_removed: outcome.removed };
-  });
+  route(
+    router,
+    { method: 'POST', path: '/organizations/:org_code/users/:user_id/roles', scope: 'update:organizations', summary: 'Give a member a role', body: roleBody, response: okResponse },
+    async ({ params, body }) => {
+      const { orgCode, userId } = await memberOf(params);
+      await addMemberRole(db, orgCode, userId, body.role_id);
+      return OK;
+    },
+  );
 
-  router.delete('/organizations/:org_code/users/:user_id', async (ctx) => {
-    const { orgCode, userId } = await memberOf(ctx);
-    await removeMember(db, orgCode, userId);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'DELETE', path: '/organizations/:org_code/users/:user_id/roles/:role_id', scope: 'update:organizations', summary: "Take a member's role away", response: okResponse },
+    async ({ params }) => {
+      const { orgCode, userId } = await memberOf(params);
+      await removeMemberRole(db, orgCode, userId, params.role_id);
+      return OK;
+    },
+  );
 
-  router.get('/organizations/:org_code/users/:user_id/roles', async (ctx) => {
-    const { orgCode, userId } = await memberOf(ctx);
-    const roles = await memberRoles(db, orgCode, userId);
-    ctx.body = { ...OK, roles: roles.map(({ id, key, name }) => ({ id, key, name })) };
-  });
+  route(
+    router,
+    {
+      method: 'GET',
+      path: '/organizations/:org_code/users/:user_id/permissions',
+      scope: 'read:organizations',
+      summary: "List a member's permissions",
+      query: permissionsQuery,
+      response: okWith({ permissions: z.array(memberPermissionSchema) }),
+    },
+    async ({ params, query }) => {
+      const { orgCode, userId } = await memberOf(params);
+      const permissions = await memberPermissions(db, orgCode, userId);
+      return {
+        ...OK,
+        permissions: permissions.map((p) => ({ id: p.id, key: p.key, name: p.name, description: p.description, ...(query.expand ? { roles: p.roles } : {}) })),
+      };
+    },
+  );
 
-  router.post('/organizations/:org_code/users/:user_id/roles', async (ctx) => {
-    const { role_id } = await readBody(ctx, roleBody);
-    const { orgCode, userId } = await memberOf(ctx);
-    await addMemberRole(db, orgCode, userId, role_id);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'POST', path: '/organizations/:org_code/users/:user_id/permissions', scope: 'update:organizations', summary: 'Give a member a permission', body: permissionBody, response: okResponse },
+    async ({ params, body }) => {
+      const { orgCode, userId } = await memberOf(params);
+      await addMemberPermission(db, orgCode, userId, body.permission_id);
+      return OK;
+    },
+  );
 
-  router.delete('/organizations/:org_code/users/:user_id/roles/:role_id', async (ctx) => {
-    const { orgCode, userId } = await memberOf(ctx);
-    await removeMemberRole(db, orgCode, userId, ctx.params.role_id!);
-    ctx.body = OK;
-  });
-
-  router.get('/organizations/:org_code/users/:user_id/permissions', async (ctx) => {
-    const { expand } = readQuery(ctx, permissionsQuery);
-    const { orgCode, userId } = await memberOf(ctx);
-    const permissions = await memberPermissions(db, orgCode, userId);
-    ctx.body = {
-      ...OK,
-      permissions: permissions.map((p) => ({ id: p.id, key: p.key, name: p.name, description: p.description, ...(expand ? { roles: p.roles } : {}) })),
-    };
-  });
-
-  router.post('/organizations/:org_code/users/:user_id/permissions', async (ctx) => {
-    const { permission_id } = await readBody(ctx, permissionBody);
-    const { orgCode, userId } = await memberOf(ctx);
-    await addMemberPermission(db, orgCode, userId, permission_id);
-    ctx.body = OK;
-  });
-
-  router.delete('/organizations/:org_code/users/:user_id/permissions/:permission_id', async (ctx) => {
-    const { orgCode, userId } = await memberOf(ctx);
-    await removeMemberPermission(db, orgCode, userId, ctx.params.permission_id!);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    {
+      method: 'DELETE',
+      path: '/organizations/:org_code/users/:user_id/permissions/:permission_id',
+      scope: 'update:organizations',
+      summary: "Take a member's permission away",
+      response: okResponse,
+    },
+    async ({ params }) => {
+      const { orgCode, userId } = await memberOf(params);
+      await removeMemberPermission(db, orgCode, userId, params.permission_id);
+      return OK;
+    },
+  );
 
   // Section 046: the organization's own connection set (empty while it uses the environment's).
-  router.get('/organizations/:org_code/connections', async (ctx) => {
-    const organization = await requireOrganization(db, ctx.params.org_code!);
-    const own = new Set((await organizationConnectionIds(db, organization.code)) ?? []);
-    const connections = (await listConnections(db)).filter((connection) => own.has(connection.id));
-    ctx.body = { ...OK, connections: connections.map(connectionJson), has_more: false };
-  });
+  route(
+    router,
+    { method: 'GET', path: '/organizations/:org_code/connections', scope: 'read:organizations', summary: "List an organization's own connections", response: connectionsResponse },
+    async ({ params }) => {
+      const organization = await requireOrganization(db, params.org_code);
+      const own = new Set((await organizationConnectionIds(db, organization.code)) ?? []);
+      const connections = (await listConnections(db)).filter((connection) => own.has(connection.id));
+      return { ...OK, connections: connections.map(connectionJson), has_more: false };
+    },
+  );
 
-  router.post('/organizations/:org_code/connections/:connection_id', async (ctx) => {
-    await setOrganizationConnection(db, ctx.params.org_code!, ctx.params.connection_id!, true);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'POST', path: '/organizations/:org_code/connections/:connection_id', scope: 'update:organizations', summary: 'Enable a connection for an organization', response: okResponse },
+    async ({ params }) => {
+      await setOrganizationConnection(db, params.org_code, params.connection_id, true);
+      return OK;
+    },
+  );
 
-  router.delete('/organizations/:org_code/connections/:connection_id', async (ctx) => {
-    await setOrganizationConnection(db, ctx.params.org_code!, ctx.params.connection_id!, false);
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'DELETE', path: '/organizations/:org_code/connections/:connection_id', scope: 'update:organizations', summary: 'Disable a connection for an organization', response: okResponse },
+    async ({ params }) => {
+      await setOrganizationConnection(db, params.org_code, params.connection_id, false);
+      return OK;
+    },
+  );
 
-  router.patch('/organizations/:org_code/sessions', async (ctx) => {
-    const body = await readBody(ctx, sessionsBody);
-    await updateOrganizationSessionPolicy(db, ctx.params.org_code!, {
-      useOrgPolicy: body.is_use_org_sso_session_policy,
-      persistence: body.sso_session_persistence_mode,
-      useOrgAuthenticatedSessionLifetime: body.is_use_org_authenticated_session_lifetime,
-      authenticatedSessionLifetime: body.authenticated_session_lifetime,
-    });
-    ctx.body = OK;
-  });
+  route(
+    router,
+    { method: 'PATCH', path: '/organizations/:org_code/sessions', scope: 'update:organizations', summary: "Set an organization's session policy", body: sessionsBody, response: okResponse },
+    async ({ params, body }) => {
+      await updateOrganizationSessionPolicy(db, params.org_code, {
+        useOrgPolicy: body.is_use_org_sso_session_policy,
+        persistence: body.sso_session_persistence_mode,
+        useOrgAuthenticatedSessionLifetime: body.is_use_org_authenticated_session_lifetime,
+        authenticatedSessionLifetime: body.authenticated_session_lifetime,
+      });
+      return OK;
+    },
+  );
 }

@@ -4,7 +4,9 @@ import { DomainError } from '../domain/errors.ts';
 import { hashPassword, IMPORTABLE_METHODS, importPasswordHash, passwordProblem, storePasswordHash } from '../domain/passwords.ts';
 import { findUser, requireUser } from '../domain/users.ts';
 import type { Services } from '../services.ts';
-import { OK, readBody } from './input.ts';
+import { OK } from './input.ts';
+import { okResponse } from './responses.ts';
+import { route } from './route.ts';
 
 /** Kinde accepts these two as well; Gatehouse cannot verify them, so an import would lock the user out. */
 const UNSUPPORTED_METHODS: unknown[] = ['crypt', 'wordpress'];
@@ -36,14 +38,13 @@ const passwordBody = z
 export function passwordRoutes(router: Router, services: Services): void {
   const { db } = services;
 
-  router.put('/users/:user_id/password', async (ctx) => {
-    const body = await readBody(ctx, passwordBody);
+  route(router, { method: 'PUT', path: '/users/:user_id/password', scope: 'update:users', summary: "Set a user's password", body: passwordBody, response: okResponse }, async ({ params, body }) => {
     // Section 012's rules hold for a password an administrator sets, temporary or not.
     const problem = body.password === undefined ? undefined : passwordProblem(body.password);
     if (problem) throw new DomainError('INVALID_PASSWORD', `password: ${problem}`, 400);
     // Hashed before the first query begins this write's transaction (store/db.ts, inUnitOfWork).
     const argon2idHash = body.password === undefined ? undefined : await hashPassword(body.password);
-    const userId = (await requireUser(db, ctx.params.user_id!)).id;
+    const userId = (await requireUser(db, params.user_id)).id;
     const temporary = body.is_temporary_password ?? false;
     try {
       if (argon2idHash !== undefined) {
@@ -64,6 +65,6 @@ export function passwordRoutes(router: Router, services: Services): void {
       if (!(error instanceof DomainError) && !(await findUser(db, userId))) throw new DomainError('USER_INVALID', 'User not found', 404);
       throw error;
     }
-    ctx.body = OK;
+    return OK;
   });
 }

@@ -11,10 +11,11 @@ import { featureFlagRoutes } from './feature-flags.ts';
 import { managementAuth, notFound } from './http.ts';
 import { identityRoutes } from './identities.ts';
 import { mfaRoutes } from './mfa.ts';
+import { openApiDocument } from './openapi.ts';
 import { organizationRoutes } from './organizations.ts';
 import { passwordRoutes } from './passwords.ts';
 import { roleRoutes } from './roles.ts';
-import { guardRoutesWithScopes } from './scopes.ts';
+import { assertEveryRouteDeclared, declarationsOf } from './route.ts';
 import { sessionRoutes } from './sessions.ts';
 import { userImportRoutes } from './user-import.ts';
 import { userRoutes } from './users.ts';
@@ -22,10 +23,20 @@ import { webhookRoutes } from './webhooks.ts';
 
 const PREFIX = '/api/v1';
 const CATCH_ALL = '/{*rest}';
+/**
+ * The OpenAPI document, public as Kinde publishes its own: it describes routes, scopes and shapes and
+ * holds nothing about this deployment but its URL. Beside the routes it describes, under `/api/v1`.
+ */
+export const OPENAPI_PATH = '/openapi.json';
 
 /** The management API at `/api/v1`, in Kinde's shapes (contract doc, "Management API"). */
 export function managementRoutes(services: Services): Router {
   const router = new Router({ prefix: PREFIX });
+  // Registered before the token check, which @koa/router runs only for the routes after it.
+  let document: object | undefined;
+  router.get(OPENAPI_PATH, (ctx) => {
+    ctx.body = document ??= openApiDocument(declarationsOf(router), `${services.config.issuer}${PREFIX}`);
+  });
   router.use(managementAuth(services));
   // Handlers write through a unit-of-work view: a write commits with its audit event or not at all.
   const scoped: Services = { ...services, db: unitOfWorkView(services.db) };
@@ -46,6 +57,6 @@ export function managementRoutes(services: Services): Router {
   webhookRoutes(router, scoped);
   accessRequestRoutes(router, scoped);
   router.all(CATCH_ALL, notFound);
-  guardRoutesWithScopes(router, PREFIX, new Set([CATCH_ALL]));
+  assertEveryRouteDeclared(router, PREFIX, new Set([CATCH_ALL, OPENAPI_PATH]));
   return router;
 }

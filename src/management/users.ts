@@ -17,7 +17,9 @@ import {
   type UserFilter,
 } from '../domain/users.ts';
 import type { Services } from '../services.ts';
-import { OK, pageOf, pageQuery, pageRequest, readBody, readQuery } from './input.ts';
+import { OK, pageOf, pageQuery, pageRequest } from './input.ts';
+import { dateTime, nextToken, okResponse, okWith } from './responses.ts';
+import { route } from './route.ts';
 
 const personName = z.string().trim().max(255);
 const picture = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).max(2048);
@@ -94,8 +96,34 @@ function toNewIdentity(input: z.output<typeof identityInput>): NewIdentity {
   return { type: 'username', value: input.details.username, isVerified };
 }
 
+const userFieldsSchema = z.object({
+  id: z.string(),
+  provided_id: z.string().nullable(),
+  phone: z.string().nullable(),
+  username: z.string().nullable(),
+  first_name: z.string().nullable(),
+  last_name: z.string().nullable(),
+  is_suspended: z.boolean(),
+  picture: z.string().nullable(),
+  is_password_reset_requested: z.boolean(),
+  accepts_marketing: z.boolean(),
+  total_sign_ins: z.number().int(),
+  failed_sign_ins: z.number().int(),
+  last_signed_in: dateTime.nullable(),
+  created_on: dateTime.nullable(),
+  organizations: z.array(z.string()),
+});
+const userSchema = userFieldsSchema.extend({
+  preferred_email: z.string().nullable(),
+  identities: z.array(z.object({ type: z.string(), identity: z.string() })),
+});
+const userListItemSchema = userFieldsSchema.extend({
+  email: z.string().nullable(),
+  identities: z.array(z.object({ type: z.string(), identity: z.string(), connection_id: z.string().nullable() })),
+});
+
 /** Fields shared by Kinde's `user` and `users_response` item. */
-function userFields(user: User, organizations: string[]) {
+function userFields(user: User, organizations: string[]): z.input<typeof userFieldsSchema> {
   return {
     id: user.id,
     provided_id: user.providedId,
@@ -116,7 +144,7 @@ function userFields(user: User, organizations: string[]) {
 }
 
 /** Kinde names the email `preferred_email` on a single user and `email` in lists. */
-function userJson(user: User, organizations: string[]) {
+function userJson(user: User, organizations: string[]): z.input<typeof userSchema> {
   return {
     ...userFields(user, organizations),
     preferred_email: primaryIdentity(user, 'email')?.value ?? null,
@@ -124,7 +152,7 @@ function userJson(user: User, organizations: string[]) {
   };
 }
 
-function userListItemJson(user: User, organizations: string[]) {
+function userListItemJson(user: User, organizations: string[]): z.input<typeof userListItemSchema> {
   return {
     ...userFields(user, organizations),
     email: primaryIdentity(user, 'email')?.value ?? null,
@@ -157,80 +185,111 @@ export function userRoutes(router: Router, services: Services): void {
     }
   }
 
-  router.post('/user', async (ctx) => {
-    const body = await readBody(ctx, createBody);
-    const identities = body.identities.map(toNewIdentity);
-    if (body.is_password_reset_requested) assertResettable(identities);
-    // Checked first, so that an unknown organization writes nothing.
-    if (body.organization_code) await requireOrganization(db, body.organization_code);
-    const user = await createUser(db, {
-      firstName: body.profile?.given_name || null,
-      lastName: body.profile?.family_name || null,
-      picture: body.profile?.picture || null,
-      providedId: body.provided_id ?? null,
-      identities,
-      isPasswordResetRequested: body.is_password_reset_requested,
-      acceptsMarketing: body.accepts_marketing,
-    });
-    if (body.organization_code) await joinOrUndo(user.id, body.organization_code);
-    ctx.body = {
-      id: user.id,
-      created: true,
-      identities: user.identities.map((i) => ({ type: i.type, result: { created: true } })),
-    };
+  route(
+    router,
+    {
+      method: 'POST',
+      path: '/user',
+      scope: 'create:users',
+      summary: 'Create a user',
+      body: createBody,
+      response: z.object({ id: z.string(), created: z.boolean(), identities: z.array(z.object({ type: z.string(), result: z.object({ created: z.boolean() }) })) }),
+    },
+    async ({ body }) => {
+      const identities = body.identities.map(toNewIdentity);
+      if (body.is_password_reset_requested) assertResettable(identities);
+      // Checked first, so that an unknown organization writes nothing.
+      if (body.organization_code) await requireOrganization(db, body.organization_code);
+      const user = await createUser(db, {
+        firstName: body.profile?.given_name || null,
+        lastName: body.profile?.family_name || null,
+        picture: body.profile?.picture || null,
+        providedId: body.provided_id ?? null,
+        identities,
+        isPasswordResetRequested: body.is_password_reset_requested,
+        acceptsMarketing: body.accepts_marketing,
+      });
+      if (body.organization_code) await joinOrUndo(user.id, body.organization_code);
+      return {
+        id: user.id,
+        created: true,
+        identities: user.identities.map((i) => ({ type: i.type, result: { created: true } })),
+      };
+    },
+  );
+
+  route(router, { method: 'GET', path: '/user', scope: 'read:users', summary: 'Get a user', query: idQuery, response: userSchema }, async ({ query }) => {
+    const user = await requireUser(db, query.id);
+    return userJson(user, (await organizationCodesOf(db, [user.id])).get(user.id) ?? []);
   });
 
-  router.get('/user', async (ctx) => {
-    const user = await requireUser(db, readQuery(ctx, idQuery).id);
-    ctx.body = userJson(user, (await organizationCodesOf(db, [user.id])).get(user.id) ?? []);
+  route(
+    router,
+    {
+      method: 'PATCH',
+      path: '/user',
+      scope: 'update:users',
+      summary: 'Update a user',
+      query: idQuery,
+      body: updateBody,
+      response: z.object({
+        id: z.string(),
+        given_name: z.string().nullable(),
+        family_name: z.string().nullable(),
+        email: z.string().nullable(),
+        is_suspended: z.boolean(),
+        is_password_reset_requested: z.boolean(),
+        picture: z.string().nullable(),
+      }),
+    },
+    async ({ query, body }) => {
+      if (body.is_password_reset_requested) assertResettable((await requireUser(db, query.id)).identities);
+      const user = await updateUser(db, query.id, {
+        firstName: emptyToNull(body.given_name),
+        lastName: emptyToNull(body.family_name),
+        picture: emptyToNull(body.picture),
+        providedId: emptyToNull(body.provided_id),
+        isSuspended: body.is_suspended,
+        isPasswordResetRequested: body.is_password_reset_requested,
+      });
+      return {
+        id: user.id,
+        given_name: user.firstName,
+        family_name: user.lastName,
+        email: primaryIdentity(user, 'email')?.value ?? null,
+        is_suspended: user.isSuspended,
+        is_password_reset_requested: user.isPasswordResetRequested,
+        picture: user.picture,
+      };
+    },
+  );
+
+  route(router, { method: 'DELETE', path: '/user', scope: 'delete:users', summary: 'Delete a user', query: deleteQuery, response: okResponse }, async ({ query }) => {
+    await deleteUser(db, query.id);
+    return OK;
   });
 
-  router.patch('/user', async (ctx) => {
-    const { id } = readQuery(ctx, idQuery);
-    const body = await readBody(ctx, updateBody);
-    if (body.is_password_reset_requested) assertResettable((await requireUser(db, id)).identities);
-    const user = await updateUser(db, id, {
-      firstName: emptyToNull(body.given_name),
-      lastName: emptyToNull(body.family_name),
-      picture: emptyToNull(body.picture),
-      providedId: emptyToNull(body.provided_id),
-      isSuspended: body.is_suspended,
-      isPasswordResetRequested: body.is_password_reset_requested,
-    });
-    ctx.body = {
-      id: user.id,
-      given_name: user.firstName,
-      family_name: user.lastName,
-      email: primaryIdentity(user, 'email')?.value ?? null,
-      is_suspended: user.isSuspended,
-      is_password_reset_requested: user.isPasswordResetRequested,
-      picture: user.picture,
-    };
-  });
-
-  router.delete('/user', async (ctx) => {
-    await deleteUser(db, readQuery(ctx, deleteQuery).id);
-    ctx.body = OK;
-  });
-
-  router.get('/users', async (ctx) => {
-    const query = readQuery(ctx, listQuery);
-    const filter: UserFilter = {
-      ids: query.user_id,
-      emails: query.email,
-      usernames: query.username,
-      phones: query.phone,
-      hasOrganization: query.has_organization === undefined ? undefined : query.has_organization === 'true',
-      activeSince: query.active_since === undefined ? undefined : Date.parse(query.active_since),
-    };
-    const page = pageOf(await listUsers(db, pageRequest(query), filter), query.page_size);
-    const organizations = await organizationCodesOf(db, page.items.map((user) => user.id));
-    ctx.body = { ...OK, users: page.items.map((user) => userListItemJson(user, organizations.get(user.id) ?? [])), next_token: page.nextToken };
-  });
+  route(
+    router,
+    { method: 'GET', path: '/users', scope: 'read:users', summary: 'List users', query: listQuery, response: okWith({ users: z.array(userListItemSchema), next_token: nextToken }) },
+    async ({ query }) => {
+      const filter: UserFilter = {
+        ids: query.user_id,
+        emails: query.email,
+        usernames: query.username,
+        phones: query.phone,
+        hasOrganization: query.has_organization === undefined ? undefined : query.has_organization === 'true',
+        activeSince: query.active_since === undefined ? undefined : Date.parse(query.active_since),
+      };
+      const page = pageOf(await listUsers(db, pageRequest(query), filter), query.page_size);
+      const organizations = await organizationCodesOf(db, page.items.map((user) => user.id));
+      return { ...OK, users: page.items.map((user) => userListItemJson(user, organizations.get(user.id) ?? [])), next_token: page.nextToken };
+    },
+  );
 
   // Section 050: tokens issued from now on reflect the user's current roles, permissions and flags.
-  router.post('/users/:user_id/refresh_claims', async (ctx) => {
-    await refreshClaims(db, ctx.params.user_id!);
-    ctx.body = OK;
+  route(router, { method: 'POST', path: '/users/:user_id/refresh_claims', scope: 'update:users', summary: "Refresh a user's claims", response: okResponse }, async ({ params }) => {
+    await refreshClaims(db, params.user_id);
+    return OK;
   });
 }
