@@ -12,11 +12,16 @@
  *                    token is the next request's); two signatures per refresh (access + ID token);
  *        sso       — GET /oauth2/auth with the session cookie → redirects → the callback's code →
  *                    POST /oauth2/token (PKCE): what an application does when a signed-in person opens it;
+ *      after each signing window, a round of the same path as long against the bare engine
+ *      (bench/bare-engine.ts: oidc-provider 9 alone, in memory, Gatehouse's paths and token claims;
+ *      as many people, each signed in once on it), from the same child: Gatehouse ÷ bare engine is
+ *      what Gatehouse adds to the engine's own cost, and each one's main-thread CPU per request;
  *   4. the SSO round trip in an open loop at half the closed-loop rate: p50/p99 latency.
  * Targets (issue 13): refresh ≥ 0.4 (SQLite) / ≥ 0.3 (PostgreSQL); SSO ≥ 0.35, p99 ≤ 25 ms at half rate.
  *
  * Knobs: DATABASE_URL, BENCH_PEOPLE (10), BENCH_DURATION (15 s of load per path), BENCH_ROUNDS (5),
- * BENCH_WARMUP (2), BENCH_CENSUS (20), BENCH_OPEN_SECONDS (10), BENCH_PATHS (refresh,sso).
+ * BENCH_WARMUP (2), BENCH_CENSUS (20), BENCH_OPEN_SECONDS (10), BENCH_PATHS (refresh,sso), BENCH_PEER=0
+ * (no bare-engine rounds).
  * See docs/benchmarks.md.
  */
 import { fork } from 'node:child_process';
@@ -34,6 +39,7 @@ import { createUser } from '../src/domain/users.ts';
 import { loadConfig } from '../src/config.ts';
 import { FormDriver } from '../test/support/form-driver.ts';
 import { census, cpuMark, type CpuMark, describeNoise, foreignCores, installCensus, mainThreadMsPer, measureJoseSign, postgresWatch, type SignResult } from './measure.ts';
+import { bareAccountId, startBareUserEngine, USER_SCOPE } from './bare-engine.ts';
 import { createDatabase, numberFromEnv } from './support.ts';
 
 const options = {
@@ -44,6 +50,8 @@ const options = {
   census: numberFromEnv('BENCH_CENSUS', 20),
   openSeconds: numberFromEnv('BENCH_OPEN_SECONDS', 10),
   paths: (process.env.BENCH_PATHS ?? 'refresh,sso').split(',') as Array<'refresh' | 'sso'>,
+  /** Peer rounds against the bare engine (bench/bare-engine.ts); BENCH_PEER=0 skips them. */
+  peer: process.env.BENCH_PEER !== '0',
 };
 
 const CALLBACK = 'http://127.0.0.1:9/callback';
@@ -68,15 +76,17 @@ interface LoadResult {
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 
-/** One sign-in on the hosted pages; the person keeps the browser's cookies (the SSO session) and the refresh token. */
-async function signIn(origin: string, client: { id: string; secret: string }, email: string): Promise<Person> {
+/**
+ * One sign-in; the person keeps the browser's cookies (the SSO session) and the refresh token. `walk`
+ * goes from the authorization request to the callback: Gatehouse's hosted pages, or the bare engine's
+ * interaction that signs in whoever `login_hint` names.
+ */
+async function signIn(origin: string, client: { id: string; secret: string }, walk: (driver: FormDriver, query: URLSearchParams) => Promise<URL | undefined>): Promise<Person> {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const driver = new FormDriver(origin);
-  const query = new URLSearchParams({ client_id: client.id, redirect_uri: CALLBACK, response_type: 'code', scope: 'openid profile email offline', state: 's', code_challenge: challenge, code_challenge_method: 'S256' });
-  await driver.go(`/oauth2/auth?${query}`);
-  await driver.submit({ identifier: email });
-  const callback = await driver.submit({ password: PASSWORD });
+  const query = new URLSearchParams({ client_id: client.id, redirect_uri: CALLBACK, response_type: 'code', scope: USER_SCOPE, state: 's', code_challenge: challenge, code_challenge_method: 'S256' });
+  const callback = await walk(driver, query);
   const code = callback?.searchParams.get('code');
   if (!code) throw new Error(`sign-in did not reach the callback: ${driver.lastUrl}`);
   const response = await fetch(`${origin}/oauth2/token`, {
@@ -85,10 +95,35 @@ async function signIn(origin: string, client: { id: string; secret: string }, em
     body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: verifier }),
   });
   const tokens = (await response.json()) as { refresh_token?: string };
-  if (!tokens.refresh_token) throw new Error(`no refresh token: ${JSON.stringify(tokens)}`);
+  if (!tokens.refresh_token) throw new Error(`no refresh token from ${origin}: ${JSON.stringify(tokens)}`);
   const cookies = Object.fromEntries(['_session', '_session.sig', '_session.legacy', '_session.legacy.sig'].flatMap((name) => (driver.cookie(name) ? [[name, driver.cookie(name)!]] : [])));
   return { cookies, refreshToken: tokens.refresh_token, verifier, challenge };
 }
+
+const hostedPages = (email: string) => async (driver: FormDriver, query: URLSearchParams) => {
+  await driver.go(`/oauth2/auth?${query}`);
+  await driver.submit({ identifier: email });
+  return driver.submit({ password: PASSWORD });
+};
+const bareInteraction = (n: number) => (driver: FormDriver, query: URLSearchParams) => {
+  query.set('login_hint', bareAccountId(n));
+  return driver.go(`/oauth2/auth?${query}`);
+};
+
+/** A refresh outside the load: its tokens show the claims each server issues. */
+async function refreshOnce(origin: string, client: { basic: string }, person: Person): Promise<{ access_token: string; id_token: string }> {
+  const response = await fetch(`${origin}/oauth2/token`, {
+    method: 'POST',
+    headers: { authorization: client.basic, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: person.refreshToken }),
+  });
+  const tokens = (await response.json()) as { access_token?: string; id_token?: string; refresh_token?: string };
+  if (!tokens.access_token || !tokens.id_token || !tokens.refresh_token) throw new Error(`refresh at ${origin} failed: ${response.status} ${JSON.stringify(tokens)}`);
+  person.refreshToken = tokens.refresh_token;
+  return { access_token: tokens.access_token, id_token: tokens.id_token };
+}
+
+const claimNames = (token: string) => Object.keys(decodeJwt(token)).sort().join(',');
 
 const basic = (client: { id: string; secret: string }) => `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString('base64')}`;
 
@@ -124,6 +159,7 @@ async function main(): Promise<number> {
   if (database.kind === 'postgres') postgresWatch.database = new URL(database.url).pathname.slice(1);
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-data-'));
   let gatehouse: Gatehouse | undefined;
+  let bare: Awaited<ReturnType<typeof startBareUserEngine>> | undefined;
   const load = loadGenerator();
   try {
     gatehouse = await startGatehouse(
@@ -150,16 +186,18 @@ async function main(): Promise<number> {
       const email = `bench${n}@paths.test`;
       const user = await createUser(db, { firstName: 'Bench', lastName: `Person ${n}`, identities: [{ type: 'email', value: email, isVerified: true, connectionId: null }] });
       await setPassword(db, user.id, PASSWORD);
-      people.push(await signIn(origin, client, email));
+      people.push(await signIn(origin, client, hostedPages(email)));
+    }
+    // The bare engine: the same client, as many people, each signed in once on it.
+    let barePeople: Person[] = [];
+    if (options.peer) {
+      bare = await startBareUserEngine(client, CALLBACK);
+      for (let n = 0; n < options.people; n++) barePeople.push(await signIn(bare.origin, client, bareInteraction(n)));
     }
 
     // A real access token from a refresh gives the raw signer its header and payload shape.
-    const sample = await fetch(`${origin}/oauth2/token`, {
-      method: 'POST',
-      headers: { authorization: client.basic, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: people[0]!.refreshToken }),
-    }).then((r) => r.json() as Promise<{ access_token: string; refresh_token: string }>);
-    people[0]!.refreshToken = sample.refresh_token;
+    const sample = await refreshOnce(origin, client, people[0]!);
+    const bareSample = bare ? await refreshOnce(bare.origin, client, barePeople[0]!) : undefined;
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const header: Record<string, unknown> = { ...decodeProtectedHeader(sample.access_token), alg: 'RS256' };
     const jwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: String(header.kid ?? 'bench'), alg: 'RS256' };
@@ -168,7 +206,16 @@ async function main(): Promise<number> {
 
     console.log(`Gatehouse token paths benchmark — ${new Date().toISOString()}`);
     console.log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    console.log(`database: ${database.kind}; ${options.people} people, each with an SSO session and a refresh token; load from a child process\n`);
+    console.log(`database: ${database.kind}; ${options.people} people, each with an SSO session and a refresh token; load from a child process`);
+    console.log(`access token: header ${JSON.stringify(header)}, ${sample.access_token.length} chars, claims ${claimNames(sample.access_token)}`);
+    console.log(`ID token: ${sample.id_token.length} chars, claims ${claimNames(sample.id_token)}`);
+    if (bareSample) {
+      console.log(`bare engine (oidc-provider 9 alone, in memory): access token ${bareSample.access_token.length} chars, ID token ${bareSample.id_token.length} chars`);
+      for (const kind of ['access_token', 'id_token'] as const) {
+        if (claimNames(bareSample[kind]) !== claimNames(sample[kind])) console.log(`note: the bare engine's ${kind} claims ${claimNames(bareSample[kind])} differ from Gatehouse's`);
+      }
+    }
+    console.log('');
 
     const noise: string[] = [];
     const noisy: string[] = [];
@@ -189,6 +236,8 @@ async function main(): Promise<number> {
 
       const roundSeconds = options.durationSeconds / Math.max(1, options.rounds);
       people = (await load.run({ ...message, people, seconds: options.warmupSeconds })).people;
+      const peerMessage = bare && { ...message, origin: bare.origin };
+      if (peerMessage) barePeople = (await load.run({ ...peerMessage, people: barePeople, seconds: options.warmupSeconds })).people;
       let done = 0;
       let loadCpu = { serverMs: 0, postgresMs: 0 };
       let mainThreadMs = 0;
@@ -197,6 +246,8 @@ async function main(): Promise<number> {
       let signSeconds = 0;
       const latencies: number[] = [];
       const perRound: string[] = [];
+      // The bare engine's rounds: one after each raw signing window, same length, same child, as many people.
+      const peer = { done: 0, seconds: 0, serverMs: 0, mainThreadMs: 0, perRound: [] as string[], versus: [] as string[] };
       for (let round = 1; round <= options.rounds; round++) {
         const start = cpuMark();
         const result = await load.run({ ...message, people, seconds: roundSeconds });
@@ -215,6 +266,20 @@ async function main(): Promise<number> {
         signSeconds += sign.seconds;
         latencies.push(...result.latencies);
         perRound.push((result.done / result.seconds / sign.perSecond).toFixed(2));
+        if (peerMessage) {
+          const peerStart = cpuMark();
+          const peerResult = await load.run({ ...peerMessage, people: barePeople, seconds: roundSeconds });
+          const peerEnd = cpuMark();
+          noise.push(describeNoise(`bare engine after ${path} round ${round}`, foreignCores(peerStart, peerEnd, peerResult.cpuMicros), noisy));
+          barePeople = peerResult.people;
+          peer.done += peerResult.done;
+          peer.seconds += peerResult.seconds;
+          peer.serverMs += (peerEnd.ownMicros - peerStart.ownMicros) / 1000;
+          peer.mainThreadMs += mainThreadMsPer(peerStart, peerEnd, 1) ?? Number.NaN;
+          const peerRate = peerResult.done / peerResult.seconds;
+          peer.perRound.push((peerRate / sign.perSecond).toFixed(2));
+          peer.versus.push((result.done / result.seconds / peerRate).toFixed(2));
+        }
       }
       latencies.sort((a, b) => a - b);
       const rate = done / loadSeconds;
@@ -230,6 +295,19 @@ async function main(): Promise<number> {
         console.log(`     ${(count / Math.max(1, counted.done)).toFixed(1)} × ${sqliteMicros}${sql.replace(/\s+/g, ' ').slice(0, 150)}`);
       }
       summary.push(`| ${path} ÷ raw signs/s (${database.kind}) | ${fmt(rate)}/s ÷ ${fmt(raw)}/s | **${ratio.toFixed(2)}** (target ≥ ${target}: ${ratio >= target ? 'met' : 'NOT met'}) | ${perRound.join(', ')} | ${fmt(statements, 1)} |`);
+      if (peerMessage) {
+        const peerRate = peer.done / peer.seconds;
+        const gatehouseMs = mainThreadMs / done;
+        const peerMs = peer.mainThreadMs / Math.max(1, peer.done);
+        console.log(
+          `   bare engine (oidc-provider 9 alone, in memory), a round after each signing window: ${fmt(peerRate)}/s = ${(peerRate / raw).toFixed(2)} × raw signs/s; ` +
+            `Gatehouse ÷ bare engine ${(rate / peerRate).toFixed(2)} (rounds ${peer.versus.join(', ')})`,
+        );
+        console.log(`   main-thread CPU per request, Gatehouse / bare engine: ${fmt(gatehouseMs, 2)} ms / ${fmt(peerMs, 2)} ms (this process: ${fmt(loadCpu.serverMs / done, 2)} ms / ${fmt(peer.serverMs / Math.max(1, peer.done), 2)} ms)`);
+        summary.push(`| ${path}, bare oidc-provider 9 (in memory) ÷ raw signs/s | ${fmt(peerRate)}/s ÷ ${fmt(raw)}/s | **${(peerRate / raw).toFixed(2)}** | ${peer.perRound.join(', ')} | 0 |`);
+        summary.push(`| ${path}, Gatehouse ÷ bare engine (${database.kind}) | ${fmt(rate)}/s ÷ ${fmt(peerRate)}/s | **${(rate / peerRate).toFixed(2)}** | ${peer.versus.join(', ')} | |`);
+        summary.push(`| ${path}, main-thread CPU per request, Gatehouse / bare engine | ${fmt(gatehouseMs, 2)} ms / ${fmt(peerMs, 2)} ms | | | |`);
+      }
 
       if (path === 'sso' && options.openSeconds > 0) {
         const open = await load.run({ ...message, people, seconds: options.openSeconds, rate: rate / 2 });
@@ -250,6 +328,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     load.close();
+    await bare?.close();
     await gatehouse?.close();
     await database.drop();
     rmSync(dataDir, { recursive: true, force: true });
