@@ -18,6 +18,8 @@ const accessRequestSchema = z.object({
   user_id: z.string().nullable(),
   organization_code: z.string().nullable(),
   application_id: z.string().nullable(),
+  /** Filed from a social or enterprise sign-in: the connection whose identity approval links. */
+  connection_id: z.string().nullable(),
   status: z.enum(['pending', 'approved', 'denied']),
   created_on: dateTime.nullable(),
   decided_on: dateTime.nullable(),
