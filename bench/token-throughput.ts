@@ -274,7 +274,9 @@ async function main(): Promise<number> {
         if (sign) noise.push(describeNoise(`raw signing after round ${round}`, foreignCores(signStart, cpuMark()), noisy));
         if (peer) {
           const peerStart = cpuMark();
+          const peerStartUs = Number(process.hrtime.bigint() / 1000n);
           const peerRun = await load.run(roundSeconds, { url: peer.tokenUrl, body: peer.body });
+          if (profiling) console.log(`   profile window bare engine round ${round} (monotonic µs): ${peerStartUs}-${Number(process.hrtime.bigint() / 1000n)}`);
           const peerEnd = cpuMark();
           noise.push(describeNoise(`bare engine after round ${round}`, foreignCores(peerStart, peerEnd, peerRun.childCpuMicros), noisy));
           const peerMs = mainThreadMsPer(peerStart, peerEnd, peerRun.result.statusCodeStats?.['200']?.count ?? peerRun.result['2xx']);

@@ -295,6 +295,17 @@ for (const database of testDatabases()) {
         assertKindeError(await server.api('PATCH', `/applications/${app.id}`, { name: 'Ghost' }), 404);
       });
 
+      it('stops a deleted application from getting tokens at once, though the engine just served it', async () => {
+        const app = await createApp('m2m', 'Soon gone');
+        const managementApi = (await all('/apis', 'apis')).find((api) => api.is_management_api);
+        await server.api('PATCH', `/apis/${managementApi.id}/applications`, { applications: [{ id: app.id }] });
+        assert.equal((await tokenRequest(app, {})).status, 200);
+        assert.equal((await server.api('DELETE', `/applications/${app.id}`)).status, 200);
+        const refused = await tokenRequest(app, {});
+        assert.equal(refused.status, 401);
+        assert.equal(((await refused.json()) as { error: string }).error, 'invalid_client');
+      });
+
       it('refuses bad create requests without writing a row', async () => {
         const before = (await all('/applications', 'applications')).length;
         assertKindeError(await server.api('POST', '/applications', { name: 'No type' }), 400, 'INVALID_REQUEST');

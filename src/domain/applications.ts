@@ -1,6 +1,7 @@
+import { timingSafeEqual } from 'node:crypto';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
-import { newClientSecret, safeEqual, sha256Hex } from '../crypto/secrets.ts';
+import { newClientSecret, sha256Hex } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import { cached } from '../store/read-cache.ts';
@@ -58,9 +59,15 @@ export async function longestTokenLifetimes(db: Db | Tx): Promise<{ accessToken:
   };
 }
 
-/** Secrets are stored as SHA-256 (DESIGN.md §5): compare digests in constant time. */
+/**
+ * Secrets are stored as SHA-256 (DESIGN.md §5): the presented secret's digest is compared in constant
+ * time. Both digests are 64 hex characters, so nothing about the secret shows in how long it takes.
+ */
 export function clientSecretMatches(storedHash: string | null | undefined, presented: unknown): boolean {
-  return typeof storedHash === 'string' && typeof presented === 'string' && safeEqual(storedHash, sha256Hex(presented));
+  if (typeof storedHash !== 'string' || typeof presented !== 'string') return false;
+  const stored = Buffer.from(storedHash);
+  const given = Buffer.from(sha256Hex(presented));
+  return stored.length === given.length && timingSafeEqual(stored, given);
 }
 
 /** Public clients cannot keep a secret: they authenticate with PKCE alone (RFC 9700 §2.1.1). */

@@ -5,7 +5,7 @@ import type { KeySet } from '../domain/signing-keys.ts';
 import { touchSession } from '../domain/sessions.ts';
 import { databaseAdapter } from './adapter.ts';
 import { accountFinder, CLAIMS_BY_SCOPE } from './accounts.ts';
-import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret } from './clients.ts';
+import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret, rememberClients } from './clients.ts';
 import { resourceServerInfo } from './resource-servers.ts';
 import { extraTokenClaims, shapeAccessToken } from './token-claims.ts';
 import { NO_AUDIENCE } from './audiences.ts';
@@ -150,6 +150,7 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const provider = new Provider(issuer, configuration);
   provider.Client.prototype.compareClientSecret = compareHashedClientSecret;
+  rememberClients(provider, db);
   // Activity counts once the authorization succeeded (the inactivity check must see the time before
   // it); the middleware from `recordSessionActivity` writes it before the response goes out.
   provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
