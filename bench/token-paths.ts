@@ -42,6 +42,8 @@ import { census, cpuMark, type CpuMark, describeNoise, foreignCores, installCens
 import { bareAccountId, startBareUserEngine, USER_SCOPE } from './bare-engine.ts';
 import { createDatabase, numberFromEnv } from './support.ts';
 
+const profiling = process.execArgv.some((arg) => arg.startsWith('--cpu-prof'));
+
 const options = {
   people: numberFromEnv('BENCH_PEOPLE', 10),
   durationSeconds: numberFromEnv('BENCH_DURATION', 15),
@@ -250,7 +252,9 @@ async function main(): Promise<number> {
       const peer = { done: 0, seconds: 0, serverMs: 0, mainThreadMs: 0, perRound: [] as string[], versus: [] as string[] };
       for (let round = 1; round <= options.rounds; round++) {
         const start = cpuMark();
+        const startUs = Number(process.hrtime.bigint() / 1000n);
         const result = await load.run({ ...message, people, seconds: roundSeconds });
+        if (profiling) console.log(`   profile window ${path} round ${round} (monotonic µs, ${result.done} done): ${startUs}-${Number(process.hrtime.bigint() / 1000n)}`);
         const end = cpuMark();
         noise.push(describeNoise(`${path} round ${round}`, foreignCores(start, end, result.cpuMicros), noisy));
         const roundCpu = perRequestCpu(start, end, 1);
@@ -268,7 +272,9 @@ async function main(): Promise<number> {
         perRound.push((result.done / result.seconds / sign.perSecond).toFixed(2));
         if (peerMessage) {
           const peerStart = cpuMark();
+          const peerStartUs = Number(process.hrtime.bigint() / 1000n);
           const peerResult = await load.run({ ...peerMessage, people: barePeople, seconds: roundSeconds });
+          if (profiling) console.log(`   profile window bare engine ${path} round ${round} (monotonic µs, ${peerResult.done} done): ${peerStartUs}-${Number(process.hrtime.bigint() / 1000n)}`);
           const peerEnd = cpuMark();
           noise.push(describeNoise(`bare engine after ${path} round ${round}`, foreignCores(peerStart, peerEnd, peerResult.cpuMicros), noisy));
           barePeople = peerResult.people;
