@@ -1,6 +1,8 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { fork } from 'node:child_process';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { ROUTES } from '../src/protocol/provider-routes.ts';
 
@@ -171,4 +173,26 @@ export async function startBareUserEngine(client: { id: string; secret: string }
   });
   http.serve(provider.callback());
   return { origin: http.origin, close: http.close };
+}
+
+/**
+ * `startBareUserEngine` in a child process (bench/bare-engine-process.ts), so that its heap is not the
+ * bench's: `pid` is what the bench reads the engine's CPU from.
+ */
+export async function startBareUserEngineProcess(client: { id: string; secret: string }, callback: string): Promise<{ origin: string; pid: number; close(): Promise<void> }> {
+  const child = fork(fileURLToPath(new URL('./bare-engine-process.ts', import.meta.url)), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const { origin } = await new Promise<{ origin: string }>((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`the bare engine's process ended (${code}) before it listened`)));
+    child.send({ client, callback });
+  });
+  return {
+    origin,
+    pid: child.pid!,
+    close: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.disconnect();
+      }),
+  };
 }

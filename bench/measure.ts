@@ -112,10 +112,21 @@ export interface CpuMark {
   at: number;
 }
 
-/** utime + stime of one of this process's threads (Linux /proc; undefined elsewhere). */
-export function threadSeconds(tid: number): number | undefined {
+/** utime + stime of one thread of this process, or of process `pid` (Linux /proc; undefined elsewhere). */
+export function threadSeconds(tid: number, pid: number | 'self' = 'self'): number | undefined {
   try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a whole process (all its threads), Linux /proc. */
+export function processSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
