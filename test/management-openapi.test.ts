@@ -15,6 +15,7 @@ interface Parameter {
 }
 
 interface Operation {
+  operationId: string;
   security: Array<{ bearerAuth: string[] }>;
   'x-required-scope': string;
   parameters: Parameter[];
@@ -105,6 +106,10 @@ for (const database of testDatabases()) {
         assert.deepEqual(operation.security, [{ bearerAuth: [declaration.scope] }], `${declaration.method} ${declaration.path}`);
         assert.equal(operation['x-required-scope'], declaration.scope);
       }
+      const ids = [...operations.values()].map((operation) => operation.operationId);
+      assert.ok(ids.every((id) => /^[a-z][A-Za-z0-9]*$/.test(id)), 'operation ids are camelCase names');
+      assert.equal(new Set(ids).size, ids.length, 'operation ids are unique');
+      assert.equal(operations.get('GET /users')!.operationId, 'listUsers');
     });
 
     it('declares every parameter of every path, and a success and an error response for every operation', async () => {

@@ -53,6 +53,7 @@ function operation(declaration: RouteDeclaration) {
   const body = requestBody(declaration);
   const readsInput = body !== undefined || declaration.query !== undefined;
   return {
+    operationId: operationIdOf(declaration.summary),
     summary: declaration.summary,
     ...(declaration.description ? { description: declaration.description } : {}),
     tags: [declaration.path.split('/')[1]],
@@ -69,12 +70,29 @@ function operation(declaration: RouteDeclaration) {
   };
 }
 
+const ARTICLES = new Set(['a', 'an', 'the']);
+
+/** `Update an application's redirect URLs` → `updateApplicationRedirectUrls`: what client generators name their methods by. */
+function operationIdOf(summary: string): string {
+  const words = summary
+    .replace(/['’]s\b/g, '')
+    .replace(/[^A-Za-z0-9 ]/g, ' ')
+    .split(' ')
+    .filter((word) => word.length > 0 && !ARTICLES.has(word.toLowerCase()));
+  return words.map((word, i) => (i === 0 ? word.toLowerCase() : word[0]!.toUpperCase() + word.slice(1).toLowerCase())).join('');
+}
+
 /** The management API's OpenAPI 3.1 document, from its route declarations (route.ts). */
 export function openApiDocument(declarations: readonly RouteDeclaration[], serverUrl: string) {
   const paths: Record<string, Record<string, unknown>> = {};
+  const operationIds = new Set<string>();
   for (const declaration of declarations) {
     const methods = (paths[openApiPath(declaration.path)] ??= {});
-    methods[declaration.method.toLowerCase()] = operation(declaration);
+    const described = operation(declaration);
+    // OpenAPI requires them unique; a summary that repeats another's is a declaration to fix.
+    if (operationIds.has(described.operationId)) throw new Error(`two management routes are summarised "${declaration.summary}"`);
+    operationIds.add(described.operationId);
+    methods[declaration.method.toLowerCase()] = described;
   }
   return {
     openapi: '3.1.0',
