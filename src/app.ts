@@ -57,6 +57,7 @@ import { revokeAccessTokens } from './protocol/revoke-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
 import { createProvider, recordSessionActivity } from './protocol/provider.ts';
+import { withFlowStates } from './protocol/interaction-flow-state.ts';
 import { browserRefreshCookies } from './protocol/spa-refresh-cookie.ts';
 import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
 import type { Services } from './services.ts';
@@ -108,6 +109,11 @@ async function ensureBootstrapClient(store: Store, config: Config): Promise<void
   await grantEveryScope(store.db, managementApi.id, id);
 }
 
+/** The sign-in pages' requests: the flow state the engine's interaction read carries is kept for them. */
+function signInRequests(pages: Koa.Middleware): Koa.Middleware {
+  return (ctx, next) => withFlowStates(() => pages(ctx, next));
+}
+
 function isLocalIssuer(issuer: string): boolean {
   return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(issuer).hostname);
 }
@@ -153,7 +159,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
       ['/saml/metadata/', samlServiceProviderMetadata(services)],
       ['/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())],
       ['/account_api/', accountApiRoutes(services).routes()],
-      ['/interaction/', builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes())],
+      ['/interaction/', signInRequests(builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes()))],
       ['/saml/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/enterprise-callback.ts')).samlCallbackRoutes(services).routes())],
       ['/login/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/social-callback.ts')).socialCallbackRoutes(services).routes())],
       ['/account/', accountRoutes(services).routes()],

@@ -2,6 +2,7 @@ import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { clock } from '../clock.ts';
 import { type Db, inTransaction } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
+import { rememberFlowState } from './interaction-flow-state.ts';
 import { listRevokedGrants } from './revocation-list.ts';
 
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
@@ -39,7 +40,7 @@ export async function revokeGrant(db: Db, grantId: string): Promise<void> {
 // The engine's reads and writes, on every token request: compiled once (store/prepared.ts).
 const findModel = (column: 'id' | 'user_code' | 'uid') =>
   preparedQuery((db, { model, value }: { model: string; value: string }) =>
-    db.selectFrom('oidc_models').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where(column, '=', value),
+    db.selectFrom('oidc_models').select(['payload', 'expires_at', 'consumed_at', 'flow_state']).where('model', '=', model).where(column, '=', value),
   );
 const findModelBy = { id: findModel('id'), user_code: findModel('user_code'), uid: findModel('uid') };
 
@@ -55,8 +56,9 @@ interface ModelRow {
   consumedAt: number | null;
 }
 
-// A consumption is never undone by saving the model again: `consumed_at` is left as it is.
-const upsertModel = preparedQuery((db, row: ModelRow) =>
+// A consumption is never undone by saving the model again: `consumed_at` is left as it is. An
+// interaction with a result is over: the hosted pages' state for it (`flow_state`) goes with that write.
+const upsertModelQuery = (endsFlow: boolean) => preparedQuery((db, row: ModelRow) =>
   db
     .insertInto('oidc_models')
     .values({
@@ -78,9 +80,12 @@ const upsertModel = preparedQuery((db, row: ModelRow) =>
         uid: eb.ref('excluded.uid'),
         account_id: eb.ref('excluded.account_id'),
         expires_at: eb.ref('excluded.expires_at'),
+        ...(endsFlow ? { flow_state: null } : {}),
       })),
     ),
 );
+const upsertModel = upsertModelQuery(false);
+const upsertFinishedInteraction = upsertModelQuery(true);
 
 const consumeModel = preparedQuery((db, { now, model, id }: { now: number; model: string; id: string }) =>
   db.updateTable('oidc_models').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null),
@@ -98,7 +103,9 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      await upsertModel(db, {
+      const finished = this.model === 'Interaction' && payload.result !== undefined;
+      if (finished) rememberFlowState(id, null);
+      await (finished ? upsertFinishedInteraction : upsertModel)(db, {
         model: this.model,
         id,
         payload: JSON.stringify(payload),
@@ -139,6 +146,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     }
 
     async destroy(id: string): Promise<void> {
+      if (this.model === 'Interaction') rememberFlowState(id, null);
       await destroyModel(db, { model: this.model, id });
     }
 
@@ -162,6 +170,8 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         // The engine judges expiry by its own time; make it agree with ours (tests move our clock).
         payload = { ...payload, exp: Math.min(payload.exp ?? 0, Math.floor(Date.now() / 1000) - 1) };
       }
+      // The sign-in pages' state rides in the interaction's row: this request needs no read of its own.
+      if (this.model === 'Interaction') rememberFlowState(value, row.flow_state);
       return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
     }
   };

@@ -170,6 +170,8 @@ export interface OidcModelsTable {
   expires_at: number | null;
   consumed_at: number | null;
   account_id: string | null;
+  /** An Interaction's sign-in state (sign-in/flow/state.ts); null on every other model. */
+  flow_state: string | null;
 }
 
 export interface SessionActivityTable {

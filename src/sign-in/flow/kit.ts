@@ -150,11 +150,11 @@ export function signInKit(services: Services) {
     if (consent) grantDeviceConsent(grant, consent);
     const grantId = await grant.save();
     await rememberGrantOrganization(db, grantId, organizationCode, GRANT_LIFETIME_SECONDS, verified.externalGroups);
-    await endFlow(db, interaction.uid);
     const organization = await findOrganization(db, organizationCode);
     const sessions = effectiveSessionPolicy(interaction.policy.sessions, interaction.app, organization?.sessionPolicy);
     // A non-persistent session is a browser-session cookie: gone when the browser closes (section 048).
     const result: InteractionResults = { login: { accountId: userId, amr, remember: sessions.persistent }, consent: { grantId } };
+    // Saving the result ends the flow too: its state rides in the same row (protocol/interaction-flow-state.ts).
     const redirectTo = await finishInteraction(interaction, result);
     ctx.redirect(redirectTo);
     ctx.status = 303;

@@ -5,7 +5,7 @@ import type { ProviderIdentity } from '../../domain/provider-identities.ts';
 import type { PendingSocialProfile } from '../../domain/social/identities.ts';
 import type { IdentityType } from '../../domain/users.ts';
 import type { Db } from '../../store/db.ts';
-import { preparedQuery } from '../../store/prepared.ts';
+import { interactionFlowState, setInteractionFlowState } from '../../protocol/interaction-flow-state.ts';
 
 /**
  * Where a person is in the hosted sign-in (DESIGN.md §4): one variant per step, each holding only
@@ -265,33 +265,26 @@ export function verifiedIn(state: SignInState | undefined): Verified | undefined
  */
 const STATE_VERSION = 2;
 
-const FLOW_LIFETIME_MS = 60 * 60 * 1000;
-
-// Read or written on every sign-in request: compiled once (store/prepared.ts).
-const selectFlow = preparedQuery((db, { uid }: { uid: string }) => db.selectFrom('sign_in_flows').select(['state', 'expires_at']).where('uid', '=', uid));
-const upsertFlow = preparedQuery((db, row: { uid: string; state: string; expiresAt: number }) =>
-  db
-    .insertInto('sign_in_flows')
-    .values({ uid: row.uid, state: row.state, expires_at: row.expiresAt })
-    .onConflict((oc) => oc.column('uid').doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), expires_at: eb.ref('excluded.expires_at') }))),
-);
-const deleteFlow = preparedQuery((db, { uid }: { uid: string }) => db.deleteFrom('sign_in_flows').where('uid', '=', uid));
-
+/**
+ * A flow lives in its interaction's row (protocol/interaction-flow-state.ts) and ends with it: an hour
+ * after the authorization request, or when the engine finishes the interaction.
+ */
 export async function loadFlow(db: Db, uid: string): Promise<SignInState | undefined> {
-  const [row] = (await selectFlow(db, { uid })).rows;
-  if (!row || row.expires_at <= clock.now()) return undefined;
-  const saved = JSON.parse(row.state) as { v?: number; state?: SignInState };
-  return saved.v === STATE_VERSION ? saved.state : undefined;
+  const saved = await interactionFlowState(db, uid);
+  if (!saved) return undefined;
+  const parsed = JSON.parse(saved) as { v?: number; state?: SignInState };
+  return parsed.v === STATE_VERSION ? parsed.state : undefined;
 }
 
 export async function saveFlow(db: Db, uid: string, state: SignInState): Promise<void> {
-  await upsertFlow(db, { uid, state: JSON.stringify({ v: STATE_VERSION, state }), expiresAt: clock.now() + FLOW_LIFETIME_MS });
+  await setInteractionFlowState(db, uid, JSON.stringify({ v: STATE_VERSION, state }));
 }
 
 export async function endFlow(db: Db, uid: string): Promise<void> {
-  await deleteFlow(db, { uid });
+  await setInteractionFlowState(db, uid, null);
 }
 
+/** Flows an older release saved in `sign_in_flows` (migration 0019): cleared as they expire. */
 export async function deleteExpiredFlows(db: Db): Promise<void> {
   await db.deleteFrom('sign_in_flows').where('expires_at', '<', clock.now()).execute();
 }
