@@ -183,6 +183,42 @@ for (const database of testDatabases()) {
       assert.ok((await pending()).some((r) => r.id === request.id), 'still pending: an administrator may deny it');
     });
 
+    it('approves a request whose connection was deleted meanwhile: the account, without the identity of a connection that is gone', async () => {
+      const gone = await startFakeOidcProvider({
+        client: { client_id: 'ask-gone', client_secret: 'provider-secret-0123456789', redirect_uris: [`${server.services.config.issuer}/login/callback`] },
+        account: { sub: 'gone-ask', email: 'gone@gmail.example', email_verified: true, given_name: 'Gon', family_name: 'E' },
+      });
+      try {
+        const created = await server.api('POST', '/connections', {
+          enabled_applications: [appId],
+          strategy: 'oauth2:google',
+          name: 'google-soon-gone',
+          options: {
+            client_id: 'ask-gone',
+            client_secret: 'provider-secret-0123456789',
+            is_trusted: true,
+            endpoints: { issuer: gone.issuer, authorization_endpoint: `${gone.issuer}/auth`, token_endpoint: `${gone.issuer}/token`, jwks_uri: `${gone.issuer}/jwks` },
+          },
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        const connectionId = created.body.connection.id as string;
+        const { driver } = await viaProvider(connectionId);
+        await driver.submit({ given_name: 'Gon', family_name: 'E' }, '/request-access');
+        const [request] = (await pending()).filter((r) => r.email === 'gone@gmail.example');
+        assert.equal(request.connection_id, connectionId);
+        assert.equal((await server.api('DELETE', `/connections/${connectionId}`)).status, 200);
+
+        const approved = await server.api('POST', `/access_requests/${request.id}/approve`);
+        assert.equal(approved.status, 200, JSON.stringify(approved.body));
+        assert.equal(approved.body.user_created, true);
+        const user = (await findUserByIdentity(db(), 'email', 'gone@gmail.example'))!;
+        assert.equal(user.id, approved.body.access_request.user_id);
+        assert.deepEqual(user.identities.map((identity) => identity.type), ['email'], 'only the proven email: the connection is gone');
+      } finally {
+        await gone.close();
+      }
+    });
+
     it('keeps the dead end when access requests are off', async () => {
       await settings({ is_access_request_enabled: false });
       Object.assign(googleAccount, { sub: 'g-nobody', email: 'nobody@gmail.example' });
