@@ -22,6 +22,16 @@ export function hmacHex(key: Buffer, value: string): string {
   return createHmac('sha256', key).update(value).digest('hex');
 }
 
+/**
+ * Whether `presented` is the secret whose SHA-256 hex digest is `storedDigest` (DESIGN.md §5: secrets
+ * are stored as digests). Both sides are 64 hex characters, compared in constant time.
+ */
+export function sha256HexMatches(storedDigest: string, presented: string): boolean {
+  const stored = Buffer.from(storedDigest);
+  const given = Buffer.from(sha256Hex(presented));
+  return stored.length === given.length && timingSafeEqual(stored, given);
+}
+
 /** Constant-time equality for strings of any length (compares digests, not the strings). */
 export function safeEqual(a: string, b: string): boolean {
   const da = createHash('sha256').update(a).digest();

@@ -1,7 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
-import { newClientSecret, sha256Hex } from '../crypto/secrets.ts';
+import { newClientSecret, sha256Hex, sha256HexMatches } from '../crypto/secrets.ts';
 import { type Db, type Tx, inTransaction, isUniqueViolation } from '../store/db.ts';
 import { keysetPage, type PageRequest } from '../store/pagination.ts';
 import { cached } from '../store/read-cache.ts';
@@ -59,15 +58,9 @@ export async function longestTokenLifetimes(db: Db | Tx): Promise<{ accessToken:
   };
 }
 
-/**
- * Secrets are stored as SHA-256 (DESIGN.md §5): the presented secret's digest is compared in constant
- * time. Both digests are 64 hex characters, so nothing about the secret shows in how long it takes.
- */
+/** Secrets are stored as SHA-256 (DESIGN.md §5). */
 export function clientSecretMatches(storedHash: string | null | undefined, presented: unknown): boolean {
-  if (typeof storedHash !== 'string' || typeof presented !== 'string') return false;
-  const stored = Buffer.from(storedHash);
-  const given = Buffer.from(sha256Hex(presented));
-  return stored.length === given.length && timingSafeEqual(stored, given);
+  return typeof storedHash === 'string' && typeof presented === 'string' && sha256HexMatches(storedHash, presented);
 }
 
 /** Public clients cannot keep a secret: they authenticate with PKCE alone (RFC 9700 §2.1.1). */

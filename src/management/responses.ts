@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Pieces of the success bodies the management routes declare (route.ts), in Kinde's shapes
- * (docs/management-api-shapes.md). They describe the document; responses are not checked as sent.
+ * (docs/management-api-shapes.md). They describe the document; answers are checked against them only under `node --test` (route.ts).
  */
 
 /** Kinde's `{ code, message }`, alone or around what a route answers. */

@@ -84,8 +84,9 @@ export function route<const P extends string, Q extends Input = undefined, B ext
   declaration: RouteDeclaration<P, Q, B, R>,
   handler: Handler<P, Q, B, R>,
 ): void {
-  const declared = declarations.get(router) ?? [];
-  declarations.set(router, [...declared, declaration as RouteDeclaration]);
+  let declared = declarations.get(router);
+  if (!declared) declarations.set(router, (declared = []));
+  declared.push(declaration as RouteDeclaration);
   router.register(declaration.path, [declaration.method], [
     requireScope(declaration.scope),
     async (ctx: Context) => {

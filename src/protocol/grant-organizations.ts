@@ -43,31 +43,35 @@ export async function organizationsOfGrants(db: Db, grantIds: readonly string[])
 }
 
 export async function rememberGrantOrganization(db: Db, grantId: string, organizationCode: string, lifetimeSeconds: number, externalGroups?: string[]): Promise<void> {
-  const expiresAt = clock.now() + lifetimeSeconds * 1000;
+  const row = { grantId, organizationCode, expiresAt: clock.now() + lifetimeSeconds * 1000 };
   // A silent re-grant (interaction-policy.ts) passes no groups and keeps what the federated sign-in said.
-  if (externalGroups) await upsertGrantOrganizationWithGroups(db, { grantId, organizationCode, expiresAt, externalGroups: JSON.stringify(externalGroups) });
-  else await upsertGrantOrganization(db, { grantId, organizationCode, expiresAt });
+  if (externalGroups) await upsertGrantOrganizationWithGroups(db, { ...row, externalGroups: JSON.stringify(externalGroups) });
+  else await upsertGrantOrganization(db, row);
 }
 
-// Every sign-in writes one: compiled once (store/prepared.ts).
-const upsertGrantOrganization = preparedQuery((db, row: { grantId: string; organizationCode: string; expiresAt: number }) =>
-  db
-    .insertInto('grant_organizations')
-    .values({ grant_id: row.grantId, organization_code: row.organizationCode, expires_at: row.expiresAt })
-    .onConflict((oc) => oc.column('grant_id').doUpdateSet((eb) => ({ organization_code: eb.ref('excluded.organization_code'), expires_at: eb.ref('excluded.expires_at') }))),
-);
-const upsertGrantOrganizationWithGroups = preparedQuery((db, row: { grantId: string; organizationCode: string; expiresAt: number; externalGroups: string }) =>
-  db
-    .insertInto('grant_organizations')
-    .values({ grant_id: row.grantId, organization_code: row.organizationCode, expires_at: row.expiresAt, external_groups: row.externalGroups })
-    .onConflict((oc) =>
-      oc.column('grant_id').doUpdateSet((eb) => ({
-        organization_code: eb.ref('excluded.organization_code'),
-        expires_at: eb.ref('excluded.expires_at'),
-        external_groups: eb.ref('excluded.external_groups'),
-      })),
-    ),
-);
+interface GrantOrganizationRow {
+  grantId: string;
+  organizationCode: string;
+  expiresAt: number;
+  externalGroups?: string;
+}
+
+// Every sign-in writes one: compiled once per shape (store/prepared.ts), with or without the IdP's groups.
+const upsertGrantOrganizationQuery = (withGroups: boolean) =>
+  preparedQuery((db, row: GrantOrganizationRow) =>
+    db
+      .insertInto('grant_organizations')
+      .values({ grant_id: row.grantId, organization_code: row.organizationCode, expires_at: row.expiresAt, ...(withGroups ? { external_groups: row.externalGroups } : {}) })
+      .onConflict((oc) =>
+        oc.column('grant_id').doUpdateSet((eb) => ({
+          organization_code: eb.ref('excluded.organization_code'),
+          expires_at: eb.ref('excluded.expires_at'),
+          ...(withGroups ? { external_groups: eb.ref('excluded.external_groups') } : {}),
+        })),
+      ),
+  );
+const upsertGrantOrganization = upsertGrantOrganizationQuery(false);
+const upsertGrantOrganizationWithGroups = upsertGrantOrganizationQuery(true);
 
 export async function deleteExpiredGrantOrganizations(db: Db): Promise<void> {
   await db.deleteFrom('grant_organizations').where('expires_at', '<', clock.now()).execute();
