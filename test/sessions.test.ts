@@ -140,6 +140,21 @@ for (const database of testDatabases()) {
       }
     });
 
+    it('stops signing a suspended or deleted person in through their session, and a reinstated one again', async () => {
+      const driver = await signInWithDriver('standing@example.test');
+      const { id } = (await findUserByIdentity(db(), 'email', 'standing@example.test'))!;
+      assert.ok(await silent(driver, second.id), 'the session signs them in to another application');
+      assert.equal((await server.api('PATCH', `/user?id=${id}`, { is_suspended: true })).status, 200);
+      const refused = await driver.go(authorizeUrl(second.id, { prompt: 'none' }));
+      assert.equal(refused?.searchParams.get('error'), 'login_required', 'suspended: no code from the session');
+      assert.equal(await driver.go(authorizeUrl(second.id)), undefined, 'suspended: the sign-in page is shown');
+      assert.equal((await server.api('PATCH', `/user?id=${id}`, { is_suspended: false })).status, 200);
+      assert.ok(await silent(driver, second.id), 'reinstated: the session works again');
+      assert.equal((await server.api('DELETE', `/user?id=${id}`)).status, 200);
+      const gone = await driver.go(authorizeUrl(first.id, { prompt: 'none' }));
+      assert.equal(gone?.searchParams.get('error'), 'login_required', 'deleted: no code from the session');
+    });
+
     it("honours each application's authenticated-session lifetime", async () => {
       await updateApplication(db(), second.id, { authenticatedSessionLifetime: 600 });
       try {

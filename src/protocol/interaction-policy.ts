@@ -14,6 +14,7 @@ export const ORGANIZATION_PROMPT_REASON = 'organization_not_joined';
 
 const requestedOrganization = (ctx: KoaContextWithOIDC) => (typeof ctx.oidc.params?.org_code === 'string' ? ctx.oidc.params.org_code : undefined);
 
+export const ACCOUNT_UNAVAILABLE_REASON = 'account_unavailable';
 export const SESSION_EXPIRED_REASON = 'authenticated_session_expired';
 export const SESSION_INACTIVE_REASON = 'session_inactive';
 
@@ -32,12 +33,19 @@ async function sessionPolicyFor(db: Db, ctx: KoaContextWithOIDC): Promise<Sessio
  * `login_required` instead (what Kinde's silent sign-in and `switchOrg` expect):
  * - the application's authenticated-session lifetime has passed since sign-in (sections 047, 051);
  * - the session has been idle longer than the inactivity timeout (section 048);
- * - a signed-in person asks for an organization they are not a member of.
+ * - a signed-in person asks for an organization they are not a member of;
+ * - the session's account was suspended or deleted since (the engine found no account for it, and
+ *   would otherwise go on to its consent checks without a grant and fail).
  * And on the consent prompt: a device always needs the person's consent (device-flow.ts).
  */
 export function gatehouseInteractionPolicy(db: Db) {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
+  login.checks.add(
+    new interactionPolicy.Check(ACCOUNT_UNAVAILABLE_REASON, 'the account of this session can no longer sign in', 'login_required', (ctx: KoaContextWithOIDC) =>
+      ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+    ),
+  );
   login.checks.add(
     new interactionPolicy.Check(SESSION_EXPIRED_REASON, 'the authenticated session is older than this application accepts', 'login_required', async (ctx: KoaContextWithOIDC) => {
       const authTime = ctx.oidc.session?.authTime();
