@@ -57,7 +57,7 @@ import { revokeAccessTokens } from './protocol/revoke-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
 import { createProvider, recordSessionActivity } from './protocol/provider.ts';
-import { withFlowStates } from './protocol/interaction-flow-state.ts';
+import { withRequestReads } from './protocol/request-reads.ts';
 import { browserRefreshCookies } from './protocol/spa-refresh-cookie.ts';
 import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
 import type { Services } from './services.ts';
@@ -109,10 +109,8 @@ async function ensureBootstrapClient(store: Store, config: Config): Promise<void
   await grantEveryScope(store.db, managementApi.id, id);
 }
 
-/** The sign-in pages' requests: the flow state the engine's interaction read carries is kept for them. */
-function signInRequests(pages: Koa.Middleware): Koa.Middleware {
-  return (ctx, next) => withFlowStates(() => pages(ctx, next));
-}
+/** Every request keeps what its statements read along (protocol/request-reads.ts) until it ends. */
+const requestReads: Koa.Middleware = (_ctx, next) => withRequestReads(next);
 
 function isLocalIssuer(issuer: string): boolean {
   return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(issuer).hostname);
@@ -148,6 +146,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
 
   noteDatabaseOutages(provider);
   provider.use(errorBoundary);
+  provider.use(requestReads);
   provider.use(requestLogging(services.logger));
   provider.use(recordingEventContext);
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
@@ -159,7 +158,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
       ['/saml/metadata/', samlServiceProviderMetadata(services)],
       ['/api/', builtOnFirstRequest(async () => (await import('./management/router.ts')).managementRoutes(services).routes())],
       ['/account_api/', accountApiRoutes(services).routes()],
-      ['/interaction/', signInRequests(builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes()))],
+      ['/interaction/', builtOnFirstRequest(async () => (await import('./sign-in/flow/routes.ts')).signInRoutes(services).routes())],
       ['/saml/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/enterprise-callback.ts')).samlCallbackRoutes(services).routes())],
       ['/login/callback', builtOnFirstRequest(async () => (await import('./sign-in/connectors/social-callback.ts')).socialCallbackRoutes(services).routes())],
       ['/account/', accountRoutes(services).routes()],

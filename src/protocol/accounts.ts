@@ -2,7 +2,7 @@ import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import { claimSetInRequest } from './claim-sources.ts';
 import { displayName, findUser, gravatarUrl, primaryIdentity, type User } from '../domain/users.ts';
 import type { Db } from '../store/db.ts';
-import { preparedQuery } from '../store/prepared.ts';
+import { accountStands } from './account-standing.ts';
 
 /**
  * The OpenID Connect claims of a user, in Kinde's shape (contract doc, "ID token claims"). Without a
@@ -34,12 +34,6 @@ export const CLAIMS_BY_SCOPE = {
   phone: ['phone'],
 };
 
-/**
- * Whether the person may hold a session: the engine asks on every authorization request that has
- * one (an SSO round trip, the resume after sign-in) and, there, only whether the account stands.
- */
-const accountStanding = preparedQuery((db, { id }: { id: string }) => db.selectFrom('users').select('is_suspended').where('id', '=', id));
-
 export function accountFinder(db: Db) {
   return async (ctx: KoaContextWithOIDC, sub: string, token?: { grantId?: string | undefined }): Promise<Account | undefined> => {
     // With a grant (a code or a refresh token redeemed), the tokens' claims are read with the person, in
@@ -48,9 +42,8 @@ export function accountFinder(db: Db) {
     if (token?.grantId) {
       user = (await claimSetInRequest(ctx, db, sub, token.grantId)).user;
       if (!user || user.isSuspended) return undefined;
-    } else {
-      const [standing] = (await accountStanding(db, { id: sub })).rows;
-      if (!standing || standing.is_suspended === 1) return undefined;
+    } else if (!(await accountStands(db, sub))) {
+      return undefined;
     }
     const client = ctx.oidc?.client;
     const gravatarFallback = client?.['gatehouse_gravatar'] !== false;

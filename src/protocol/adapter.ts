@@ -1,8 +1,12 @@
+import { sql } from 'kysely';
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { clock } from '../clock.ts';
-import { type Db, inTransaction } from '../store/db.ts';
+import { type Db, inTransaction, onPostgres } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
+import { rememberStanding } from './account-standing.ts';
+import { rememberGrantFacts, toGrantFacts } from './grant-organizations.ts';
 import { rememberFlowState } from './interaction-flow-state.ts';
+import { readAlong } from './request-reads.ts';
 import { listRevokedGrants } from './revocation-list.ts';
 
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
@@ -28,6 +32,7 @@ const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode'
  * in steps): stored tokens are deleted, and the access tokens (JWTs, not stored) go on the revocation list.
  */
 export async function revokeGrant(db: Db, grantId: string): Promise<void> {
+  modelRowsRead.forgetAll();
   // Listed first and on its own: racing losers then never wait for one another while holding row
   // locks, and a failure in between leaves the grant revoked, never alive.
   await listRevokedGrants(db, [grantId]);
@@ -43,6 +48,85 @@ const findModel = (column: 'id' | 'user_code' | 'uid') =>
     db.selectFrom('oidc_models').select(['payload', 'expires_at', 'consumed_at', 'flow_state']).where('model', '=', model).where(column, '=', value),
   );
 const findModelBy = { id: findModel('id'), user_code: findModel('user_code'), uid: findModel('uid') };
+
+interface StoredRow {
+  payload: string;
+  expires_at: number | null;
+  consumed_at: number | null;
+  flow_state: string | null;
+}
+
+/**
+ * What the engine reads next, read along (request-reads.ts): after a session, the authorization
+ * request asks whether its holder's account stands; after a grant, which organization it speaks for;
+ * after a code or refresh token, its grant and the session it is bound to.
+ */
+const findSessionWithStanding = preparedQuery((db, { id }: { id: string }) =>
+  db
+    .selectFrom('oidc_models as m')
+    .leftJoin('users', 'users.id', 'm.account_id')
+    .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'm.account_id', 'users.is_suspended'])
+    .where('m.model', '=', 'Session')
+    .where('m.id', '=', id),
+);
+
+const findGrantWithFacts = preparedQuery((db, { id }: { id: string }) =>
+  db
+    .selectFrom('oidc_models as m')
+    .leftJoin('grant_organizations', 'grant_organizations.grant_id', 'm.id')
+    .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'grant_organizations.organization_code', 'grant_organizations.external_groups'])
+    .where('m.model', '=', 'Grant')
+    .where('m.id', '=', id),
+);
+
+const sessionUidIn = (db: Db) =>
+  onPostgres(db) ? sql<string>`(m.payload::json ->> 'sessionUid')` : sql<string>`json_extract(m.payload, '$.sessionUid')`;
+
+const findRedeemableWithGrantAndSession = preparedQuery((db, { model, id }: { model: string; id: string }) =>
+  db
+    .selectFrom('oidc_models as m')
+    .leftJoin('oidc_models as g', (join) => join.on('g.model', '=', 'Grant').onRef('g.id', '=', 'm.grant_id'))
+    .leftJoin('oidc_models as s', (join) => join.on('s.model', '=', 'Session').on('s.uid', '=', sessionUidIn(db)))
+    .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'm.grant_id'])
+    .select(['g.payload as grant_payload', 'g.expires_at as grant_expires_at', 'g.consumed_at as grant_consumed_at'])
+    .select(['s.uid as session_uid', 's.payload as session_payload', 's.expires_at as session_expires_at', 's.consumed_at as session_consumed_at'])
+    .where('m.model', '=', model)
+    .where('m.id', '=', id),
+);
+
+/** Rows read along, by model, then by `${column} ${value}`: a write to a model forgets its rows. */
+const modelRowsRead = readAlong<string, Map<string, StoredRow>>('oidc_models rows');
+
+function rememberModelRow(model: string, column: 'id' | 'uid', value: string, row: StoredRow): void {
+  let rows = modelRowsRead.recall(model)?.value;
+  if (!rows) modelRowsRead.remember(model, (rows = new Map()));
+  rows.set(`${column} ${value}`, row);
+}
+
+async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 'uid', value: string): Promise<StoredRow | undefined> {
+  const read = modelRowsRead.recall(model)?.value.get(`${column} ${value}`);
+  if (read) return read;
+  if (column !== 'id') return (await findModelBy[column](db, { model, value })).rows[0];
+  if (model === 'Session') {
+    const [row] = (await findSessionWithStanding(db, { id: value })).rows;
+    if (row?.account_id) rememberStanding(row.account_id, row.is_suspended === null ? undefined : row.is_suspended === 1);
+    return row;
+  }
+  if (model === 'Grant') {
+    const [row] = (await findGrantWithFacts(db, { id: value })).rows;
+    if (row) rememberGrantFacts(value, row.organization_code === null ? undefined : toGrantFacts({ organization_code: row.organization_code, external_groups: row.external_groups }));
+    return row;
+  }
+  if (!REDEEMED_ONCE.has(model)) return (await findModelBy.id(db, { model, value })).rows[0];
+  const [row] = (await findRedeemableWithGrantAndSession(db, { model, id: value })).rows;
+  if (row?.grant_id && row.grant_payload !== null) {
+    rememberModelRow('Grant', 'id', row.grant_id, { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at, flow_state: null });
+  }
+  if (row?.session_uid && row.session_payload !== null) {
+    rememberModelRow('Session', 'uid', row.session_uid, { payload: row.session_payload, expires_at: row.session_expires_at, consumed_at: row.session_consumed_at, flow_state: null });
+  }
+  return row;
+}
 
 interface ModelRow {
   model: string;
@@ -103,6 +187,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      modelRowsRead.forget(this.model);
       const finished = this.model === 'Interaction' && payload.result !== undefined;
       if (finished) rememberFlowState(id, null);
       await (finished ? upsertFinishedInteraction : upsertModel)(db, {
@@ -138,6 +223,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
      * and everything it issued, then answer invalid_grant.
      */
     async consume(id: string): Promise<void> {
+      modelRowsRead.forget(this.model);
       const consumed = await consumeModel(db, { now: clock.now(), model: this.model, id });
       if (consumed.numAffectedRows! > 0n || !REDEEMED_ONCE.has(this.model)) return;
       const row = await db.selectFrom('oidc_models').select('grant_id').where('model', '=', this.model).where('id', '=', id).executeTakeFirst();
@@ -146,6 +232,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     }
 
     async destroy(id: string): Promise<void> {
+      modelRowsRead.forget(this.model);
       if (this.model === 'Interaction') rememberFlowState(id, null);
       await destroyModel(db, { model: this.model, id });
     }
@@ -157,12 +244,13 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     async revokeByGrantId(grantId: string): Promise<void> {
       // Listed first, as in revokeGrant; the engine runs this for several models at once, and both
       // steps are idempotent.
+      modelRowsRead.forgetAll();
       await listRevokedGrants(db, [grantId]);
       await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
     }
 
     private async findWhere(column: 'id' | 'user_code' | 'uid', value: string): Promise<AdapterPayload | undefined> {
-      const [row] = (await findModelBy[column](db, { model: this.model, value })).rows;
+      const row = await readModelRow(db, this.model, column, value);
       if (!row) return undefined;
       let payload = JSON.parse(row.payload) as AdapterPayload;
       if (row.expires_at !== null && row.expires_at <= clock.now()) {

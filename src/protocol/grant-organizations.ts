@@ -1,6 +1,7 @@
 import { clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
+import { readAlong } from './request-reads.ts';
 
 /**
  * Which organization a grant speaks for. Every token issued from the grant (the first access token,
@@ -26,12 +27,21 @@ export function toGrantFacts(row: { organization_code: string; external_groups: 
   return { organizationCode: row.organization_code, externalGroups: row.external_groups === null ? undefined : (JSON.parse(row.external_groups) as string[]) };
 }
 
+/** Read along with the grant itself (adapter.ts), by grant id. */
+const grantFactsRead = readAlong<string, GrantFacts | undefined>('grant facts');
+
+export function rememberGrantFacts(grantId: string, facts: GrantFacts | undefined): void {
+  grantFactsRead.remember(grantId, facts);
+}
+
 /**
  * What the sign-in that made a grant decided, for the tokens issued from it: the organization, and the
  * groups an enterprise IdP said the person is in (`ext_groups`, section 032) — one read per token.
  */
 export async function grantFacts(db: Db, grantId: string | undefined): Promise<GrantFacts | undefined> {
   if (!grantId) return undefined;
+  const read = grantFactsRead.recall(grantId);
+  if (read) return read.value;
   return toGrantFacts((await factsOfGrant(db, { grantId })).rows[0]);
 }
 
@@ -43,6 +53,7 @@ export async function organizationsOfGrants(db: Db, grantIds: readonly string[])
 }
 
 export async function rememberGrantOrganization(db: Db, grantId: string, organizationCode: string, lifetimeSeconds: number, externalGroups?: string[]): Promise<void> {
+  grantFactsRead.forget(grantId);
   const row = { grantId, organizationCode, expiresAt: clock.now() + lifetimeSeconds * 1000 };
   // A silent re-grant (interaction-policy.ts) passes no groups and keeps what the federated sign-in said.
   if (externalGroups) await upsertGrantOrganizationWithGroups(db, { ...row, externalGroups: JSON.stringify(externalGroups) });

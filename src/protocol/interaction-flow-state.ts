@@ -1,7 +1,7 @@
-import { scopedValue } from '../async-scope.ts';
 import { clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
+import { readAlong } from './request-reads.ts';
 
 /**
  * The hosted pages keep a sign-in's state in the engine's own Interaction row (`flow_state`): every
@@ -10,16 +10,11 @@ import { preparedQuery } from '../store/prepared.ts';
  * their own to load it (issue 13). Requests that do not read the Interaction (a provider's callback)
  * read the column itself.
  */
-const readThisRequest = scopedValue<Map<string, string | null>>('sign-in flow states read by this request');
-
-/** Runs a sign-in request with room to remember the flow states its queries read. */
-export function withFlowStates<T>(work: () => T): T {
-  return readThisRequest.run(new Map(), work);
-}
+const flowStatesRead = readAlong<string, string | null>('sign-in flow states');
 
 /** The adapter read (or wrote) an Interaction row: its flow state, for the rest of the request. */
 export function rememberFlowState(uid: string, state: string | null): void {
-  readThisRequest.get()?.set(uid, state);
+  flowStatesRead.remember(uid, state);
 }
 
 const selectFlowState = preparedQuery((db, { uid, now }: { uid: string; now: number }) =>
@@ -32,8 +27,8 @@ const updateFlowState = preparedQuery((db, { uid, state }: { uid: string; state:
 
 /** The raw flow state of interaction `uid` (null: none; undefined: no such interaction, or it expired). */
 export async function interactionFlowState(db: Db, uid: string): Promise<string | null | undefined> {
-  const read = readThisRequest.get();
-  if (read?.has(uid)) return read.get(uid);
+  const read = flowStatesRead.recall(uid);
+  if (read) return read.value;
   const [row] = (await selectFlowState(db, { uid, now: clock.now() })).rows;
   return row ? row.flow_state : undefined;
 }
