@@ -44,18 +44,25 @@ export function effectiveSessionPolicy(
   };
 }
 
-/** Records activity on an SSO session (every authorization that uses it). */
-export async function touchSession(db: Db, sessionUid: string, lifetimeSeconds: number): Promise<void> {
-  const now = clock.now();
-  await recordSessionActivity(db, { sessionUid, lastSeenAt: now, expiresAt: now + lifetimeSeconds * 1000 });
+export interface SessionActivity {
+  sessionUid: string;
+  lastSeenAt: number;
+  expiresAt: number;
 }
 
-const recordSessionActivity = preparedQuery((db, { sessionUid, lastSeenAt, expiresAt }: { sessionUid: string; lastSeenAt: number; expiresAt: number }) =>
+/** Activity on an SSO session (every authorization that uses it), as of now. */
+export function sessionActivityNow(sessionUid: string, lifetimeSeconds: number): SessionActivity {
+  const now = clock.now();
+  return { sessionUid, lastSeenAt: now, expiresAt: now + lifetimeSeconds * 1000 };
+}
+
+export const sessionActivityUpsertQuery = (db: Db, { sessionUid, lastSeenAt, expiresAt }: SessionActivity) =>
   db
     .insertInto('session_activity')
     .values({ session_uid: sessionUid, last_seen_at: lastSeenAt, expires_at: expiresAt })
-    .onConflict((oc) => oc.column('session_uid').doUpdateSet((eb) => ({ last_seen_at: eb.ref('excluded.last_seen_at'), expires_at: eb.ref('excluded.expires_at') }))),
-);
+    .onConflict((oc) => oc.column('session_uid').doUpdateSet((eb) => ({ last_seen_at: eb.ref('excluded.last_seen_at'), expires_at: eb.ref('excluded.expires_at') })));
+
+export const sessionActivityUpsert = preparedQuery(sessionActivityUpsertQuery);
 
 export async function lastSessionActivity(db: Db, sessionUid: string): Promise<number | undefined> {
   const row = await db.selectFrom('session_activity').select('last_seen_at').where('session_uid', '=', sessionUid).executeTakeFirst();

@@ -6,6 +6,7 @@ import { preparedQuery } from '../store/prepared.ts';
 import { rememberStanding } from './account-standing.ts';
 import { rememberGrantFacts, toGrantFacts } from './grant-organizations.ts';
 import { rememberFlowState } from './interaction-flow-state.ts';
+import { heldModelRow, holdModelRow, type ModelRow, saveModelRow, writeHeldModels } from './model-writes.ts';
 import { readAlong } from './request-reads.ts';
 import { listRevokedGrants } from './revocation-list.ts';
 
@@ -23,6 +24,13 @@ const EXPIRY_ANSWERED_BY_ENGINE = new Set(['DeviceCode']);
  * `account_id`, so its index holds nothing else (migration 0015).
  */
 const LISTED_BY_ACCOUNT = new Set(['Session', 'Grant']);
+
+/**
+ * The models an authorization request saves and nobody else reads before it answers: their saves wait
+ * for the request's other writes (model-writes.ts). An Interaction is saved at once (its row carries
+ * the sign-in pages' state, which a held save would not know).
+ */
+const HELD_MODELS = new Set(['Session', 'Grant', 'AuthorizationCode']);
 
 /** One-time credentials a client redeems at the token endpoint. */
 const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
@@ -104,6 +112,8 @@ function rememberModelRow(model: string, column: 'id' | 'uid', value: string, ro
 }
 
 async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 'uid', value: string): Promise<StoredRow | undefined> {
+  const held = heldModelRow(model, column, value);
+  if (held) return { payload: held.payload, expires_at: held.expiresAt, consumed_at: held.consumedAt, flow_state: null };
   const read = modelRowsRead.recall(model)?.value.get(`${column} ${value}`);
   if (read) return read;
   if (column !== 'id') return (await findModelBy[column](db, { model, value })).rows[0];
@@ -128,49 +138,6 @@ async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 
   return row;
 }
 
-interface ModelRow {
-  model: string;
-  id: string;
-  payload: string;
-  grantId: string | null;
-  userCode: string | null;
-  uid: string | null;
-  accountId: string | null;
-  expiresAt: number | null;
-  consumedAt: number | null;
-}
-
-// A consumption is never undone by saving the model again: `consumed_at` is left as it is. An
-// interaction with a result is over: the hosted pages' state for it (`flow_state`) goes with that write.
-const upsertModelQuery = (endsFlow: boolean) => preparedQuery((db, row: ModelRow) =>
-  db
-    .insertInto('oidc_models')
-    .values({
-      model: row.model,
-      id: row.id,
-      payload: row.payload,
-      grant_id: row.grantId,
-      user_code: row.userCode,
-      uid: row.uid,
-      account_id: row.accountId,
-      expires_at: row.expiresAt,
-      consumed_at: row.consumedAt,
-    })
-    .onConflict((oc) =>
-      oc.columns(['model', 'id']).doUpdateSet((eb) => ({
-        payload: eb.ref('excluded.payload'),
-        grant_id: eb.ref('excluded.grant_id'),
-        user_code: eb.ref('excluded.user_code'),
-        uid: eb.ref('excluded.uid'),
-        account_id: eb.ref('excluded.account_id'),
-        expires_at: eb.ref('excluded.expires_at'),
-        ...(endsFlow ? { flow_state: null } : {}),
-      })),
-    ),
-);
-const upsertModel = upsertModelQuery(false);
-const upsertFinishedInteraction = upsertModelQuery(true);
-
 const consumeModel = preparedQuery((db, { now, model, id }: { now: number; model: string; id: string }) =>
   db.updateTable('oidc_models').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null),
 );
@@ -188,9 +155,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       modelRowsRead.forget(this.model);
-      const finished = this.model === 'Interaction' && payload.result !== undefined;
-      if (finished) rememberFlowState(id, null);
-      await (finished ? upsertFinishedInteraction : upsertModel)(db, {
+      const row: ModelRow = {
         model: this.model,
         id,
         payload: JSON.stringify(payload),
@@ -200,7 +165,11 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         accountId: LISTED_BY_ACCOUNT.has(this.model) && typeof payload.accountId === 'string' ? payload.accountId : null,
         expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
-      });
+      };
+      if (HELD_MODELS.has(this.model) && holdModelRow(row)) return;
+      const finished = this.model === 'Interaction' && payload.result !== undefined;
+      if (finished) rememberFlowState(id, null);
+      await saveModelRow(db, row, finished);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -224,6 +193,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
      */
     async consume(id: string): Promise<void> {
       modelRowsRead.forget(this.model);
+      await writeHeldModels(db);
       const consumed = await consumeModel(db, { now: clock.now(), model: this.model, id });
       if (consumed.numAffectedRows! > 0n || !REDEEMED_ONCE.has(this.model)) return;
       const row = await db.selectFrom('oidc_models').select('grant_id').where('model', '=', this.model).where('id', '=', id).executeTakeFirst();
@@ -233,6 +203,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
 
     async destroy(id: string): Promise<void> {
       modelRowsRead.forget(this.model);
+      await writeHeldModels(db);
       if (this.model === 'Interaction') rememberFlowState(id, null);
       await destroyModel(db, { model: this.model, id });
     }
@@ -245,6 +216,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
       // Listed first, as in revokeGrant; the engine runs this for several models at once, and both
       // steps are idempotent.
       modelRowsRead.forgetAll();
+      await writeHeldModels(db);
       await listRevokedGrants(db, [grantId]);
       await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
     }

@@ -2,7 +2,7 @@ import { CookieSignatures } from '../crypto/cookie-signatures.ts';
 import Provider, { type Configuration, type KoaContextWithOIDC, errors } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import type { KeySet } from '../domain/signing-keys.ts';
-import { touchSession } from '../domain/sessions.ts';
+import { sessionActivityNow, sessionActivityUpsert } from '../domain/sessions.ts';
 import { databaseAdapter } from './adapter.ts';
 import { accountFinder, CLAIMS_BY_SCOPE } from './accounts.ts';
 import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret, rememberClients } from './clients.ts';
@@ -13,6 +13,7 @@ import { ROUTES } from './provider-routes.ts';
 import { DPOP_ALGORITHMS } from './dpop-proofs.ts';
 import { organizationOfGrant } from './grant-organizations.ts';
 import { gatehouseInteractionPolicy, organizationForSilentGrant } from './interaction-policy.ts';
+import { holdSessionActivity, withHeldWrites } from './model-writes.ts';
 import { consentedDeviceGrant, DEVICE_CODE_LIFETIME_SECONDS, deviceFlowFeature, isDeviceVerification } from './device-flow.ts';
 import { renderProtocolError } from './error-page.ts';
 
@@ -161,11 +162,24 @@ export function createProvider(options: ProviderOptions): Provider {
 
 export { errors as oidcErrors };
 
-/** Records SSO-session activity for a successful authorization, awaited so the next request sees it. */
+const SESSION_ACTIVITY_LIFETIME_SECONDS = 30 * 24 * 60 * 60;
+
+const isAuthorizationRequest = (path: string) => path === ROUTES.authorization || path.startsWith(`${ROUTES.authorization}/`);
+
+/**
+ * Records SSO-session activity for a successful authorization, written before the response goes out so
+ * the next request sees it. At the authorization endpoint (and its resume) it goes with the request's
+ * other held writes (model-writes.ts).
+ */
 export function recordSessionActivity(db: Db) {
   return async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
-    await next();
-    const uid = ctx.state.activeSessionUid as string | undefined;
-    if (uid) await touchSession(db, uid, 30 * 24 * 60 * 60);
+    const engineThenActivity = async () => {
+      await next();
+      const uid = ctx.state.activeSessionUid as string | undefined;
+      if (!uid) return;
+      const activity = sessionActivityNow(uid, SESSION_ACTIVITY_LIFETIME_SECONDS);
+      if (!holdSessionActivity(activity)) await sessionActivityUpsert(db, activity);
+    };
+    await (isAuthorizationRequest(ctx.path) ? withHeldWrites(db, engineThenActivity) : engineThenActivity());
   };
 }

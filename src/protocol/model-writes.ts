@@ -1,0 +1,161 @@
+import { scopedValue } from '../async-scope.ts';
+import { type SessionActivity, sessionActivityUpsert, sessionActivityUpsertQuery } from '../domain/sessions.ts';
+import { type Db, onPostgres } from '../store/db.ts';
+import { preparedQuery } from '../store/prepared.ts';
+
+/** One row of `oidc_models`, as the adapter writes it. */
+export interface ModelRow {
+  model: string;
+  id: string;
+  payload: string;
+  grantId: string | null;
+  userCode: string | null;
+  uid: string | null;
+  accountId: string | null;
+  expiresAt: number | null;
+  consumedAt: number | null;
+}
+
+const columnsOf = (row: ModelRow) => ({
+  model: row.model,
+  id: row.id,
+  payload: row.payload,
+  grant_id: row.grantId,
+  user_code: row.userCode,
+  uid: row.uid,
+  account_id: row.accountId,
+  expires_at: row.expiresAt,
+  consumed_at: row.consumedAt,
+});
+
+// A consumption is never undone by saving the model again: `consumed_at` is left as it is. An
+// interaction with a result is over: the hosted pages' state for it (`flow_state`) goes with that write.
+const upsertModelRows = (db: Pick<Db, 'insertInto'>, rows: ModelRow[], endsFlow: boolean) =>
+  db
+    .insertInto('oidc_models')
+    .values(rows.map(columnsOf))
+    .onConflict((oc) =>
+      oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+        payload: eb.ref('excluded.payload'),
+        grant_id: eb.ref('excluded.grant_id'),
+        user_code: eb.ref('excluded.user_code'),
+        uid: eb.ref('excluded.uid'),
+        account_id: eb.ref('excluded.account_id'),
+        expires_at: eb.ref('excluded.expires_at'),
+        ...(endsFlow ? { flow_state: null } : {}),
+      })),
+    );
+
+const upsertModel = preparedQuery((db, row: ModelRow) => upsertModelRows(db, [row], false));
+const upsertFinishedInteraction = preparedQuery((db, row: ModelRow) => upsertModelRows(db, [row], true));
+
+/** Saves one model now (`endsFlow`: an interaction with its result, whose page state goes). */
+export async function saveModelRow(db: Db, row: ModelRow, endsFlow: boolean): Promise<void> {
+  await (endsFlow ? upsertFinishedInteraction : upsertModel)(db, row);
+}
+
+/**
+ * The writes of one authorization request, held until the engine has answered and then written
+ * together, before the answer goes out (issue 13). An SSO round trip's authorization writes the code,
+ * the session the engine saves on every request, and the session's activity: three round trips to
+ * PostgreSQL, three commits on SQLite. Held, the models are one multi-row statement, with the activity
+ * in it on PostgreSQL (a data-modifying CTE): 9 → 7 round trips per SSO round trip. On SQLite the rows
+ * share their index pages' writes (two rows ≈ 120 µs, against 2 × 80 µs one by one; a transaction around
+ * the three statements saved nothing, its commit writes the same pages).
+ */
+interface WriteBatch {
+  models: Map<string, ModelRow>;
+  activity: SessionActivity | undefined;
+}
+
+const currentBatch = scopedValue<WriteBatch>('writes held until the engine has answered');
+const keyOf = (model: string, id: string) => `${model} ${id}`;
+
+/** Runs `work` (the engine's handling of one request) with its model writes held, then writes them. */
+export async function withHeldWrites(db: Db, work: () => Promise<void>): Promise<void> {
+  const batch: WriteBatch = { models: new Map(), activity: undefined };
+  try {
+    await currentBatch.run(batch, work);
+  } finally {
+    // The engine saves its session even when it answers with an error: so do we.
+    await flush(db, batch);
+  }
+}
+
+/** Holds a model's save until the request's writes go together; false outside such a request. */
+export function holdModelRow(row: ModelRow): boolean {
+  const batch = currentBatch.get();
+  batch?.models.set(keyOf(row.model, row.id), row);
+  return batch !== undefined;
+}
+
+/** Holds a session's activity likewise; false outside such a request. */
+export function holdSessionActivity(activity: SessionActivity): boolean {
+  const batch = currentBatch.get();
+  if (batch) batch.activity = activity;
+  return batch !== undefined;
+}
+
+/** A held row the engine reads back in the same request (read your own writes). */
+export function heldModelRow(model: string, column: 'id' | 'user_code' | 'uid', value: string): ModelRow | undefined {
+  const models = currentBatch.get()?.models;
+  if (!models?.size) return undefined;
+  if (column === 'id') return models.get(keyOf(model, value));
+  const field = column === 'uid' ? 'uid' : 'userCode';
+  for (const row of models.values()) if (row.model === model && row[field] === value) return row;
+  return undefined;
+}
+
+/** Before anything else touches `oidc_models` in this request (a consume, a delete): what was held. */
+export async function writeHeldModels(db: Db): Promise<void> {
+  const held = currentBatch.get()?.models;
+  if (!held?.size) return;
+  const rows = [...held.values()];
+  held.clear();
+  await batchStatement(rows.length, false)(db, { rows, activity: undefined });
+}
+
+async function flush(db: Db, batch: WriteBatch): Promise<void> {
+  const rows = [...batch.models.values()];
+  const { activity } = batch;
+  // SQLite has no data-modifying CTE: there the activity is a statement of its own.
+  const activityWithRows = activity !== undefined && rows.length > 0 && onPostgres(db);
+  if (rows.length > 0) await batchStatement(rows.length, activityWithRows)(db, { rows, activity });
+  if (activity && !activityWithRows) await sessionActivityUpsert(db, activity);
+}
+
+type BatchParams = { rows: ModelRow[]; activity: SessionActivity | undefined };
+const batchStatements = new Map<string, ReturnType<typeof batchStatementFor>>();
+
+/** One statement per shape (how many rows, with or without activity), compiled once each. */
+function batchStatement(rowCount: number, withActivity: boolean) {
+  const shape = `${rowCount} ${withActivity}`;
+  let statement = batchStatements.get(shape);
+  if (!statement) batchStatements.set(shape, (statement = batchStatementFor(rowCount, withActivity)));
+  return statement;
+}
+
+// preparedQuery reads parameters by name: each row's fields become `r<i>.<field>` stand-ins.
+function batchStatementFor(rowCount: number, withActivity: boolean) {
+  const compiled = preparedQuery((db, flat: Record<string, unknown>) => {
+    const rows = Array.from({ length: rowCount }, (_, i) => rowOfParameters(flat, `r${i}.`));
+    if (!withActivity) return upsertModelRows(db, rows, false);
+    const activity = { sessionUid: flat['a.sessionUid'] as string, lastSeenAt: flat['a.lastSeenAt'] as number, expiresAt: flat['a.expiresAt'] as number };
+    // PostgreSQL runs every data-modifying CTE of a statement, whether or not the rest reads it.
+    return upsertModelRows(db.with('held_activity', () => sessionActivityUpsertQuery(db, activity)) as unknown as Db, rows, false);
+  });
+  return (db: Db, { rows, activity }: BatchParams) => {
+    const flat: Record<string, unknown> = {};
+    rows.forEach((row, i) => {
+      for (const [field, value] of Object.entries(row)) flat[`r${i}.${field}`] = value;
+    });
+    if (activity) for (const [field, value] of Object.entries(activity)) flat[`a.${field}`] = value;
+    return compiled(db, flat);
+  };
+}
+
+const ROW_FIELDS = ['model', 'id', 'payload', 'grantId', 'userCode', 'uid', 'accountId', 'expiresAt', 'consumedAt'] as const;
+
+function rowOfParameters(flat: Record<string, unknown>, prefix: string): ModelRow {
+  return Object.fromEntries(ROW_FIELDS.map((field) => [field, flat[`${prefix}${field}`]])) as unknown as ModelRow;
+}
