@@ -295,7 +295,7 @@ const flagsWithOverrides = preparedQuery((db, { orgCode, userId }: { orgCode: st
  * Every flag with this organization's and this person's values (every token request reads it).
  * `orgCode` may be a subquery (the token's claim set); '' matches no organization.
  */
-export function flagsWithOverridesQuery(db: Db, orgCode: string | Expression<string>, userId: string) {
+export function flagsWithOverridesQuery(db: Db, orgCode: string | Expression<string>, userId: string | Expression<string>) {
   return db
     .selectFrom('feature_flags')
     .leftJoin('organization_feature_flags', (join) =>

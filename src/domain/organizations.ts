@@ -1,3 +1,4 @@
+import type { Expression } from 'kysely';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { type Db, inTransaction, isForeignKeyViolation, isUniqueViolation, storeOf, type Tx } from '../store/db.ts';
@@ -510,7 +511,7 @@ export async function listMembers(db: Db, orgCode: string, page: PageRequest): P
   return { items: items.map((row) => ({ userId: row.id, joinedAt: row.created_at, lastAccessedAt: row.last_accessed_at })), nextToken };
 }
 
-function membershipsOf(db: Db | Tx, userIds: readonly string[]) {
+function membershipsOf(db: Db | Tx, userIds: ReadonlyArray<string | Expression<string>>) {
   return db
     .selectFrom('organization_members')
     .innerJoin('organizations', 'organizations.code', 'organization_members.organization_code')
@@ -529,7 +530,7 @@ export async function organizationsOf(db: Db | Tx, userId: string): Promise<Arra
 }
 
 /** One person's organizations, most recently used first: a list of one has a fixed shape (token requests and sign-ins read it). */
-export const membershipsOfOneQuery = (db: Db | Tx, userId: string) => membershipsOf(db, [userId]);
+export const membershipsOfOneQuery = (db: Db | Tx, userId: string | Expression<string>) => membershipsOf(db, [userId]);
 
 const membershipsOfOne = preparedQuery((db, { userId }: { userId: string }) => membershipsOfOneQuery(db, userId));
 

@@ -495,7 +495,7 @@ const rolesAndPermissionsOfMember = preparedQuery((db, { orgCode, userId }: { or
  * One statement for both (every token request reads them): the roles, then the permissions they give
  * and those given to the member directly. `orgCode` may be a subquery (the token's claim set).
  */
-export function memberAccessQuery(db: Db | Tx, orgCode: string | Expression<string | null>, userId: string) {
+export function memberAccessQuery(db: Db | Tx, orgCode: string | Expression<string | null>, userId: string | Expression<string>) {
   const none = sql<string | null>`null`;
   return db
     .selectFrom('member_roles')

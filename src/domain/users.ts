@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type Expression, sql } from 'kysely';
 import { clock } from '../clock.ts';
 import { newId } from '../crypto/ids.ts';
 import { sha256Hex } from '../crypto/secrets.ts';
@@ -179,7 +179,7 @@ const USER_COLUMNS = Object.keys({
 } satisfies Record<keyof UsersTable, true>).map((column) => `users.${column}` as `users.${keyof UsersTable}`);
 
 /** The person and their identities: a row per identity, the user's columns repeated. */
-export const userWithIdentitiesQuery = (db: Db | Tx, id: string | ReturnType<typeof identityHolder>) =>
+export const userWithIdentitiesQuery = (db: Db | Tx, id: string | Expression<string> | ReturnType<typeof identityHolder>) =>
   db
     .selectFrom('users')
     .leftJoin('identities', 'identities.user_id', 'users.id')

@@ -4,6 +4,7 @@ import { clock } from '../clock.ts';
 import { type Db, inTransaction, onPostgres } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 import { rememberStanding } from './account-standing.ts';
+import { claimSetColumns, rememberClaimSet, toClaimSet } from './claim-sources.ts';
 import { rememberGrantFacts, toGrantFacts } from './grant-organizations.ts';
 import { rememberFlowState } from './interaction-flow-state.ts';
 import { heldModelRow, holdModelRow, type ModelRow, saveModelRow, writeHeldModels } from './model-writes.ts';
@@ -90,17 +91,28 @@ const findGrantWithFacts = preparedQuery((db, { id }: { id: string }) =>
 const sessionUidIn = (db: Db) =>
   onPostgres(db) ? sql<string>`(m.payload::json ->> 'sessionUid')` : sql<string>`json_extract(m.payload, '$.sessionUid')`;
 
-const findRedeemableWithGrantAndSession = preparedQuery((db, { model, id }: { model: string; id: string }) =>
+const redeemableWithGrantAndSession = (db: Db, model: string, id: string) =>
   db
     .selectFrom('oidc_models as m')
     .leftJoin('oidc_models as g', (join) => join.on('g.model', '=', 'Grant').onRef('g.id', '=', 'm.grant_id'))
     .leftJoin('oidc_models as s', (join) => join.on('s.model', '=', 'Session').on('s.uid', '=', sessionUidIn(db)))
     .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'm.grant_id'])
-    .select(['g.payload as grant_payload', 'g.expires_at as grant_expires_at', 'g.consumed_at as grant_consumed_at'])
+    .select(['g.payload as grant_payload', 'g.expires_at as grant_expires_at', 'g.consumed_at as grant_consumed_at', 'g.account_id as grant_account_id'])
     .select(['s.uid as session_uid', 's.payload as session_payload', 's.expires_at as session_expires_at', 's.consumed_at as session_consumed_at'])
     .where('m.model', '=', model)
-    .where('m.id', '=', id),
-);
+    .where('m.id', '=', id);
+
+/**
+ * A code or refresh token is redeemed for tokens at once: the tokens' claims, for the person and grant
+ * of its row, come with it (accounts.ts and token-claims.ts ask next). A device code is read every few
+ * seconds while it waits for the person: it comes with its grant and session only.
+ */
+const findRedeemable = {
+  withClaims: preparedQuery((db, { model, id }: { model: string; id: string }) =>
+    redeemableWithGrantAndSession(db, model, id).select(claimSetColumns(db, sql.ref<string>('g.account_id'), sql.ref<string | null>('m.grant_id'))),
+  ),
+  alone: preparedQuery((db, { model, id }: { model: string; id: string }) => redeemableWithGrantAndSession(db, model, id)),
+};
 
 /** Rows read along, by model, then by `${column} ${value}`: a write to a model forgets its rows. */
 const modelRowsRead = readAlong<string, Map<string, StoredRow>>('oidc_models rows');
@@ -109,6 +121,12 @@ function rememberModelRow(model: string, column: 'id' | 'uid', value: string, ro
   let rows = modelRowsRead.recall(model)?.value;
   if (!rows) modelRowsRead.remember(model, (rows = new Map()));
   rows.set(`${column} ${value}`, row);
+}
+
+async function findRedeemableWithClaims(db: Db, model: string, id: string) {
+  const [row] = (await findRedeemable.withClaims(db, { model, id })).rows;
+  if (row?.grant_id && row.grant_account_id) rememberClaimSet(row.grant_account_id, row.grant_id, toClaimSet(row));
+  return row;
 }
 
 async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 'uid', value: string): Promise<StoredRow | undefined> {
@@ -128,7 +146,7 @@ async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 
     return row;
   }
   if (!REDEEMED_ONCE.has(model)) return (await findModelBy.id(db, { model, value })).rows[0];
-  const [row] = (await findRedeemableWithGrantAndSession(db, { model, id: value })).rows;
+  const row = model === 'DeviceCode' ? (await findRedeemable.alone(db, { model, id: value })).rows[0] : await findRedeemableWithClaims(db, model, value);
   if (row?.grant_id && row.grant_payload !== null) {
     rememberModelRow('Grant', 'id', row.grant_id, { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at, flow_state: null });
   }

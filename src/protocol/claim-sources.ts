@@ -8,6 +8,7 @@ import { toUserWithIdentities, type User, userWithIdentitiesQuery } from '../dom
 import { type Db, onPostgres } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 import { type GrantFacts, grantFactsQuery, toGrantFacts } from './grant-organizations.ts';
+import { readAlong } from './request-reads.ts';
 
 /** Everything a person's tokens say, for one grant. */
 export interface ClaimSet {
@@ -28,12 +29,13 @@ const jsonHelpersFor = (db: Db) =>
   onPostgres(db) ? { array: postgresJsonArray, object: postgresJsonObject } : { array: sqliteJsonArray, object: sqliteJsonObject };
 
 /**
- * The claim set in one statement, on either database (each round trip to PostgreSQL wakes a backend on
- * the cores the server runs on): the person, the grant's facts, their organizations, and the roles,
- * permissions and flags in the grant's organization — which the statement works out itself, as the
- * grant's organization if the person is still a member.
+ * The claim set as a statement's columns, on either database (each round trip to PostgreSQL wakes a
+ * backend on the cores the server runs on): the person, the grant's facts, their organizations, and the
+ * roles, permissions and flags in the grant's organization — which the statement works out itself, as
+ * the grant's organization if the person is still a member. The person and grant are values, or
+ * columns of the statement they are part of (adapter.ts reads them with a code or refresh token).
  */
-const claimSetStatement = preparedQuery((db, { userId, grantId }: { userId: string; grantId: string | null }) => {
+export function claimSetColumns(db: Db, userId: string | Expression<string>, grantId: string | null | Expression<string | null>) {
   const json = jsonHelpersFor(db);
   const grantOrganization = db
     .selectFrom('grant_organizations')
@@ -45,30 +47,48 @@ const claimSetStatement = preparedQuery((db, { userId, grantId }: { userId: stri
     .$asScalar();
   // Organization codes are never empty: without an organization, no flag override matches.
   const flagOrganization: Expression<string> = sql<string>`coalesce(${grantOrganization}, '')`;
-  return db.selectNoFrom([
+  return [
     json.array(userWithIdentitiesQuery(db, userId)).as('user'),
     json.object(grantFactsQuery(db, grantId)).as('grant'),
     json.array(membershipsOfOneQuery(db, userId)).as('memberships'),
     json.array(memberAccessQuery(db, grantOrganization, userId)).as('access'),
     json.array(flagsWithOverridesQuery(db, flagOrganization, userId)).as('flags'),
-  ]);
-});
+  ] as const;
+}
+
+const claimSetStatement = preparedQuery((db, { userId, grantId }: { userId: string; grantId: string | null }) => db.selectNoFrom(claimSetColumns(db, userId, grantId)));
+
+/** What `claimSetColumns` reads, as the statement hands it back. */
+export type ClaimSetRow = Awaited<ReturnType<typeof claimSetStatement>>['rows'][number];
 
 /** SQLite hands JSON back as text; PostgreSQL's driver parses it. */
 const parsed = <T>(value: T | string | null): T | null => (typeof value === 'string' ? (JSON.parse(value) as T) : value);
 
-async function readClaimSet(db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
-  const [row] = (await claimSetStatement(db, { userId, grantId: grantId ?? null })).rows;
-  const grant = toGrantFacts(parsed(row!.grant));
-  const memberships = toTokenMemberships(parsed(row!.memberships) ?? []);
+export function toClaimSet(row: ClaimSetRow): ClaimSet {
+  const grant = toGrantFacts(parsed(row.grant));
+  const memberships = toTokenMemberships(parsed(row.memberships) ?? []);
   return {
-    user: toUserWithIdentities(parsed(row!.user) ?? []),
+    user: toUserWithIdentities(parsed(row.user) ?? []),
     grant,
     memberships,
     organization: memberships.find((membership) => membership.code === grant?.organizationCode),
-    access: toMemberAccess(parsed(row!.access) ?? []),
-    featureFlags: toFlagClaims(parsed(row!.flags) ?? []),
+    access: toMemberAccess(parsed(row.access) ?? []),
+    featureFlags: toFlagClaims(parsed(row.flags) ?? []),
   };
+}
+
+async function readClaimSet(db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
+  const [row] = (await claimSetStatement(db, { userId, grantId: grantId ?? null })).rows;
+  return toClaimSet(row!);
+}
+
+const claimSetKey = (userId: string, grantId: string | undefined) => `${userId} ${grantId ?? ''}`;
+
+/** Read along with the code or refresh token the grant issued (adapter.ts). */
+const claimSetsRead = readAlong<string, ClaimSet>('claim sets');
+
+export function rememberClaimSet(userId: string, grantId: string, claims: ClaimSet): void {
+  claimSetsRead.remember(claimSetKey(userId, grantId), claims);
 }
 
 const claimSetsOfRequest = new WeakMap<object, Map<string, Promise<ClaimSet>>>();
@@ -80,8 +100,11 @@ const claimSetsOfRequest = new WeakMap<object, Map<string, Promise<ClaimSet>>>()
 export function claimSetInRequest(ctx: object, db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
   let sets = claimSetsOfRequest.get(ctx);
   if (!sets) claimSetsOfRequest.set(ctx, (sets = new Map()));
-  const key = `${userId} ${grantId ?? ''}`;
+  const key = claimSetKey(userId, grantId);
   let pending = sets.get(key);
-  if (!pending) sets.set(key, (pending = readClaimSet(db, userId, grantId)));
+  if (!pending) {
+    const read = claimSetsRead.recall(key);
+    sets.set(key, (pending = read ? Promise.resolve(read.value) : readClaimSet(db, userId, grantId)));
+  }
   return pending;
 }

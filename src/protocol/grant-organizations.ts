@@ -1,3 +1,4 @@
+import type { Expression } from 'kysely';
 import { clock } from '../clock.ts';
 import type { Db } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
@@ -17,7 +18,7 @@ export interface GrantFacts {
   externalGroups: string[] | undefined;
 }
 
-export const grantFactsQuery = (db: Db, grantId: string | null) =>
+export const grantFactsQuery = (db: Db, grantId: string | null | Expression<string | null>) =>
   db.selectFrom('grant_organizations').select(['organization_code', 'external_groups']).where('grant_id', '=', grantId);
 
 const factsOfGrant = preparedQuery((db, { grantId }: { grantId: string }) => grantFactsQuery(db, grantId));
