@@ -56,7 +56,7 @@ import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
 import { revokeAccessTokens } from './protocol/revoke-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
-import { createProvider, recordSessionActivity } from './protocol/provider.ts';
+import { createProvider, writesAroundTheEngine } from './protocol/provider.ts';
 import { withRequestReads } from './protocol/request-reads.ts';
 import { browserRefreshCookies } from './protocol/spa-refresh-cookie.ts';
 import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
@@ -180,8 +180,8 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
       [ROUTES.pushed_authorization_request]: [formRequest],
     }),
   );
-  // Authorizations succeed at several paths (the authorization endpoint, its resume, the device confirmation).
-  provider.use(recordSessionActivity(db) as never);
+  // Last, so it wraps only the engine. Authorizations succeed at several paths (the authorization endpoint, its resume, the device confirmation).
+  provider.use(writesAroundTheEngine(db) as never);
   return provider;
 }
 

@@ -7,7 +7,7 @@ import { rememberStanding } from './account-standing.ts';
 import { claimSetColumns, rememberClaimSet, toClaimSet } from './claim-sources.ts';
 import { rememberGrantFacts, toGrantFacts } from './grant-organizations.ts';
 import { rememberFlowState } from './interaction-flow-state.ts';
-import { heldModelRow, holdModelRow, type ModelRow, saveModelRow, writeHeldModels } from './model-writes.ts';
+import { consumeModel, heldModelRow, holdConsumption, holdModelRow, type ModelRow, saveModelRow, saveWithHeldConsumption, writeHeldModels } from './model-writes.ts';
 import { readAlong } from './request-reads.ts';
 import { listRevokedGrants } from './revocation-list.ts';
 
@@ -40,6 +40,12 @@ const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode'
  * A grant and every token and code it issued, in one transaction (the engine's `revoke` does the same
  * in steps): stored tokens are deleted, and the access tokens (JWTs, not stored) go on the revocation list.
  */
+/** Another request redeemed this code or refresh token first: its grant ends, and this request fails. */
+async function lostRedemption(db: Db, model: string, grantId: string | null): Promise<never> {
+  if (grantId) await revokeGrant(db, grantId);
+  throw new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'code'} already used`);
+}
+
 export async function revokeGrant(db: Db, grantId: string): Promise<void> {
   modelRowsRead.forgetAll();
   // Listed first and on its own: racing losers then never wait for one another while holding row
@@ -156,10 +162,6 @@ async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 
   return row;
 }
 
-const consumeModel = preparedQuery((db, { now, model, id }: { now: number; model: string; id: string }) =>
-  db.updateTable('oidc_models').set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null),
-);
-
 const destroyModel = preparedQuery((db, { model, id }: { model: string; id: string }) => db.deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id));
 
 /**
@@ -185,6 +187,9 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
       };
       if (HELD_MODELS.has(this.model) && holdModelRow(row)) return;
+      const consumedFirst = await saveWithHeldConsumption(db, row);
+      if (consumedFirst === false) await lostRedemption(db, this.model, row.grantId);
+      if (consumedFirst !== undefined) return;
       const finished = this.model === 'Interaction' && payload.result !== undefined;
       if (finished) rememberFlowState(id, null);
       await saveModelRow(db, row, finished);
@@ -212,11 +217,12 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     async consume(id: string): Promise<void> {
       modelRowsRead.forget(this.model);
       await writeHeldModels(db);
-      const consumed = await consumeModel(db, { now: clock.now(), model: this.model, id });
+      const consumption = { now: clock.now(), model: this.model, id };
+      if (holdConsumption(db, consumption)) return;
+      const consumed = await consumeModel(db, consumption);
       if (consumed.numAffectedRows! > 0n || !REDEEMED_ONCE.has(this.model)) return;
       const row = await db.selectFrom('oidc_models').select('grant_id').where('model', '=', this.model).where('id', '=', id).executeTakeFirst();
-      if (row?.grant_id) await revokeGrant(db, row.grant_id);
-      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'code'} already used`);
+      await lostRedemption(db, this.model, row?.grant_id ?? null);
     }
 
     async destroy(id: string): Promise<void> {

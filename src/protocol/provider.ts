@@ -153,7 +153,7 @@ export function createProvider(options: ProviderOptions): Provider {
   provider.Client.prototype.compareClientSecret = compareHashedClientSecret;
   rememberClients(provider, db);
   // Activity counts once the authorization succeeded (the inactivity check must see the time before
-  // it); the middleware from `recordSessionActivity` writes it before the response goes out.
+  // it); the middleware from `writesAroundTheEngine` writes it before the response goes out.
   provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
     if (ctx.oidc.session?.uid) ctx.state.activeSessionUid = ctx.oidc.session.uid;
   });
@@ -164,14 +164,15 @@ export { errors as oidcErrors };
 
 const SESSION_ACTIVITY_LIFETIME_SECONDS = 30 * 24 * 60 * 60;
 
-const isAuthorizationRequest = (path: string) => path === ROUTES.authorization || path.startsWith(`${ROUTES.authorization}/`);
+/** The authorization endpoint, its resume, and the token endpoint: their writes are held (model-writes.ts). */
+const holdsWrites = (path: string) => path === ROUTES.authorization || path.startsWith(`${ROUTES.authorization}/`) || path === ROUTES.token;
 
 /**
- * Records SSO-session activity for a successful authorization, written before the response goes out so
- * the next request sees it. At the authorization endpoint (and its resume) it goes with the request's
- * other held writes (model-writes.ts).
+ * Around the engine's own handling: the writes of the endpoints that hold theirs go out together once it
+ * has answered, before the response does (model-writes.ts); and a successful authorization records the
+ * SSO session's activity, with those writes or on its own, so the next request sees it.
  */
-export function recordSessionActivity(db: Db) {
+export function writesAroundTheEngine(db: Db) {
   return async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
     const engineThenActivity = async () => {
       await next();
@@ -180,6 +181,6 @@ export function recordSessionActivity(db: Db) {
       const activity = sessionActivityNow(uid, SESSION_ACTIVITY_LIFETIME_SECONDS);
       if (!holdSessionActivity(activity)) await sessionActivityUpsert(db, activity);
     };
-    await (isAuthorizationRequest(ctx.path) ? withHeldWrites(db, engineThenActivity) : engineThenActivity());
+    await (holdsWrites(ctx.path) ? withHeldWrites(db, engineThenActivity) : engineThenActivity());
   };
 }
