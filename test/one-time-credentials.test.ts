@@ -95,6 +95,14 @@ for (const database of testDatabases()) {
       assert.equal(afterwards.body.error, 'invalid_grant', 'the winner’s new refresh token was revoked with the family');
     });
 
+    it('redeems a code whose tokens include no refresh token once when requests race, and ends the access token it issued', async () => {
+      const { code, verifier } = await codeForEmailSignIn(server.url, smtp, 'code.race.online@example.test', { client_id: spaId, redirect_uri: CALLBACK, scope: 'openid email' });
+      const winner = await race({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CALLBACK });
+      assert.equal(winner.refresh_token, undefined);
+      const profile = await fetch(`${server.url}/oauth2/v2/user_profile`, { headers: { authorization: `Bearer ${winner.access_token}` } });
+      assert.equal(profile.status, 401, 'the grant the raced code made is revoked');
+    });
+
     it('redeems an authorization code once when requests race, and revokes what it issued', async () => {
       const { code, verifier } = await authorizationCode('code.race@example.test');
       const winner = await race({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CALLBACK });

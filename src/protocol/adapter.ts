@@ -40,11 +40,16 @@ const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode'
  * A grant and every token and code it issued, in one transaction (the engine's `revoke` does the same
  * in steps): stored tokens are deleted, and the access tokens (JWTs, not stored) go on the revocation list.
  */
-/** Another request redeemed this code or refresh token first: its grant ends, and this request fails. */
-async function lostRedemption(db: Db, model: string, grantId: string | null): Promise<never> {
-  if (grantId) await revokeGrant(db, grantId);
-  throw new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'code'} already used`);
+/**
+ * Another request redeemed this code or refresh token first: the grant and all it issued end (RFC 9700
+ * §4.14), and this request is answered `alreadyUsed`.
+ */
+export async function endRedeemedGrant(db: Db, { model, id }: { model: string; id: string }): Promise<void> {
+  const row = await db.selectFrom('oidc_models').select('grant_id').where('model', '=', model).where('id', '=', id).executeTakeFirst();
+  if (row?.grant_id) await revokeGrant(db, row.grant_id);
 }
+
+export const alreadyUsed = (model: string) => new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'code'} already used`);
 
 export async function revokeGrant(db: Db, grantId: string): Promise<void> {
   modelRowsRead.forgetAll();
@@ -187,9 +192,12 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
       };
       if (HELD_MODELS.has(this.model) && holdModelRow(row)) return;
-      const consumedFirst = await saveWithHeldConsumption(db, row);
-      if (consumedFirst === false) await lostRedemption(db, this.model, row.grantId);
-      if (consumedFirst !== undefined) return;
+      const saved = await saveWithHeldConsumption(db, row);
+      if (saved?.lost) {
+        await endRedeemedGrant(db, saved.lost);
+        throw alreadyUsed(saved.lost.model);
+      }
+      if (saved) return;
       const finished = this.model === 'Interaction' && payload.result !== undefined;
       if (finished) rememberFlowState(id, null);
       await saveModelRow(db, row, finished);
@@ -221,8 +229,8 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
       if (holdConsumption(db, consumption)) return;
       const consumed = await consumeModel(db, consumption);
       if (consumed.numAffectedRows! > 0n || !REDEEMED_ONCE.has(this.model)) return;
-      const row = await db.selectFrom('oidc_models').select('grant_id').where('model', '=', this.model).where('id', '=', id).executeTakeFirst();
-      await lostRedemption(db, this.model, row?.grant_id ?? null);
+      await endRedeemedGrant(db, consumption);
+      throw alreadyUsed(this.model);
     }
 
     async destroy(id: string): Promise<void> {

@@ -67,11 +67,11 @@ export async function saveModelRow(db: Db, row: ModelRow, endsFlow: boolean): Pr
 interface WriteBatch {
   models: Map<string, ModelRow>;
   activity: SessionActivity | undefined;
-  /** A refresh token consumed, waiting for its successor's save (`holdConsumption`). */
+  /** A code or refresh token consumed, waiting for the refresh token it issues (`holdConsumption`). */
   consumption?: Consumption;
 }
 
-interface Consumption {
+export interface Consumption {
   model: string;
   id: string;
   now: number;
@@ -80,15 +80,23 @@ interface Consumption {
 const currentBatch = scopedValue<WriteBatch>('writes held until the engine has answered');
 const keyOf = (model: string, id: string) => `${model} ${id}`;
 
-/** Runs `work` (the engine's handling of one request) with its model writes held, then writes them. */
-export async function withHeldWrites(db: Db, work: () => Promise<void>): Promise<void> {
+/**
+ * Runs `work` (the engine's handling of one request) with its model writes held, then writes them.
+ * Answers what it redeemed if another request had consumed that first: the engine's answer must not go out.
+ */
+export async function withHeldWrites(db: Db, work: () => Promise<void>): Promise<{ lostRedemption?: Consumption }> {
   const batch: WriteBatch = { models: new Map(), activity: undefined };
+  let lostRedemption: Consumption | undefined;
   try {
     await currentBatch.run(batch, work);
   } finally {
     // The engine saves its session even when it answers with an error: so do we.
     await flush(db, batch);
+    // Consumed without a refresh token to go with: now, on its own.
+    const { consumption } = batch;
+    if (consumption && (await consumeModel(db, consumption)).numAffectedRows === 0n) lostRedemption = consumption;
   }
+  return { lostRedemption };
 }
 
 /** Holds a model's save until the request's writes go together; false outside such a request. */
@@ -129,39 +137,44 @@ export const consumeModel = preparedQuery((db, { now, model, id }: Consumption) 
 );
 
 /**
- * PostgreSQL: a refresh token's rotation in one statement (3 → 2 round trips per refresh). The engine
- * consumes the old token and at once saves its successor; held, the consumption goes with that save as
- * a conditional update in a data-modifying CTE, and the successor is written only if this request
- * consumed the old token: a racing loser writes nothing and is told so. SQLite has no data-modifying
- * CTE, and no round trips to save: it consumes at once.
+ * PostgreSQL: a redemption in one statement with what it issues (3 → 2 round trips per refresh, one
+ * fewer per code). The engine consumes a refresh token and at once saves its successor; it consumes a
+ * code, works out the tokens, and saves the refresh token they include. Held, the consumption goes with
+ * that save as a conditional update in a data-modifying CTE, and the refresh token is written only if
+ * this request consumed what it redeems: a racing loser writes nothing and is told so. A code whose
+ * tokens include no refresh token is consumed once the engine has answered, and a loser's answer is
+ * replaced (`withHeldWrites`). SQLite has no data-modifying CTE, and no round trips to save: it
+ * consumes at once. Device codes are consumed at once too (a poll may race with nothing issued yet).
  */
+const CONSUMED_WITH_WHAT_THEY_ISSUE = new Set(['RefreshToken', 'AuthorizationCode']);
+
 export function holdConsumption(db: Db, consumption: Consumption): boolean {
   const batch = currentBatch.get();
-  if (!batch || consumption.model !== 'RefreshToken' || !onPostgres(db)) return false;
+  if (!batch || !CONSUMED_WITH_WHAT_THEY_ISSUE.has(consumption.model) || !onPostgres(db)) return false;
   batch.consumption = consumption;
   return true;
 }
 
 /**
- * Saves a refresh token's successor together with the held consumption of the one it replaces: true if
- * this request consumed it, false if another did first; undefined when nothing was held.
+ * Saves a refresh token together with the held consumption of what issued it. Undefined when nothing
+ * was held; else what it redeemed, when another request had consumed that first (nothing was saved).
  */
-export async function saveWithHeldConsumption(db: Db, row: ModelRow): Promise<boolean | undefined> {
+export async function saveWithHeldConsumption(db: Db, row: ModelRow): Promise<{ lost: Consumption | undefined } | undefined> {
   const batch = currentBatch.get();
   const consumption = batch?.consumption;
-  if (!consumption || row.model !== consumption.model) return undefined;
+  if (!consumption || row.model !== 'RefreshToken') return undefined;
   batch.consumption = undefined;
-  const { rows } = await consumeThenInsert(db, { ...row, consumedId: consumption.id, now: consumption.now });
-  return rows.length > 0;
+  const { rows } = await consumeThenInsert(db, { ...row, consumedModel: consumption.model, consumedId: consumption.id, now: consumption.now });
+  return { lost: rows.length > 0 ? undefined : consumption };
 }
 
-const consumeThenInsert = preparedQuery((db, row: ModelRow & { consumedId: string; now: number }) => {
+const consumeThenInsert = preparedQuery((db, row: ModelRow & { consumedModel: string; consumedId: string; now: number }) => {
   // Parameters in a SELECT list have no type of their own: each is cast to its column's.
   const text = (value: string | null) => sql<string>`cast(${value} as text)`;
   const bigint = (value: number | null) => sql<number>`cast(${value} as bigint)`;
   return db
     .with('consumed', (qc) =>
-      qc.updateTable('oidc_models').set({ consumed_at: row.now }).where('model', '=', row.model).where('id', '=', row.consumedId).where('consumed_at', 'is', null).returning('id'),
+      qc.updateTable('oidc_models').set({ consumed_at: row.now }).where('model', '=', row.consumedModel).where('id', '=', row.consumedId).where('consumed_at', 'is', null).returning('id'),
     )
     .insertInto('oidc_models')
     .columns(['model', 'id', 'payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at', 'consumed_at'])
@@ -184,8 +197,6 @@ const consumeThenInsert = preparedQuery((db, row: ModelRow & { consumedId: strin
 });
 
 async function flush(db: Db, batch: WriteBatch): Promise<void> {
-  // A consumption whose successor was never saved (the engine failed in between): it still happens.
-  if (batch.consumption) await consumeModel(db, batch.consumption);
   const rows = [...batch.models.values()];
   const { activity } = batch;
   // SQLite has no data-modifying CTE: there the activity is a statement of its own.

@@ -3,7 +3,7 @@ import Provider, { type Configuration, type KoaContextWithOIDC, errors } from 'o
 import type { Db } from '../store/db.ts';
 import type { KeySet } from '../domain/signing-keys.ts';
 import { sessionActivityNow, sessionActivityUpsert } from '../domain/sessions.ts';
-import { databaseAdapter } from './adapter.ts';
+import { alreadyUsed, databaseAdapter, endRedeemedGrant } from './adapter.ts';
 import { accountFinder, CLAIMS_BY_SCOPE } from './accounts.ts';
 import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret, rememberClients } from './clients.ts';
 import { resourceServerInfo } from './resource-servers.ts';
@@ -181,6 +181,13 @@ export function writesAroundTheEngine(db: Db) {
       const activity = sessionActivityNow(uid, SESSION_ACTIVITY_LIFETIME_SECONDS);
       if (!holdSessionActivity(activity)) await sessionActivityUpsert(db, activity);
     };
-    await (holdsWrites(ctx.path) ? withHeldWrites(db, engineThenActivity) : engineThenActivity());
+    if (!holdsWrites(ctx.path)) return engineThenActivity();
+    const { lostRedemption } = await withHeldWrites(db, engineThenActivity);
+    if (!lostRedemption) return;
+    // The engine answered with tokens for a code another request redeemed first: they never go out.
+    await endRedeemedGrant(db, lostRedemption);
+    const { error, error_description } = alreadyUsed(lostRedemption.model);
+    ctx.status = 400;
+    ctx.body = { error, error_description };
   };
 }
