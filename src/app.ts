@@ -56,7 +56,7 @@ import { introspectAccessTokens } from './protocol/introspect-access-tokens.ts';
 import { revokeAccessTokens } from './protocol/revoke-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
-import { createProvider, writesAroundTheEngine } from './protocol/provider.ts';
+import { createProvider, grantReadWithSession, writesAroundTheEngine } from './protocol/provider.ts';
 import { withRequestReads } from './protocol/request-reads.ts';
 import { browserRefreshCookies } from './protocol/spa-refresh-cookie.ts';
 import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
@@ -171,7 +171,7 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
   const formRequest = kindeFormRequest(db);
   provider.use(
     stepsByEndpoint({
-      [ROUTES.authorization]: [kindeAuthorizationRequest],
+      [ROUTES.authorization]: [kindeAuthorizationRequest, grantReadWithSession],
       [ROUTES.code_verification]: [prefillUserCode, refuseDeviceFormWithoutSession(provider.cookieName('session')), limitWrongUserCodes(db, services.masterKey.derive('user-code-attempts'))],
       [ROUTES.device_authorization]: [kindeDeviceAuthorizationResponse, formRequest, unauthorizedClientForForeignGrants],
       [ROUTES.token]: [formRequest, deviceCodePollingPace(db), refreshCookies.onTokenResponse, unauthorizedClientForForeignGrants],

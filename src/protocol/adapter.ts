@@ -81,14 +81,42 @@ interface StoredRow {
  * request asks whether its holder's account stands; after a grant, which organization it speaks for;
  * after a code or refresh token, its grant and the session it is bound to.
  */
-const findSessionWithStanding = preparedQuery((db, { id }: { id: string }) =>
+const sessionWithStanding = (db: Db, id: string) =>
   db
     .selectFrom('oidc_models as m')
     .leftJoin('users', 'users.id', 'm.account_id')
     .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'm.account_id', 'users.is_suspended'])
     .where('m.model', '=', 'Session')
-    .where('m.id', '=', id),
-);
+    .where('m.id', '=', id);
+
+/** The session's grant for a client (`authorizations[clientId].grantId` in its payload). */
+const grantOfClientIn = (db: Db, clientId: string) =>
+  onPostgres(db)
+    ? sql<string | null>`(m.payload::json -> 'authorizations' -> cast(${clientId} as text) ->> 'grantId')`
+    : sql<string | null>`json_extract(m.payload, '$.authorizations."' || ${clientId} || '".grantId')`;
+
+const findSession = {
+  withStanding: preparedQuery((db, { id }: { id: string }) => sessionWithStanding(db, id)),
+  // An authorization request reads the session, then its grant for the requested client and that
+  // grant's organization (provider.ts, loadExistingGrant): one statement.
+  withStandingAndGrant: preparedQuery((db, { id, clientId }: { id: string; clientId: string }) =>
+    sessionWithStanding(db, id)
+      .leftJoin('oidc_models as g', (join) => join.on('g.model', '=', 'Grant').on('g.id', '=', grantOfClientIn(db, clientId)))
+      .leftJoin('grant_organizations', 'grant_organizations.grant_id', 'g.id')
+      .select(['g.id as grant_id', 'g.payload as grant_payload', 'g.expires_at as grant_expires_at', 'g.consumed_at as grant_consumed_at'])
+      .select(['grant_organizations.organization_code', 'grant_organizations.external_groups']),
+  ),
+};
+
+/** The client an authorization request names: its grant is read with the session (`findSession`). */
+const requestedClient = readAlong<'client_id', string>('the client an authorization request names');
+
+// Only ids that need no quoting inside a JSON path; any other is looked up the engine's way.
+const PLAIN_CLIENT_ID = /^[\w.:~-]{1,200}$/;
+
+export function readGrantWithSessionFor(clientId: unknown): void {
+  if (typeof clientId === 'string' && PLAIN_CLIENT_ID.test(clientId)) requestedClient.remember('client_id', clientId);
+}
 
 const findGrantWithFacts = preparedQuery((db, { id }: { id: string }) =>
   db
@@ -140,20 +168,35 @@ async function findRedeemableWithClaims(db: Db, model: string, id: string) {
   return row;
 }
 
+const rememberFacts = (grantId: string, row: { organization_code: string | null; external_groups: string | null }) =>
+  rememberGrantFacts(grantId, row.organization_code === null ? undefined : toGrantFacts({ organization_code: row.organization_code, external_groups: row.external_groups }));
+
+async function readSession(db: Db, id: string): Promise<StoredRow | undefined> {
+  const clientId = requestedClient.recall('client_id')?.value;
+  const row = clientId ? await readSessionWithGrant(db, id, clientId) : (await findSession.withStanding(db, { id })).rows[0];
+  if (row?.account_id) rememberStanding(row.account_id, row.is_suspended === null ? undefined : row.is_suspended === 1);
+  return row;
+}
+
+async function readSessionWithGrant(db: Db, id: string, clientId: string) {
+  const [row] = (await findSession.withStandingAndGrant(db, { id, clientId })).rows;
+  if (row?.grant_id && row.grant_payload !== null) {
+    rememberModelRow('Grant', 'id', row.grant_id, { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at, flow_state: null });
+    rememberFacts(row.grant_id, row);
+  }
+  return row;
+}
+
 async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 'uid', value: string): Promise<StoredRow | undefined> {
   const held = heldModelRow(model, column, value);
   if (held) return { payload: held.payload, expires_at: held.expiresAt, consumed_at: held.consumedAt, flow_state: null };
   const read = modelRowsRead.recall(model)?.value.get(`${column} ${value}`);
   if (read) return read;
   if (column !== 'id') return (await findModelBy[column](db, { model, value })).rows[0];
-  if (model === 'Session') {
-    const [row] = (await findSessionWithStanding(db, { id: value })).rows;
-    if (row?.account_id) rememberStanding(row.account_id, row.is_suspended === null ? undefined : row.is_suspended === 1);
-    return row;
-  }
+  if (model === 'Session') return readSession(db, value);
   if (model === 'Grant') {
     const [row] = (await findGrantWithFacts(db, { id: value })).rows;
-    if (row) rememberGrantFacts(value, row.organization_code === null ? undefined : toGrantFacts({ organization_code: row.organization_code, external_groups: row.external_groups }));
+    if (row) rememberFacts(value, row);
     return row;
   }
   if (!REDEEMED_ONCE.has(model)) return (await findModelBy.id(db, { model, value })).rows[0];

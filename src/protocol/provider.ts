@@ -3,7 +3,7 @@ import Provider, { type Configuration, type KoaContextWithOIDC, errors } from 'o
 import type { Db } from '../store/db.ts';
 import type { KeySet } from '../domain/signing-keys.ts';
 import { sessionActivityNow, sessionActivityUpsert } from '../domain/sessions.ts';
-import { alreadyUsed, databaseAdapter, endRedeemedGrant } from './adapter.ts';
+import { alreadyUsed, databaseAdapter, endRedeemedGrant, readGrantWithSessionFor } from './adapter.ts';
 import { accountFinder, CLAIMS_BY_SCOPE } from './accounts.ts';
 import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret, rememberClients } from './clients.ts';
 import { resourceServerInfo } from './resource-servers.ts';
@@ -163,6 +163,12 @@ export function createProvider(options: ProviderOptions): Provider {
 export { errors as oidcErrors };
 
 const SESSION_ACTIVITY_LIFETIME_SECONDS = 30 * 24 * 60 * 60;
+
+/** An authorization request names its client: the session's grant for it is read with the session (adapter.ts). */
+export async function grantReadWithSession(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+  if (ctx.method === 'GET') readGrantWithSessionFor(ctx.query.client_id);
+  await next();
+}
 
 /** The authorization endpoint, its resume, and the token endpoint: their writes are held (model-writes.ts). */
 const holdsWrites = (path: string) => path === ROUTES.authorization || path.startsWith(`${ROUTES.authorization}/`) || path === ROUTES.token;
