@@ -1,14 +1,10 @@
-import { sql } from 'kysely';
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { clock } from '../clock.ts';
-import { type Db, inTransaction, onPostgres } from '../store/db.ts';
+import { type Db, inTransaction } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
-import { rememberStanding } from './account-standing.ts';
-import { claimSetColumns, rememberClaimSet, toClaimSet } from './claim-sources.ts';
-import { rememberGrantFacts, toGrantFacts } from './grant-organizations.ts';
 import { rememberFlowState } from './interaction-flow-state.ts';
-import { consumeModel, heldModelRow, holdConsumption, holdModelRow, type ModelRow, saveModelRow, saveWithHeldConsumption, writeHeldModels } from './model-writes.ts';
-import { readAlong } from './request-reads.ts';
+import { forgetModelRowsRead, readModelRow, REDEEMED_ONCE } from './model-reads.ts';
+import { consumeModel, holdConsumption, holdModelRow, type ModelRow, saveModelRow, saveWithHeldConsumption, writeHeldModels } from './model-writes.ts';
 import { listRevokedGrants } from './revocation-list.ts';
 
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
@@ -33,13 +29,21 @@ const LISTED_BY_ACCOUNT = new Set(['Session', 'Grant']);
  */
 const HELD_MODELS = new Set(['Session', 'Grant', 'AuthorizationCode']);
 
-/** One-time credentials a client redeems at the token endpoint. */
-const REDEEMED_ONCE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode']);
-
 /**
  * A grant and every token and code it issued, in one transaction (the engine's `revoke` does the same
  * in steps): stored tokens are deleted, and the access tokens (JWTs, not stored) go on the revocation list.
  */
+export async function revokeGrant(db: Db, grantId: string): Promise<void> {
+  forgetModelRowsRead();
+  // Listed first and on its own: racing losers then never wait for one another while holding row
+  // locks, and a failure in between leaves the grant revoked, never alive.
+  await listRevokedGrants(db, [grantId]);
+  await inTransaction(db, async (tx) => {
+    await tx.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
+    await tx.deleteFrom('oidc_models').where('model', '=', 'Grant').where('id', '=', grantId).execute();
+  });
+}
+
 /**
  * Another request redeemed this code or refresh token first: the grant and all it issued end (RFC 9700
  * §4.14), and this request is answered `alreadyUsed`.
@@ -50,165 +54,6 @@ export async function endRedeemedGrant(db: Db, { model, id }: { model: string; i
 }
 
 export const alreadyUsed = (model: string) => new errors.InvalidGrant(`${model === 'RefreshToken' ? 'refresh token' : 'code'} already used`);
-
-export async function revokeGrant(db: Db, grantId: string): Promise<void> {
-  modelRowsRead.forgetAll();
-  // Listed first and on its own: racing losers then never wait for one another while holding row
-  // locks, and a failure in between leaves the grant revoked, never alive.
-  await listRevokedGrants(db, [grantId]);
-  await inTransaction(db, async (tx) => {
-    await tx.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();
-    await tx.deleteFrom('oidc_models').where('model', '=', 'Grant').where('id', '=', grantId).execute();
-  });
-}
-
-// The engine's reads and writes, on every token request: compiled once (store/prepared.ts).
-const findModel = (column: 'id' | 'user_code' | 'uid') =>
-  preparedQuery((db, { model, value }: { model: string; value: string }) =>
-    db.selectFrom('oidc_models').select(['payload', 'expires_at', 'consumed_at', 'flow_state']).where('model', '=', model).where(column, '=', value),
-  );
-const findModelBy = { id: findModel('id'), user_code: findModel('user_code'), uid: findModel('uid') };
-
-interface StoredRow {
-  payload: string;
-  expires_at: number | null;
-  consumed_at: number | null;
-  flow_state: string | null;
-}
-
-/**
- * What the engine reads next, read along (request-reads.ts): after a session, the authorization
- * request asks whether its holder's account stands; after a grant, which organization it speaks for;
- * after a code or refresh token, its grant and the session it is bound to.
- */
-const sessionWithStanding = (db: Db, id: string) =>
-  db
-    .selectFrom('oidc_models as m')
-    .leftJoin('users', 'users.id', 'm.account_id')
-    .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'm.account_id', 'users.is_suspended'])
-    .where('m.model', '=', 'Session')
-    .where('m.id', '=', id);
-
-/** The session's grant for a client (`authorizations[clientId].grantId` in its payload). */
-const grantOfClientIn = (db: Db, clientId: string) =>
-  onPostgres(db)
-    ? sql<string | null>`(m.payload::json -> 'authorizations' -> cast(${clientId} as text) ->> 'grantId')`
-    : sql<string | null>`json_extract(m.payload, '$.authorizations."' || ${clientId} || '".grantId')`;
-
-const findSession = {
-  withStanding: preparedQuery((db, { id }: { id: string }) => sessionWithStanding(db, id)),
-  // An authorization request reads the session, then its grant for the requested client and that
-  // grant's organization (provider.ts, loadExistingGrant): one statement.
-  withStandingAndGrant: preparedQuery((db, { id, clientId }: { id: string; clientId: string }) =>
-    sessionWithStanding(db, id)
-      .leftJoin('oidc_models as g', (join) => join.on('g.model', '=', 'Grant').on('g.id', '=', grantOfClientIn(db, clientId)))
-      .leftJoin('grant_organizations', 'grant_organizations.grant_id', 'g.id')
-      .select(['g.id as grant_id', 'g.payload as grant_payload', 'g.expires_at as grant_expires_at', 'g.consumed_at as grant_consumed_at'])
-      .select(['grant_organizations.organization_code', 'grant_organizations.external_groups']),
-  ),
-};
-
-/** The client an authorization request names: its grant is read with the session (`findSession`). */
-const requestedClient = readAlong<'client_id', string>('the client an authorization request names');
-
-// Only ids that need no quoting inside a JSON path; any other is looked up the engine's way.
-const PLAIN_CLIENT_ID = /^[\w.:~-]{1,200}$/;
-
-export function readGrantWithSessionFor(clientId: unknown): void {
-  if (typeof clientId === 'string' && PLAIN_CLIENT_ID.test(clientId)) requestedClient.remember('client_id', clientId);
-}
-
-const findGrantWithFacts = preparedQuery((db, { id }: { id: string }) =>
-  db
-    .selectFrom('oidc_models as m')
-    .leftJoin('grant_organizations', 'grant_organizations.grant_id', 'm.id')
-    .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'grant_organizations.organization_code', 'grant_organizations.external_groups'])
-    .where('m.model', '=', 'Grant')
-    .where('m.id', '=', id),
-);
-
-const sessionUidIn = (db: Db) =>
-  onPostgres(db) ? sql<string>`(m.payload::json ->> 'sessionUid')` : sql<string>`json_extract(m.payload, '$.sessionUid')`;
-
-const redeemableWithGrantAndSession = (db: Db, model: string, id: string) =>
-  db
-    .selectFrom('oidc_models as m')
-    .leftJoin('oidc_models as g', (join) => join.on('g.model', '=', 'Grant').onRef('g.id', '=', 'm.grant_id'))
-    .leftJoin('oidc_models as s', (join) => join.on('s.model', '=', 'Session').on('s.uid', '=', sessionUidIn(db)))
-    .select(['m.payload', 'm.expires_at', 'm.consumed_at', 'm.flow_state', 'm.grant_id'])
-    .select(['g.payload as grant_payload', 'g.expires_at as grant_expires_at', 'g.consumed_at as grant_consumed_at', 'g.account_id as grant_account_id'])
-    .select(['s.uid as session_uid', 's.payload as session_payload', 's.expires_at as session_expires_at', 's.consumed_at as session_consumed_at'])
-    .where('m.model', '=', model)
-    .where('m.id', '=', id);
-
-/**
- * A code or refresh token is redeemed for tokens at once: the tokens' claims, for the person and grant
- * of its row, come with it (accounts.ts and token-claims.ts ask next). A device code is read every few
- * seconds while it waits for the person: it comes with its grant and session only.
- */
-const findRedeemable = {
-  withClaims: preparedQuery((db, { model, id }: { model: string; id: string }) =>
-    redeemableWithGrantAndSession(db, model, id).select(claimSetColumns(db, sql.ref<string>('g.account_id'), sql.ref<string | null>('m.grant_id'))),
-  ),
-  alone: preparedQuery((db, { model, id }: { model: string; id: string }) => redeemableWithGrantAndSession(db, model, id)),
-};
-
-/** Rows read along, by model, then by `${column} ${value}`: a write to a model forgets its rows. */
-const modelRowsRead = readAlong<string, Map<string, StoredRow>>('oidc_models rows');
-
-function rememberModelRow(model: string, column: 'id' | 'uid', value: string, row: StoredRow): void {
-  let rows = modelRowsRead.recall(model)?.value;
-  if (!rows) modelRowsRead.remember(model, (rows = new Map()));
-  rows.set(`${column} ${value}`, row);
-}
-
-async function findRedeemableWithClaims(db: Db, model: string, id: string) {
-  const [row] = (await findRedeemable.withClaims(db, { model, id })).rows;
-  if (row?.grant_id && row.grant_account_id) rememberClaimSet(row.grant_account_id, row.grant_id, toClaimSet(row));
-  return row;
-}
-
-const rememberFacts = (grantId: string, row: { organization_code: string | null; external_groups: string | null }) =>
-  rememberGrantFacts(grantId, row.organization_code === null ? undefined : toGrantFacts({ organization_code: row.organization_code, external_groups: row.external_groups }));
-
-async function readSession(db: Db, id: string): Promise<StoredRow | undefined> {
-  const clientId = requestedClient.recall('client_id')?.value;
-  const row = clientId ? await readSessionWithGrant(db, id, clientId) : (await findSession.withStanding(db, { id })).rows[0];
-  if (row?.account_id) rememberStanding(row.account_id, row.is_suspended === null ? undefined : row.is_suspended === 1);
-  return row;
-}
-
-async function readSessionWithGrant(db: Db, id: string, clientId: string) {
-  const [row] = (await findSession.withStandingAndGrant(db, { id, clientId })).rows;
-  if (row?.grant_id && row.grant_payload !== null) {
-    rememberModelRow('Grant', 'id', row.grant_id, { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at, flow_state: null });
-    rememberFacts(row.grant_id, row);
-  }
-  return row;
-}
-
-async function readModelRow(db: Db, model: string, column: 'id' | 'user_code' | 'uid', value: string): Promise<StoredRow | undefined> {
-  const held = heldModelRow(model, column, value);
-  if (held) return { payload: held.payload, expires_at: held.expiresAt, consumed_at: held.consumedAt, flow_state: null };
-  const read = modelRowsRead.recall(model)?.value.get(`${column} ${value}`);
-  if (read) return read;
-  if (column !== 'id') return (await findModelBy[column](db, { model, value })).rows[0];
-  if (model === 'Session') return readSession(db, value);
-  if (model === 'Grant') {
-    const [row] = (await findGrantWithFacts(db, { id: value })).rows;
-    if (row) rememberFacts(value, row);
-    return row;
-  }
-  if (!REDEEMED_ONCE.has(model)) return (await findModelBy.id(db, { model, value })).rows[0];
-  const row = model === 'DeviceCode' ? (await findRedeemable.alone(db, { model, id: value })).rows[0] : await findRedeemableWithClaims(db, model, value);
-  if (row?.grant_id && row.grant_payload !== null) {
-    rememberModelRow('Grant', 'id', row.grant_id, { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at, flow_state: null });
-  }
-  if (row?.session_uid && row.session_payload !== null) {
-    rememberModelRow('Session', 'uid', row.session_uid, { payload: row.session_payload, expires_at: row.session_expires_at, consumed_at: row.session_consumed_at, flow_state: null });
-  }
-  return row;
-}
 
 const destroyModel = preparedQuery((db, { model, id }: { model: string; id: string }) => db.deleteFrom('oidc_models').where('model', '=', model).where('id', '=', id));
 
@@ -222,7 +67,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      modelRowsRead.forget(this.model);
+      forgetModelRowsRead(this.model);
       const row: ModelRow = {
         model: this.model,
         id,
@@ -266,7 +111,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
      * and everything it issued, then answer invalid_grant.
      */
     async consume(id: string): Promise<void> {
-      modelRowsRead.forget(this.model);
+      forgetModelRowsRead(this.model);
       await writeHeldModels(db);
       const consumption = { now: clock.now(), model: this.model, id };
       if (holdConsumption(db, consumption)) return;
@@ -277,7 +122,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     }
 
     async destroy(id: string): Promise<void> {
-      modelRowsRead.forget(this.model);
+      forgetModelRowsRead(this.model);
       await writeHeldModels(db);
       if (this.model === 'Interaction') rememberFlowState(id, null);
       await destroyModel(db, { model: this.model, id });
@@ -290,7 +135,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     async revokeByGrantId(grantId: string): Promise<void> {
       // Listed first, as in revokeGrant; the engine runs this for several models at once, and both
       // steps are idempotent.
-      modelRowsRead.forgetAll();
+      forgetModelRowsRead();
       await writeHeldModels(db);
       await listRevokedGrants(db, [grantId]);
       await db.deleteFrom('oidc_models').where('grant_id', '=', grantId).execute();

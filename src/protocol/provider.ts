@@ -3,7 +3,8 @@ import Provider, { type Configuration, type KoaContextWithOIDC, errors } from 'o
 import type { Db } from '../store/db.ts';
 import type { KeySet } from '../domain/signing-keys.ts';
 import { sessionActivityNow, sessionActivityUpsert } from '../domain/sessions.ts';
-import { alreadyUsed, databaseAdapter, endRedeemedGrant, readGrantWithSessionFor } from './adapter.ts';
+import { alreadyUsed, databaseAdapter, endRedeemedGrant } from './adapter.ts';
+import { readGrantWithSessionFor } from './model-reads.ts';
 import { accountFinder, CLAIMS_BY_SCOPE } from './accounts.ts';
 import { CLIENT_METADATA_PROPERTIES, clientLookup, compareHashedClientSecret, rememberClients } from './clients.ts';
 import { resourceServerInfo } from './resource-servers.ts';
