@@ -44,6 +44,12 @@ export interface Config {
    * service or the private network (OWASP SSRF). Providers on loopback are allowed regardless.
    */
   allowPrivateNetwork: boolean;
+  /**
+   * Every management API answer is checked against its declared response (src/management/route.ts),
+   * so the OpenAPI document cannot drift from what the API does. On in tests; off by default (a cost
+   * per answer, and the type checker already holds the handlers to their declarations).
+   */
+  checkManagementResponses: boolean;
   /** How long events stay in the log (GATEHOUSE_EVENT_RETENTION_DAYS, default 90); pruned in the background. */
   eventRetentionDays: number;
   /** First webhook retry after about this long, doubling (with jitter) up to an hour, for 24 hours. */
@@ -106,6 +112,10 @@ const variables = {
     .refine((value) => cookieDomainFormat.test(value) && !/^[\d.]+$/.test(value), 'must be a domain name like example.com (no scheme, port or path)')
     .optional(),
   GATEHOUSE_ALLOW_PRIVATE_NETWORK: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .transform((value) => value === 'true')
+    .default(false),
+  GATEHOUSE_CHECK_RESPONSES: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .transform((value) => value === 'true')
     .default(false),
@@ -212,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     addressLimits: { codes: vars.GATEHOUSE_CODES_PER_ADDRESS, failures: vars.GATEHOUSE_FAILURES_PER_ADDRESS },
     cookieDomain: cookieDomainFor(issuer, vars.GATEHOUSE_COOKIE_DOMAIN),
     allowPrivateNetwork: vars.GATEHOUSE_ALLOW_PRIVATE_NETWORK,
+    checkManagementResponses: vars.GATEHOUSE_CHECK_RESPONSES,
     eventRetentionDays: vars.GATEHOUSE_EVENT_RETENTION_DAYS,
     webhookRetryBaseMs: vars.GATEHOUSE_WEBHOOK_RETRY_BASE_MS,
     webhookPollMs: vars.GATEHOUSE_WEBHOOK_POLL_MS,

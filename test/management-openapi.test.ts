@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
+import Koa from 'koa';
 import { okResponse } from '../src/management/responses.ts';
-import { assertEveryRouteDeclared, declarationsOf, route } from '../src/management/route.ts';
+import { assertEveryRouteDeclared, declarationsOf, markResponseChecks, route } from '../src/management/route.ts';
 import { managementRoutes, OPENAPI_PATH } from '../src/management/router.ts';
 import { testDatabases } from './support/databases.ts';
 import { assertKindeError, BOOTSTRAP, serverForSuite, type TestServer } from './support/server.ts';
@@ -188,6 +191,31 @@ for (const database of testDatabases()) {
         ctx.body = {};
       });
       assert.throws(() => assertEveryRouteDeclared(router, PREFIX, new Set()), /POST \/undeclared is not declared/);
+    });
+
+    it('refuses an answer outside its declared response while GATEHOUSE_CHECK_RESPONSES is on (as in every test server)', async () => {
+      assert.equal(server.services.config.checkManagementResponses, true);
+      const answerFrom = async (checking: boolean) => {
+        const router = new Router({ prefix: PREFIX });
+        route(router, { method: 'GET', path: '/drifted', scope: 'read:users', summary: 'Drifted', response: okResponse }, () => ({ code: 'OK', message: 'Success', undeclared: 1 }) as never);
+        const app = new Koa();
+        app.silent = true;
+        app.use(markResponseChecks(checking));
+        app.use((ctx, next) => {
+          ctx.state.managementScopes = new Set(['read:users']);
+          return next();
+        });
+        app.use(router.routes());
+        const listening = app.listen(0, '127.0.0.1');
+        await once(listening, 'listening');
+        try {
+          return (await fetch(`http://127.0.0.1:${(listening.address() as AddressInfo).port}${PREFIX}/drifted`)).status;
+        } finally {
+          listening.close();
+        }
+      };
+      assert.equal(await answerFrom(true), 500, 'checked: the undeclared field is caught');
+      assert.equal(await answerFrom(false), 200, 'unchecked (production): answered as the handler said');
     });
   });
 }

@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import type Koa from 'koa';
 import type { Context } from 'koa';
 import type { z } from 'zod';
 import type { ManagementScope } from '../domain/apis.ts';
@@ -33,7 +34,7 @@ export interface RouteDeclaration<P extends string = string, Q extends Input = I
   body?: B;
   /** A body the handler reads itself, by media type (an upload): only described in the document. */
   upload?: readonly string[];
-  /** The success body: typed against the handler's answer; checked as sent only under `node --test`. */
+  /** The success body: typed against the handler's answer; checked as sent with GATEHOUSE_CHECK_RESPONSES (tests). */
   response: R;
   /** The success status: 200 unless said. */
   status?: number;
@@ -48,10 +49,18 @@ export interface RouteInput<P extends string, Q extends Input, B extends Input> 
 type Handler<P extends string, Q extends Input, B extends Input, R extends z.ZodType> = (input: RouteInput<P, Q, B>, ctx: Context) => Promise<z.input<R>> | z.input<R>;
 
 /**
- * Under `node --test` every answer is checked against its declaration, so the management tests keep
- * the document honest; in production the type checker does that, at no cost per request.
+ * With GATEHOUSE_CHECK_RESPONSES (config.ts; the test servers set it) every answer is checked against
+ * its declaration, so the management tests keep the document honest; in production the type checker
+ * does that, at no cost per request. The management router marks its requests (`markResponseChecks`).
  */
-const CHECK_RESPONSES = process.env.NODE_TEST_CONTEXT !== undefined;
+const CHECKING_RESPONSES = 'gatehouseChecksResponses';
+
+export function markResponseChecks(enabled: boolean): Koa.Middleware {
+  return (ctx, next) => {
+    ctx.state[CHECKING_RESPONSES] = enabled;
+    return next();
+  };
+}
 
 function assertDeclaredResponse(declaration: RouteDeclaration, answer: unknown): void {
   const where = `${declaration.method} ${declaration.path}`;
@@ -93,7 +102,7 @@ export function route<const P extends string, Q extends Input = undefined, B ext
       const query = (declaration.query ? readQuery(ctx, declaration.query) : undefined) as Parsed<Q>;
       const body = (declaration.body ? await readBody(ctx, declaration.body) : undefined) as Parsed<B>;
       const answer = await handler({ params: ctx.params as PathParams<P>, query, body }, ctx);
-      if (CHECK_RESPONSES) assertDeclaredResponse(declaration, answer);
+      if (ctx.state[CHECKING_RESPONSES] === true) assertDeclaredResponse(declaration, answer);
       ctx.status = declaration.status ?? 200;
       ctx.body = answer;
     },

@@ -15,7 +15,7 @@ import { openApiDocument } from './openapi.ts';
 import { organizationRoutes } from './organizations.ts';
 import { passwordRoutes } from './passwords.ts';
 import { roleRoutes } from './roles.ts';
-import { assertEveryRouteDeclared, declarationsOf } from './route.ts';
+import { assertEveryRouteDeclared, declarationsOf, markResponseChecks } from './route.ts';
 import { sessionRoutes } from './sessions.ts';
 import { userImportRoutes } from './user-import.ts';
 import { userRoutes } from './users.ts';
@@ -37,6 +37,7 @@ export function managementRoutes(services: Services): Router {
   router.get(OPENAPI_PATH, (ctx) => {
     ctx.body = document ??= openApiDocument(declarationsOf(router), `${services.config.issuer}${PREFIX}`);
   });
+  router.use(markResponseChecks(services.config.checkManagementResponses));
   router.use(managementAuth(services));
   // Handlers write through a unit-of-work view: a write commits with its audit event or not at all.
   const scoped: Services = { ...services, db: unitOfWorkView(services.db) };

@@ -35,6 +35,7 @@ export async function startTestServer(options: { databaseUrl: string; env?: Reco
     GATEHOUSE_BOOTSTRAP_CLIENT_ID: BOOTSTRAP.id,
     GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: BOOTSTRAP.secret,
     LOG_LEVEL: 'silent',
+    GATEHOUSE_CHECK_RESPONSES: 'true',
     ...options.env,
   });
   const gatehouse = await startGatehouse(config, { logger: options.logger });
