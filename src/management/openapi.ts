@@ -82,10 +82,25 @@ function operationIdOf(summary: string): string {
   return words.map((word, i) => (i === 0 ? word.toLowerCase() : word[0]!.toUpperCase() + word.slice(1).toLowerCase())).join('');
 }
 
+/** The document describes itself too: served at `documentPath` without a token. */
+function documentOperation() {
+  return {
+    operationId: 'getOpenApiDocument',
+    summary: 'This OpenAPI document',
+    tags: ['openapi'],
+    security: [],
+    parameters: [],
+    responses: {
+      '200': { description: 'The management API as OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object' } } } },
+      default: ERROR,
+    },
+  };
+}
+
 /** The management API's OpenAPI 3.1 document, from its route declarations (route.ts). */
-export function openApiDocument(declarations: readonly RouteDeclaration[], serverUrl: string) {
-  const paths: Record<string, Record<string, unknown>> = {};
-  const operationIds = new Set<string>();
+export function openApiDocument(declarations: readonly RouteDeclaration[], serverUrl: string, documentPath: string) {
+  const paths: Record<string, Record<string, unknown>> = { [documentPath]: { get: documentOperation() } };
+  const operationIds = new Set<string>(['getOpenApiDocument']);
   for (const declaration of declarations) {
     const methods = (paths[openApiPath(declaration.path)] ??= {});
     const described = operation(declaration);

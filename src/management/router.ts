@@ -35,7 +35,7 @@ export function managementRoutes(services: Services): Router {
   // Registered before the token check, which @koa/router runs only for the routes after it.
   let document: object | undefined;
   router.get(OPENAPI_PATH, (ctx) => {
-    ctx.body = document ??= openApiDocument(declarationsOf(router), `${services.config.issuer}${PREFIX}`);
+    ctx.body = document ??= openApiDocument(declarationsOf(router), `${services.config.issuer}${PREFIX}`, OPENAPI_PATH);
   });
   router.use(markResponseChecks(services.config.checkManagementResponses));
   router.use(managementAuth(services));
