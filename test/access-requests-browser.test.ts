@@ -111,5 +111,45 @@ for (const database of testDatabases()) {
         await updateEnvironmentPolicy(server.services.db, { allowSelfSignUp: true });
       }
     });
+
+    it('turns an enterprise IdP person’s dead end into a request (no just-in-time provisioning): the IdP’s email and names, no code', async () => {
+      const app = await server.createApplication({ type: 'reg', name: 'Corp Portal', redirectUrls: [callback] });
+      const idp: FakeOidcProvider = await startFakeOidcProvider({
+        client: { client_id: 'ask-corp-idp', client_secret: 'provider-secret-0123456789', redirect_uris: [`${server.services.config.issuer}/login/callback`] },
+        account: { sub: 'corp-browser-ask', email: 'kai@corp.example', email_verified: true, given_name: 'Kai', family_name: 'Corp' },
+      });
+      const created = await server.api('POST', '/connections', {
+        name: 'corp-idp-ask',
+        strategy: 'oidc:custom',
+        enabled_applications: [app.id],
+        options: { issuer: idp.issuer, client_id: 'ask-corp-idp', client_secret: 'provider-secret-0123456789', scopes: ['email', 'profile'], is_trusted: true, is_create_missing_user: false },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      try {
+        const params = new URLSearchParams({ client_id: app.id, response_type: 'code', redirect_uri: callback, scope: 'openid email', state: 'ask-corp', connection_id: created.body.connection.id });
+        await page.goto(`${server.url}/oauth2/auth?${params}`);
+
+        await page.getByRole('heading', { name: 'Ask your administrator for access' }).waitFor();
+        assert.match(await page.locator('main, body').first().innerText(), /The request will be sent as kai@corp.example/);
+        assert.equal(await page.getByLabel('Email').count(), 0, 'the IdP’s email is not asked for again');
+        assert.equal(await page.getByLabel('First name').inputValue(), 'Kai');
+        assert.equal(await page.getByLabel('Last name').inputValue(), 'Corp');
+        await page.getByRole('button', { name: 'Request access' }).click();
+
+        await page.getByRole('heading', { name: 'Request sent' }).waitFor();
+        assert.ok(!page.url().startsWith(callback), 'the application receives nothing');
+        const requests = (await server.api('GET', '/access_requests?status=pending')).body.access_requests;
+        assert.deepEqual(
+          requests.filter((r: any) => r.email === 'kai@corp.example').map((r: any) => [r.first_name, r.last_name, r.connection_id, r.user_id]),
+          [['Kai', 'Corp', created.body.connection.id, null]],
+          'filed with the connection, and no account yet',
+        );
+      } finally {
+        await context.close();
+        await idp.close();
+      }
+    });
   });
 }
