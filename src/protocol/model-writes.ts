@@ -1,6 +1,6 @@
-import { type SessionActivity, sessionActivityUpsert, sessionActivityUpsertQuery } from '../domain/sessions.ts';
 import { sql } from 'kysely';
 import { scopedValue } from '../async-scope.ts';
+import { type SessionActivity, sessionActivityUpsert, sessionActivityUpsertQuery } from '../domain/sessions.ts';
 import { type Db, onPostgres } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 
@@ -56,13 +56,13 @@ export async function saveModelRow(db: Db, row: ModelRow, endsFlow: boolean): Pr
 }
 
 /**
- * The writes of one authorization request, held until the engine has answered and then written
- * together, before the answer goes out (issue 13). An SSO round trip's authorization writes the code,
- * the session the engine saves on every request, and the session's activity: three round trips to
- * PostgreSQL, three commits on SQLite. Held, the models are one multi-row statement, with the activity
- * in it on PostgreSQL (a data-modifying CTE): 9 → 7 round trips per SSO round trip. On SQLite the rows
- * share their index pages' writes (two rows ≈ 120 µs, against 2 × 80 µs one by one; a transaction around
- * the three statements saved nothing, its commit writes the same pages).
+ * The writes of one request to the authorization or token endpoint, held until the engine has answered
+ * and then written together, before the answer goes out (issue 13; docs/benchmarks.md, session 7). An
+ * SSO round trip's authorization writes the code, the session the engine saves on every request, and
+ * the session's activity: three round trips to PostgreSQL, three commits on SQLite. Held, the models
+ * are one multi-row statement, with the activity in it on PostgreSQL (a data-modifying CTE). On SQLite
+ * the rows share their index pages' writes (two rows ≈ 120 µs, against 2 × 80 µs one by one; a
+ * transaction around the three statements saved nothing, its commit writes the same pages).
  */
 interface WriteBatch {
   models: Map<string, ModelRow>;
