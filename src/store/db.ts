@@ -111,6 +111,15 @@ function openPostgres(url: string, plugin: KyselyPlugin, options: StoreOptions):
   const pool = new Pool({
     connectionString: url,
     max: 10,
+    // pg closes a connection idle for 10 s by default: after any lull that long, the next burst paid
+    // for new backends and re-prepared statements (SSO p99 230–374 ms against 55–63 ms with the
+    // connections kept, docs/benchmarks.md session 7). Kept for 5 minutes, with TCP keep-alives so a
+    // NAT or firewall between replica and database neither drops them silently nor hides a dead one.
+    idleTimeoutMillis: 5 * 60_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 60_000,
+    // Idle connections never keep a process alive (a command that is done exits; the server has its port).
+    allowExitOnIdle: true,
     // An unreachable server fails the request in 5 s (a 503 the client can retry) instead of holding
     // it until the operating system gives up on the connection.
     connectionTimeoutMillis: 5_000,
