@@ -4,7 +4,7 @@ import { readAlong } from './request-reads.ts';
 
 const accountStanding = preparedQuery((db, { id }: { id: string }) => db.selectFrom('users').select('is_suspended').where('id', '=', id));
 
-/** Suspended or not, by account; `undefined`: no such account. Read along with a session (adapter.ts). */
+/** Suspended or not, by account; `undefined`: no such account. Read along with a session (model-reads.ts). */
 const standingsRead = readAlong<string, boolean | undefined>('account standings');
 
 export function rememberStanding(accountId: string, suspended: boolean | undefined): void {

@@ -33,7 +33,7 @@ const jsonHelpersFor = (db: Db) =>
  * backend on the cores the server runs on): the person, the grant's facts, their organizations, and the
  * roles, permissions and flags in the grant's organization — which the statement works out itself, as
  * the grant's organization if the person is still a member. The person and grant are values, or
- * columns of the statement they are part of (adapter.ts reads them with a code or refresh token).
+ * columns of the statement they are part of (model-reads.ts reads them with a code or refresh token).
  */
 export function claimSetColumns(db: Db, userId: string | Expression<string>, grantId: string | null | Expression<string | null>) {
   const json = jsonHelpersFor(db);
@@ -84,7 +84,7 @@ async function readClaimSet(db: Db, userId: string, grantId: string | undefined)
 
 const claimSetKey = (userId: string, grantId: string | undefined) => `${userId} ${grantId ?? ''}`;
 
-/** Read along with the code or refresh token the grant issued (adapter.ts). */
+/** Read along with the code or refresh token the grant issued (model-reads.ts). */
 const claimSetsRead = readAlong<string, ClaimSet>('claim sets');
 
 export function rememberClaimSet(userId: string, grantId: string, claims: ClaimSet): void {

@@ -28,7 +28,7 @@ export function toGrantFacts(row: { organization_code: string; external_groups: 
   return { organizationCode: row.organization_code, externalGroups: row.external_groups === null ? undefined : (JSON.parse(row.external_groups) as string[]) };
 }
 
-/** Read along with the grant itself (adapter.ts), by grant id. */
+/** Read along with the grant itself (model-reads.ts), by grant id. */
 const grantFactsRead = readAlong<string, GrantFacts | undefined>('grant facts');
 
 export function rememberGrantFacts(grantId: string, facts: GrantFacts | undefined): void {

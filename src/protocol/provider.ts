@@ -165,7 +165,7 @@ export { errors as oidcErrors };
 
 const SESSION_ACTIVITY_LIFETIME_SECONDS = 30 * 24 * 60 * 60;
 
-/** An authorization request names its client: the session's grant for it is read with the session (adapter.ts). */
+/** An authorization request names its client: the session's grant for it is read with the session (model-reads.ts). */
 export async function grantReadWithSession(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
   if (ctx.method === 'GET') readGrantWithSessionFor(ctx.query.client_id);
   await next();
