@@ -40,7 +40,7 @@ export function accountFinder(db: Db) {
     // one statement. Without one, only the account's standing; the person is read if claims are asked for.
     let user: User | undefined;
     if (token?.grantId) {
-      user = (await claimSetInRequest(ctx, db, sub, token.grantId)).user;
+      user = (await claimSetInRequest(db, sub, token.grantId)).user;
       if (!user || user.isSuspended) return undefined;
     } else if (!(await accountStands(db, sub))) {
       return undefined;
@@ -53,7 +53,7 @@ export function accountFinder(db: Db) {
         user ??= await findUser(db, sub);
         // Deleted since its standing was read, within this request: nothing to say but who it was.
         if (!user) return { sub };
-        const { memberships: organizations, grant } = await claimSetInRequest(ctx, db, user.id, token?.grantId);
+        const { memberships: organizations, grant } = await claimSetInRequest(db, user.id, token?.grantId);
         return {
           ...userClaims(user, { gravatarFallback }),
           // Kinde's ID tokens name the application they were issued to (OIDC Core §2 allows `azp` with one audience).

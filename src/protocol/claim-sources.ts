@@ -84,27 +84,22 @@ async function readClaimSet(db: Db, userId: string, grantId: string | undefined)
 
 const claimSetKey = (userId: string, grantId: string | undefined) => `${userId} ${grantId ?? ''}`;
 
-/** Read along with the code or refresh token the grant issued (model-reads.ts). */
-const claimSetsRead = readAlong<string, ClaimSet>('claim sets');
+/** This request's claim sets, by person and grant: read along with a code or refresh token (model-reads.ts), or once here. */
+const claimSetsOfRequest = readAlong<string, Promise<ClaimSet>>('claim sets');
 
 export function rememberClaimSet(userId: string, grantId: string, claims: ClaimSet): void {
-  claimSetsRead.remember(claimSetKey(userId, grantId), claims);
+  claimSetsOfRequest.remember(claimSetKey(userId, grantId), Promise.resolve(claims));
 }
-
-const claimSetsOfRequest = new WeakMap<object, Map<string, Promise<ClaimSet>>>();
 
 /**
  * One read per request, person and grant: the engine's account lookup, the access token and the ID
  * token of one response share it.
  */
-export function claimSetInRequest(ctx: object, db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
-  let sets = claimSetsOfRequest.get(ctx);
-  if (!sets) claimSetsOfRequest.set(ctx, (sets = new Map()));
+export function claimSetInRequest(db: Db, userId: string, grantId: string | undefined): Promise<ClaimSet> {
   const key = claimSetKey(userId, grantId);
-  let pending = sets.get(key);
-  if (!pending) {
-    const read = claimSetsRead.recall(key);
-    sets.set(key, (pending = read ? Promise.resolve(read.value) : readClaimSet(db, userId, grantId)));
-  }
+  const read = claimSetsOfRequest.recall(key);
+  if (read) return read.value;
+  const pending = readClaimSet(db, userId, grantId);
+  claimSetsOfRequest.remember(key, pending);
   return pending;
 }

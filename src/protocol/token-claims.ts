@@ -28,7 +28,7 @@ export function extraTokenClaims(db: Db) {
     if (token.kind === 'ClientCredentials') return { gty: ['client_credentials'] };
     const userId = token.accountId;
     if (!userId) return {};
-    const [{ grant, organization, access, featureFlags }, environment] = await Promise.all([claimSetInRequest(ctx, db, userId, token.grantId), environmentPolicy(db)]);
+    const [{ grant, organization, access, featureFlags }, environment] = await Promise.all([claimSetInRequest(db, userId, token.grantId), environmentPolicy(db)]);
     // Someone removed from the organization keeps their session, but their tokens no longer speak for it.
     const orgCode = organization?.code;
     // `ksp.persistent` mirrors the SSO session policy that applied (environment, or the organization's own).
