@@ -177,10 +177,12 @@ export async function startBareUserEngine(client: { id: string; secret: string }
 
 /**
  * `startBareUserEngine` in a child process (bench/bare-engine-process.ts), so that its heap is not the
- * bench's: `pid` is what the bench reads the engine's CPU from.
+ * bench's: `pid` is what the bench reads the engine's CPU from. Without V8's memory reducer: it
+ * collected the idle engine's big heap during the next phases and the noise check saw it as foreign
+ * load (0.11–0.17 cores in the peer rounds, 0.02–0.08 without).
  */
 export async function startBareUserEngineProcess(client: { id: string; secret: string }, callback: string): Promise<{ origin: string; pid: number; close(): Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./bare-engine-process.ts', import.meta.url)), { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(new URL('./bare-engine-process.ts', import.meta.url)), { execArgv: ['--no-memory-reducer', '--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const { origin } = await new Promise<{ origin: string }>((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`the bare engine's process ended (${code}) before it listened`)));
