@@ -23,6 +23,11 @@ for (const database of testDatabases()) {
       ({ callback, homepage } = suite.app);
     });
 
+    const PROVIDER_SECRET = 'provider-secret-0123456789';
+    /** A provider that signs `account` in at once, with Gatehouse registered as its client `clientId`. */
+    const fakeProvider = (clientId: string, account: Parameters<typeof startFakeOidcProvider>[0]['account']) =>
+      startFakeOidcProvider({ client: { client_id: clientId, client_secret: PROVIDER_SECRET, redirect_uris: [`${server.services.config.issuer}/login/callback`] }, account });
+
     it('turns the dead end into a request: email, names, the code, then a confirmation with a way back', async () => {
       const app = await server.createApplication({ type: 'reg', name: 'Invite Only', redirectUrls: [callback] });
       await server.useSignInMethods(app.id, ['email:otp']);
@@ -68,16 +73,13 @@ for (const database of testDatabases()) {
 
     it('turns a new Google person’s dead end into a request: the verified email shown, the names filled in, no code', async () => {
       const app = await server.createApplication({ type: 'reg', name: 'Google Guild', redirectUrls: [callback] });
-      const google: FakeOidcProvider = await startFakeOidcProvider({
-        client: { client_id: 'ask-google', client_secret: 'provider-secret-0123456789', redirect_uris: [`${server.services.config.issuer}/login/callback`] },
-        account: { sub: 'g-browser-ask', email: 'gwen@gmail.example', email_verified: true, given_name: 'Gwen', family_name: 'Google' },
-      });
+      const google: FakeOidcProvider = await fakeProvider('ask-google', { sub: 'g-browser-ask', email: 'gwen@gmail.example', email_verified: true, given_name: 'Gwen', family_name: 'Google' });
       const created = await server.api('POST', '/connections', {
         strategy: 'oauth2:google',
         enabled_applications: [app.id],
         options: {
           client_id: 'ask-google',
-          client_secret: 'provider-secret-0123456789',
+          client_secret: PROVIDER_SECRET,
           is_trusted: true,
           endpoints: { issuer: google.issuer, authorization_endpoint: `${google.issuer}/auth`, token_endpoint: `${google.issuer}/token`, jwks_uri: `${google.issuer}/jwks` },
         },
@@ -114,15 +116,12 @@ for (const database of testDatabases()) {
 
     it('turns an enterprise IdP person’s dead end into a request (no just-in-time provisioning): the IdP’s email and names, no code', async () => {
       const app = await server.createApplication({ type: 'reg', name: 'Corp Portal', redirectUrls: [callback] });
-      const idp: FakeOidcProvider = await startFakeOidcProvider({
-        client: { client_id: 'ask-corp-idp', client_secret: 'provider-secret-0123456789', redirect_uris: [`${server.services.config.issuer}/login/callback`] },
-        account: { sub: 'corp-browser-ask', email: 'kai@corp.example', email_verified: true, given_name: 'Kai', family_name: 'Corp' },
-      });
+      const idp: FakeOidcProvider = await fakeProvider('ask-corp-idp', { sub: 'corp-browser-ask', email: 'kai@corp.example', email_verified: true, given_name: 'Kai', family_name: 'Corp' });
       const created = await server.api('POST', '/connections', {
         name: 'corp-idp-ask',
         strategy: 'oidc:custom',
         enabled_applications: [app.id],
-        options: { issuer: idp.issuer, client_id: 'ask-corp-idp', client_secret: 'provider-secret-0123456789', scopes: ['email', 'profile'], is_trusted: true, is_create_missing_user: false },
+        options: { issuer: idp.issuer, client_id: 'ask-corp-idp', client_secret: PROVIDER_SECRET, scopes: ['email', 'profile'], is_trusted: true, is_create_missing_user: false },
       });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const context = await browser.newContext();

@@ -23,13 +23,6 @@ const EXPIRY_ANSWERED_BY_ENGINE = new Set(['DeviceCode']);
 const LISTED_BY_ACCOUNT = new Set(['Session', 'Grant']);
 
 /**
- * The models an authorization request saves and nobody else reads before it answers: their saves wait
- * for the request's other writes (model-writes.ts). An Interaction is saved at once (its row carries
- * the sign-in pages' state, which a held save would not know).
- */
-const HELD_MODELS = new Set(['Session', 'Grant', 'AuthorizationCode']);
-
-/**
  * A grant and every token and code it issued, in one transaction (the engine's `revoke` does the same
  * in steps): stored tokens are deleted, and the access tokens (JWTs, not stored) go on the revocation list.
  */
@@ -79,7 +72,7 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
       };
-      if (HELD_MODELS.has(this.model) && holdModelRow(row)) return;
+      if (holdModelRow(row)) return;
       const saved = await saveWithHeldConsumption(db, row);
       if (saved?.lost) {
         await endRedeemedGrant(db, saved.lost);

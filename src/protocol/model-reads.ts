@@ -117,10 +117,11 @@ interface JoinedGrant {
   grant_consumed_at: number | null;
 }
 
-function rememberJoinedGrant(row: JoinedGrant): void {
-  if (row.grant_id && row.grant_payload !== null) {
-    rememberModelRow('Grant', 'id', row.grant_id, { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at, flow_state: null });
-  }
+/** The grant a statement joined, for the engine's next read of it; whether there was one. */
+function rememberJoinedGrant(row: JoinedGrant): row is JoinedGrant & { grant_id: string } {
+  if (!row.grant_id || row.grant_payload === null) return false;
+  rememberModelRow('Grant', 'id', row.grant_id, { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at, flow_state: null });
+  return true;
 }
 
 async function findRedeemableWithClaims(db: Db, model: string, id: string) {
@@ -141,8 +142,7 @@ async function readSession(db: Db, id: string): Promise<StoredRow | undefined> {
 
 async function readSessionWithGrant(db: Db, id: string, clientId: string) {
   const [row] = (await findSession.withStandingAndGrant(db, { id, clientId })).rows;
-  if (row) rememberJoinedGrant(row);
-  if (row?.grant_id && row.grant_payload !== null) rememberFacts(row.grant_id, row);
+  if (row && rememberJoinedGrant(row)) rememberFacts(row.grant_id, row);
   return row;
 }
 

@@ -99,11 +99,18 @@ export async function withHeldWrites(db: Db, work: () => Promise<void>): Promise
   return { lostRedemption };
 }
 
-/** Holds a model's save until the request's writes go together; false outside such a request. */
+/**
+ * The models an authorization request saves and nobody else reads before it answers. An Interaction
+ * is saved at once (its row carries the sign-in pages' state, which a held save would not know).
+ */
+const HELD_MODELS = new Set(['Session', 'Grant', 'AuthorizationCode']);
+
+/** Holds a model's save until the request's writes go together; false for other models, or outside such a request. */
 export function holdModelRow(row: ModelRow): boolean {
   const batch = currentBatch.get();
-  batch?.models.set(keyOf(row.model, row.id), row);
-  return batch !== undefined;
+  if (!batch || !HELD_MODELS.has(row.model)) return false;
+  batch.models.set(keyOf(row.model, row.id), row);
+  return true;
 }
 
 /** Holds a session's activity likewise; false outside such a request. */
