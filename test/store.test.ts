@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
-import { setTimeout } from 'node:timers/promises';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { setImmediate, setTimeout } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { clock } from '../src/clock.ts';
 import { databaseAdapter, deleteExpiredModels } from '../src/protocol/adapter.ts';
@@ -156,6 +156,48 @@ describe('SQLite checkpoints (store/sqlite-checkpoints.ts)', () => {
       assert.equal(rows[0]!.n, 600);
     } finally {
       await reopened.close();
+    }
+  });
+
+  /** The WAL header's checkpoint sequence number: SQLite adds one each time a writer starts the log over. */
+  const logRestarts = (walPath: string) => {
+    const header = Buffer.alloc(16);
+    const fd = openSync(walPath, 'r');
+    try {
+      readSync(fd, header, 0, 16, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return header.readUInt32BE(12);
+  };
+
+  it('starts the log over while writes never pause, and gives its space back', async () => {
+    const created = await sqliteDatabase.create();
+    const path = fileOf(created.url);
+    const restartFrames = 64;
+    const store = openStore(created.url, { sqliteCheckpoints: { everyMs: 100, restartFrames } });
+    try {
+      await sql`create table filler (id integer primary key, payload text not null)`.execute(store.db);
+      const payload = 'x'.repeat(1024);
+      const first = logRestarts(`${path}-wal`);
+      const restarts = () => logRestarts(`${path}-wal`) - first;
+      let written = 0;
+      // One autocommit after another, yielding only to let messages in (a server under steady load):
+      // every write lands while the thread copies, so it never finds the whole log copied by itself.
+      while (restarts() < 3 && written < 20_000) {
+        await sql`insert into filler (payload) values (${payload})`.execute(store.db);
+        written++;
+        await setImmediate();
+      }
+      assert.ok(restarts() >= 3, `the log was started over ${restarts()} times while ${written} rows were written`);
+      // Each insert writes at least one 4 KB page to the log; after a restart the file is cut back.
+      const walBytes = statSync(`${path}-wal`).size;
+      assert.ok(walBytes <= restartFrames * (4096 + 24) + 32 + 4 * 4120, `the log file (${walBytes} bytes) was cut back after ${written} writes`);
+      const { rows } = await sql<{ n: number }>`select count(*) as n from filler`.execute(store.db);
+      assert.equal(rows[0]!.n, written);
+    } finally {
+      await store.close();
+      await created.drop();
     }
   });
 });

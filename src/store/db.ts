@@ -20,7 +20,7 @@ import type pg from 'pg';
 import { scopedValue } from '../async-scope.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider } from './migrations.ts';
-import { checkpointInBackground } from './sqlite-checkpoints.ts';
+import { type CheckpointOptions, checkpointInBackground } from './sqlite-checkpoints.ts';
 import { cacheGeneration, configurationWatcher, invalidateCaches } from './read-cache.ts';
 
 export type Db = Kysely<Database>;
@@ -47,6 +47,8 @@ export interface StoreOptions {
    * restarted server; without a listener they crash the process), SQLite's checkpointing thread.
    */
   onConnectionError?: (error: Error) => void;
+  /** How SQLite's log is checkpointed (tests make it small and quick; the defaults suit a server). */
+  sqliteCheckpoints?: CheckpointOptions;
 }
 
 /** Opens the database named by a `sqlite:<path>` or `postgres://…` URL. */
@@ -93,7 +95,7 @@ function openSqlite(path: string, plugin: KyselyPlugin, options: StoreOptions): 
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  const checkpoints = inMemory ? undefined : checkpointInBackground(path, database, (error) => options.onConnectionError?.(error));
+  const checkpoints = inMemory ? undefined : checkpointInBackground(path, database, (error) => options.onConnectionError?.(error), options.sqliteCheckpoints);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(database) }), plugins: [plugin] });
   return {
     db,

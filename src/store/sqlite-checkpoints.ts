@@ -5,14 +5,24 @@ const requireDriver = createRequire(import.meta.url);
 
 /** How often the thread copies the write-ahead log into the database file (SQLite's own default waits for 4 MB). */
 const CHECKPOINT_EVERY_MS = 250;
+/** A log this long is started over as soon as the thread has copied it (16 MB of 4 KB pages). */
+const RESTART_FRAMES = 4096;
+/** SQLite's page size here (its default), and what each page adds to the log. */
+const PAGE_BYTES = 4096;
+const FRAME_HEADER_BYTES = 24;
+const LOG_HEADER_BYTES = 32;
 
 // CommonJS evaluated inside the worker, so it runs the same under tsx, node or a bundler.
+// It posts 'copied' when a checkpoint copied a log of restartFrames or more to the end.
 const workerSource = (driverPath: string) => `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(${JSON.stringify(driverPath)});
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
-const checkpoint = () => db.pragma('wal_checkpoint(PASSIVE)');
+const checkpoint = () => {
+  const [{ log, checkpointed }] = db.pragma('wal_checkpoint(PASSIVE)');
+  if (log >= workerData.restartFrames && checkpointed === log) parentPort.postMessage('copied');
+};
 const timer = setInterval(checkpoint, workerData.everyMs);
 parentPort.on('message', () => {
   clearInterval(timer);
@@ -22,9 +32,21 @@ parentPort.on('message', () => {
 });
 `;
 
+export interface CheckpointOptions {
+  /** How often the thread checkpoints. */
+  everyMs?: number;
+  /** How long the log may grow before it is started over. */
+  restartFrames?: number;
+}
+
 export interface Checkpoints {
   /** A last checkpoint, then the thread's connection closes (before the store's own, which is then the last). */
   stop(): Promise<void>;
+}
+
+interface Connection {
+  pragma(source: string): unknown;
+  readonly inTransaction: boolean;
 }
 
 /**
@@ -35,13 +57,31 @@ export interface Checkpoints {
  * stops checkpointing (`wal_autocheckpoint = 0`) and this thread's connection checkpoints PASSIVE,
  * which never blocks a reader or a writer. Should the thread die, the store's connection checkpoints
  * again as SQLite does by default, so the log never grows without bound.
+ *
+ * A writer starts the log over only when it finds every frame of it copied into the database file,
+ * and under steady writes the thread's checkpoint never catches up: a write always lands while it
+ * copies and syncs. The log then grew without end (85 MB in 10 s of password sign-ins, 3 GB in 15 s
+ * of inserts). So once the thread has copied a long log, the store's connection checkpoints the few
+ * frames written since, between two of its own statements (a few milliseconds, against 20–40 ms when
+ * it copies a whole log itself), and its next write starts the log over; `journal_size_limit` then
+ * gives the file back its space. Writes to a log that is reused also cost less than to one that grows
+ * (62–76 µs against 80–97 µs per insert in the same measurement).
  */
-export function checkpointInBackground(path: string, database: { pragma(source: string): unknown }, onError: (error: Error) => void): Checkpoints {
+export function checkpointInBackground(path: string, database: Connection, onError: (error: Error) => void, options: CheckpointOptions = {}): Checkpoints {
+  const restartFrames = options.restartFrames ?? RESTART_FRAMES;
   database.pragma('wal_autocheckpoint = 0');
-  const worker = new Worker(workerSource(requireDriver.resolve('better-sqlite3')), { eval: true, name: 'sqlite-checkpoints', workerData: { path, everyMs: CHECKPOINT_EVERY_MS } });
+  database.pragma(`journal_size_limit = ${LOG_HEADER_BYTES + restartFrames * (PAGE_BYTES + FRAME_HEADER_BYTES)}`);
+  const worker = new Worker(workerSource(requireDriver.resolve('better-sqlite3')), {
+    eval: true,
+    name: 'sqlite-checkpoints',
+    workerData: { path, everyMs: options.everyMs ?? CHECKPOINT_EVERY_MS, restartFrames },
+  });
   worker.unref();
   let stopping = false;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('message', () => {
+    if (!stopping) copyTheRestSoTheLogStartsOver(database, onError);
+  });
   worker.on('error', (error) => {
     if (!stopping) onError(error);
   });
@@ -57,4 +97,14 @@ export function checkpointInBackground(path: string, database: { pragma(source: 
       await exited;
     },
   };
+}
+
+function copyTheRestSoTheLogStartsOver(database: Connection, onError: (error: Error) => void) {
+  // SQLite refuses to checkpoint inside a transaction; the thread asks again after its next checkpoint.
+  if (database.inTransaction) return;
+  try {
+    database.pragma('wal_checkpoint(PASSIVE)');
+  } catch (error) {
+    onError(error as Error);
+  }
 }
