@@ -354,24 +354,28 @@ function combineFlows(runs) {
 }
 
 /**
- * The password POST alone: `stepFlows` sign-ins are first brought to the password page (untimed),
- * paused there; then `vus` workers release them one at a time and wait for the POST's answer, as fast
- * as the server gives it. Each flow pauses again before the resume step; after the timed part every
- * flow is resumed (untimed) and must still end with a code.
+ * One step alone (`message.step`, one of STEPS; the password POST by default): `stepFlows` sign-ins
+ * are first brought to that step (untimed) and paused there; then `vus` workers release them one at a
+ * time and wait for the step's answer, as fast as the server gives it. Each flow pauses again before
+ * the next step; after the timed part every flow goes on (untimed) and must still end with a code.
  */
-async function runPasswordStep(message, phase) {
+async function runOneStep(message, phase) {
+  const timed = message.step ?? 'password';
+  const index = STEPS.indexOf(timed);
+  if (index < 0) throw new Error(`unknown step ${timed}; one of ${STEPS.join(', ')}`);
+  const following = STEPS[index + 1];
   const base = { origin: message.origin, issuerOrigin: message.issuerOrigin, query: message.query, client: message.client };
   const flows = [];
   let next = 0;
-  phase('password-step prepare', 'start');
+  phase('step prepare', 'start');
   const prepare = async () => {
     while (next < message.stepFlows) {
       const user = message.users[next++ % message.users.length];
       const flow = { timings: [] };
-      const passwordGate = new Promise((r) => (flow.releasePassword = r));
-      const resumeGate = new Promise((r) => (flow.releaseResume = r));
-      const atPassword = new Promise((r) => (flow.atPassword = r));
-      flow.answered = new Promise((r) => (flow.atResume = r));
+      const stepGate = new Promise((r) => (flow.releaseStep = r));
+      const followingGate = new Promise((r) => (flow.releaseFollowing = r));
+      const atStep = new Promise((r) => (flow.atStep = r));
+      flow.answered = new Promise((r) => (flow.atFollowing = r));
       const connection = connectionFor(message);
       flow.done = passwordSignIn({
         ...base,
@@ -380,41 +384,50 @@ async function runPasswordStep(message, phase) {
         password: user.password,
         timings: flow.timings,
         onStep: (name) => {
-          if (name === 'password') {
-            flow.atPassword();
-            return passwordGate;
+          if (name === timed) {
+            flow.atStep();
+            return stepGate;
           }
-          if (name === 'resume') {
-            flow.atResume();
-            return resumeGate;
+          if (name === following) {
+            flow.atFollowing();
+            return followingGate;
           }
         },
       });
       flow.done.catch(() => {}).finally(() => connection?.close()); // awaited (and rethrown) below; this only avoids an early unhandled rejection
       flows.push(flow);
-      await Promise.race([atPassword, flow.done]);
+      await Promise.race([atStep, flow.done]);
     }
   };
   await Promise.all(Array.from({ length: message.vus }, prepare));
-  phase('password-step prepare', 'end');
+  phase('step prepare', 'end');
 
-  phase('password-step', 'start');
+  phase('step', 'start');
   let taken = 0;
   const started = performance.now();
-  const post = async () => {
+  const fire = async () => {
     while (taken < flows.length) {
       const flow = flows[taken++];
-      flow.releasePassword();
+      flow.releaseStep();
       await Promise.race([flow.answered, flow.done]);
     }
   };
-  await Promise.all(Array.from({ length: message.vus }, post));
+  await Promise.all(Array.from({ length: message.vus }, fire));
   const elapsed = (performance.now() - started) / 1000;
-  phase('password-step', 'end');
+  phase('step', 'end');
 
-  for (const flow of flows) flow.releaseResume();
-  await Promise.all(flows.map((flow) => flow.done)); // throws if any flow did not end with a code
-  return { posts: flows.length, seconds: elapsed, perSecond: flows.length / elapsed, latency: summarise(flows.map((f) => f.timings[3])) };
+  // The rest of each flow, `vus` at a time: all at once would be a burst of password attempts on
+  // the same few accounts, which attack protection rightly turns away.
+  let finished = 0;
+  const finish = async () => {
+    while (finished < flows.length) {
+      const flow = flows[finished++];
+      flow.releaseFollowing();
+      await flow.done; // throws if the flow did not end with a code
+    }
+  };
+  await Promise.all(Array.from({ length: message.vus }, finish));
+  return { step: timed, items: flows.length, seconds: elapsed, perSecond: flows.length / elapsed, latency: summarise(flows.map((f) => f.timings[index])) };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -444,7 +457,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         await resumed;
       }
       phases['sign-ins'] = combineFlows(runs);
-      if (message.stepFlows > 0) phases['password-step'] = await runPasswordStep(message, phase);
+      if (message.stepFlows > 0) phases.step = await runOneStep(message, phase);
       process.send({ type: 'result', phases }, () => process.exit(0));
     } catch (error) {
       process.send({ type: 'error', error: String(error?.stack ?? error) }, () => process.exit(1));

@@ -15,14 +15,14 @@
  *      kept busy, nothing else running: the hashing capacity the server has) is measured for as long.
  *      Those interleaved raw windows are **the denominator**: the machine's speed drifts by ±10% within
  *      a minute, and interleaving exposes both rates to the same drift;
- *   3. the password POST alone: flows brought to the password page beforehand, then their POSTs fired
+ *   3. one step alone (BENCH_STEP, the password POST by default): flows brought to that step beforehand, then that step fired
  *      by the same N workers;
  * and prints raw verifies/s, sign-ins/s, their ratio (target ≥ 0.85 against the lanes' rate), latency, a per-step breakdown,
  * CPU accounting per sign-in, SQL statements per sign-in and a CPU noise check.
  *
  * Knobs (environment): BENCH_VERIFY_SECONDS (5 per in-flight level), BENCH_IN_FLIGHT (1,2,4),
  * BENCH_VUS (8), BENCH_USERS (16), BENCH_WARMUP (3), BENCH_DURATION (20 s of sign-ins in all), BENCH_ROUNDS (5), BENCH_STEP_FLOWS (400; 0
- * skips step 3), BENCH_CENSUS_SIGNINS (20 sequential sign-ins whose SQL is counted), BENCH_SKIP_VERIFY=1,
+ * skips step 3), BENCH_STEP (password; or authorize, identify, password-page, resume), BENCH_CENSUS_SIGNINS (20 sequential sign-ins whose SQL is counted), BENCH_SKIP_VERIFY=1,
  * BENCH_CLIENT=socket|http|fetch (the load generator's HTTP client; socket).
  * See docs/benchmarks.md.
  */
@@ -59,11 +59,14 @@ const options = {
   durationSeconds: numberFromEnv('BENCH_DURATION', 20),
   rounds: numberFromEnv('BENCH_ROUNDS', 5),
   stepFlows: numberFromEnv('BENCH_STEP_FLOWS', 400),
+  step: process.env.BENCH_STEP ?? 'password',
   censusSignIns: numberFromEnv('BENCH_CENSUS_SIGNINS', 20),
   skipVerify: process.env.BENCH_SKIP_VERIFY === '1',
   client: (process.env.BENCH_CLIENT ?? 'socket') as 'socket' | 'http' | 'fetch',
 };
 if (!['socket', 'http', 'fetch'].includes(options.client)) throw new Error('BENCH_CLIENT must be socket, http or fetch');
+/** What phase 3 times, in words (the steps are the load generator's STEPS). */
+const stepLabel = options.step === 'password' ? 'password POST' : `${options.step} step`;
 
 // ---------------------------------------------------------------------------------------------------
 // The flow driver lives in bench/password-loadgen.mjs (plain JavaScript, also the child process).
@@ -84,7 +87,8 @@ interface FlowPhase {
   steps: Record<string, Summary>;
 }
 interface StepPhase {
-  posts: number;
+  step: string;
+  items: number;
   seconds: number;
   perSecond: number;
   latency: Summary;
@@ -107,6 +111,7 @@ interface LoadgenModule {
 const loadgenPath = fileURLToPath(new URL('./password-loadgen.mjs', import.meta.url));
 // A computed specifier: tsc does not need a declaration for the .mjs.
 const loadgen = (await import(new URL('./password-loadgen.mjs', import.meta.url).href)) as LoadgenModule;
+if (!loadgen.STEPS.includes(options.step)) throw new Error(`BENCH_STEP must be one of ${loadgen.STEPS.join(', ')}`);
 
 // ---------------------------------------------------------------------------------------------------
 // SQL census: counts executed statements. src/store/db.ts prepares each SQL text once and reuses the
@@ -242,7 +247,7 @@ interface PhaseMarks {
 }
 
 interface LoadResult {
-  phases: { 'warm-up'?: FlowPhase; 'sign-ins': FlowPhase; 'password-step'?: StepPhase };
+  phases: { 'warm-up'?: FlowPhase; 'sign-ins': FlowPhase; step?: StepPhase };
   marks: Map<string, PhaseMarks>;
 }
 
@@ -431,26 +436,26 @@ async function main(): Promise<number> {
     console.log(
       `2. full password sign-ins, ${options.vus} virtual users, ${options.warmupSeconds} s warm-up + ${options.rounds} rounds of ${fmt(options.durationSeconds / options.rounds, 1)} s, ` +
         `each followed by as long a raw verify on the ${lanesInUse} hashing lane(s)` +
-        (options.stepFlows > 0 ? `; 3. the password POST alone, ${options.stepFlows} prepared flows…` : '…'),
+        (options.stepFlows > 0 ? `; 3. the ${stepLabel} alone, ${options.stepFlows} prepared flows…` : '…'),
     );
-    const load = await runLoad({ ...base, users: users.map(({ email, password }) => ({ email, password })), vus: options.vus, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, rounds: options.rounds, stepFlows: options.stepFlows }, async (round) => {
+    const load = await runLoad({ ...base, users: users.map(({ email, password }) => ({ email, password })), vus: options.vus, warmupSeconds: options.warmupSeconds, durationSeconds: options.durationSeconds, rounds: options.rounds, stepFlows: options.stepFlows, step: options.step }, async (round) => {
       if (options.skipVerify) return;
       const r = await measureVerify('lanes', stored.password_hash, users[0]!.password, 2 * lanesInUse, options.durationSeconds / options.rounds);
       laneRounds.push(r);
       noise.push(describeNoise(`raw verify on the lanes, round ${round}`, r.cpu, noisy));
     });
     const signIns = load.phases['sign-ins'];
-    const step = load.phases['password-step'];
+    const step = load.phases.step;
     const roundNames = signIns.rounds.map((_, i) => `sign-ins ${i + 1}`);
     const signInSpan = joinSpans(roundNames.map((name) => phaseSpan(load.marks, name)).filter((span): span is CpuSpan => span !== undefined));
     const lanes = laneRounds.length > 0 ? pooledVerify(laneRounds) : undefined;
-    const stepSpan = phaseSpan(load.marks, 'password-step');
-    for (const name of ['warm-up', ...roundNames, 'password-step prepare', 'password-step']) {
+    const stepSpan = phaseSpan(load.marks, 'step');
+    for (const name of ['warm-up', ...roundNames, 'step prepare', 'step']) {
       const span = phaseSpan(load.marks, name);
-      if (span) noise.push(describeNoise(name, span, noisy, name.startsWith('sign-ins') || name === 'password-step'));
+      if (span) noise.push(describeNoise(name, span, noisy, name.startsWith('sign-ins') || name === 'step'));
     }
     console.log(`   ${fmt(signIns.perSecond, 1)} sign-ins/s (${signIns.signIns} in ${signIns.seconds.toFixed(1)} s), latency p50 ${ms(signIns.latency.p50)} ms, p99 ${ms(signIns.latency.p99)} ms, max ${ms(signIns.latency.max)} ms`);
-    if (step) console.log(`   password POST alone: ${fmt(step.perSecond, 1)} POSTs/s (${step.posts} in ${step.seconds.toFixed(1)} s), latency p50 ${ms(step.latency.p50)} ms, p99 ${ms(step.latency.p99)} ms`);
+    if (step) console.log(`   ${stepLabel} alone: ${fmt(step.perSecond, 1)}/s (${step.items} in ${step.seconds.toFixed(1)} s), latency p50 ${ms(step.latency.p50)} ms, p99 ${ms(step.latency.p99)} ms`);
     if (profiling) {
       for (const [name, m] of load.marks) if (m.profileWindow) console.log(`   profile window ${name} (monotonic µs): ${m.profileWindow}`);
     }
@@ -466,10 +471,10 @@ async function main(): Promise<number> {
       console.log(`| raw argon2id verifies/s on every core, ${how}${r === best ? ' (best)' : ''} | ${fmt(r.perSecond, 1)} |`);
     }
     console.log(`| password sign-ins/s (${options.vus} virtual users, full flow) | ${fmt(signIns.perSecond, 1)} |`);
-    if (step) console.log(`| password POST alone, POSTs/s (${options.vus} workers) | ${fmt(step.perSecond, 1)} |`);
+    if (step) console.log(`| ${stepLabel} alone, per second (${options.vus} workers) | ${fmt(step.perSecond, 1)} |`);
     if (ratio !== undefined && lanes) {
       console.log(`| **ratio sign-ins/s ÷ raw verifies/s on the hashing lanes** | **${ratio.toFixed(2)}** (target ≥ ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}${noisy.length > 0 ? '; NOISY run, do not use' : ''}) |`);
-      if (step) console.log(`| ratio password POSTs/s ÷ raw verifies/s on the hashing lanes | ${(step.perSecond / lanes.perSecond).toFixed(2)} |`);
+      if (step && options.step === 'password') console.log(`| ratio password POSTs/s ÷ raw verifies/s on the hashing lanes | ${(step.perSecond / lanes.perSecond).toFixed(2)} |`);
     }
     if (best) console.log(`| ratio sign-ins/s ÷ raw verifies/s on every core (reference) | ${(signIns.perSecond / best.perSecond).toFixed(2)} |`);
     if (laneRounds.length === signIns.rounds.length && laneRounds.length > 1) {
@@ -505,7 +510,7 @@ async function main(): Promise<number> {
     if (best) account(`raw verify (every core, best: ${best.via === 'lanes' ? `${best.inFlight / 2} lanes` : `pool, ${best.inFlight} in flight`})`, best.cpu, best.perSecond);
     const elus = roundNames.map((name) => load.marks.get(name)?.elu).filter((x): x is number => x !== undefined);
     account('sign-ins', signInSpan, signIns.perSecond, elus.length > 0 ? elus.reduce((a, b) => a + b, 0) / elus.length : undefined);
-    if (step) account('password POST alone', stepSpan, step.perSecond, load.marks.get('password-step')?.elu);
+    if (step) account(`${stepLabel} alone`, stepSpan, step.perSecond, load.marks.get('step')?.elu);
     if (best?.cpu.own && signInSpan && Number(process.env.UV_THREADPOOL_SIZE || 4) >= cpus().length) {
       const verifyCpu = best.cpu.own / best.perSecond;
       const signInCpu = (signInSpan.own + signInSpan.child) / signIns.perSecond;

@@ -8,7 +8,8 @@ import { Migrator, sql } from 'kysely';
 import { createApi, machineAudienceGrants, setApplicationAuthorization } from '../src/domain/apis.ts';
 import { createApplication } from '../src/domain/applications.ts';
 import { migrationProvider } from '../src/store/migrations.ts';
-import { inTransaction, migrateToLatest, openStore, type Store } from '../src/store/db.ts';
+import { type Db, inTransaction, migrateToLatest, openStore, type Store, type Tx } from '../src/store/db.ts';
+import { preparedQuery } from '../src/store/prepared.ts';
 import { cached } from '../src/store/read-cache.ts';
 import { testDatabases } from './support/databases.ts';
 import { storeForSuite } from './support/store-suite.ts';
@@ -95,6 +96,42 @@ for (const database of testDatabases()) {
         await tx.insertInto('audit_events').values({ id: 'ev_cache_test', type: 'test', actor: null, subject: null, data: '{}', created_at: Date.now() }).execute();
       });
       assert.equal(await settingRead('cache-c'), '"kept"');
+    });
+  });
+}
+
+for (const database of testDatabases()) {
+  describe(`prepared queries (${database.name})`, () => {
+    let store: Store;
+    storeForSuite(database, (opened) => {
+      store = opened;
+    });
+    const settingValue = preparedQuery((db, params: { key: string }) => db.selectFrom('settings').select('value').where('key', '=', params.key));
+    const valueOf = async (db: Db | Tx, key: string) => (await settingValue(db, { key })).rows[0]?.value;
+
+    it("see their own transaction's writes, and never run inside another's", async () => {
+      let inserted!: () => void;
+      let release!: () => void;
+      const insertedNow = new Promise<void>((resolve) => (inserted = resolve));
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const seenInside: unknown[] = [];
+      const transaction = store.db
+        .transaction()
+        .execute(async (tx) => {
+          await tx.insertInto('settings').values({ key: 'prepared-uncommitted', value: '"x"' }).execute();
+          seenInside.push(await valueOf(tx, 'prepared-uncommitted'));
+          inserted();
+          await held;
+          throw new Error('roll back');
+        })
+        .then(() => 'committed', () => 'rolled back');
+      await insertedNow;
+      // Issued while the other transaction is open: it must wait for it, not read its uncommitted row.
+      const outside = valueOf(store.db, 'prepared-uncommitted');
+      release();
+      assert.equal(await transaction, 'rolled back');
+      assert.deepEqual(seenInside, ['"x"']);
+      assert.equal(await outside, undefined);
     });
   });
 }

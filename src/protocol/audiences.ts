@@ -11,15 +11,39 @@ export function parseAudienceParam(values: readonly string[]): string[] {
   return [...new Set(audiences)].sort();
 }
 
-export function audienceResource(audiences: readonly string[]): string {
-  return PREFIX + Buffer.from(JSON.stringify([...audiences].sort())).toString('base64url');
+/**
+ * The same few audience sets come back on every request, and each token request turned them into an
+ * indicator and back two or three times (JSON and base64url, ≈ 10 µs a request; issue 13). Both
+ * directions are remembered, up to MEMORY entries (forgotten all at once past that: no growth
+ * without bound whatever callers send).
+ */
+const MEMORY = 1000;
+const resourceOfSet = new Map<string, string>();
+const setOfResource = new Map<string, readonly string[] | undefined>();
+
+function remember<V>(memory: Map<string, V>, key: string, value: V): V {
+  if (memory.size >= MEMORY) memory.clear();
+  memory.set(key, value);
+  return value;
 }
 
+export function audienceResource(audiences: readonly string[]): string {
+  const sorted = [...audiences].sort();
+  const key = JSON.stringify(sorted);
+  return resourceOfSet.get(key) ?? remember(resourceOfSet, key, PREFIX + Buffer.from(key).toString('base64url'));
+}
+
+/** The audiences an indicator stands for (a copy the caller may keep), or undefined when it is not one of ours. */
 export function audiencesOf(resource: unknown): string[] | undefined {
   if (typeof resource !== 'string' || !resource.startsWith(PREFIX)) return undefined;
+  const known = setOfResource.has(resource) ? setOfResource.get(resource) : remember(setOfResource, resource, decodeAudiences(resource));
+  return known && [...known];
+}
+
+function decodeAudiences(resource: string): readonly string[] | undefined {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(resource.slice(PREFIX.length), 'base64url').toString('utf8'));
-    return Array.isArray(parsed) && parsed.every((a) => typeof a === 'string') ? parsed : undefined;
+    return Array.isArray(parsed) && parsed.every((a) => typeof a === 'string') ? Object.freeze(parsed) : undefined;
   } catch {
     return undefined;
   }

@@ -27,10 +27,11 @@ function values(param: string | string[] | undefined): string[] {
   return param === undefined ? [] : Array.isArray(param) ? param : [param];
 }
 
+const requestedAudiences = (params: Params) => parseAudienceParam(values(params.audience));
+
 /** `audience` in any of its three forms becomes one resource indicator (see audiences.ts). */
-function audienceToResource(params: Params): void {
+function audienceToResource(params: Params, audiences = requestedAudiences(params)): void {
   if (!('audience' in params)) return;
-  const audiences = parseAudienceParam(values(params.audience));
   delete params.audience;
   if (audiences.length > 0 && params.resource === undefined) params.resource = audienceResource(audiences);
 }
@@ -96,10 +97,9 @@ function refreshTokenFromCookie(ctx: Context, params: Params): void {
  * Kinde's client-credentials tokens carry every scope the application was granted on the audience
  * when it asked for none; the engine grants only what is requested, so the request is completed here.
  */
-async function defaultClientCredentialsScope(db: Db, params: Params): Promise<void> {
+async function defaultClientCredentialsScope(db: Db, params: Params, audiences: string[]): Promise<void> {
   if (params.grant_type !== 'client_credentials' || (typeof params.scope === 'string' && params.scope.trim() !== '')) return;
   if (typeof params.client_id !== 'string') return;
-  const audiences = parseAudienceParam(values(params.audience));
   if (audiences.length === 0) {
     delete params.scope;
     return;
@@ -130,10 +130,10 @@ const DEFAULT_DEVICE_SCOPES = ['openid', 'profile', 'email'];
  * So the device asks for all of the audience's scopes, and the consent screen grants the ones the
  * roles give (sign-in/after/device-consent.ts); a device that names no scope asks for DEFAULT_DEVICE_SCOPES.
  */
-async function deviceAuthorizationScope(db: Db, ctx: Context, params: Params): Promise<void> {
+async function deviceAuthorizationScope(db: Db, ctx: Context, params: Params, audiences: string[]): Promise<void> {
   if (ctx.path !== ROUTES.device_authorization || typeof params.client_id !== 'string' || Array.isArray(params.scope)) return;
   const named = (params.scope ?? '').split(' ').filter((scope) => scope.length > 0);
-  const grants = await audienceGrants(db, params.client_id, parseAudienceParam(values(params.audience)));
+  const grants = await audienceGrants(db, params.client_id, audiences);
   // An audience the application may not use is refused by the engine (invalid_target).
   const audienceScopes = 'refused' in grants ? [] : grants.flatMap((grant) => grant.scopes);
   params.scope = [...new Set([...(named.length > 0 ? named : DEFAULT_DEVICE_SCOPES), ...audienceScopes])].join(' ');
@@ -149,14 +149,15 @@ export function kindeFormRequest(db: Db) {
       return oauthError(ctx, 400, 'invalid_request', 'client authentication must use one method: a Basic header or the request body');
     }
     refreshTokenFromCookie(ctx, params);
-    await defaultClientCredentialsScope(db, params);
+    const audiences = requestedAudiences(params);
+    await defaultClientCredentialsScope(db, params, audiences);
     if (!(await defaultDeviceApplication(db, ctx, params))) {
       return oauthError(ctx, 400, 'invalid_request', 'client_id is required: no default device application is set');
     }
-    await deviceAuthorizationScope(db, ctx, params);
+    await deviceAuthorizationScope(db, ctx, params, audiences);
     // A pushed authorization request (RFC 9126) speaks the same dialect as the query of /oauth2/auth.
     if (ctx.path === ROUTES.pushed_authorization_request) promptCreateToStartPage(params);
-    audienceToResource(params);
+    audienceToResource(params, audiences);
     (ctx.request as { body?: unknown }).body = params;
     await next();
   };

@@ -86,6 +86,14 @@ function reusingStatements(database: SQLite.Database): SQLite.Database {
   });
 }
 
+/** Each SQLite store's connection, by its Kysely dialect adapter (which its transactions share). */
+const sqliteConnections = new WeakMap<object, SQLite.Database>();
+
+/** The SQLite connection under `db` (undefined on PostgreSQL), for statements run without Kysely (prepared.ts). */
+export function sqliteConnectionOf(db: Db | Tx): SQLite.Database | undefined {
+  return sqliteConnections.get(db.getExecutor().adapter);
+}
+
 function openSqlite(path: string, plugin: KyselyPlugin, options: StoreOptions): Store {
   const inMemory = path === ':memory:';
   if (!inMemory) mkdirSync(dirname(path), { recursive: true });
@@ -96,7 +104,9 @@ function openSqlite(path: string, plugin: KyselyPlugin, options: StoreOptions): 
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   const checkpoints = inMemory ? undefined : checkpointInBackground(path, database, (error) => options.onConnectionError?.(error), options.sqliteCheckpoints);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: reusingStatements(database) }), plugins: [plugin] });
+  const connection = reusingStatements(database);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }), plugins: [plugin] });
+  sqliteConnections.set(db.getExecutor().adapter, connection);
   return {
     db,
     dialect: 'sqlite',

@@ -24,6 +24,12 @@ interface Entry<V> {
   expiresAt: number;
 }
 
+/** Whether running the query empties the configuration caches (see `configurationWatcher`). */
+export function writesConfiguration(node: RootOperationNode): boolean {
+  const table = writtenTable(node);
+  return table !== undefined && CONFIGURATION_TABLES.has(table);
+}
+
 function writtenTable(node: RootOperationNode): string | undefined {
   const target: OperationNode | undefined =
     node.kind === 'InsertQueryNode' ? node.into : node.kind === 'UpdateQueryNode' ? node.table : node.kind === 'DeleteQueryNode' ? node.from.froms[0] : undefined;
@@ -41,8 +47,7 @@ export function configurationWatcher(): { plugin: KyselyPlugin; attach(db: objec
   const touched = new WeakSet<object>();
   const plugin: KyselyPlugin = {
     transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-      const table = writtenTable(args.node);
-      if (table && CONFIGURATION_TABLES.has(table)) {
+      if (writesConfiguration(args.node)) {
         generation.value++;
         touched.add(args.queryId);
       }
