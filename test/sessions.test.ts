@@ -123,6 +123,26 @@ for (const database of testDatabases()) {
       assert.deepEqual(decodeJwt(tokens.access_token).ksp, { persistent: false });
     });
 
+    it('writes a session again when it changes, and when only its expiry slides, once an hour', async () => {
+      const driver = await signInWithDriver('sliding@example.test');
+      const { id: userId } = (await findUserByIdentity(db(), 'email', 'sliding@example.test'))!;
+      const stored = () =>
+        db().selectFrom('oidc_models').select(['payload', 'expires_at']).where('model', '=', 'Session').where('account_id', '=', userId).executeTakeFirstOrThrow();
+      const signedIn = await stored();
+      try {
+        assert.ok(await silent(driver));
+        assert.deepEqual(await stored(), signedIn, 'a moment later, the same session slides by seconds: not written');
+        assert.ok(await silent(driver, second.id));
+        const withSecond = await stored();
+        assert.ok(JSON.parse(withSecond.payload).authorizations[second.id], 'the authorization of another application is written at once');
+        clock.advance(61 * 60 * 1000);
+        assert.ok(await silent(driver, second.id));
+        assert.ok((await stored()).expires_at! >= withSecond.expires_at! + 60 * 60 * 1000, 'an hour on, its expiry slides');
+      } finally {
+        clock.reset();
+      }
+    });
+
     it('asks for sign-in again after the inactivity timeout', async () => {
       await updateEnvironmentPolicy(db(), { sessions: { inactivityTimeoutSeconds: 3600 } });
       try {

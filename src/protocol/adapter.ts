@@ -1,11 +1,29 @@
+import { isDeepStrictEqual } from 'node:util';
 import { type Adapter, type AdapterPayload, errors } from 'oidc-provider';
 import { clock } from '../clock.ts';
 import { type Db, inTransaction } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 import { rememberFlowState } from './interaction-flow-state.ts';
-import { forgetModelRowsRead, readModelRow, REDEEMED_ONCE } from './model-reads.ts';
+import { forgetModelRowsRead, readModelRow, REDEEMED_ONCE, rememberSessionAsStored, sessionAsStored, type StoredRow } from './model-reads.ts';
 import { consumeModel, holdConsumption, holdModelRow, type ModelRow, saveModelRow, saveWithHeldConsumption, writeHeldModels } from './model-writes.ts';
 import { listRevokedGrants } from './revocation-list.ts';
+
+/**
+ * oidc-provider saves the SSO session on every request that reads it, to slide its expiry to 30 days
+ * from now: a row written per SSO round trip that changes nothing else (issue 13). Such a save is
+ * skipped while it would move the stored expiry by less than SESSION_EXPIRY_STEP_MS, so an idle
+ * session ends at most that much before its 30 days are up (its cookie says the later time; a browser
+ * presenting it after the row is gone is asked to sign in). Any other change is written at once.
+ */
+const SESSION_EXPIRY_STEP_MS = 60 * 60_000;
+
+function onlySlidesExpiry(stored: Pick<StoredRow, 'payload' | 'expires_at'> | undefined, row: ModelRow, exp: unknown): boolean {
+  if (!stored || stored.expires_at === null || row.expiresAt === null) return false;
+  const slide = row.expiresAt - stored.expires_at;
+  if (slide < 0 || slide >= SESSION_EXPIRY_STEP_MS) return false;
+  // Compared as values: the engine's first save of a session lists its keys in another order.
+  return isDeepStrictEqual({ ...(JSON.parse(stored.payload) as object), exp }, JSON.parse(row.payload));
+}
 
 export type ClientLookup = (clientId: string) => Promise<AdapterPayload | undefined>;
 
@@ -60,7 +78,6 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
     constructor(private readonly model: string) {}
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      forgetModelRowsRead(this.model);
       const row: ModelRow = {
         model: this.model,
         id,
@@ -72,6 +89,9 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
       };
+      if (this.model === 'Session' && onlySlidesExpiry(sessionAsStored(id), row, payload.exp)) return;
+      forgetModelRowsRead(this.model);
+      if (this.model === 'Session') rememberSessionAsStored(id, { payload: row.payload, expires_at: row.expiresAt });
       if (holdModelRow(row)) return;
       const saved = await saveWithHeldConsumption(db, row);
       if (saved?.lost) {

@@ -133,10 +133,23 @@ async function findRedeemableWithClaims(db: Db, model: string, id: string) {
 const rememberFacts = (grantId: string, row: { organization_code: string | null; external_groups: string | null }) =>
   rememberGrantFacts(grantId, row.organization_code === null ? undefined : toGrantFacts({ organization_code: row.organization_code, external_groups: row.external_groups }));
 
+/** Sessions by id as this request found them stored (or last wrote them): see `sessionAsStored`. */
+const sessionsAsStored = readAlong<string, Pick<StoredRow, 'payload' | 'expires_at'>>('sessions as stored');
+
+/** The session as stored, when this request read it: a save that would only slide its expiry may skip (adapter.ts). */
+export function sessionAsStored(id: string): Pick<StoredRow, 'payload' | 'expires_at'> | undefined {
+  return sessionsAsStored.recall(id)?.value;
+}
+
+export function rememberSessionAsStored(id: string, row: Pick<StoredRow, 'payload' | 'expires_at'>): void {
+  sessionsAsStored.remember(id, row);
+}
+
 async function readSession(db: Db, id: string): Promise<StoredRow | undefined> {
   const clientId = requestedClient.recall('client_id')?.value;
   const row = clientId ? await readSessionWithGrant(db, id, clientId) : (await findSession.withStanding(db, { id })).rows[0];
   if (row?.account_id) rememberStanding(row.account_id, row.is_suspended === null ? undefined : row.is_suspended === 1);
+  if (row) rememberSessionAsStored(id, row);
   return row;
 }
 
