@@ -13,15 +13,20 @@ const FRAME_HEADER_BYTES = 24;
 const LOG_HEADER_BYTES = 32;
 
 // CommonJS evaluated inside the worker, so it runs the same under tsx, node or a bundler.
-// It posts 'copied' when a checkpoint copied a log of restartFrames or more to the end.
+// It posts 'copied' when a checkpoint copied a log of restartFrames or more to the end, once for each
+// length of log: an idle server's log, copied and waiting for a write to start it over, is asked about once.
 const workerSource = (driverPath: string) => `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(${JSON.stringify(driverPath)});
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
+let reported = -1;
 const checkpoint = () => {
   const [{ log, checkpointed }] = db.pragma('wal_checkpoint(PASSIVE)');
-  if (log >= workerData.restartFrames && checkpointed === log) parentPort.postMessage('copied');
+  if (log >= workerData.restartFrames && checkpointed === log && log !== reported) {
+    reported = log;
+    parentPort.postMessage('copied');
+  }
 };
 const timer = setInterval(checkpoint, workerData.everyMs);
 parentPort.on('message', () => {
