@@ -186,6 +186,7 @@ export async function readModelRow(db: Db, model: string, column: 'id' | 'user_c
 
 /** This request wrote to `model` (or, without one, to any model): what was read along of it is stale. */
 export function forgetModelRowsRead(model?: string): void {
+  if (model === undefined || model === 'Session') sessionsAsStored.forgetAll();
   if (model === undefined) modelRowsRead.forgetAll();
   else modelRowsRead.forget(model);
 }
