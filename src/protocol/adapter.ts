@@ -4,7 +4,7 @@ import { clock } from '../clock.ts';
 import { type Db, inTransaction } from '../store/db.ts';
 import { preparedQuery } from '../store/prepared.ts';
 import { rememberFlowState } from './interaction-flow-state.ts';
-import { forgetModelRowsRead, readModelRow, REDEEMED_ONCE, rememberSessionAsStored, sessionAsStored, type StoredRow } from './model-reads.ts';
+import { forgetModelRowsRead, modelRowRead, readModelRow, REDEEMED_ONCE, type StoredRow } from './model-reads.ts';
 import { consumeModel, holdConsumption, holdModelRow, type ModelRow, saveModelRow, saveWithHeldConsumption, writeHeldModels } from './model-writes.ts';
 import { listRevokedGrants } from './revocation-list.ts';
 
@@ -17,7 +17,7 @@ import { listRevokedGrants } from './revocation-list.ts';
  */
 const SESSION_EXPIRY_STEP_MS = 60 * 60_000;
 
-function onlySlidesExpiry(stored: Pick<StoredRow, 'payload' | 'expires_at'> | undefined, row: ModelRow, exp: unknown): boolean {
+function onlySlidesExpiry(stored: StoredRow | undefined, row: ModelRow, exp: unknown): boolean {
   if (!stored || stored.expires_at === null || row.expiresAt === null) return false;
   const slide = row.expiresAt - stored.expires_at;
   if (slide < 0 || slide >= SESSION_EXPIRY_STEP_MS) return false;
@@ -89,9 +89,8 @@ export function databaseAdapter(db: Db, findClient: ClientLookup) {
         expiresAt: expiresIn ? clock.now() + expiresIn * 1000 : null,
         consumedAt: typeof payload.consumed === 'number' ? payload.consumed * 1000 : null,
       };
-      if (this.model === 'Session' && onlySlidesExpiry(sessionAsStored(id), row, payload.exp)) return;
+      if (this.model === 'Session' && onlySlidesExpiry(modelRowRead('Session', id), row, payload.exp)) return;
       forgetModelRowsRead(this.model);
-      if (this.model === 'Session') rememberSessionAsStored(id, { payload: row.payload, expires_at: row.expiresAt });
       if (holdModelRow(row)) return;
       const saved = await saveWithHeldConsumption(db, row);
       if (saved?.lost) {

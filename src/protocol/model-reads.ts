@@ -133,23 +133,16 @@ async function findRedeemableWithClaims(db: Db, model: string, id: string) {
 const rememberFacts = (grantId: string, row: { organization_code: string | null; external_groups: string | null }) =>
   rememberGrantFacts(grantId, row.organization_code === null ? undefined : toGrantFacts({ organization_code: row.organization_code, external_groups: row.external_groups }));
 
-/** Sessions by id as this request found them stored (or last wrote them): see `sessionAsStored`. */
-const sessionsAsStored = readAlong<string, Pick<StoredRow, 'payload' | 'expires_at'>>('sessions as stored');
-
-/** The session as stored, when this request read it: a save that would only slide its expiry may skip (adapter.ts). */
-export function sessionAsStored(id: string): Pick<StoredRow, 'payload' | 'expires_at'> | undefined {
-  return sessionsAsStored.recall(id)?.value;
-}
-
-export function rememberSessionAsStored(id: string, row: Pick<StoredRow, 'payload' | 'expires_at'>): void {
-  sessionsAsStored.remember(id, row);
+/** A row of `model` this request read by id and has not written since (undefined: none). */
+export function modelRowRead(model: string, id: string): StoredRow | undefined {
+  return modelRowsRead.recall(model)?.value.get(`id ${id}`);
 }
 
 async function readSession(db: Db, id: string): Promise<StoredRow | undefined> {
   const clientId = requestedClient.recall('client_id')?.value;
   const row = clientId ? await readSessionWithGrant(db, id, clientId) : (await findSession.withStanding(db, { id })).rows[0];
   if (row?.account_id) rememberStanding(row.account_id, row.is_suspended === null ? undefined : row.is_suspended === 1);
-  if (row) rememberSessionAsStored(id, row);
+  if (row) rememberModelRow('Session', 'id', id, row);
   return row;
 }
 
@@ -186,7 +179,6 @@ export async function readModelRow(db: Db, model: string, column: 'id' | 'user_c
 
 /** This request wrote to `model` (or, without one, to any model): what was read along of it is stale. */
 export function forgetModelRowsRead(model?: string): void {
-  if (model === undefined || model === 'Session') sessionsAsStored.forgetAll();
   if (model === undefined) modelRowsRead.forgetAll();
   else modelRowsRead.forget(model);
 }

@@ -9,8 +9,8 @@ type ParameterSource = { name: string } | { constant: unknown };
 interface Compiled<Row> {
   query: CompiledQuery<Row>;
   sources: ParameterSource[];
-  /** Whether SQLite may run it without Kysely (a write to configuration must pass the cache's watcher). */
-  direct: boolean;
+  /** The SQLite connection that runs it without Kysely; none on PostgreSQL, or for a write to configuration (the cache's watcher must see it). */
+  sqlite: SQLite.Database | undefined;
 }
 
 /** A value no caller passes: what `build` reads in place of each named parameter while the query is compiled. */
@@ -33,7 +33,7 @@ export function preparedQuery<Params extends object, Row>(build: (db: Db, params
     let compiled = compiledFor.get(adapter);
     if (!compiled) compiledFor.set(adapter, (compiled = compile(db, build)));
     const parameters = compiled.sources.map((source) => ('name' in source ? (params as Record<string, unknown>)[source.name] : source.constant));
-    const sqlite = compiled.direct ? sqliteConnectionOf(db) : undefined;
+    const { sqlite } = compiled;
     // The connection is free, or in the caller's own transaction: nothing else can run in between.
     if (sqlite && (db.isTransaction || !sqlite.inTransaction)) return runOnSqlite<Row>(sqlite, compiled.query.sql, parameters);
     return db.executeQuery<Row>({ ...compiled.query, parameters });
@@ -76,5 +76,5 @@ function compile<Params extends object, Row>(db: Db | Tx, build: (db: Db, params
     if (!sources.some((source) => 'name' in source && source.name === name)) throw new Error(`preparedQuery: parameter ${name} does not reach the SQL of ${query.sql}`);
   }
   prepareOnPostgres(query.sql);
-  return { query, sources, direct: !writesConfiguration(query.query) };
+  return { query, sources, sqlite: writesConfiguration(query.query) ? undefined : sqliteConnectionOf(db) };
 }
