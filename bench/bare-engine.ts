@@ -182,7 +182,10 @@ export async function startBareUserEngine(client: { id: string; secret: string }
  * load (0.11–0.17 cores in the peer rounds, 0.02–0.08 without).
  */
 export async function startBareUserEngineProcess(client: { id: string; secret: string }, callback: string): Promise<{ origin: string; pid: number; close(): Promise<void> }> {
-  const child = fork(fileURLToPath(new URL('./bare-engine-process.ts', import.meta.url)), { execArgv: ['--no-memory-reducer', '--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // Profiled alongside the bench when it is (`--cpu-prof`): both profiles share the monotonic clock, so
+  // the bench's printed peer windows select the engine's samples too.
+  const profileFlags = process.execArgv.filter((arg) => arg.startsWith('--cpu-prof'));
+  const child = fork(fileURLToPath(new URL('./bare-engine-process.ts', import.meta.url)), { execArgv: ['--no-memory-reducer', ...profileFlags, '--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const { origin } = await new Promise<{ origin: string }>((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`the bare engine's process ended (${code}) before it listened`)));

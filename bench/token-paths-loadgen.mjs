@@ -81,7 +81,7 @@ async function run(message) {
       people.map(async (person) => {
         const connection = new RawConnection(origin);
         try {
-          while (performance.now() < deadline && !(maxTrips && done >= maxTrips)) {
+          while (performance.now() < deadline && !(maxTrips !== undefined && done >= maxTrips)) {
             const t = performance.now();
             await once(connection, person);
             latencies.push(performance.now() - t);

@@ -275,7 +275,9 @@ async function main(): Promise<number> {
           const engineCpu = () => ({ all: processSeconds(bare!.pid) ?? Number.NaN, main: threadSeconds(bare!.pid, bare!.pid) ?? Number.NaN });
           const peerStart = cpuMark();
           const engineStart = engineCpu();
+          const peerStartUs = Number(process.hrtime.bigint() / 1000n);
           const peerResult = await load.run({ ...peerMessage, people: barePeople, seconds: roundSeconds });
+          if (profiling) console.log(`   profile window bare engine ${path} round ${round} (monotonic µs, ${peerResult.done} done; its own profile): ${peerStartUs}-${Number(process.hrtime.bigint() / 1000n)}`);
           const engineEnd = engineCpu();
           const peerEnd = cpuMark();
           const engineMicros = (engineEnd.all - engineStart.all) * 1e6;

@@ -57,6 +57,7 @@ import { revokeAccessTokens } from './protocol/revoke-access-tokens.ts';
 import { kindeAuthorizationRequest, kindeFormRequest } from './protocol/kinde-requests.ts';
 import { logout } from './protocol/logout.ts';
 import { createProvider, grantReadWithSession, writesAroundTheEngine } from './protocol/provider.ts';
+import { engineContextsShareOneAccessor } from './protocol/engine-context.ts';
 import { withRequestReads } from './protocol/request-reads.ts';
 import { browserRefreshCookies } from './protocol/spa-refresh-cookie.ts';
 import { userProfileV1, userProfileV2 } from './protocol/user-profile.ts';
@@ -180,8 +181,10 @@ function buildEngine(services: Services, keys: KeySet, cookieKeys: string[], cur
       [ROUTES.pushed_authorization_request]: [formRequest],
     }),
   );
-  // Last, so it wraps only the engine. Authorizations succeed at several paths (the authorization endpoint, its resume, the device confirmation).
+  // After the rest, so it wraps only the engine. Authorizations succeed at several paths (the authorization endpoint, its resume, the device confirmation).
   provider.use(writesAroundTheEngine(db) as never);
+  // Last: it must call the engine's router synchronously, where the router defines `ctx.oidc` (engine-context.ts).
+  provider.use(engineContextsShareOneAccessor());
   return provider;
 }
 

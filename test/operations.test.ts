@@ -234,6 +234,31 @@ for (const database of testDatabases()) {
       assert.deepEqual(empty.aud, []);
       assert.deepEqual(empty.gty, ['client_credentials']);
     });
+
+    it("gives every engine request's context one shared `oidc` accessor, not one made for it", async () => {
+      // A getter made per request gives each context a hidden class of its own, which kept each
+      // request's objects alive through young-generation collections (src/protocol/engine-context.ts).
+      const machine = await server.createApplication({ type: 'm2m' });
+      const contexts: object[] = [];
+      const engine = server.services.provider();
+      const seen = (ctx: object) => void contexts.push(ctx);
+      engine.on('grant.success', seen);
+      try {
+        for (let i = 0; i < 2; i++) {
+          const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: machine.id, client_secret: machine.secret! });
+          const response = await fetch(`${server.url}/oauth2/token`, { method: 'POST', body });
+          assert.equal(response.status, 200, await response.text());
+        }
+      } finally {
+        engine.off('grant.success', seen);
+      }
+      assert.equal(contexts.length, 2);
+      const [first, second] = contexts.map((ctx) => Object.getOwnPropertyDescriptor(ctx, 'oidc'));
+      assert.equal(typeof first?.get, 'function', 'the engine defines `oidc` as an accessor');
+      assert.equal(first?.get, second?.get, 'both contexts share one getter');
+      assert.match(Function.prototype.toString.call(Object.defineProperty), /\[native code\]/, 'Object.defineProperty is the built-in again');
+      for (const ctx of contexts) assert.equal((ctx as { oidc: { client?: { clientId: string } } }).oidc.client?.clientId, machine.id);
+    });
   });
 }
 
