@@ -236,8 +236,8 @@ for (const database of testDatabases()) {
     });
 
     it("gives every engine request's context one shared `oidc` accessor, not one made for it", async () => {
-      // A getter made per request gives each context a hidden class of its own, which kept each
-      // request's objects alive through young-generation collections (src/protocol/engine-context.ts).
+      // A getter made per request kept each request's objects alive through young-generation
+      // collections (src/protocol/engine-context.ts).
       const machine = await server.createApplication({ type: 'm2m' });
       const contexts: object[] = [];
       const engine = server.services.provider();

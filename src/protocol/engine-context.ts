@@ -5,9 +5,10 @@ import type Koa from 'koa';
  * closure made for that request (`ensureOIDC` in its helpers/initialize_app.js, the first step of
  * every engine route). V8 then keeps each request's objects through young-generation collections
  * until the next full one: about 1 MB promoted per scavenge under load, on the bare engine as on
- * Gatehouse, and scavenges 2–5× longer (issue 13; bench: docs/benchmarks.md, session 9). The same
+ * Gatehouse, and each scavenge about 3× longer (issue 13; docs/benchmarks.md, session 9). The same
  * accessor with a getter shared by every context, which calls that request's closure kept as a
- * plain property, promotes nothing.
+ * plain property, promotes nothing. (Why V8 keeps them was not established; a test with Koa alone
+ * reproduces it, even with a getter that captures nothing.)
  *
  * So, for the engine's router only, and only while it runs synchronously (`ensureOIDC` defines the
  * property before its first await), `Object.defineProperty` turns that one definition into the
