@@ -20,7 +20,7 @@
  * Targets (issue 13): refresh ≥ 0.4 (SQLite) / ≥ 0.3 (PostgreSQL); SSO ≥ 0.35, p99 ≤ 25 ms at half rate.
  *
  * Knobs: DATABASE_URL, BENCH_PEOPLE (10), BENCH_DURATION (15 s of load per path), BENCH_ROUNDS (5),
- * BENCH_WARMUP (2), BENCH_CENSUS (20), BENCH_OPEN_SECONDS (10), BENCH_PATHS (refresh,sso), BENCH_PEER=0
+ * BENCH_WARMUP (2), BENCH_CENSUS (20; 0 skips it), BENCH_OPEN_SECONDS (10), BENCH_PATHS (refresh,sso), BENCH_PEER=0
  * (no bare-engine rounds).
  * See docs/benchmarks.md.
  */
@@ -298,9 +298,10 @@ async function main(): Promise<number> {
       const ratio = rate / raw;
       const target = TARGETS[path][database.kind];
       console.log(`${path}: ${fmt(rate)}/s closed loop (${options.people} workers), raw RS256 ${fmt(raw)} signs/s between rounds, latency p50 ${fmt(percentile(latencies, 0.5), 1)} ms, p99 ${fmt(percentile(latencies, 0.99), 1)} ms`);
-      console.log(`   SQL statements per ${path === 'refresh' ? 'refresh' : 'round trip'} (BEGIN/COMMIT included: on PostgreSQL, each is a round trip): ${fmt(statements, 1)}`);
+      const counting = counted.done > 0;
+      console.log(`   SQL statements per ${path === 'refresh' ? 'refresh' : 'round trip'} (BEGIN/COMMIT included: on PostgreSQL, each is a round trip): ${counting ? fmt(statements, 1) : 'not counted (BENCH_CENSUS=0)'}`);
       const cpuLine = (cpu: { serverMs: number; postgresMs: number }) => `server ${fmt(cpu.serverMs, 2)} ms${database.kind === 'postgres' ? ` + PostgreSQL backends ${fmt(cpu.postgresMs, 2)} ms` : ''}`;
-      console.log(`   CPU per request: sequential (census) ${cpuLine(censusCpu)}; under load ${cpuLine({ serverMs: loadCpu.serverMs / done, postgresMs: loadCpu.postgresMs / done })}, of which the main thread ${fmt(mainThreadMs / done, 2)} ms`);
+      console.log(`   CPU per request: ${counting ? `sequential (census) ${cpuLine(censusCpu)}; ` : ''}under load ${cpuLine({ serverMs: loadCpu.serverMs / done, postgresMs: loadCpu.postgresMs / done })}, of which the main thread ${fmt(mainThreadMs / done, 2)} ms`);
       for (const [sql, count] of [...census.statements.entries()].sort((a, b) => b[1] - a[1])) {
         const sqliteMicros = database.kind === 'sqlite' ? `${fmt(((census.sqliteMillis.get(sql) ?? 0) * 1000) / Math.max(1, count))} µs ` : '';
         console.log(`     ${(count / Math.max(1, counted.done)).toFixed(1)} × ${sqliteMicros}${sql.replace(/\s+/g, ' ').slice(0, 150)}`);
